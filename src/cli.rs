@@ -1,0 +1,110 @@
+//! Command-line definitions (clap). The console is the default command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "swarmdeck",
+    version,
+    about = "A terminal console for Kubernetes stream-processing swarms and state-machine Tasks",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Output {
+    #[default]
+    Table,
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the CustomResourceDefinitions swarmdeck uses (Task, Swarm).
+    Crds(CrdsArgs),
+    /// Assign jobs to workers offline and, with --from-workers, show the plan.
+    Assign(AssignArgs),
+    /// Expand ${VAR}s, validate and print a manifest in apply order.
+    Render(RenderArgs),
+    /// Generate manifests for new objects.
+    #[command(subcommand)]
+    New(NewCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct CrdsArgs {
+    /// yaml (a multi-document stream for `kubectl apply -f -`) or json.
+    #[arg(short, long, value_enum, default_value = "yaml")]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct AssignArgs {
+    /// One job per line, or a config.yml with a `jobs:` list.
+    #[arg(long, value_name = "FILE")]
+    pub jobs: PathBuf,
+    /// Number of workers (StatefulSet replicas).
+    #[arg(long, value_name = "N")]
+    pub workers: String,
+    /// Compare with the assignment for this many workers and print the plan.
+    #[arg(long, value_name = "M")]
+    pub from_workers: Option<String>,
+    /// A stream that gets a worker of its own (repeatable).
+    #[arg(long, value_name = "JOB")]
+    pub dedicated: Vec<String>,
+    /// StatefulSet name used for worker names in yaml output.
+    #[arg(long, default_value = "swarm-worker")]
+    pub statefulset: String,
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The manifest; `-` reads standard input.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: PathBuf,
+    /// Set a template variable (repeatable); wins over the environment.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+    #[arg(short, long, value_enum, default_value = "yaml")]
+    pub output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NewCommand {
+    /// A StatefulSet worker pool for a new swarm (Teraslice-style resources).
+    Pool(PoolArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PoolArgs {
+    /// Pool (StatefulSet) name.
+    pub name: String,
+    #[arg(long, value_name = "N")]
+    pub workers: String,
+    #[arg(long, value_name = "IMG")]
+    pub image: String,
+    /// CPU for each worker, as request and limit (e.g. 500m).
+    #[arg(long, value_name = "C")]
+    pub cpu: Option<String>,
+    /// Memory for each worker, as request and limit (e.g. 1Gi).
+    #[arg(long, value_name = "M")]
+    pub memory: Option<String>,
+    /// Node target key=value[:required|preferred|accepted] (repeatable).
+    #[arg(long = "target", value_name = "KEY=VALUE[:HOW]")]
+    pub targets: Vec<String>,
+    /// Persistent volume claim:/mount/path (repeatable).
+    #[arg(long = "volume", value_name = "CLAIM:/PATH")]
+    pub volumes: Vec<String>,
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    #[arg(short, long, value_enum, default_value = "yaml")]
+    pub output: Output,
+}

@@ -1,0 +1,328 @@
+//! The command-line verbs. Each returns its output as text or an error written
+//! for the operator; `run` prints them and turns them into an exit code.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use kube::CustomResourceExt;
+use serde_json::{Value, json};
+
+use crate::cli::{AssignArgs, Cli, Command, CrdsArgs, NewCommand, Output, PoolArgs, RenderArgs};
+use crate::domain::assignment::{self, Assignment, Policy, WorkerConfig};
+use crate::domain::manifest::{self, PoolSpec};
+use crate::domain::swarm::Swarm;
+use crate::domain::task::Task;
+
+/// A failed command: the message names the input and what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CommandError(pub String);
+
+type Outcome = Result<String, CommandError>;
+
+fn fail<T>(msg: impl Into<String>) -> Result<T, CommandError> {
+    Err(CommandError(msg.into()))
+}
+
+/// Run a parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    let result = match cli.command {
+        None => fail(
+            "the interactive console is not built yet; the commands available now are `crds`, `assign`, `render` and `new pool` (see `swarmdeck --help`)",
+        ),
+        Some(Command::Crds(args)) => crds(&args),
+        Some(Command::Assign(args)) => assign(&args),
+        Some(Command::Render(args)) => render(&args),
+        Some(Command::New(NewCommand::Pool(args))) => new_pool(&args),
+    };
+    match result {
+        Ok(out) => {
+            print!("{out}");
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+/// The CRDs swarmdeck uses, as one YAML stream (the same text as `assets/crds/`).
+pub fn crd_manifests() -> Vec<(&'static str, String)> {
+    let to_yaml = |v: &dyn erased_yaml::Serialize| v.to_yaml();
+    vec![
+        ("tasks.aliecs.alice.cern.yaml", to_yaml(&Task::crd())),
+        ("swarms.k8slab.info.yaml", to_yaml(&Swarm::crd())),
+    ]
+}
+
+mod erased_yaml {
+    /// Object-safe YAML rendering for the CRD list.
+    pub trait Serialize {
+        fn to_yaml(&self) -> String;
+    }
+    impl<T: serde::Serialize> Serialize for T {
+        fn to_yaml(&self) -> String {
+            serde_yaml::to_string(self).unwrap_or_default()
+        }
+    }
+}
+
+fn crds(args: &CrdsArgs) -> Outcome {
+    match args.output {
+        Output::Json => {
+            let items = vec![
+                serde_json::to_value(Task::crd()).map_err(|e| CommandError(e.to_string()))?,
+                serde_json::to_value(Swarm::crd()).map_err(|e| CommandError(e.to_string()))?,
+            ];
+            Ok(pretty(
+                &json!({"apiVersion": "v1", "kind": "List", "items": items}),
+            ))
+        }
+        _ => Ok(crd_manifests()
+            .into_iter()
+            .map(|(_, text)| format!("---\n{text}"))
+            .collect()),
+    }
+}
+
+fn pretty(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+fn parse_count(flag: &str, raw: &str) -> Result<u32, CommandError> {
+    raw.trim().parse::<u32>().or_else(|_| {
+        fail(format!(
+            "{flag} `{raw}` is not a number of workers; give a whole number such as 3"
+        ))
+    })
+}
+
+fn read_input(path: &Path, what: &str) -> Result<String, CommandError> {
+    if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| CommandError(format!("cannot read {what} from standard input: {e}")))?;
+        return Ok(s);
+    }
+    std::fs::read_to_string(path)
+        .map_err(|e| CommandError(format!("cannot read {what} {}: {e}", path.display())))
+}
+
+fn assign(args: &AssignArgs) -> Outcome {
+    let workers = parse_count("--workers", &args.workers)?;
+    let from = args
+        .from_workers
+        .as_deref()
+        .map(|m| parse_count("--from-workers", m))
+        .transpose()?;
+    let text = read_input(&args.jobs, "jobs file")?;
+    let file = args.jobs.display();
+    let jobs = assignment::parse_jobs(&text).map_err(|e| CommandError(format!("{file}: {e}")))?;
+    if jobs.is_empty() {
+        return fail(format!(
+            "{file} holds no jobs; list one job per line (e.g. `stream:a`) or give a config.yml with a `jobs:` list"
+        ));
+    }
+    let policy = Policy {
+        dedicated: args.dedicated.iter().cloned().collect(),
+    };
+    let sts = &args.statefulset;
+    let after =
+        assignment::assign(&jobs, workers, &policy).map_err(|e| CommandError(e.to_string()))?;
+    let before = from
+        .map(|m| assignment::assign(&jobs, m, &policy))
+        .transpose()
+        .map_err(|e| CommandError(format!("--from-workers: {e}")))?;
+    let base = match &before {
+        Some(b) => assignment::plan(&WorkerConfig::default(), b, sts).config,
+        None => WorkerConfig::default(),
+    };
+    let plan = assignment::plan(&base, &after, sts);
+    let movement = before
+        .as_ref()
+        .map(|b| assignment::movement_on_scale(b, &after));
+
+    match args.output {
+        Output::Yaml => Ok(plan.config.to_yaml()),
+        Output::Json => {
+            let mut v = json!({
+                "config": plan.config,
+                "workers": after.workers,
+                "spread": after.spread(),
+            });
+            if let Some(m) = movement {
+                v["plan"] = json!({
+                    "moves": plan.moves,
+                    "changedWorkers": plan.changed,
+                    "removedWorkers": plan.removed_workers,
+                    "moved": m.moved,
+                    "lowerBound": m.lower_bound,
+                    "ratio": m.ratio(),
+                });
+            }
+            Ok(pretty(&v))
+        }
+        Output::Table => {
+            let mut out = assignment_table(&after, sts);
+            out.push_str(&format!(
+                "\n{} jobs over {} workers, spread {}{}\n",
+                after.job_count(),
+                after.worker_count(),
+                after.spread(),
+                if after.spread() <= 1 {
+                    " (balanced)"
+                } else {
+                    ""
+                }
+            ));
+            if let (Some(before), Some(m)) = (before, movement) {
+                out.push_str(&format!(
+                    "\nPlan {} -> {} workers: {m}\n",
+                    before.worker_count(),
+                    after.worker_count()
+                ));
+                out.push_str(&format!(
+                    "Workers to refresh: {}\n",
+                    if plan.changed.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        plan.changed
+                            .iter()
+                            .map(|c| assignment::worker_name(sts, c.ordinal))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ));
+                if !plan.removed_workers.is_empty() {
+                    let removed: Vec<String> = plan
+                        .removed_workers
+                        .iter()
+                        .map(|o| assignment::worker_name(sts, *o))
+                        .collect();
+                    out.push_str(&format!("Workers removed: {}\n", removed.join(", ")));
+                }
+                if !plan.moves.is_empty() {
+                    out.push_str("\nJOB  FROM  TO\n");
+                    for mv in &plan.moves {
+                        let name = |o: Option<u32>| {
+                            o.map_or("-".to_owned(), |o| assignment::worker_name(sts, o))
+                        };
+                        out.push_str(&format!("{}  {}  {}\n", mv.job, name(mv.from), name(mv.to)));
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn assignment_table(a: &Assignment, sts: &str) -> String {
+    let rows: Vec<[String; 3]> = a
+        .workers
+        .iter()
+        .map(|w| {
+            let mut jobs = w.jobs.join(", ");
+            if w.dedicated {
+                jobs.push_str("  (dedicated)");
+            }
+            [
+                assignment::worker_name(sts, w.ordinal),
+                w.jobs.len().to_string(),
+                jobs,
+            ]
+        })
+        .collect();
+    table(&["WORKER", "JOBS", "ASSIGNED"], &rows)
+}
+
+/// Left-aligned columns separated by three spaces, like kubectl.
+pub fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}   ", w = widths[i]));
+            }
+        }
+        s.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for r in rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+fn parse_sets(sets: &[String]) -> Result<BTreeMap<String, String>, CommandError> {
+    sets.iter()
+        .map(|s| match s.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => fail(format!("--set `{s}` must be NAME=VALUE")),
+        })
+        .collect()
+}
+
+fn render(args: &RenderArgs) -> Outcome {
+    let text = read_input(&args.file, "manifest")?;
+    let sets = parse_sets(&args.set)?;
+    let lookup = |name: &str| sets.get(name).cloned().or_else(|| std::env::var(name).ok());
+    let docs = manifest::load(&text, lookup)
+        .map_err(|e| CommandError(format!("{}: {e}", args.file.display())))?;
+    let ordered = manifest::apply_order(&docs);
+    match args.output {
+        Output::Json => {
+            let items: Vec<&Value> = ordered.iter().map(|d| &d.value).collect();
+            Ok(pretty(
+                &json!({"apiVersion": "v1", "kind": "List", "items": items}),
+            ))
+        }
+        _ => Ok(manifest::to_yaml_stream(ordered)),
+    }
+}
+
+fn new_pool(args: &PoolArgs) -> Outcome {
+    let workers = parse_count("--workers", &args.workers)?;
+    if workers == 0 {
+        return fail("--workers must be at least 1: a pool with no workers runs no jobs");
+    }
+    let targets = args
+        .targets
+        .iter()
+        .map(|t| t.parse())
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| CommandError(format!("--target: {e}")))?;
+    let volumes = args
+        .volumes
+        .iter()
+        .map(|v| v.parse())
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| CommandError(format!("--volume: {e}")))?;
+    let spec = PoolSpec {
+        name: args.name.clone(),
+        namespace: args.namespace.clone(),
+        workers,
+        image: args.image.clone(),
+        cpu: args.cpu.clone(),
+        memory: args.memory.clone(),
+        targets,
+        volumes,
+    };
+    let sts = manifest::generate_pool(&spec).map_err(CommandError)?;
+    match args.output {
+        Output::Json => Ok(pretty(&sts)),
+        _ => Ok(serde_yaml::to_string(&sts).unwrap_or_default()),
+    }
+}

@@ -1,0 +1,9 @@
+//! Pure domain logic: no Kubernetes client, no async runtime, no terminal.
+//! Everything here is a function of its inputs and is tested exhaustively.
+
+pub mod assignment;
+pub mod hash;
+pub mod manifest;
+pub mod swarm;
+pub mod task;
+pub mod workload;

@@ -1,0 +1,7 @@
+//! swarmdeck: a terminal console for Kubernetes stream-processing swarms and
+//! state-machine Tasks. The library holds everything the binary, the tests and
+//! the benchmarks share; `main.rs` only parses the command line and dispatches.
+
+pub mod cli;
+pub mod commands;
+pub mod domain;

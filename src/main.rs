@@ -1,0 +1,9 @@
+use clap::Parser;
+use swarmdeck::cli::Cli;
+
+fn main() -> color_eyre::Result<()> {
+    color_eyre::install()?;
+    let cli = Cli::parse();
+    let code = swarmdeck::commands::run(cli);
+    std::process::exit(code);
+}
