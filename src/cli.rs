@@ -50,10 +50,10 @@ pub struct AssignArgs {
     #[arg(long, value_name = "FILE")]
     pub jobs: PathBuf,
     /// Number of workers (StatefulSet replicas).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub workers: String,
     /// Compare with the assignment for this many workers and print the plan.
-    #[arg(long, value_name = "M")]
+    #[arg(long, value_name = "M", allow_hyphen_values = true)]
     pub from_workers: Option<String>,
     /// A stream that gets a worker of its own (repeatable).
     #[arg(long, value_name = "JOB")]
@@ -87,7 +87,7 @@ pub enum NewCommand {
 pub struct PoolArgs {
     /// Pool (StatefulSet) name.
     pub name: String,
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub workers: String,
     #[arg(long, value_name = "IMG")]
     pub image: String,

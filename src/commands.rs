@@ -12,7 +12,7 @@ use crate::cli::{AssignArgs, Cli, Command, CrdsArgs, NewCommand, Output, PoolArg
 use crate::domain::assignment::{self, Assignment, Policy, WorkerConfig};
 use crate::domain::manifest::{self, PoolSpec};
 use crate::domain::swarm::Swarm;
-use crate::domain::task::Task;
+use crate::domain::task::{compact_crd, task_crd};
 
 /// A failed command: the message names the input and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +52,11 @@ pub fn run(cli: Cli) -> i32 {
 pub fn crd_manifests() -> Vec<(&'static str, String)> {
     let to_yaml = |v: &dyn erased_yaml::Serialize| v.to_yaml();
     vec![
-        ("tasks.aliecs.alice.cern.yaml", to_yaml(&Task::crd())),
-        ("swarms.k8slab.info.yaml", to_yaml(&Swarm::crd())),
+        ("tasks.aliecs.alice.cern.yaml", to_yaml(&task_crd())),
+        (
+            "swarms.k8slab.info.yaml",
+            to_yaml(&compact_crd(Swarm::crd())),
+        ),
     ]
 }
 
@@ -73,8 +76,9 @@ fn crds(args: &CrdsArgs) -> Outcome {
     match args.output {
         Output::Json => {
             let items = vec![
-                serde_json::to_value(Task::crd()).map_err(|e| CommandError(e.to_string()))?,
-                serde_json::to_value(Swarm::crd()).map_err(|e| CommandError(e.to_string()))?,
+                serde_json::to_value(task_crd()).map_err(|e| CommandError(e.to_string()))?,
+                serde_json::to_value(compact_crd(Swarm::crd()))
+                    .map_err(|e| CommandError(e.to_string()))?,
             ];
             Ok(pretty(
                 &json!({"apiVersion": "v1", "kind": "List", "items": items}),

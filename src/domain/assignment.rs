@@ -131,12 +131,12 @@ where
         })
         .collect();
     for (i, job) in dedicated.iter().enumerate() {
-        out[i].jobs.push((*job).clone());
+        out[i].jobs.push((*job).to_owned());
     }
     let pool = workers - d;
     let keys: Vec<u64> = shared.iter().map(|j| stable_hash(j)).collect();
     for (idx, bucket) in balanced_buckets(&keys, pool).into_iter().enumerate() {
-        out[(d + bucket) as usize].jobs.push(shared[idx].clone());
+        out[(d + bucket) as usize].jobs.push(shared[idx].to_owned());
     }
     // `shared` was sorted, so every job list already is.
     Ok(Assignment { workers: out })
@@ -184,30 +184,40 @@ fn balanced_buckets(keys: &[u64], k: u32) -> Vec<u32> {
         return bucket;
     }
 
-    // Stable matching of shed jobs to free slots, affinity on both sides:
-    // best remaining (job, worker) pair first.
+    // Stable matching of shed jobs to free slots, affinity on both sides
+    // (equivalently: best remaining job-worker pair first). Jobs propose in
+    // falling affinity; a worker keeps its best `room` proposers.
     let open: Vec<u32> = (0..k).filter(|&w| room[w as usize] > 0).collect();
-    let mut pairs: Vec<(u64, u32, u32)> = Vec::with_capacity(shed.len() * open.len().min(64));
-    for &i in &shed {
-        let key = keys[i as usize];
-        for &w in &open {
-            pairs.push((affinity(key, w), i, w));
+    let mut held: Vec<std::collections::BinaryHeap<std::cmp::Reverse<(u64, u32)>>> =
+        vec![std::collections::BinaryHeap::new(); ku];
+    // The affinity each job last proposed with; it next proposes below it.
+    let mut last: Vec<u64> = vec![u64::MAX; shed.len()];
+    let mut queue: Vec<u32> = (0..shed.len() as u32).collect();
+    while let Some(slot) = queue.pop() {
+        let key = keys[shed[slot as usize] as usize];
+        let bound = last[slot as usize];
+        let best = open
+            .iter()
+            .map(|&w| (affinity(key, w), w))
+            .filter(|(a, _)| *a < bound)
+            .max();
+        let Some((score, w)) = best else {
+            // Cannot happen: there are exactly as many free slots as shed jobs.
+            continue;
+        };
+        last[slot as usize] = score;
+        let heap = &mut held[w as usize];
+        heap.push(std::cmp::Reverse((score, slot)));
+        if heap.len() > room[w as usize]
+            && let Some(std::cmp::Reverse((_, rejected))) = heap.pop()
+        {
+            queue.push(rejected);
         }
     }
-    pairs.sort_unstable_by(|a, b| b.cmp(a));
-    let mut placed = vec![false; s];
-    let mut left = shed.len();
-    for (_, i, w) in pairs {
-        if left == 0 {
-            break;
+    for (w, heap) in held.into_iter().enumerate() {
+        for std::cmp::Reverse((_, slot)) in heap {
+            bucket[shed[slot as usize] as usize] = w as u32;
         }
-        if placed[i as usize] || room[w as usize] == 0 {
-            continue;
-        }
-        placed[i as usize] = true;
-        room[w as usize] -= 1;
-        bucket[i as usize] = w;
-        left -= 1;
     }
     bucket
 }

@@ -97,9 +97,9 @@ pub fn expand(
         while let Some(pos) = rest.find('$') {
             out.push_str(&rest[..pos]);
             let after = &rest[pos..];
-            if after.starts_with("$${") {
+            if let Some(tail) = after.strip_prefix("$${") {
                 out.push_str("${");
-                rest = &after[3..];
+                rest = tail;
                 col += pos + 3;
                 continue;
             }

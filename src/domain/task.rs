@@ -32,13 +32,29 @@ pub struct TaskSpec {
     pub pod: Option<PodSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control: Option<TaskControl>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub bind: Vec<TaskChannelInbound>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub connect: Vec<TaskChannelOutbound>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub properties: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub arguments: BTreeMap<String, String>,
     /// The *requested* state: standby, deployed, configured or running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -54,7 +70,6 @@ pub struct TaskControl {
     #[schemars(extend("enum" = ["direct", "fairmq", "basic", "hook"]))]
     pub mode: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1024, max = 49151))]
     pub port: Option<i32>,
 }
 
@@ -72,13 +87,12 @@ pub struct TaskChannelInbound {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_logging: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["default", "zeromq", "nanomsg", "shmem"]))]
+    #[schemars(extend("enum" = ["default", "zeromq", "nanomsg", "shmem"], "default" = "default"))]
     pub transport: Option<String>,
     pub target: String,
+    pub global: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub global: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["tcp", "ipc"]))]
+    #[schemars(extend("enum" = ["tcp", "ipc"], "default" = "tcp"))]
     pub addressing: Option<String>,
 }
 
@@ -96,7 +110,7 @@ pub struct TaskChannelOutbound {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_logging: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["default", "zeromq", "nanomsg", "shmem"]))]
+    #[schemars(extend("enum" = ["default", "zeromq", "nanomsg", "shmem"], "default" = "default"))]
     pub transport: Option<String>,
     pub target: String,
 }
@@ -112,6 +126,64 @@ pub struct TaskStatus {
     /// Types: PodReady, GRPCConnected, StateAccessible, StateTransitionResult.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// A CRD as the cluster should store it: no descriptions in the schema (the
+/// embedded PodSpec would otherwise make it too large for the
+/// `last-applied-configuration` annotation of `kubectl apply`), and
+/// `metadata` as a plain object, as controller-gen writes it.
+pub fn compact_crd(
+    crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+) -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                map.remove("description");
+                for (_, child) in map.iter_mut() {
+                    strip(child);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut crd = crd;
+    for version in &mut crd.spec.versions {
+        let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        else {
+            continue;
+        };
+        let Ok(mut value) = serde_json::to_value(&*schema) else {
+            continue;
+        };
+        strip(&mut value);
+        if let Some(props) = value.get_mut("properties").and_then(|p| p.as_object_mut()) {
+            props.insert("metadata".into(), serde_json::json!({"type": "object"}));
+        }
+        if let Ok(compact) = serde_json::from_value(value) {
+            *schema = compact;
+        }
+    }
+    crd
+}
+
+/// The Task CRD as swarmdeck installs it.
+pub fn task_crd()
+-> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
+    use kube::CustomResourceExt;
+    compact_crd(Task::crd())
+}
+
+/// ECS manifests write an empty list as `connect:` with nothing after it.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// Condition types the operator reports.
@@ -602,11 +674,11 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kube::{CustomResourceExt, Resource};
+    use kube::Resource;
 
     #[test]
     fn crd_matches_the_ecs_operator() {
-        let crd = Task::crd();
+        let crd = task_crd();
         assert_eq!(
             crd.metadata.name.as_deref(),
             Some("tasks.aliecs.alice.cern")
@@ -633,6 +705,20 @@ mod tests {
             ]
         );
         assert_eq!(Task::api_version(&()), "aliecs.alice.cern/v1alpha1");
+        let yaml = serde_yaml::to_string(&crd).unwrap();
+        assert!(!yaml.contains("description:"));
+        assert!(
+            yaml.len() < 250_000,
+            "CRD too large for kubectl apply: {}",
+            yaml.len()
+        );
+        let schema = serde_json::to_value(&v.schema).unwrap();
+        let bind = &schema["openAPIV3Schema"]["properties"]["spec"]["properties"]["bind"]["items"];
+        assert_eq!(
+            bind["required"],
+            serde_json::json!(["global", "name", "target", "type"])
+        );
+        assert_eq!(bind["properties"]["transport"]["default"], "default");
     }
 
     #[test]
@@ -644,7 +730,7 @@ metadata: {name: readout}
 spec:
   control: {mode: direct, port: 47100}
   bind:
-    - {name: readout, type: push, transport: shmem, target: "ipc:///tmp/readout", global: g}
+    - {name: readout, type: push, transport: shmem, target: "ipc:///tmp/readout", global: ""}
   properties: {severity: trace}
   arguments: {config: "file:/etc/readout.cfg"}
   state: standby

@@ -1,0 +1,110 @@
+//! Property tests for the assignment (DESIGN 4.1): what holds for every input.
+
+use std::collections::BTreeSet;
+
+use proptest::prelude::*;
+use swarmdeck::domain::assignment::{Policy, WorkerConfig, assign, plan};
+
+fn job_names() -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec("[a-z]{1,3}:[a-z0-9]{1,6}", 0..300)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn every_job_exactly_once(jobs in job_names(), n in 1u32..40) {
+        let a = assign(&jobs, n, &Policy::default()).unwrap();
+        let unique: BTreeSet<&String> = jobs.iter().collect();
+        let mut seen = BTreeSet::new();
+        for w in &a.workers {
+            for j in &w.jobs {
+                prop_assert!(seen.insert(j.clone()), "{j} assigned twice");
+            }
+        }
+        prop_assert_eq!(seen.len(), unique.len());
+        prop_assert_eq!(a.workers.len(), n as usize);
+    }
+
+    #[test]
+    fn order_and_duplicates_do_not_matter(jobs in job_names(), n in 1u32..40, seed in any::<u64>()) {
+        let a = assign(&jobs, n, &Policy::default()).unwrap();
+        let mut shuffled = jobs.clone();
+        shuffled.extend(jobs.iter().take(jobs.len() / 2).cloned());
+        // A cheap deterministic shuffle driven by the seed.
+        let mut state = seed | 1;
+        for i in (1..shuffled.len()).rev() {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+            shuffled.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        let b = assign(&shuffled, n, &Policy::default()).unwrap();
+        prop_assert_eq!(a, b);
+    }
+
+    #[test]
+    fn balanced_within_one(jobs in job_names(), n in 1u32..40) {
+        let a = assign(&jobs, n, &Policy::default()).unwrap();
+        prop_assert!(a.spread() <= 1, "spread {} for {} jobs over {n}", a.spread(), jobs.len());
+    }
+
+    #[test]
+    fn dedicated_streams_are_alone(jobs in prop::collection::vec("s:[a-z]{1,4}", 1..80), n in 1u32..20, picks in prop::collection::vec(any::<prop::sample::Index>(), 0..5)) {
+        let dedicated: BTreeSet<String> = picks.iter().map(|p| p.get(&jobs).clone()).collect();
+        let policy = Policy { dedicated: dedicated.clone() };
+        let shared = jobs.iter().filter(|j| !dedicated.contains(*j)).collect::<BTreeSet<_>>().len();
+        match assign(&jobs, n, &policy) {
+            Ok(a) => {
+                for d in &dedicated {
+                    let w = a.workers.iter().find(|w| w.jobs.contains(d)).unwrap();
+                    prop_assert_eq!(&w.jobs, &vec![d.clone()]);
+                    prop_assert!(w.dedicated);
+                }
+                prop_assert!(a.spread() <= 1);
+            }
+            Err(e) => {
+                let needed = dedicated.len() + usize::from(shared > 0);
+                prop_assert!(needed > n as usize, "refused although {needed} <= {n}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn config_is_canonical(jobs in job_names(), n in 1u32..30) {
+        let a = assign(&jobs, n, &Policy::default()).unwrap();
+        let p = plan(&WorkerConfig::default(), &a, "swarm-worker");
+        let text = p.config.to_yaml();
+        let back = WorkerConfig::parse(&text).unwrap();
+        prop_assert_eq!(&back, &p.config);
+        prop_assert_eq!(back.to_yaml(), text);
+        prop_assert_eq!(back.to_assignment("swarm-worker"), a);
+    }
+
+    #[test]
+    fn plan_explains_the_difference(jobs in job_names(), extra in job_names(), n in 1u32..20, m in 1u32..20) {
+        let before = assign(&jobs, n, &Policy::default()).unwrap();
+        let first = plan(&WorkerConfig::default(), &before, "w");
+        let mut all = jobs.clone();
+        all.extend(extra);
+        let after = assign(&all, m, &Policy::default()).unwrap();
+        let p = plan(&first.config, &after, "w");
+        // Replaying the moves on the old owners gives the new owners.
+        let mut owners: std::collections::BTreeMap<String, u32> =
+            before.owners().into_iter().map(|(j, w)| (j.to_owned(), w)).collect();
+        for mv in &p.moves {
+            match mv.to {
+                Some(to) => { owners.insert(mv.job.clone(), to); }
+                None => { owners.remove(&mv.job); }
+            }
+        }
+        let expected: std::collections::BTreeMap<String, u32> =
+            after.owners().into_iter().map(|(j, w)| (j.to_owned(), w)).collect();
+        prop_assert_eq!(owners, expected);
+        // Exactly the workers whose job set changed get a new version.
+        for w in &after.workers {
+            let old = before.workers.get(w.ordinal as usize).map(|o| &o.jobs);
+            let changed = p.changed.iter().any(|c| c.ordinal == w.ordinal);
+            prop_assert_eq!(changed, old != Some(&w.jobs));
+        }
+        prop_assert_eq!(p.global_version, first.global_version + 1);
+    }
+}

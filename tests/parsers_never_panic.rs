@@ -1,0 +1,41 @@
+//! Arbitrary text into every parser: an error is fine, a panic is not.
+
+use proptest::prelude::*;
+use swarmdeck::domain::assignment::{WorkerConfig, parse_jobs};
+use swarmdeck::domain::manifest::{expand, load, parse_documents};
+
+fn yamlish() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        prop::collection::vec(
+            prop_oneof![
+                Just("---\n".to_owned()),
+                Just("apiVersion: v1\n".to_owned()),
+                Just("kind: ConfigMap\n".to_owned()),
+                Just("metadata:\n  name: x\n".to_owned()),
+                Just("\tkey: v\n".to_owned()),
+                Just("jobs:\n  - a\n".to_owned()),
+                Just("  - ${A}\n".to_owned()),
+                Just("$${B}\n".to_owned()),
+                Just("spec: {replicas: [\n".to_owned()),
+                "[ -~]{0,20}\n",
+            ],
+            0..12
+        )
+        .prop_map(|parts| parts.concat()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn parsers_return_errors_not_panics(text in yamlish()) {
+        let _ = parse_documents(&text);
+        let _ = expand(&text, |_| None);
+        let _ = expand(&text, |v| Some(v.to_lowercase()));
+        let _ = load(&text, |_| Some("1".into()));
+        let _ = parse_jobs(&text);
+        let _ = WorkerConfig::parse(&text);
+    }
+}
