@@ -401,7 +401,7 @@ pub fn validate(doc: &Document) -> Result<(), ManifestError> {
     typed_check(kind, &doc.value).map_err(|(path, msg)| invalid(&path, msg))
 }
 
-fn is_dns_subdomain(s: &str) -> bool {
+pub fn is_dns_subdomain(s: &str) -> bool {
     s.len() <= 253
         && s.split('.').all(|part| {
             !part.is_empty()
@@ -668,6 +668,32 @@ fn typed_check(kind: Known, value: &Value) -> Result<(), (Vec<String>, String)> 
         Known::CustomResourceDefinition => check::<ext::CustomResourceDefinition>(value),
         Known::Task => check::<super::task::Task>(value),
     }
+}
+
+/// Unknown fields of `value` against a JSON or OpenAPI schema (a CRD's
+/// `openAPIV3Schema`, say): each with its path and a message.
+pub fn unknown_fields(value: &Value, schema: &Value) -> Vec<(Vec<String>, String)> {
+    let mut out = Vec::new();
+    check_fields(value, schema, &mut Vec::new(), &mut out);
+    out
+}
+
+/// Unknown fields and wrong types of an object of a kind swarmdeck knows;
+/// `None` for other kinds.
+pub fn schema_problems(
+    api_version: &str,
+    kind: &str,
+    value: &Value,
+) -> Option<Vec<(Vec<String>, String)>> {
+    let known = known_kind(api_version, kind)?;
+    let mut out = Vec::new();
+    check_fields(value, schema_for(known), &mut Vec::new(), &mut out);
+    if out.is_empty()
+        && let Err(problem) = typed_check(known, value)
+    {
+        out.push(problem);
+    }
+    Some(out)
 }
 
 /// Best-effort line and column (1-based, within `text`) of a field path: each
@@ -955,7 +981,7 @@ pub fn generate_pool(spec: &PoolSpec) -> Result<Value, String> {
     }))
 }
 
-fn is_dns_label(s: &str) -> bool {
+pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && s.chars()

@@ -1,0 +1,768 @@
+//! The HTTP face of the embedded cluster: discovery, the resource paths of the
+//! Kubernetes API, watches, tables and errors as `metav1.Status`. One
+//! implementation serves both TCP clients (kubectl) and an in-process
+//! `kube::Client` handed the router as its tower `Service`.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::cluster::{
+    ApiError, Change, ChangeKind, Cluster, DeleteOptions, ListOptions, WriteOptions, key_of,
+};
+use super::registry::ResourceType;
+use super::selectors::{FieldSelector, LabelSelector};
+use super::table;
+
+/// The API server's router. Give it to `kube::Client::new` or serve it on TCP.
+pub fn router(cluster: Cluster) -> Router {
+    Router::new().fallback(handle).with_state(cluster)
+}
+
+fn json_response(code: u16, v: &Value) -> Response {
+    let body = serde_json::to_vec(v).unwrap_or_default();
+    Response::builder()
+        .status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn error_response(e: &ApiError) -> Response {
+    json_response(e.code, &e.status())
+}
+
+fn query_map(uri: &Uri) -> HashMap<String, String> {
+    uri.query()
+        .map(|q| {
+            q.split('&')
+                .filter_map(|kv| {
+                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                    Some((decode(k)?, decode(v)?))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Where a request points.
+#[derive(Debug)]
+struct Target {
+    rt: ResourceType,
+    namespace: Option<String>,
+    name: Option<String>,
+    sub: Option<String>,
+}
+
+enum Route {
+    Version,
+    Health,
+    CoreVersions,
+    Groups,
+    Group(String),
+    ResourceList(String, String),
+    OpenApiV2,
+    OpenApiV3Index,
+    OpenApiV3(String),
+    Resource(Target),
+}
+
+fn route(cluster: &Cluster, path: &str) -> Result<Route, ApiError> {
+    let segs: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let (group, version, rest): (String, String, &[&str]) = match segs.as_slice() {
+        ["version"] => return Ok(Route::Version),
+        ["healthz" | "readyz" | "livez", ..] => return Ok(Route::Health),
+        ["api"] => return Ok(Route::CoreVersions),
+        ["apis"] => return Ok(Route::Groups),
+        ["apis", g] => return Ok(Route::Group((*g).to_owned())),
+        ["api", v] => return Ok(Route::ResourceList(String::new(), (*v).to_owned())),
+        ["apis", g, v] => return Ok(Route::ResourceList((*g).to_owned(), (*v).to_owned())),
+        ["openapi", "v2"] => return Ok(Route::OpenApiV2),
+        ["openapi", "v3"] => return Ok(Route::OpenApiV3Index),
+        ["openapi", "v3", rest @ ..] => return Ok(Route::OpenApiV3(rest.join("/"))),
+        ["api", v, rest @ ..] => (String::new(), (*v).to_owned(), rest),
+        ["apis", g, v, rest @ ..] => ((*g).to_owned(), (*v).to_owned(), rest),
+        _ => {
+            return Err(ApiError::new(
+                404,
+                "NotFound",
+                format!("the server could not find the requested resource ({path})"),
+            ));
+        }
+    };
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, next, more @ ..]
+            if !(group.is_empty() && matches!(*next, "status" | "finalize") && more.is_empty()) =>
+        {
+            (Some((*ns).to_owned()), [&[*next][..], more].concat())
+        }
+        other => (None, other.to_vec()),
+    };
+    let (plural, name, sub) = match rest.as_slice() {
+        [p] => (*p, None, None),
+        [p, n] => (*p, Some((*n).to_owned()), None),
+        [p, n, s] => (*p, Some((*n).to_owned()), Some((*s).to_owned())),
+        _ => {
+            return Err(ApiError::new(
+                404,
+                "NotFound",
+                format!("the server could not find the requested resource ({path})"),
+            ));
+        }
+    };
+    let rt = cluster.resolve(&group, &version, plural).ok_or_else(|| {
+        let gv = if group.is_empty() { version.clone() } else { format!("{group}/{version}") };
+        ApiError::new(404, "NotFound", format!("the server could not find the requested resource: {plural} is not a resource of {gv}"))
+    })?;
+    if let Some(s) = &sub
+        && !rt.subresources.contains(&s.as_str())
+    {
+        return Err(ApiError::new(
+            404,
+            "NotFound",
+            format!("{} has no subresource `{s}`", rt.qualified()),
+        ));
+    }
+    if namespace.is_some() && !rt.namespaced {
+        return Err(ApiError::new(
+            404,
+            "NotFound",
+            format!("{} is not namespaced", rt.qualified()),
+        ));
+    }
+    Ok(Route::Resource(Target {
+        rt,
+        namespace,
+        name,
+        sub,
+    }))
+}
+
+async fn handle(
+    State(cluster): State<Cluster>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    cluster.record_request(method.as_str(), uri.path());
+    let query = query_map(&uri);
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_owned();
+    let route = match route(&cluster, uri.path()) {
+        Ok(r) => r,
+        Err(e) => return error_response(&e),
+    };
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let result = match route {
+        Route::Version => Ok(json_response(
+            200,
+            &json!({
+                "major": "1", "minor": "32", "gitVersion": "v1.32.0-swarmdeck", "gitCommit": "swarmdeck",
+                "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "n/a",
+                "compiler": "rustc", "platform": "linux/amd64"
+            }),
+        )),
+        Route::Health => Ok(Response::new(Body::from("ok"))),
+        Route::CoreVersions => Ok(json_response(
+            200,
+            &json!({
+                "kind": "APIVersions", "versions": ["v1"],
+                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]
+            }),
+        )),
+        Route::Groups => Ok(json_response(200, &groups(&cluster))),
+        Route::Group(g) => match groups(&cluster)["groups"]
+            .as_array()
+            .and_then(|gs| gs.iter().find(|x| x["name"] == g.as_str()).cloned())
+        {
+            Some(mut grp) => {
+                grp["kind"] = json!("APIGroup");
+                grp["apiVersion"] = json!("v1");
+                Ok(json_response(200, &grp))
+            }
+            None => Err(ApiError::new(
+                404,
+                "NotFound",
+                format!("the server could not find the requested resource: group {g}"),
+            )),
+        },
+        Route::ResourceList(g, v) => resource_list(&cluster, &g, &v),
+        Route::OpenApiV2 => Ok(json_response(200, &super::openapi::v2(&cluster))),
+        Route::OpenApiV3Index => Ok(json_response(200, &super::openapi::v3_index(&cluster))),
+        Route::OpenApiV3(gv) => super::openapi::v3(&cluster, &gv).map(|v| json_response(200, &v)),
+        Route::Resource(t) => {
+            let mut query = query;
+            // Like the real server: without fieldManager, the client's name is the manager.
+            if !query.contains_key("fieldManager") && !user_agent.is_empty() {
+                let agent = user_agent.split('/').next().unwrap_or("").to_owned();
+                query.insert("defaultFieldManager".into(), agent);
+            }
+            resource(&cluster, &method, t, &query, &accept, &content_type, &body).await
+        }
+    };
+    result.unwrap_or_else(|e| error_response(&e))
+}
+
+fn groups(cluster: &Cluster) -> Value {
+    let mut order: Vec<String> = Vec::new();
+    let mut versions: HashMap<String, Vec<String>> = HashMap::new();
+    for t in cluster.types().into_iter().filter(|t| !t.group.is_empty()) {
+        if !order.contains(&t.group) {
+            order.push(t.group.clone());
+        }
+        let vs = versions.entry(t.group.clone()).or_default();
+        if !vs.contains(&t.version) {
+            vs.push(t.version.clone());
+        }
+    }
+    let groups: Vec<Value> = order
+        .iter()
+        .map(|g| {
+            let vs: Vec<Value> = versions[g]
+                .iter()
+                .map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v}))
+                .collect();
+            json!({"name": g, "versions": vs, "preferredVersion": vs[0]})
+        })
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+fn resource_list(cluster: &Cluster, group: &str, version: &str) -> Result<Response, ApiError> {
+    let types: Vec<ResourceType> = cluster
+        .types()
+        .into_iter()
+        .filter(|t| t.group == group && t.version == version)
+        .collect();
+    if types.is_empty() {
+        return Err(ApiError::new(
+            404,
+            "NotFound",
+            format!("the server could not find the requested resource: {group}/{version}"),
+        ));
+    }
+    let gv = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    };
+    let resources: Vec<Value> = types
+        .iter()
+        .flat_map(ResourceType::discovery_entries)
+        .collect();
+    Ok(json_response(
+        200,
+        &json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    ))
+}
+
+fn wants_table(accept: &str) -> bool {
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=Table"))
+}
+
+fn parse_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
+    if content_type.contains("protobuf") || content_type.contains("cbor") {
+        return Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type}); the embedded cluster speaks JSON only, and `kubectl create <kind> NAME` sends protobuf: use `kubectl create -f FILE` or `kubectl apply -f FILE` instead"
+            ),
+        ));
+    }
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "the request has no body; send the object as JSON",
+        ));
+    }
+    if content_type.contains("yaml") {
+        let y: serde_yaml::Value = serde_yaml::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body is not valid YAML: {}",
+                crate::domain::manifest::describe_yaml_error(&e)
+            ))
+        })?;
+        return serde_json::to_value(y).map_err(|e| ApiError::bad_request(e.to_string()));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
+}
+
+fn write_options(q: &HashMap<String, String>) -> WriteOptions {
+    WriteOptions {
+        dry_run: q.get("dryRun").is_some_and(|v| v == "All"),
+        field_manager: q
+            .get("fieldManager")
+            .or_else(|| q.get("defaultFieldManager"))
+            .cloned()
+            .filter(|s| !s.is_empty()),
+        strict: q.get("fieldValidation").is_some_and(|v| v == "Strict"),
+        force: q.get("force").is_some_and(|v| v == "true"),
+    }
+}
+
+fn list_options(q: &HashMap<String, String>, ns: Option<String>) -> Result<ListOptions, ApiError> {
+    Ok(ListOptions {
+        namespace: ns,
+        labels: LabelSelector::parse(q.get("labelSelector").map_or("", String::as_str))
+            .map_err(ApiError::bad_request)?,
+        fields: FieldSelector::parse(q.get("fieldSelector").map_or("", String::as_str))
+            .map_err(ApiError::bad_request)?,
+        limit: q.get("limit").and_then(|l| l.parse().ok()),
+        continue_token: q.get("continue").cloned().filter(|s| !s.is_empty()),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn resource(
+    cluster: &Cluster,
+    method: &Method,
+    t: Target,
+    q: &HashMap<String, String>,
+    accept: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let rt = &t.rt;
+    let ns = t.namespace.as_deref();
+    let opts = write_options(q);
+    match (method.as_str(), t.name.as_deref(), t.sub.as_deref()) {
+        ("GET", None, None) if q.get("watch").is_some_and(|w| w == "true" || w == "1") => {
+            let lo = list_options(q, t.namespace.clone())?;
+            Ok(watch(
+                cluster.clone(),
+                rt.clone(),
+                lo,
+                q,
+                wants_table(accept),
+            ))
+        }
+        ("GET", None, None) => {
+            let lo = list_options(q, t.namespace.clone())?;
+            let result = cluster.list(rt, &lo);
+            if wants_table(accept) {
+                let items: Vec<&Value> = result.items.iter().map(|a| a.as_ref()).collect();
+                return Ok(json_response(
+                    200,
+                    &table::table(
+                        rt,
+                        items,
+                        result.resource_version,
+                        result.continue_token.as_deref(),
+                        cluster.clock().now_ms(),
+                    ),
+                ));
+            }
+            let mut meta = json!({"resourceVersion": result.resource_version.to_string()});
+            if let Some(tok) = &result.continue_token {
+                meta["continue"] = json!(tok);
+                meta["remainingItemCount"] = json!(result.remaining);
+            }
+            let items: Vec<&Value> = result.items.iter().map(|a| a.as_ref()).collect();
+            Ok(json_response(
+                200,
+                &json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": meta, "items": items}),
+            ))
+        }
+        ("GET", Some(name), None) => {
+            let obj = cluster.get(rt, ns, name)?;
+            if wants_table(accept) {
+                return Ok(json_response(
+                    200,
+                    &table::table(
+                        rt,
+                        [obj.as_ref()],
+                        cluster.resource_version(),
+                        None,
+                        cluster.clock().now_ms(),
+                    ),
+                ));
+            }
+            Ok(json_response(200, &obj))
+        }
+        ("GET", Some(name), Some("status")) => {
+            Ok(json_response(200, cluster.get(rt, ns, name)?.as_ref()))
+        }
+        ("GET", Some(name), Some("scale")) => Ok(json_response(
+            200,
+            &scale_of(rt, cluster.get(rt, ns, name)?.as_ref()),
+        )),
+        ("GET", Some(name), Some("log")) => {
+            cluster.get(rt, ns, name)?;
+            let mut lines = cluster.pod_log(ns.unwrap_or("default"), name);
+            if let Some(n) = q.get("tailLines").and_then(|n| n.parse::<usize>().ok()) {
+                let skip = lines.len().saturating_sub(n);
+                lines.drain(..skip);
+            }
+            let mut text = lines.join("\n");
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            Ok(Response::builder()
+                .header(header::CONTENT_TYPE, "text/plain")
+                .body(Body::from(text))
+                .unwrap_or_default())
+        }
+        ("POST", None, None) => {
+            let obj = parse_body(content_type, body)?;
+            Ok(json_response(
+                201,
+                cluster.create(rt, ns, obj, &opts)?.as_ref(),
+            ))
+        }
+        ("PUT", Some(name), Some("scale")) => {
+            let scale = parse_body(content_type, body)?;
+            Ok(json_response(
+                200,
+                &set_scale(cluster, rt, ns, name, &scale, &opts)?,
+            ))
+        }
+        ("PUT", Some(name), sub) => {
+            let obj = parse_body(content_type, body)?;
+            Ok(json_response(
+                200,
+                cluster.replace(rt, ns, name, obj, sub, &opts)?.as_ref(),
+            ))
+        }
+        ("PATCH", Some(name), Some("scale")) => {
+            let current = scale_of(rt, cluster.get(rt, ns, name)?.as_ref());
+            let patch: Value = serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("the patch is not valid JSON: {e}")))?;
+            let ct = content_type.split(';').next().unwrap_or("");
+            let next = match ct {
+                "application/json-patch+json" => {
+                    super::patch::json_patch(&current, &patch).map_err(ApiError::bad_request)?
+                }
+                _ => super::patch::merge_patch(&current, &patch),
+            };
+            Ok(json_response(
+                200,
+                &set_scale(cluster, rt, ns, name, &next, &opts)?,
+            ))
+        }
+        ("PATCH", Some(name), sub) => Ok(json_response(
+            200,
+            cluster
+                .patch(rt, ns, name, sub, content_type, body, &opts)?
+                .as_ref(),
+        )),
+        ("DELETE", Some(name), None) => {
+            let dopts = delete_options(q, body);
+            let obj = cluster.delete(rt, ns, name, &dopts)?;
+            let code = if obj["metadata"]["deletionTimestamp"].is_string() && rt.kind == "Pod" {
+                200
+            } else {
+                200
+            };
+            Ok(json_response(code, &obj))
+        }
+        ("DELETE", None, None) => {
+            let lo = list_options(q, t.namespace.clone())?;
+            let dopts = delete_options(q, body);
+            let mut deleted = Vec::new();
+            for obj in cluster.list(rt, &lo).items {
+                let name = obj["metadata"]["name"].as_str().unwrap_or("").to_owned();
+                let ons = obj["metadata"]["namespace"].as_str().map(str::to_owned);
+                if let Ok(d) = cluster.delete(rt, ons.as_deref(), &name, &dopts) {
+                    deleted.push((*d).clone());
+                }
+            }
+            Ok(json_response(
+                200,
+                &json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": {}, "items": deleted}),
+            ))
+        }
+        (m, _, _) => Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            format!("{m} is not supported on this path of {}", rt.qualified()),
+        )),
+    }
+}
+
+fn delete_options(q: &HashMap<String, String>, body: &[u8]) -> DeleteOptions {
+    let b: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let grace = q
+        .get("gracePeriodSeconds")
+        .and_then(|g| g.parse().ok())
+        .or_else(|| b["gracePeriodSeconds"].as_i64());
+    let policy = q
+        .get("propagationPolicy")
+        .cloned()
+        .or_else(|| b["propagationPolicy"].as_str().map(str::to_owned));
+    let orphan = policy.as_deref() == Some("Orphan")
+        || q.get("orphanDependents").is_some_and(|v| v == "true")
+        || b["orphanDependents"] == true;
+    let dry_run = q.get("dryRun").is_some_and(|v| v == "All")
+        || b["dryRun"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "All"));
+    DeleteOptions {
+        dry_run,
+        grace_period: grace,
+        orphan,
+    }
+}
+
+fn scale_of(rt: &ResourceType, obj: &Value) -> Value {
+    let selector = obj["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": obj["metadata"]["name"], "namespace": obj["metadata"]["namespace"],
+            "uid": obj["metadata"]["uid"], "resourceVersion": obj["metadata"]["resourceVersion"],
+            "creationTimestamp": obj["metadata"]["creationTimestamp"],
+        },
+        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(if rt.kind == "StatefulSet" { 1 } else { 1 })},
+        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector},
+    })
+}
+
+fn set_scale(
+    cluster: &Cluster,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    name: &str,
+    scale: &Value,
+    opts: &WriteOptions,
+) -> Result<Value, ApiError> {
+    let replicas = scale["spec"]["replicas"].as_i64().ok_or_else(|| {
+        ApiError::invalid(
+            rt,
+            name,
+            "spec.replicas",
+            "Required value: the Scale must set spec.replicas to a whole number",
+        )
+    })?;
+    if replicas < 0 {
+        return Err(ApiError::invalid(
+            rt,
+            name,
+            "spec.replicas",
+            &format!("Invalid value: {replicas}: must be greater than or equal to 0"),
+        ));
+    }
+    let current = cluster.get(rt, ns, name)?;
+    if let Some(want) = scale["metadata"]["resourceVersion"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        && current["metadata"]["resourceVersion"].as_str() != Some(want)
+    {
+        return Err(ApiError::conflict(
+            rt,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        ));
+    }
+    let mut next = (*current).clone();
+    next["spec"]["replicas"] = json!(replicas);
+    let updated = cluster.replace(
+        rt,
+        ns,
+        name,
+        next,
+        None,
+        &WriteOptions {
+            strict: false,
+            ..opts.clone()
+        },
+    )?;
+    Ok(scale_of(rt, &updated))
+}
+
+fn watch_line(kind: &str, object: &Value) -> Bytes {
+    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+fn watch(
+    cluster: Cluster,
+    rt: ResourceType,
+    lo: ListOptions,
+    q: &HashMap<String, String>,
+    as_table: bool,
+) -> Response {
+    let rv: Option<u64> = q
+        .get("resourceVersion")
+        .filter(|s| !s.is_empty())
+        .and_then(|s| s.parse().ok());
+    let bookmarks = q.get("allowWatchBookmarks").is_some_and(|v| v == "true");
+    let timeout = q
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .unwrap_or(1800);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(256);
+    let mut changes = cluster.subscribe();
+    let render = move |rt: &ResourceType, cluster: &Cluster, obj: &Value| -> Value {
+        if as_table {
+            table::table(
+                rt,
+                [obj],
+                cluster.resource_version(),
+                None,
+                cluster.clock().now_ms(),
+            )
+        } else {
+            obj.clone()
+        }
+    };
+    tokio::spawn(async move {
+        let key = key_of(&rt);
+        let mut last;
+        // The starting point: a list for "" and "0", a replay otherwise.
+        match rv.filter(|v| *v > 0) {
+            None => {
+                let result = cluster.list(
+                    &rt,
+                    &ListOptions {
+                        limit: None,
+                        continue_token: None,
+                        ..lo.clone()
+                    },
+                );
+                last = result.resource_version;
+                for obj in result.items {
+                    if tx
+                        .send(Ok(watch_line("ADDED", &render(&rt, &cluster, &obj))))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+            Some(from) => match cluster.changes_since(&key, from) {
+                Ok((replay, now)) => {
+                    for c in replay {
+                        if !matches_watch(&c, &lo) {
+                            continue;
+                        }
+                        if tx
+                            .send(Ok(watch_line(
+                                c.kind.as_str(),
+                                &render(&rt, &cluster, &c.object),
+                            )))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    last = now.max(from);
+                }
+                Err(oldest) => {
+                    let gone = ApiError::new(
+                        410,
+                        "Expired",
+                        format!("too old resource version: {from} ({oldest})"),
+                    );
+                    let _ = tx.send(Ok(watch_line("ERROR", &gone.status()))).await;
+                    return;
+                }
+            },
+        }
+        let deadline = tokio::time::sleep(Duration::from_secs(timeout));
+        tokio::pin!(deadline);
+        let mut bookmark = tokio::time::interval(Duration::from_secs(10));
+        bookmark.tick().await;
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return,
+                _ = bookmark.tick(), if bookmarks => {
+                    let rv = cluster.resource_version();
+                    let obj = json!({"kind": rt.kind, "apiVersion": rt.api_version(), "metadata": {"resourceVersion": rv.to_string()}});
+                    if tx.send(Ok(watch_line("BOOKMARK", &obj))).await.is_err() { return; }
+                }
+                change = changes.recv() => {
+                    let c: Arc<Change> = match change {
+                        Ok(c) => c,
+                        // Fell behind: end the watch; the client resumes from
+                        // its last version (or relists after a 410).
+                        Err(_) => return,
+                    };
+                    if c.rv <= last || c.key != key || !matches_watch(&c, &lo) {
+                        continue;
+                    }
+                    last = c.rv;
+                    if tx.send(Ok(watch_line(c.kind.as_str(), &render(&rt, &cluster, &c.object)))).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::TRANSFER_ENCODING, "chunked")
+        .body(Body::from_stream(stream))
+        .unwrap_or_default()
+}
+
+fn matches_watch(c: &Change, lo: &ListOptions) -> bool {
+    if let Some(ns) = &lo.namespace
+        && &c.namespace != ns
+    {
+        return false;
+    }
+    // A deleted object is announced even if it no longer carries matching labels.
+    (c.kind == ChangeKind::Deleted && lo.labels == LabelSelector::default())
+        || (lo.labels.matches(&c.object) && lo.fields.matches(&c.object))
+}

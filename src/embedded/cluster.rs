@@ -1,0 +1,1643 @@
+//! The state of the embedded cluster and the API operations on it, shared by
+//! the HTTP layer and the simulated world: every write bumps the global
+//! resourceVersion and becomes a watch event, whoever makes it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::{Map, Value, json};
+use tokio::sync::broadcast;
+
+use super::clock::Clock;
+use super::registry::{self, ResourceType};
+use crate::domain::manifest;
+
+/// Group and plural: how objects of a type are stored (all versions share it).
+pub type ResKey = (String, String);
+
+/// A change as a watcher sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Added => "ADDED",
+            ChangeKind::Modified => "MODIFIED",
+            ChangeKind::Deleted => "DELETED",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub rv: u64,
+    pub key: ResKey,
+    pub namespace: String,
+    pub kind: ChangeKind,
+    pub object: Arc<Value>,
+}
+
+/// An API error, rendered as `metav1.Status`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub code: u16,
+    pub reason: &'static str,
+    pub message: String,
+    pub details: Value,
+}
+
+impl ApiError {
+    pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason,
+            message: message.into(),
+            details: Value::Null,
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "BadRequest", message)
+    }
+    pub fn not_found(rt: &ResourceType, name: &str) -> Self {
+        let mut e = Self::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", rt.qualified()),
+        );
+        e.details = json!({"name": name, "group": rt.group, "kind": rt.plural});
+        e
+    }
+    pub fn conflict(rt: &ResourceType, name: &str, why: &str) -> Self {
+        let mut e = Self::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": {why}",
+                rt.qualified()
+            ),
+        );
+        e.details = json!({"name": name, "group": rt.group, "kind": rt.plural});
+        e
+    }
+    pub fn invalid(rt: &ResourceType, name: &str, field: &str, why: &str) -> Self {
+        let mut e = Self::new(
+            422,
+            "Invalid",
+            format!("{} \"{name}\" is invalid: {field}: {why}", rt.kind),
+        );
+        e.details = json!({"name": name, "group": rt.group, "kind": rt.kind,
+            "causes": [{"reason": "FieldValueInvalid", "message": why, "field": field}]});
+        e
+    }
+
+    pub fn status(&self) -> Value {
+        let mut s = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        });
+        if !self.details.is_null() {
+            s["details"] = self.details.clone();
+        }
+        s
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Options every write takes.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    pub dry_run: bool,
+    pub field_manager: Option<String>,
+    /// `fieldValidation=Strict`: unknown fields are an error.
+    pub strict: bool,
+    pub force: bool,
+}
+
+/// Options of a delete.
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOptions {
+    pub dry_run: bool,
+    pub grace_period: Option<i64>,
+    pub orphan: bool,
+}
+
+/// How a list is narrowed.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    pub namespace: Option<String>,
+    pub labels: super::selectors::LabelSelector,
+    pub fields: super::selectors::FieldSelector,
+    pub limit: Option<usize>,
+    pub continue_token: Option<String>,
+}
+
+/// The result of a list: items, the collection's resourceVersion, and the
+/// continue token when a limit cut it short.
+#[derive(Debug, Clone)]
+pub struct ListResult {
+    pub items: Vec<Arc<Value>>,
+    pub resource_version: u64,
+    pub continue_token: Option<String>,
+    pub remaining: usize,
+}
+
+struct State {
+    rv: u64,
+    types: Vec<ResourceType>,
+    objects: HashMap<ResKey, BTreeMap<(String, String), Arc<Value>>>,
+    log: VecDeque<Arc<Change>>,
+    /// Events with a resourceVersion at or below this are no longer replayable.
+    compacted: u64,
+}
+
+/// A method and path the server was asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    pub method: String,
+    pub path: String,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changes: broadcast::Sender<Arc<Change>>,
+    clock: Clock,
+    window: usize,
+    requests: Mutex<Vec<RequestRecord>>,
+    logs: Mutex<HashMap<(String, String), Vec<String>>>,
+}
+
+/// The embedded cluster: cheap to clone, shared by the server and the world.
+#[derive(Clone)]
+pub struct Cluster {
+    shared: Arc<Shared>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves consistent data (every write is
+    // one insert), so keep serving rather than poisoning the whole server.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Cluster {
+    /// An empty cluster with namespaces `default`, `kube-system` and
+    /// `kube-public`, keeping the last `window` changes replayable.
+    pub fn new(clock: Clock, window: usize) -> Self {
+        let (changes, _) = broadcast::channel(4096);
+        let cluster = Self {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    rv: 1,
+                    types: registry::builtins(),
+                    objects: HashMap::new(),
+                    log: VecDeque::new(),
+                    compacted: 1,
+                }),
+                changes,
+                clock,
+                window: window.max(16),
+                requests: Mutex::new(Vec::new()),
+                logs: Mutex::new(HashMap::new()),
+            }),
+        };
+        for ns in ["default", "kube-system", "kube-public"] {
+            let _ = cluster.ensure_namespace(ns);
+        }
+        cluster
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.shared.changes.subscribe()
+    }
+
+    pub fn resource_version(&self) -> u64 {
+        lock(&self.shared.state).rv
+    }
+
+    pub fn record_request(&self, method: &str, path: &str) {
+        lock(&self.shared.requests).push(RequestRecord {
+            method: method.into(),
+            path: path.into(),
+        });
+    }
+
+    /// Every request served so far, in order.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.shared.requests).clone()
+    }
+
+    pub fn append_log(&self, namespace: &str, pod: &str, line: String) {
+        let mut logs = lock(&self.shared.logs);
+        let lines = logs.entry((namespace.into(), pod.into())).or_default();
+        lines.push(line);
+        if lines.len() > 1000 {
+            lines.drain(..lines.len() - 1000);
+        }
+    }
+
+    pub fn pod_log(&self, namespace: &str, pod: &str) -> Vec<String> {
+        lock(&self.shared.logs)
+            .get(&(namespace.into(), pod.into()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn types(&self) -> Vec<ResourceType> {
+        lock(&self.shared.state).types.clone()
+    }
+
+    /// Find a type by group, version and plural.
+    pub fn resolve(&self, group: &str, version: &str, plural: &str) -> Option<ResourceType> {
+        lock(&self.shared.state)
+            .types
+            .iter()
+            .find(|t| t.group == group && t.version == version && t.plural == plural)
+            .cloned()
+    }
+
+    /// Find a type by apiVersion and kind.
+    pub fn resolve_kind(&self, api_version: &str, kind: &str) -> Option<ResourceType> {
+        lock(&self.shared.state)
+            .types
+            .iter()
+            .find(|t| t.api_version() == api_version && t.kind == kind)
+            .cloned()
+    }
+
+    /// Make sure a namespace exists (used at start and by scenarios).
+    pub fn ensure_namespace(&self, name: &str) -> ApiResult<()> {
+        let rt = self
+            .resolve("", "v1", "namespaces")
+            .ok_or_else(|| ApiError::bad_request("no namespaces"))?;
+        match self.create(
+            &rt,
+            None,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+            &WriteOptions::default(),
+        ) {
+            Ok(_) => Ok(()),
+            Err(e) if e.code == 409 => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn commit(
+        &self,
+        st: &mut State,
+        key: &ResKey,
+        ns: &str,
+        name: &str,
+        obj: Option<Value>,
+        kind: ChangeKind,
+        previous: Option<Arc<Value>>,
+    ) -> Arc<Value> {
+        st.rv += 1;
+        let rv = st.rv;
+        let stored = match obj {
+            Some(mut o) => {
+                o["metadata"]["resourceVersion"] = json!(rv.to_string());
+                let arc = Arc::new(o);
+                st.objects
+                    .entry(key.clone())
+                    .or_default()
+                    .insert((ns.to_owned(), name.to_owned()), arc.clone());
+                arc
+            }
+            None => {
+                if let Some(m) = st.objects.get_mut(key) {
+                    m.remove(&(ns.to_owned(), name.to_owned()));
+                }
+                let mut last = previous.map(|p| (*p).clone()).unwrap_or(Value::Null);
+                last["metadata"]["resourceVersion"] = json!(rv.to_string());
+                Arc::new(last)
+            }
+        };
+        let change = Arc::new(Change {
+            rv,
+            key: key.clone(),
+            namespace: ns.to_owned(),
+            kind,
+            object: stored.clone(),
+        });
+        st.log.push_back(change.clone());
+        while st.log.len() > self.shared.window {
+            if let Some(old) = st.log.pop_front() {
+                st.compacted = old.rv;
+            }
+        }
+        let _ = self.shared.changes.send(change);
+        stored
+    }
+
+    /// Changes after `rv` of one type, or Err when `rv` left the window (410).
+    pub fn changes_since(&self, key: &ResKey, rv: u64) -> Result<(Vec<Arc<Change>>, u64), u64> {
+        let st = lock(&self.shared.state);
+        if rv < st.compacted {
+            return Err(st.compacted);
+        }
+        let changes = st
+            .log
+            .iter()
+            .filter(|c| c.rv > rv && &c.key == key)
+            .cloned()
+            .collect();
+        Ok((changes, st.rv))
+    }
+
+    pub fn get(&self, rt: &ResourceType, ns: Option<&str>, name: &str) -> ApiResult<Arc<Value>> {
+        let st = lock(&self.shared.state);
+        get_in(&st, rt, ns, name)
+    }
+
+    pub fn list(&self, rt: &ResourceType, opts: &ListOptions) -> ListResult {
+        let st = lock(&self.shared.state);
+        let key = key_of(rt);
+        let empty = BTreeMap::new();
+        let all = st.objects.get(&key).unwrap_or(&empty);
+        let after: Option<(String, String)> = opts
+            .continue_token
+            .as_deref()
+            .and_then(|t| t.split_once('/'))
+            .map(|(a, b)| (a.to_owned(), b.to_owned()));
+        let mut matching = all
+            .iter()
+            .filter(|((ns, _), _)| opts.namespace.as_deref().is_none_or(|want| want == ns))
+            .filter(|(k, _)| after.as_ref().is_none_or(|a| *k > a))
+            .filter(|(_, o)| opts.labels.matches(o) && opts.fields.matches(o))
+            .map(|(k, o)| (k.clone(), o.clone()));
+        let mut items = Vec::new();
+        let mut last_key = None;
+        let limit = opts.limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
+        for (k, o) in matching.by_ref() {
+            if items.len() == limit {
+                // One more exists: stop here and hand out a token.
+                let remaining = 1 + matching.count();
+                let token = last_key.map(|(ns, name): (String, String)| format!("{ns}/{name}"));
+                return ListResult {
+                    items,
+                    resource_version: st.rv,
+                    continue_token: token,
+                    remaining,
+                };
+            }
+            last_key = Some(k);
+            items.push(o);
+        }
+        ListResult {
+            items,
+            resource_version: st.rv,
+            continue_token: None,
+            remaining: 0,
+        }
+    }
+
+    pub fn create(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        body: Value,
+        opts: &WriteOptions,
+    ) -> ApiResult<Arc<Value>> {
+        let mut obj = body;
+        let Some(map) = obj.as_object_mut() else {
+            return Err(ApiError::bad_request(format!(
+                "the body of a {} must be a JSON object",
+                rt.kind
+            )));
+        };
+        check_type(rt, map)?;
+        map.insert("apiVersion".into(), json!(rt.api_version()));
+        map.insert("kind".into(), json!(rt.kind));
+        let ns = self.namespace_for(rt, ns, &obj)?;
+        let name = match obj["metadata"]["name"].as_str().filter(|n| !n.is_empty()) {
+            Some(n) => n.to_owned(),
+            None => match obj["metadata"]["generateName"].as_str() {
+                Some(prefix) => format!("{prefix}{}", random_suffix()),
+                None => {
+                    return Err(ApiError::invalid(
+                        rt,
+                        "",
+                        "metadata.name",
+                        "Required value: name or generateName is required",
+                    ));
+                }
+            },
+        };
+        validate_name(rt, &name)?;
+        if opts.strict {
+            self.strict_check(rt, &obj, &name)?;
+        }
+        let mut st = lock(&self.shared.state);
+        if rt.namespaced
+            && !st
+                .objects
+                .get(&("".into(), "namespaces".into()))
+                .is_some_and(|m| m.contains_key(&(String::new(), ns.clone())))
+        {
+            return Err(ApiError::new(
+                404,
+                "NotFound",
+                format!("namespaces \"{ns}\" not found"),
+            ));
+        }
+        if get_in(&st, rt, Some(&ns), &name).is_ok() {
+            let mut e = ApiError::new(
+                409,
+                "AlreadyExists",
+                format!("{} \"{name}\" already exists", rt.qualified()),
+            );
+            e.details = json!({"name": name, "group": rt.group, "kind": rt.plural});
+            return Err(e);
+        }
+        let now = self.shared.clock.timestamp();
+        {
+            let meta = obj["metadata"]
+                .as_object_mut()
+                .map(std::mem::take)
+                .unwrap_or_default();
+            let mut meta = meta;
+            meta.insert("name".into(), json!(name));
+            if rt.namespaced {
+                meta.insert("namespace".into(), json!(ns));
+            } else {
+                meta.remove("namespace");
+            }
+            meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+            meta.insert("creationTimestamp".into(), json!(now));
+            meta.remove("resourceVersion");
+            meta.remove("deletionTimestamp");
+            if obj.get("spec").is_some() {
+                meta.insert("generation".into(), json!(1));
+            }
+            obj["metadata"] = Value::Object(meta);
+        }
+        prepare_status_on_create(rt, &mut obj);
+        if let Some(manager) = &opts.field_manager {
+            let fields = field_set(&obj, rt);
+            set_managed(
+                &mut obj,
+                manager,
+                "Update",
+                &rt.api_version(),
+                &self.shared.clock.timestamp(),
+                fields,
+            );
+        }
+        let new_types = if rt.kind == "CustomResourceDefinition" {
+            let types = registry::from_crd(&obj)
+                .map_err(|why| ApiError::invalid(rt, &name, "spec", &why))?;
+            establish_crd(&mut obj);
+            Some(types)
+        } else {
+            None
+        };
+        if opts.dry_run {
+            return Ok(Arc::new(obj));
+        }
+        if let Some(types) = new_types {
+            st.types.retain(|t| t.crd.as_deref() != Some(name.as_str()));
+            st.types.extend(types);
+        }
+        let key = key_of(rt);
+        let ns_key = if rt.namespaced { ns } else { String::new() };
+        Ok(self.commit(
+            &mut st,
+            &key,
+            &ns_key,
+            &name,
+            Some(obj),
+            ChangeKind::Added,
+            None,
+        ))
+    }
+
+    fn namespace_for(
+        &self,
+        rt: &ResourceType,
+        url_ns: Option<&str>,
+        obj: &Value,
+    ) -> ApiResult<String> {
+        if !rt.namespaced {
+            return Ok(String::new());
+        }
+        let body_ns = obj["metadata"]["namespace"]
+            .as_str()
+            .filter(|s| !s.is_empty());
+        match (url_ns, body_ns) {
+            (Some(u), Some(b)) if u != b => Err(ApiError::bad_request(format!(
+                "the namespace of the provided object ({b}) does not match the namespace sent on the request ({u})"
+            ))),
+            (Some(u), _) => Ok(u.to_owned()),
+            (None, Some(b)) => Ok(b.to_owned()),
+            (None, None) => Ok("default".into()),
+        }
+    }
+
+    fn strict_check(&self, rt: &ResourceType, obj: &Value, name: &str) -> ApiResult<()> {
+        let mut checked = obj.clone();
+        if let Some(m) = checked.as_object_mut() {
+            m.remove("status");
+            if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.remove("managedFields");
+            }
+        }
+        let problems = match manifest::schema_problems(&rt.api_version(), &rt.kind, &checked) {
+            Some(p) => p,
+            None => match self.crd_schema(rt) {
+                Some(schema) => manifest::unknown_fields(&checked, &schema),
+                None => Vec::new(),
+            },
+        };
+        if let Some((path, msg)) = problems.into_iter().next() {
+            let field = path.join(".");
+            let detail = if msg.starts_with("unknown field") {
+                format!("unknown field \"{field}\"")
+            } else {
+                msg
+            };
+            return Err(ApiError::bad_request(format!(
+                "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {detail} (object {name})",
+                rt.kind, rt.version, rt.kind
+            )));
+        }
+        Ok(())
+    }
+
+    /// The `openAPIV3Schema` of a custom resource's version.
+    pub fn crd_schema(&self, rt: &ResourceType) -> Option<Value> {
+        let crd_name = rt.crd.as_ref()?;
+        let st = lock(&self.shared.state);
+        let crd = st
+            .objects
+            .get(&(
+                "apiextensions.k8s.io".into(),
+                "customresourcedefinitions".into(),
+            ))?
+            .get(&(String::new(), crd_name.clone()))?;
+        crd["spec"]["versions"]
+            .as_array()?
+            .iter()
+            .find(|v| v["name"] == rt.version)
+            .map(|v| v["schema"]["openAPIV3Schema"].clone())
+            .filter(|s| !s.is_null())
+    }
+
+    /// PUT of an object or of its `status`.
+    pub fn replace(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+        body: Value,
+        sub: Option<&str>,
+        opts: &WriteOptions,
+    ) -> ApiResult<Arc<Value>> {
+        if !body.is_object() {
+            return Err(ApiError::bad_request(format!(
+                "the body of a {} must be a JSON object",
+                rt.kind
+            )));
+        }
+        if let Some(map) = body.as_object() {
+            check_type(rt, map)?;
+        }
+        if let Some(body_name) = body["metadata"]["name"].as_str()
+            && body_name != name
+        {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        if opts.strict && sub.is_none() {
+            self.strict_check(rt, &body, name)?;
+        }
+        let mut st = lock(&self.shared.state);
+        let current = get_in(&st, rt, ns, name)?;
+        if let Some(want) = body["metadata"]["resourceVersion"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            && current["metadata"]["resourceVersion"].as_str() != Some(want)
+        {
+            return Err(ApiError::conflict(
+                rt,
+                name,
+                "the object has been modified; please apply your changes to the latest version and try again",
+            ));
+        }
+        let mut next = match sub {
+            Some("status") => {
+                let mut n = (*current).clone();
+                n["status"] = body.get("status").cloned().unwrap_or(Value::Null);
+                if n["status"].is_null() {
+                    n.as_object_mut().map(|m| m.remove("status"));
+                }
+                n
+            }
+            _ => {
+                let mut n = body;
+                if rt.has_status() {
+                    match current.get("status") {
+                        Some(s) => n["status"] = s.clone(),
+                        None => {
+                            n.as_object_mut().map(|m| m.remove("status"));
+                        }
+                    }
+                }
+                n
+            }
+        };
+        self.finish_update(&mut st, rt, &current, &mut next, opts)?;
+        if opts.dry_run {
+            return Ok(Arc::new(next));
+        }
+        if metadata_without_rv(&next) == metadata_without_rv(&current)
+            && strip_meta(&next) == strip_meta(&current)
+        {
+            return Ok(current);
+        }
+        let ns_key = if rt.namespaced {
+            ns.unwrap_or("default").to_owned()
+        } else {
+            String::new()
+        };
+        let finalizing = next["metadata"]["deletionTimestamp"].is_string()
+            && next["metadata"]["finalizers"]
+                .as_array()
+                .is_none_or(Vec::is_empty);
+        if rt.kind == "CustomResourceDefinition" {
+            let types = registry::from_crd(&next)
+                .map_err(|why| ApiError::invalid(rt, name, "spec", &why))?;
+            st.types.retain(|t| t.crd.as_deref() != Some(name));
+            st.types.extend(types);
+        }
+        if finalizing {
+            return Ok(self.commit(
+                &mut st,
+                &key_of(rt),
+                &ns_key,
+                name,
+                None,
+                ChangeKind::Deleted,
+                Some(Arc::new(next)),
+            ));
+        }
+        Ok(self.commit(
+            &mut st,
+            &key_of(rt),
+            &ns_key,
+            name,
+            Some(next),
+            ChangeKind::Modified,
+            Some(current),
+        ))
+    }
+
+    /// Keep what a client may not change, and bump the generation on spec changes.
+    fn finish_update(
+        &self,
+        _st: &mut State,
+        rt: &ResourceType,
+        current: &Value,
+        next: &mut Value,
+        opts: &WriteOptions,
+    ) -> ApiResult<()> {
+        next["apiVersion"] = json!(rt.api_version());
+        next["kind"] = json!(rt.kind);
+        if !next["metadata"].is_object() {
+            next["metadata"] = json!({});
+        }
+        let next_managed = next["metadata"].get("managedFields").cloned();
+        for key in [
+            "name",
+            "namespace",
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "managedFields",
+        ] {
+            match current["metadata"].get(key) {
+                Some(v) => next["metadata"][key] = v.clone(),
+                None => {
+                    if let Some(m) = next["metadata"].as_object_mut() {
+                        m.remove(key);
+                    }
+                }
+            }
+        }
+        let spec_changed = strip_meta_status(next) != strip_meta_status(current);
+        if spec_changed && current["metadata"]["generation"].is_number() {
+            let g = current["metadata"]["generation"].as_i64().unwrap_or(1);
+            next["metadata"]["generation"] = json!(g + 1);
+        } else if spec_changed && next.get("spec").is_some() {
+            next["metadata"]["generation"] = json!(1);
+        }
+        // A client may rewrite managedFields (kubectl does, to move ownership
+        // from client-side to server-side apply); otherwise they are kept.
+        if let Some(given) = next_managed.filter(Value::is_array) {
+            next["metadata"]["managedFields"] = given;
+        }
+        if let Some(manager) = &opts.field_manager {
+            let changed: BTreeSet<Vec<String>> = field_set(next, rt)
+                .into_iter()
+                .filter(|p| value_at(next, p) != value_at(current, p))
+                .collect();
+            if !changed.is_empty() {
+                let mut owned = managed_entries(next)
+                    .into_iter()
+                    .find(|(m, op, _)| m == manager && op == "Update")
+                    .map(|(_, _, f)| f)
+                    .unwrap_or_default();
+                owned.extend(changed);
+                set_managed(
+                    next,
+                    manager,
+                    "Update",
+                    &rt.api_version(),
+                    &self.shared.clock.timestamp(),
+                    owned,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// PATCH of an object or its `status`, in any of the API's patch formats.
+    pub fn patch(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+        sub: Option<&str>,
+        content_type: &str,
+        body: &[u8],
+        opts: &WriteOptions,
+    ) -> ApiResult<Arc<Value>> {
+        let ct = content_type.split(';').next().unwrap_or("").trim();
+        if ct == "application/apply-patch+yaml" || ct == "application/apply-patch+cbor" {
+            return self.apply(rt, ns, name, sub, body, opts);
+        }
+        let patch: Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("the patch is not valid JSON: {e}")))?;
+        let current = self.get(rt, ns, name)?;
+        let next = match ct {
+            "application/json-patch+json" => {
+                super::patch::json_patch(&current, &patch).map_err(ApiError::bad_request)?
+            }
+            "application/merge-patch+json" => {
+                if !patch.is_object() {
+                    return Err(ApiError::bad_request("a merge patch must be a JSON object"));
+                }
+                super::patch::merge_patch(&current, &patch)
+            }
+            "application/strategic-merge-patch+json" => {
+                if rt.crd.is_some() {
+                    return Err(ApiError::new(
+                        415,
+                        "UnsupportedMediaType",
+                        format!(
+                            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (strategic merge patch is not supported for custom resource {}; use --type=merge)",
+                            rt.qualified()
+                        ),
+                    ));
+                }
+                if !patch.is_object() {
+                    return Err(ApiError::bad_request(
+                        "a strategic merge patch must be a JSON object",
+                    ));
+                }
+                super::patch::strategic_merge(&rt.kind, &current, &patch)
+                    .map_err(ApiError::bad_request)?
+            }
+            other => {
+                return Err(ApiError::new(
+                    415,
+                    "UnsupportedMediaType",
+                    format!(
+                        "the body of the request was in an unknown format `{other}` - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json"
+                    ),
+                ));
+            }
+        };
+        if !next.is_object() || !next["metadata"].is_object() {
+            return Err(ApiError::invalid(
+                rt,
+                name,
+                "metadata",
+                "the patch removed the object's metadata",
+            ));
+        }
+        // A patch only carries a resourceVersion precondition when it sets one.
+        let mut next = next;
+        if next["metadata"]["resourceVersion"] == current["metadata"]["resourceVersion"] {
+            next["metadata"]
+                .as_object_mut()
+                .map(|m| m.remove("resourceVersion"));
+        }
+        self.replace(rt, ns, name, next, sub, opts)
+    }
+
+    /// Server-side apply: create or merge the applied configuration, record
+    /// which fields the manager owns, refuse to take fields another manager
+    /// set to a different value unless forced, and drop fields the manager
+    /// applied before and no longer does.
+    fn apply(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+        sub: Option<&str>,
+        body: &[u8],
+        opts: &WriteOptions,
+    ) -> ApiResult<Arc<Value>> {
+        let manager = opts.field_manager.clone().ok_or_else(|| {
+            ApiError::bad_request(
+                "PATCH of type application/apply-patch+yaml requires fieldManager to be set",
+            )
+        })?;
+        let text = std::str::from_utf8(body)
+            .map_err(|_| ApiError::bad_request("the applied configuration is not UTF-8"))?;
+        let yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the applied configuration is not valid YAML: {}",
+                manifest::describe_yaml_error(&e)
+            ))
+        })?;
+        let applied: Value =
+            serde_json::to_value(yaml).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let Some(map) = applied.as_object() else {
+            return Err(ApiError::bad_request(
+                "the applied configuration must be an object",
+            ));
+        };
+        if map.get("apiVersion").is_none() || map.get("kind").is_none() {
+            return Err(ApiError::bad_request(
+                "the applied configuration must set apiVersion and kind",
+            ));
+        }
+        check_type(rt, map)?;
+        if let Some(n) = applied["metadata"]["name"].as_str()
+            && n != name
+        {
+            return Err(ApiError::bad_request(format!(
+                "the name of the applied object ({n}) does not match the name on the URL ({name})"
+            )));
+        }
+        if opts.strict {
+            self.strict_check(rt, &applied, name)?;
+        }
+        let applied_fields = field_set(&applied, rt);
+        let now = self.shared.clock.micro_timestamp();
+        let current = match self.get(rt, ns, name) {
+            Ok(c) => c,
+            Err(e) if e.code == 404 && sub.is_none() => {
+                let mut obj = applied.clone();
+                obj["metadata"]["name"] = json!(name);
+                let created = self.create(
+                    rt,
+                    ns,
+                    obj,
+                    &WriteOptions {
+                        field_manager: None,
+                        ..opts.clone()
+                    },
+                )?;
+                if opts.dry_run {
+                    return Ok(created);
+                }
+                let mut owned = (*created).clone();
+                set_managed(
+                    &mut owned,
+                    &manager,
+                    "Apply",
+                    &rt.api_version(),
+                    &now,
+                    applied_fields,
+                );
+                owned["metadata"]["resourceVersion"] =
+                    created["metadata"]["resourceVersion"].clone();
+                return self.replace(
+                    rt,
+                    ns,
+                    name,
+                    owned,
+                    None,
+                    &WriteOptions {
+                        field_manager: None,
+                        strict: false,
+                        ..opts.clone()
+                    },
+                );
+            }
+            Err(e) => return Err(e),
+        };
+        // Conflicts: fields this apply sets to a new value that others own.
+        let managers = managed_entries(&current);
+        let mut conflicts = Vec::new();
+        for (other, _op, fields) in &managers {
+            if *other == manager {
+                continue;
+            }
+            for path in applied_fields.intersection(fields) {
+                if value_at(&current, path) != value_at(&applied, path) {
+                    conflicts.push((other.clone(), path.clone()));
+                }
+            }
+        }
+        if !conflicts.is_empty() && !opts.force {
+            let list: Vec<String> = conflicts
+                .iter()
+                .map(|(m, p)| format!("conflict with \"{m}\": .{}", display_path(p)))
+                .collect();
+            let mut e = ApiError::conflict(
+                rt,
+                name,
+                &format!(
+                    "Apply failed with {} conflict{}: {}",
+                    list.len(),
+                    if list.len() == 1 { "" } else { "s" },
+                    list.join("; ")
+                ),
+            );
+            e.details["causes"] = json!(conflicts.iter().map(|(m, p)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{m}\""), "field": format!(".{}", display_path(p))})).collect::<Vec<_>>());
+            return Err(e);
+        }
+        let previously: BTreeSet<Vec<String>> = managers
+            .iter()
+            .find(|(m, op, _)| *m == manager && op == "Apply")
+            .map(|(_, _, f)| f.clone())
+            .unwrap_or_default();
+        let others: BTreeSet<Vec<String>> = managers
+            .iter()
+            .filter(|(m, _, _)| *m != manager)
+            .flat_map(|(_, _, f)| f.iter().cloned())
+            .collect();
+        let mut next = (*current).clone();
+        for gone in previously.difference(&applied_fields) {
+            if !others.contains(gone) {
+                remove_at(&mut next, gone);
+            }
+        }
+        let mut patch = applied.clone();
+        if sub.is_none() && rt.has_status() {
+            patch.as_object_mut().map(|m| m.remove("status"));
+        }
+        patch["metadata"].as_object_mut().map(|m| {
+            m.remove("resourceVersion");
+            m.remove("managedFields");
+        });
+        next = if rt.crd.is_some() {
+            super::patch::merge_patch(&next, &patch)
+        } else {
+            super::patch::strategic_merge(&rt.kind, &next, &patch).map_err(ApiError::bad_request)?
+        };
+        // Forced fields change hands.
+        let mut entries = managers;
+        if opts.force {
+            for (m, _, fields) in entries.iter_mut() {
+                if *m != manager {
+                    for (_, p) in conflicts.iter().filter(|(o, _)| o == m) {
+                        fields.remove(p);
+                    }
+                }
+            }
+        }
+        entries.retain(|(m, op, _)| !(m == &manager && op == "Apply"));
+        entries.push((manager.clone(), "Apply".into(), applied_fields));
+        next["metadata"]["managedFields"] = render_managed(&entries, &rt.api_version(), &now);
+        next["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
+        // replace() keeps managedFields from the current object; write them through.
+        let managed = next["metadata"]["managedFields"].clone();
+        let result = {
+            let mut st = lock(&self.shared.state);
+            let cur = get_in(&st, rt, ns, name)?;
+            let mut n = next;
+            self.finish_update(
+                &mut st,
+                rt,
+                &cur,
+                &mut n,
+                &WriteOptions {
+                    field_manager: None,
+                    ..opts.clone()
+                },
+            )?;
+            n["metadata"]["managedFields"] = managed;
+            if opts.dry_run {
+                return Ok(Arc::new(n));
+            }
+            if strip_meta(&n) == strip_meta(&cur)
+                && n["metadata"] == {
+                    let mut m = cur["metadata"].clone();
+                    m["managedFields"] = n["metadata"]["managedFields"].clone();
+                    m
+                }
+                && n["metadata"]["managedFields"] == cur["metadata"]["managedFields"]
+            {
+                return Ok(cur);
+            }
+            let ns_key = if rt.namespaced {
+                ns.unwrap_or("default").to_owned()
+            } else {
+                String::new()
+            };
+            self.commit(
+                &mut st,
+                &key_of(rt),
+                &ns_key,
+                name,
+                Some(n),
+                ChangeKind::Modified,
+                Some(cur),
+            )
+        };
+        Ok(result)
+    }
+
+    pub fn delete(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> ApiResult<Arc<Value>> {
+        let current = self.get(rt, ns, name)?;
+        if opts.dry_run {
+            return Ok(current);
+        }
+        let ns_key = if rt.namespaced {
+            ns.unwrap_or("default").to_owned()
+        } else {
+            String::new()
+        };
+        let has_finalizers = current["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty());
+        let grace = if rt.kind == "Pod" {
+            opts.grace_period
+                .filter(|g| *g >= 0)
+                .or_else(|| current["spec"]["terminationGracePeriodSeconds"].as_i64())
+                .unwrap_or(30)
+        } else {
+            0
+        };
+        if (grace > 0 && rt.kind == "Pod") || (has_finalizers && rt.kind != "Namespace") {
+            if current["metadata"]["deletionTimestamp"].is_string() && grace > 0 {
+                return Ok(current);
+            }
+            let mut next = (*current).clone();
+            let when = self.shared.clock.now_ms() + grace * 1000;
+            next["metadata"]["deletionTimestamp"] = json!(super::clock::rfc3339(when));
+            next["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+            let mut st = lock(&self.shared.state);
+            return Ok(self.commit(
+                &mut st,
+                &key_of(rt),
+                &ns_key,
+                name,
+                Some(next),
+                ChangeKind::Modified,
+                Some(current),
+            ));
+        }
+        let uid = current["metadata"]["uid"].as_str().unwrap_or("").to_owned();
+        let removed = {
+            let mut st = lock(&self.shared.state);
+            if rt.kind == "CustomResourceDefinition" {
+                let group = current["spec"]["group"].as_str().unwrap_or("").to_owned();
+                let plural = current["spec"]["names"]["plural"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned();
+                let key = (group, plural);
+                let names: Vec<(String, String)> = st
+                    .objects
+                    .get(&key)
+                    .map(|m| m.keys().cloned().collect())
+                    .unwrap_or_default();
+                for (ons, oname) in names {
+                    let prev = st
+                        .objects
+                        .get(&key)
+                        .and_then(|m| m.get(&(ons.clone(), oname.clone())))
+                        .cloned();
+                    self.commit(&mut st, &key, &ons, &oname, None, ChangeKind::Deleted, prev);
+                }
+                st.types.retain(|t| t.crd.as_deref() != Some(name));
+            }
+            if rt.kind == "Namespace" {
+                let keys: Vec<ResKey> = st.objects.keys().cloned().collect();
+                for key in keys {
+                    let names: Vec<(String, String)> = st.objects[&key]
+                        .keys()
+                        .filter(|(ons, _)| ons == name)
+                        .cloned()
+                        .collect();
+                    for (ons, oname) in names {
+                        let prev = st
+                            .objects
+                            .get(&key)
+                            .and_then(|m| m.get(&(ons.clone(), oname.clone())))
+                            .cloned();
+                        self.commit(&mut st, &key, &ons, &oname, None, ChangeKind::Deleted, prev);
+                    }
+                }
+            }
+            self.commit(
+                &mut st,
+                &key_of(rt),
+                &ns_key,
+                name,
+                None,
+                ChangeKind::Deleted,
+                Some(current),
+            )
+        };
+        self.collect_dependents(&uid, opts.orphan);
+        Ok(removed)
+    }
+
+    /// Garbage collection: objects owned by `uid` go too (or lose the
+    /// reference when orphaned).
+    fn collect_dependents(&self, uid: &str, orphan: bool) {
+        if uid.is_empty() {
+            return;
+        }
+        let dependents: Vec<(ResourceType, String, String)> = {
+            let st = lock(&self.shared.state);
+            let mut out = Vec::new();
+            for (key, objs) in &st.objects {
+                let Some(rt) = st
+                    .types
+                    .iter()
+                    .find(|t| (t.group.clone(), t.plural.clone()) == *key)
+                else {
+                    continue;
+                };
+                for ((ns, name), o) in objs {
+                    let owned = o["metadata"]["ownerReferences"]
+                        .as_array()
+                        .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid));
+                    if owned {
+                        out.push((rt.clone(), ns.clone(), name.clone()));
+                    }
+                }
+            }
+            out
+        };
+        for (rt, ns, name) in dependents {
+            let ns = if rt.namespaced {
+                Some(ns.as_str())
+            } else {
+                None
+            };
+            if orphan {
+                if let Ok(cur) = self.get(&rt, ns, &name) {
+                    let mut next = (*cur).clone();
+                    if let Some(refs) = next["metadata"]["ownerReferences"].as_array_mut() {
+                        refs.retain(|r| r["uid"] != uid);
+                    }
+                    let _ = self.replace(&rt, ns, &name, next, None, &WriteOptions::default());
+                }
+            } else {
+                let _ = self.delete(
+                    &rt,
+                    ns,
+                    &name,
+                    &DeleteOptions {
+                        grace_period: Some(0),
+                        ..Default::default()
+                    },
+                );
+            }
+        }
+    }
+
+    /// Remove an object now, whatever its grace period (the kubelet's last word).
+    pub fn remove_now(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+    ) -> ApiResult<Arc<Value>> {
+        let current = self.get(rt, ns, name)?;
+        let uid = current["metadata"]["uid"].as_str().unwrap_or("").to_owned();
+        let ns_key = if rt.namespaced {
+            ns.unwrap_or("default").to_owned()
+        } else {
+            String::new()
+        };
+        let removed = {
+            let mut st = lock(&self.shared.state);
+            self.commit(
+                &mut st,
+                &key_of(rt),
+                &ns_key,
+                name,
+                None,
+                ChangeKind::Deleted,
+                Some(current),
+            )
+        };
+        self.collect_dependents(&uid, false);
+        Ok(removed)
+    }
+
+    /// Every object of a type (all namespaces), for the simulated world.
+    pub fn all(&self, group: &str, plural: &str) -> Vec<Arc<Value>> {
+        let st = lock(&self.shared.state);
+        st.objects
+            .get(&(group.to_owned(), plural.to_owned()))
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+pub fn key_of(rt: &ResourceType) -> ResKey {
+    (rt.group.clone(), rt.plural.clone())
+}
+
+fn get_in(st: &State, rt: &ResourceType, ns: Option<&str>, name: &str) -> ApiResult<Arc<Value>> {
+    let ns_key = if rt.namespaced {
+        ns.unwrap_or("default")
+    } else {
+        ""
+    };
+    st.objects
+        .get(&key_of(rt))
+        .and_then(|m| m.get(&(ns_key.to_owned(), name.to_owned())))
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(rt, name))
+}
+
+fn check_type(rt: &ResourceType, map: &Map<String, Value>) -> ApiResult<()> {
+    if let Some(kind) = map.get("kind").and_then(Value::as_str)
+        && kind != rt.kind
+    {
+        return Err(ApiError::bad_request(format!(
+            "the kind of the object ({kind}) does not match the resource of the URL ({}, kind {})",
+            rt.qualified(),
+            rt.kind
+        )));
+    }
+    if let Some(av) = map.get("apiVersion").and_then(Value::as_str)
+        && av != rt.api_version()
+    {
+        return Err(ApiError::bad_request(format!(
+            "the apiVersion of the object ({av}) does not match the URL ({})",
+            rt.api_version()
+        )));
+    }
+    Ok(())
+}
+
+fn validate_name(rt: &ResourceType, name: &str) -> ApiResult<()> {
+    let label_kinds = ["Namespace", "Service"];
+    let ok = if label_kinds.contains(&rt.kind.as_str()) {
+        manifest::is_dns_label(name)
+    } else {
+        manifest::is_dns_subdomain(name)
+    };
+    if ok {
+        return Ok(());
+    }
+    let rule = if label_kinds.contains(&rt.kind.as_str()) {
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name', or '123-abc')"
+    } else {
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')"
+    };
+    Err(ApiError::invalid(
+        rt,
+        name,
+        "metadata.name",
+        &format!("Invalid value: \"{name}\": {rule}"),
+    ))
+}
+
+fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let n = uuid::Uuid::new_v4().as_u128();
+    (0..5)
+        .map(|i| ALPHABET[((n >> (i * 8)) % ALPHABET.len() as u128) as usize] as char)
+        .collect()
+}
+
+fn prepare_status_on_create(rt: &ResourceType, obj: &mut Value) {
+    match rt.kind.as_str() {
+        "Pod" => obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"}),
+        "Namespace" => {
+            obj["status"] = json!({"phase": "Active"});
+            if obj["spec"].is_null() {
+                obj["spec"] = json!({"finalizers": ["kubernetes"]});
+            }
+        }
+        "StatefulSet" | "Deployment" => {
+            obj["status"] = json!({"replicas": 0, "availableReplicas": 0})
+        }
+        _ if rt.has_status() => {
+            if let Some(m) = obj.as_object_mut() {
+                m.remove("status");
+            }
+        }
+        _ => {}
+    }
+}
+
+fn establish_crd(obj: &mut Value) {
+    let names = obj["spec"]["names"].clone();
+    let stored: Vec<Value> = obj["spec"]["versions"]
+        .as_array()
+        .map(|vs| {
+            vs.iter()
+                .filter(|v| v["storage"].as_bool() == Some(true))
+                .map(|v| v["name"].clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    obj["status"] = json!({
+        "acceptedNames": names,
+        "storedVersions": stored,
+        "conditions": [
+            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found"},
+            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"}
+        ]
+    });
+}
+
+fn strip_meta(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("metadata");
+    }
+    v
+}
+
+fn strip_meta_status(v: &Value) -> Value {
+    let mut v = strip_meta(v);
+    if let Some(m) = v.as_object_mut() {
+        m.remove("status");
+    }
+    v
+}
+
+fn metadata_without_rv(v: &Value) -> Value {
+    let mut m = v["metadata"].clone();
+    if let Some(o) = m.as_object_mut() {
+        o.remove("resourceVersion");
+    }
+    m
+}
+
+/// The leaf field paths of an object, as server-side apply tracks them:
+/// `f:name` segments, `k:{"name":"x"}` for items of keyed lists, and
+/// whole lists as leaves otherwise.
+pub fn field_set(obj: &Value, rt: &ResourceType) -> BTreeSet<Vec<String>> {
+    fn walk(
+        v: &Value,
+        kind: &str,
+        names: &mut Vec<String>,
+        path: &mut Vec<String>,
+        out: &mut BTreeSet<Vec<String>>,
+    ) {
+        match v {
+            Value::Object(m) if !m.is_empty() => {
+                for (k, child) in m {
+                    names.push(k.clone());
+                    path.push(format!("f:{k}"));
+                    walk(child, kind, names, path, out);
+                    path.pop();
+                    names.pop();
+                }
+            }
+            Value::Array(items) if !items.is_empty() => {
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                match super::patch::merge_key(kind, &refs) {
+                    Some(key) if items.iter().all(|i| i.get(key).is_some()) => {
+                        for item in items {
+                            path.push(format!("k:{}", json!({key: item[key]})));
+                            walk(item, kind, names, path, out);
+                            path.pop();
+                        }
+                    }
+                    _ => {
+                        out.insert(path.clone());
+                    }
+                }
+            }
+            _ => {
+                out.insert(path.clone());
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    let mut trimmed = obj.clone();
+    if let Some(m) = trimmed.as_object_mut() {
+        m.remove("apiVersion");
+        m.remove("kind");
+        if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+            for k in [
+                "name",
+                "namespace",
+                "uid",
+                "resourceVersion",
+                "generation",
+                "creationTimestamp",
+                "managedFields",
+                "deletionTimestamp",
+            ] {
+                meta.remove(k);
+            }
+        }
+        if rt.has_status() {
+            m.remove("status");
+        }
+    }
+    walk(
+        &trimmed,
+        &rt.kind,
+        &mut Vec::new(),
+        &mut Vec::new(),
+        &mut out,
+    );
+    out.retain(|p| !p.is_empty());
+    out
+}
+
+fn display_path(path: &[String]) -> String {
+    path.iter()
+        .map(|s| {
+            s.strip_prefix("f:").map_or_else(
+                || format!("[{}]", s.trim_start_matches("k:")),
+                str::to_owned,
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+        .replace(".[", "[")
+}
+
+fn step<'a>(v: &'a Value, seg: &str) -> Option<&'a Value> {
+    if let Some(f) = seg.strip_prefix("f:") {
+        return v.get(f);
+    }
+    let key: Value = serde_json::from_str(seg.strip_prefix("k:")?).ok()?;
+    let (k, want) = key.as_object()?.iter().next()?;
+    v.as_array()?.iter().find(|i| i.get(k) == Some(want))
+}
+
+fn value_at<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter().try_fold(v, |acc, seg| step(acc, seg))
+}
+
+fn remove_at(v: &mut Value, path: &[String]) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut cur = v;
+    for seg in parents {
+        let next = if let Some(f) = seg.strip_prefix("f:") {
+            cur.get_mut(f)
+        } else {
+            let key: Option<Value> = seg
+                .strip_prefix("k:")
+                .and_then(|k| serde_json::from_str(k).ok());
+            match key
+                .as_ref()
+                .and_then(|k| k.as_object())
+                .and_then(|o| o.iter().next())
+            {
+                Some((k, want)) => cur
+                    .as_array_mut()
+                    .and_then(|a| a.iter_mut().find(|i| i.get(k) == Some(want))),
+                None => None,
+            }
+        };
+        match next {
+            Some(n) => cur = n,
+            None => return,
+        }
+    }
+    if let Some(f) = last.strip_prefix("f:") {
+        if let Some(m) = cur.as_object_mut() {
+            m.remove(f);
+        }
+    } else if let Some(key) = last
+        .strip_prefix("k:")
+        .and_then(|k| serde_json::from_str::<Value>(k).ok())
+        && let Some((k, want)) = key.as_object().and_then(|o| o.iter().next())
+        && let Some(a) = cur.as_array_mut()
+    {
+        a.retain(|i| i.get(k) != Some(want));
+    }
+}
+
+fn fields_v1(paths: &BTreeSet<Vec<String>>) -> Value {
+    let mut root = json!({});
+    for p in paths {
+        let mut cur = &mut root;
+        for seg in p {
+            if !cur.get(seg).is_some_and(Value::is_object) {
+                cur[seg.as_str()] = json!({});
+            }
+            cur = &mut cur[seg.as_str()];
+        }
+    }
+    root
+}
+
+fn paths_of(fields: &Value) -> BTreeSet<Vec<String>> {
+    fn walk(v: &Value, path: &mut Vec<String>, out: &mut BTreeSet<Vec<String>>) {
+        match v.as_object() {
+            Some(m) if !m.is_empty() => {
+                for (k, child) in m {
+                    if k == "." {
+                        continue;
+                    }
+                    path.push(k.clone());
+                    walk(child, path, out);
+                    path.pop();
+                }
+            }
+            _ => {
+                out.insert(path.clone());
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(fields, &mut Vec::new(), &mut out);
+    out.retain(|p| !p.is_empty());
+    out
+}
+
+/// (manager, operation, fields) of every managedFields entry.
+fn managed_entries(obj: &Value) -> Vec<(String, String, BTreeSet<Vec<String>>)> {
+    obj["metadata"]["managedFields"]
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .map(|e| {
+                    (
+                        e["manager"].as_str().unwrap_or("").to_owned(),
+                        e["operation"].as_str().unwrap_or("").to_owned(),
+                        paths_of(&e["fieldsV1"]),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn render_managed(
+    entries: &[(String, String, BTreeSet<Vec<String>>)],
+    api_version: &str,
+    time: &str,
+) -> Value {
+    Value::Array(
+        entries
+            .iter()
+            .filter(|(_, _, f)| !f.is_empty())
+            .map(|(m, op, f)| {
+                json!({"manager": m, "operation": op, "apiVersion": api_version, "time": time,
+                    "fieldsType": "FieldsV1", "fieldsV1": fields_v1(f)})
+            })
+            .collect(),
+    )
+}
+
+fn set_managed(
+    obj: &mut Value,
+    manager: &str,
+    operation: &str,
+    api_version: &str,
+    time: &str,
+    fields: BTreeSet<Vec<String>>,
+) {
+    let mut entries = managed_entries(obj);
+    // An update takes the fields it wrote away from other updaters.
+    if operation == "Update" {
+        for (m, op, f) in entries.iter_mut() {
+            if m != manager && op == "Update" {
+                f.retain(|p| !fields.contains(p));
+            }
+        }
+    }
+    entries.retain(|(m, op, _)| !(m == manager && op == operation));
+    entries.push((manager.to_owned(), operation.to_owned(), fields));
+    obj["metadata"]["managedFields"] = render_managed(&entries, api_version, time);
+}

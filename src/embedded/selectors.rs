@@ -1,0 +1,196 @@
+//! Label and field selectors as the API server parses them.
+
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Req {
+    Eq(String, String),
+    NotEq(String, String),
+    In(String, Vec<String>),
+    NotIn(String, Vec<String>),
+    Exists(String),
+    NotExists(String),
+}
+
+/// A parsed `labelSelector`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LabelSelector(Vec<Req>);
+
+/// Split on commas that are not inside parentheses.
+fn split_top(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut depth = 0;
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out.into_iter()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+impl LabelSelector {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut reqs = Vec::new();
+        for part in split_top(s) {
+            let words: Vec<&str> = part.split_whitespace().collect();
+            let req = if let Some(key) = part.strip_prefix('!') {
+                Req::NotExists(key.trim().to_owned())
+            } else if let Some((k, v)) = part.split_once("!=") {
+                Req::NotEq(k.trim().to_owned(), v.trim().to_owned())
+            } else if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
+                Req::Eq(k.trim().to_owned(), v.trim().to_owned())
+            } else if words.len() >= 2 && (words[1] == "in" || words[1] == "notin") {
+                let rest = part.splitn(2, words[1]).nth(1).unwrap_or("").trim();
+                let inner = rest
+                    .strip_prefix('(')
+                    .and_then(|r| r.strip_suffix(')'))
+                    .ok_or_else(|| {
+                        format!(
+                            "invalid label selector `{part}`: expected `key {} (a,b)`",
+                            words[1]
+                        )
+                    })?;
+                let values = inner
+                    .split(',')
+                    .map(|v| v.trim().to_owned())
+                    .filter(|v| !v.is_empty())
+                    .collect();
+                if words[1] == "in" {
+                    Req::In(words[0].to_owned(), values)
+                } else {
+                    Req::NotIn(words[0].to_owned(), values)
+                }
+            } else if words.len() == 1 {
+                Req::Exists(part.to_owned())
+            } else {
+                return Err(format!("invalid label selector `{part}`"));
+            };
+            reqs.push(req);
+        }
+        Ok(Self(reqs))
+    }
+
+    pub fn matches(&self, obj: &Value) -> bool {
+        let labels = &obj["metadata"]["labels"];
+        let get = |k: &str| labels.get(k).and_then(Value::as_str);
+        self.0.iter().all(|r| match r {
+            Req::Eq(k, v) => get(k) == Some(v.as_str()),
+            Req::NotEq(k, v) => get(k) != Some(v.as_str()),
+            Req::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
+            Req::NotIn(k, vs) => get(k).is_none_or(|x| !vs.iter().any(|v| v == x)),
+            Req::Exists(k) => get(k).is_some(),
+            Req::NotExists(k) => get(k).is_none(),
+        })
+    }
+}
+
+/// A parsed `fieldSelector` (equality on the fields Kubernetes supports for
+/// the kinds served here).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldSelector(Vec<(String, bool, String)>);
+
+pub const SUPPORTED_FIELDS: [&str; 6] = [
+    "metadata.name",
+    "metadata.namespace",
+    "status.phase",
+    "spec.nodeName",
+    "involvedObject.name",
+    "involvedObject.kind",
+];
+
+impl FieldSelector {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut reqs = Vec::new();
+        for part in split_top(s) {
+            let (k, eq, v) = if let Some((k, v)) = part.split_once("!=") {
+                (k, false, v)
+            } else if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
+                (k, true, v)
+            } else {
+                return Err(format!(
+                    "invalid field selector `{part}`: expected field=value"
+                ));
+            };
+            let k = k.trim();
+            if !SUPPORTED_FIELDS.contains(&k) {
+                return Err(format!(
+                    "field label not supported: {k} (supported: {})",
+                    SUPPORTED_FIELDS.join(", ")
+                ));
+            }
+            reqs.push((k.to_owned(), eq, v.trim().to_owned()));
+        }
+        Ok(Self(reqs))
+    }
+
+    pub fn matches(&self, obj: &Value) -> bool {
+        self.0.iter().all(|(path, eq, want)| {
+            let mut v = obj;
+            for seg in path.split('.') {
+                v = &v[seg];
+            }
+            let have = v.as_str().unwrap_or("");
+            (have == want) == *eq
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn label_selectors() {
+        let o = json!({"metadata": {"labels": {"app": "swarm-worker", "tier": "a"}}});
+        for (sel, want) in [
+            ("app=swarm-worker", true),
+            ("app==swarm-worker,tier=a", true),
+            ("app!=swarm-worker", false),
+            ("tier in (a, b)", true),
+            ("tier notin (a)", false),
+            ("app", true),
+            ("!missing", true),
+            ("!app", false),
+            ("", true),
+        ] {
+            assert_eq!(
+                LabelSelector::parse(sel).unwrap().matches(&o),
+                want,
+                "{sel}"
+            );
+        }
+        assert!(LabelSelector::parse("tier in a").is_err());
+    }
+
+    #[test]
+    fn field_selectors() {
+        let o = json!({"metadata": {"name": "p", "namespace": "swarm"}, "status": {"phase": "Running"}});
+        assert!(
+            FieldSelector::parse("metadata.name=p,status.phase!=Pending")
+                .unwrap()
+                .matches(&o)
+        );
+        assert!(
+            !FieldSelector::parse("spec.nodeName=n1")
+                .unwrap()
+                .matches(&o)
+        );
+        assert!(
+            FieldSelector::parse("spec.foo=1")
+                .unwrap_err()
+                .contains("field label not supported")
+        );
+    }
+}
