@@ -35,6 +35,34 @@ pub enum Command {
     /// Generate manifests for new objects.
     #[command(subcommand)]
     New(NewCommand),
+    /// The embedded, kubectl-compatible cluster.
+    #[command(subcommand)]
+    Embedded(EmbeddedCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EmbeddedCommand {
+    /// Serve the embedded cluster on 127.0.0.1 and write a kubeconfig for it.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Where to write the kubeconfig (default: swarmdeck-embedded.kubeconfig in the temp dir).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// A scenario file, `demo` (the default) or `none` for an empty cluster.
+    #[arg(long, value_name = "FILE|demo|none", default_value = "demo")]
+    pub scenario: String,
+    /// Add this many pods, in StatefulSets of 100 in namespace `load`.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub pods: usize,
+    /// Keep this many pod changes per second flowing in namespace `load`.
+    #[arg(long, value_name = "EVENTS_PER_S", default_value_t = 0)]
+    pub churn: u32,
 }
 
 #[derive(Debug, Args)]

@@ -8,7 +8,10 @@ use std::path::Path;
 use kube::CustomResourceExt;
 use serde_json::{Value, json};
 
-use crate::cli::{AssignArgs, Cli, Command, CrdsArgs, NewCommand, Output, PoolArgs, RenderArgs};
+use crate::cli::{
+    AssignArgs, Cli, Command, CrdsArgs, EmbeddedCommand, NewCommand, Output, PoolArgs, RenderArgs,
+    ServeArgs,
+};
 use crate::domain::assignment::{self, Assignment, Policy, WorkerConfig};
 use crate::domain::manifest::{self, PoolSpec};
 use crate::domain::swarm::Swarm;
@@ -35,6 +38,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Assign(args)) => assign(&args),
         Some(Command::Render(args)) => render(&args),
         Some(Command::New(NewCommand::Pool(args))) => new_pool(&args),
+        Some(Command::Embedded(EmbeddedCommand::Serve(args))) => serve(&args),
     };
     match result {
         Ok(out) => {
@@ -329,4 +333,116 @@ fn new_pool(args: &PoolArgs) -> Outcome {
         Output::Json => Ok(pretty(&sts)),
         _ => Ok(serde_yaml::to_string(&sts).unwrap_or_default()),
     }
+}
+
+/// Build the embedded cluster with CRDs, the scenario and load pods, and its world.
+pub fn embedded_world(
+    scenario: &str,
+    pods: usize,
+) -> Result<crate::embedded::world::World, CommandError> {
+    use crate::embedded::{
+        Cluster,
+        clock::Clock,
+        scenario::{self, Scenario},
+        world::{Timing, World},
+    };
+    let text = match scenario {
+        "demo" => scenario::DEMO.to_owned(),
+        "none" => String::new(),
+        path => std::fs::read_to_string(path)
+            .map_err(|e| CommandError(format!("cannot read scenario {path}: {e}")))?,
+    };
+    let parsed = if text.is_empty() {
+        Scenario {
+            nodes: 3,
+            ..Default::default()
+        }
+    } else {
+        Scenario::parse(&text).map_err(|e| CommandError(format!("scenario {scenario}: {e}")))?
+    };
+    let cluster = Cluster::new(Clock::system(), (pods * 8).max(100_000));
+    scenario::install_crds(&cluster).map_err(CommandError)?;
+    parsed
+        .load_into(&cluster)
+        .map_err(|e| CommandError(format!("scenario {scenario}: {e}")))?;
+    scenario::load_pods(&cluster, pods).map_err(CommandError)?;
+    Ok(World::new(
+        cluster,
+        parsed.faults,
+        Timing::default(),
+        parsed.nodes,
+    ))
+}
+
+/// Tick the world on real time in a thread of its own until `stop` is set.
+pub fn run_world(
+    mut world: crate::embedded::world::World,
+    churn: u32,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut cursor = 0usize;
+        let mut owed = 0.0f64;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let started = std::time::Instant::now();
+            world.tick();
+            if churn > 0 {
+                owed += f64::from(churn) / 10.0;
+                let n = owed.floor() as usize;
+                owed -= n as f64;
+                world.churn(n, &mut cursor);
+            }
+            std::thread::sleep(
+                std::time::Duration::from_millis(100).saturating_sub(started.elapsed()),
+            );
+        }
+    })
+}
+
+fn serve(args: &ServeArgs) -> Outcome {
+    let world = embedded_world(&args.scenario, args.pods)?;
+    let cluster = world.cluster().clone();
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| CommandError(format!("cannot start the async runtime: {e}")))?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ticker = run_world(world, args.churn, stop.clone());
+    let result = runtime.block_on(async {
+        let (addr, task) = crate::embedded::serve_tcp(&cluster, args.port)
+            .await
+            .map_err(|e| {
+                CommandError(format!(
+                    "cannot listen on 127.0.0.1:{}: {e}; pick another --port (0 picks a free one)",
+                    args.port
+                ))
+            })?;
+        let path = args
+            .kubeconfig
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("swarmdeck-embedded.kubeconfig"));
+        let url = format!("http://{addr}");
+        std::fs::write(&path, crate::embedded::kubeconfig(&url, "default")).map_err(|e| {
+            CommandError(format!(
+                "cannot write the kubeconfig {}: {e}",
+                path.display()
+            ))
+        })?;
+        println!(
+            "embedded cluster serving on {url} (context {})",
+            crate::embedded::CONTEXT
+        );
+        println!("export KUBECONFIG={}", path.display());
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| CommandError(format!("cannot watch for SIGTERM: {e}")))?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        task.abort();
+        Ok::<_, CommandError>(String::new())
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = ticker.join();
+    result
 }

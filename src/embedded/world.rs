@@ -1,0 +1,1209 @@
+//! The simulated world behind the embedded API: a StatefulSet and a Deployment
+//! controller, a scheduler and kubelet with injectable faults, swarm workers
+//! that load their ConfigMap entry, and a Task operator that behaves like the
+//! ECS control-operator. It acts only through the cluster's API operations, on
+//! the cluster's clock, so tests drive it by advancing time.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::cluster::{Cluster, DeleteOptions, ListOptions, WriteOptions};
+use super::registry::ResourceType;
+use crate::domain::task::{FairMqState, OccState, occ_transition, task_pod_labels, task_pod_name};
+
+/// A fault the scenario injects.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Fault {
+    /// `namespace/name-glob` of the pods (or Tasks, or nodes by name) it hits.
+    #[serde(default)]
+    pub pod: Option<String>,
+    #[serde(default)]
+    pub task: Option<String>,
+    #[serde(default)]
+    pub node: Option<String>,
+    pub fault: FaultKind,
+    /// For `failTransition`: which OCC event fails.
+    #[serde(default)]
+    pub event: Option<String>,
+    /// For `failTransition`: fail every Nth time (1 = always).
+    #[serde(default)]
+    pub every: Option<u32>,
+    /// For `nodeNotReady`: seconds after start.
+    #[serde(default)]
+    pub after_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FaultKind {
+    CrashLoop,
+    ImagePullError,
+    SlowStart,
+    Unschedulable,
+    NodeNotReady,
+    FailTransition,
+}
+
+/// Timing of the simulated kubelet and operator, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub schedule_ms: i64,
+    pub start_ms: i64,
+    pub slow_start_ms: i64,
+    pub transition_ms: i64,
+    pub terminate_ms: i64,
+    pub crash_ms: i64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            schedule_ms: 200,
+            start_ms: 1_000,
+            slow_start_ms: 10_000,
+            transition_ms: 800,
+            terminate_ms: 1_000,
+            crash_ms: 3_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct PodSim {
+    since_ms: i64,
+    restarts: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct TaskSim {
+    since_ms: i64,
+    attempts: HashMap<String, u32>,
+    history: Vec<String>,
+}
+
+/// The simulated world.
+pub struct World {
+    cluster: Cluster,
+    faults: Vec<Fault>,
+    timing: Timing,
+    nodes: Vec<String>,
+    pods: HashMap<String, PodSim>,
+    tasks: HashMap<String, TaskSim>,
+    started_ms: i64,
+    not_ready: HashSet<String>,
+    events: u64,
+    recent_events: std::collections::VecDeque<(String, String)>,
+}
+
+/// Events kept before the oldest are removed, as a real cluster expires them.
+const EVENT_CAP: usize = 5_000;
+
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((pre, rest)) => {
+            text.starts_with(pre) && {
+                let tail = &text[pre.len()..];
+                if rest.is_empty() {
+                    true
+                } else {
+                    (0..=tail.len()).any(|i| tail.is_char_boundary(i) && glob(rest, &tail[i..]))
+                }
+            }
+        }
+    }
+}
+
+fn uid_key(o: &Value) -> String {
+    o["metadata"]["uid"].as_str().unwrap_or("").to_owned()
+}
+
+fn ns_of(o: &Value) -> Option<&str> {
+    o["metadata"]["namespace"].as_str()
+}
+
+fn name_of(o: &Value) -> &str {
+    o["metadata"]["name"].as_str().unwrap_or("")
+}
+
+impl World {
+    pub fn new(cluster: Cluster, faults: Vec<Fault>, timing: Timing, nodes: usize) -> Self {
+        let started_ms = cluster.clock().now_ms();
+        let mut w = Self {
+            cluster,
+            faults,
+            timing,
+            nodes: (1..=nodes.max(1)).map(|i| format!("node-{i}")).collect(),
+            pods: HashMap::new(),
+            tasks: HashMap::new(),
+            started_ms,
+            not_ready: HashSet::new(),
+            events: 0,
+            recent_events: std::collections::VecDeque::new(),
+        };
+        w.create_nodes();
+        w
+    }
+
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    fn rt(&self, group: &str, version: &str, plural: &str) -> Option<ResourceType> {
+        self.cluster.resolve(group, version, plural)
+    }
+
+    fn create_nodes(&mut self) {
+        let Some(rt) = self.rt("", "v1", "nodes") else {
+            return;
+        };
+        for name in self.nodes.clone() {
+            let node = json!({
+                "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux"}},
+                "spec": {},
+                "status": {
+                    "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"}],
+                    "nodeInfo": {"kubeletVersion": "v1.32.0-swarmdeck", "osImage": "simulated", "architecture": "amd64", "operatingSystem": "linux"},
+                    "capacity": {"cpu": "16", "memory": "64Gi", "pods": "1000"},
+                    "allocatable": {"cpu": "16", "memory": "64Gi", "pods": "1000"}
+                }
+            });
+            let _ = self
+                .cluster
+                .create(&rt, None, node, &WriteOptions::default());
+        }
+    }
+
+    /// Advance the world to the cluster clock's now.
+    pub fn tick(&mut self) {
+        let now = self.cluster.clock().now_ms();
+        self.nodes_tick(now);
+        self.statefulsets_tick();
+        self.deployments_tick();
+        self.tasks_tick(now);
+        self.kubelet_tick(now);
+        self.workers_tick();
+    }
+
+    /// Advance a manual clock by `ms` in steps, ticking after each (tests).
+    pub fn run_for(&mut self, ms: i64) {
+        let step = 100;
+        let mut left = ms;
+        while left > 0 {
+            let d = left.min(step);
+            self.cluster.clock().advance_ms(d);
+            self.tick();
+            left -= d;
+        }
+    }
+
+    fn fault_for_pod(&self, ns: &str, name: &str) -> Option<FaultKind> {
+        let full = format!("{ns}/{name}");
+        self.faults
+            .iter()
+            .find(|f| f.pod.as_deref().is_some_and(|p| glob(p, &full)))
+            .map(|f| f.fault)
+    }
+
+    fn record_event(
+        &mut self,
+        obj: &Value,
+        kind: &str,
+        reason: &str,
+        message: &str,
+        component: &str,
+    ) {
+        let Some(rt) = self.rt("", "v1", "events") else {
+            return;
+        };
+        self.events += 1;
+        let ns = ns_of(obj).unwrap_or("default").to_owned();
+        let now = self.cluster.clock().timestamp();
+        let event = json!({
+            "metadata": {"name": format!("{}.{:x}{:04x}", name_of(obj), self.cluster.clock().now_ms(), self.events % 0xffff), "namespace": ns},
+            "involvedObject": {
+                "kind": obj["kind"], "name": obj["metadata"]["name"], "namespace": obj["metadata"]["namespace"],
+                "uid": obj["metadata"]["uid"], "apiVersion": obj["apiVersion"], "resourceVersion": obj["metadata"]["resourceVersion"]
+            },
+            "reason": reason, "message": message, "type": kind,
+            "source": {"component": component},
+            "reportingComponent": component, "reportingInstance": "swarmdeck-embedded",
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        });
+        if let Ok(e) = self
+            .cluster
+            .create(&rt, Some(&ns), event, &WriteOptions::default())
+        {
+            self.recent_events.push_back((ns, name_of(&e).to_owned()));
+        }
+        while self.recent_events.len() > EVENT_CAP {
+            if let Some((ons, oname)) = self.recent_events.pop_front() {
+                let _ = self.cluster.remove_now(&rt, Some(&ons), &oname);
+            }
+        }
+    }
+
+    fn nodes_tick(&mut self, now: i64) {
+        let due: Vec<String> = self
+            .faults
+            .iter()
+            .filter(|f| f.fault == FaultKind::NodeNotReady)
+            .filter(|f| now - self.started_ms >= f.after_seconds.unwrap_or(0) as i64 * 1000)
+            .filter_map(|f| f.node.clone())
+            .filter(|n| !self.not_ready.contains(n))
+            .collect();
+        let Some(rt) = self.rt("", "v1", "nodes") else {
+            return;
+        };
+        for node in due {
+            self.not_ready.insert(node.clone());
+            if let Ok(cur) = self.cluster.get(&rt, None, &node) {
+                let mut next = (*cur).clone();
+                next["status"]["conditions"] = json!([{"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown", "message": "Kubelet stopped posting node status."}]);
+                if let Ok(n) = self.cluster.replace(
+                    &rt,
+                    None,
+                    &node,
+                    next,
+                    Some("status"),
+                    &WriteOptions::default(),
+                ) {
+                    self.record_event(
+                        &n,
+                        "Normal",
+                        "NodeNotReady",
+                        &format!("Node {node} status is now: NodeNotReady"),
+                        "node-controller",
+                    );
+                }
+            }
+        }
+    }
+
+    fn owner_ref(owner: &Value) -> Value {
+        json!({"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
+            "uid": owner["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true})
+    }
+
+    /// Pods by the uid of their controller, built once per tick.
+    fn pods_by_owner(&self) -> HashMap<String, Vec<Arc<Value>>> {
+        let mut index: HashMap<String, Vec<Arc<Value>>> = HashMap::new();
+        for p in self.cluster.all("", "pods") {
+            if let Some(refs) = p["metadata"]["ownerReferences"].as_array() {
+                for r in refs {
+                    if let Some(uid) = r["uid"].as_str() {
+                        index.entry(uid.to_owned()).or_default().push(p.clone());
+                    }
+                }
+            }
+        }
+        index
+    }
+
+    fn new_pod(
+        template: &Value,
+        name: &str,
+        ns: &str,
+        owner: &Value,
+        extra_labels: &[(&str, String)],
+    ) -> Value {
+        let mut labels = template["metadata"]["labels"].clone();
+        if !labels.is_object() {
+            labels = json!({});
+        }
+        for (k, v) in extra_labels {
+            labels[*k] = json!(v);
+        }
+        let mut spec = template["spec"].clone();
+        if !spec.is_object() {
+            spec = json!({"containers": [{"name": "main", "image": "busybox"}]});
+        }
+        json!({
+            "metadata": {
+                "name": name, "namespace": ns, "labels": labels,
+                "annotations": template["metadata"]["annotations"].clone(),
+                "ownerReferences": [Self::owner_ref(owner)],
+            },
+            "spec": spec,
+        })
+    }
+
+    fn is_ready(pod: &Value) -> bool {
+        pod["metadata"]["deletionTimestamp"].is_null()
+            && pod["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|x| x["type"] == "Ready" && x["status"] == "True")
+            })
+    }
+
+    fn statefulsets_tick(&mut self) {
+        let (Some(sts_rt), Some(pod_rt)) = (
+            self.rt("apps", "v1", "statefulsets"),
+            self.rt("", "v1", "pods"),
+        ) else {
+            return;
+        };
+        let index = self.pods_by_owner();
+        for sts in self.cluster.all("apps", "statefulsets") {
+            let ns = ns_of(&sts).unwrap_or("default").to_owned();
+            let name = name_of(&sts).to_owned();
+            let want = sts["spec"]["replicas"].as_i64().unwrap_or(1).max(0);
+            let parallel = sts["spec"]["podManagementPolicy"] == "Parallel";
+            let owned = index.get(&uid_key(&sts)).cloned().unwrap_or_default();
+            let by_ordinal: BTreeMap<i64, Arc<Value>> = owned
+                .iter()
+                .filter_map(|p| {
+                    name_of(p)
+                        .strip_prefix(&format!("{name}-"))
+                        .and_then(|o| o.parse().ok())
+                        .map(|o| (o, p.clone()))
+                })
+                .collect();
+            // Create missing ordinals: all at once when Parallel, otherwise
+            // the next one only once every lower ordinal is Ready.
+            for ord in 0..want {
+                if let Some(existing) = by_ordinal.get(&ord) {
+                    if !parallel && !Self::is_ready(existing) {
+                        break;
+                    }
+                    continue;
+                }
+                let pod_name = format!("{name}-{ord}");
+                let pod = Self::new_pod(
+                    &sts["spec"]["template"],
+                    &pod_name,
+                    &ns,
+                    &sts,
+                    &[
+                        ("statefulset.kubernetes.io/pod-name", pod_name.clone()),
+                        ("apps.kubernetes.io/pod-index", ord.to_string()),
+                    ],
+                );
+                if self
+                    .cluster
+                    .create(&pod_rt, Some(&ns), pod, &WriteOptions::default())
+                    .is_ok()
+                {
+                    self.record_event(
+                        &sts,
+                        "Normal",
+                        "SuccessfulCreate",
+                        &format!("create Pod {pod_name} in StatefulSet {name} successful"),
+                        "statefulset-controller",
+                    );
+                }
+                if !parallel {
+                    break;
+                }
+            }
+            // Remove extra ordinals from the highest down.
+            let extra: Vec<(i64, Arc<Value>)> = by_ordinal
+                .iter()
+                .rev()
+                .filter(|(o, _)| **o >= want)
+                .map(|(o, p)| (*o, p.clone()))
+                .collect();
+            for (_, pod) in extra.iter().take(if parallel { usize::MAX } else { 1 }) {
+                if pod["metadata"]["deletionTimestamp"].is_null() {
+                    let pname = name_of(pod).to_owned();
+                    if self
+                        .cluster
+                        .delete(&pod_rt, Some(&ns), &pname, &DeleteOptions::default())
+                        .is_ok()
+                    {
+                        self.record_event(
+                            &sts,
+                            "Normal",
+                            "SuccessfulDelete",
+                            &format!("delete Pod {pname} in StatefulSet {name} successful"),
+                            "statefulset-controller",
+                        );
+                    }
+                }
+            }
+            let live: Vec<&Arc<Value>> = by_ordinal
+                .values()
+                .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+                .collect();
+            let ready = live.iter().filter(|p| Self::is_ready(p)).count() as i64;
+            let status = json!({
+                "observedGeneration": sts["metadata"]["generation"], "replicas": live.len(), "readyReplicas": ready,
+                "currentReplicas": live.len(), "updatedReplicas": live.len(), "availableReplicas": ready,
+            });
+            if sts["status"] != status {
+                let mut next = (*sts).clone();
+                next["status"] = status;
+                let _ = self.cluster.replace(
+                    &sts_rt,
+                    Some(&ns),
+                    &name,
+                    next,
+                    Some("status"),
+                    &WriteOptions::default(),
+                );
+            }
+        }
+    }
+
+    fn deployments_tick(&mut self) {
+        let (Some(rt), Some(pod_rt)) = (
+            self.rt("apps", "v1", "deployments"),
+            self.rt("", "v1", "pods"),
+        ) else {
+            return;
+        };
+        let index = self.pods_by_owner();
+        for dep in self.cluster.all("apps", "deployments") {
+            let ns = ns_of(&dep).unwrap_or("default").to_owned();
+            let name = name_of(&dep).to_owned();
+            let want = dep["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
+            let hash = format!(
+                "{:08x}",
+                crate::domain::hash::stable_hash(&dep["spec"]["template"].to_string())
+                    & 0xffff_ffff
+            );
+            let live: Vec<Arc<Value>> = index
+                .get(&uid_key(&dep))
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+                .collect();
+            let (current, stale): (Vec<_>, Vec<_>) = live
+                .into_iter()
+                .partition(|p| p["metadata"]["labels"]["pod-template-hash"] == hash.as_str());
+            for p in &stale {
+                let _ =
+                    self.cluster
+                        .delete(&pod_rt, Some(&ns), name_of(p), &DeleteOptions::default());
+            }
+            for _ in current.len()..want {
+                let pod = Self::new_pod(
+                    &dep["spec"]["template"],
+                    "",
+                    &ns,
+                    &dep,
+                    &[("pod-template-hash", hash.clone())],
+                );
+                let mut pod = pod;
+                pod["metadata"].as_object_mut().map(|m| m.remove("name"));
+                pod["metadata"]["generateName"] = json!(format!("{name}-{hash}-"));
+                if let Ok(p) =
+                    self.cluster
+                        .create(&pod_rt, Some(&ns), pod, &WriteOptions::default())
+                {
+                    let msg = format!("Created pod: {}", name_of(&p));
+                    self.record_event(
+                        &dep,
+                        "Normal",
+                        "SuccessfulCreate",
+                        &msg,
+                        "replicaset-controller",
+                    );
+                }
+            }
+            for p in current.iter().skip(want) {
+                let _ =
+                    self.cluster
+                        .delete(&pod_rt, Some(&ns), name_of(p), &DeleteOptions::default());
+            }
+            let ready = current
+                .iter()
+                .take(want)
+                .filter(|p| Self::is_ready(p))
+                .count();
+            let status = json!({"observedGeneration": dep["metadata"]["generation"], "replicas": current.len().min(want), "readyReplicas": ready,
+                "updatedReplicas": current.len().min(want), "availableReplicas": ready});
+            if dep["status"] != status {
+                let mut next = (*dep).clone();
+                next["status"] = status;
+                let _ = self.cluster.replace(
+                    &rt,
+                    Some(&ns),
+                    &name,
+                    next,
+                    Some("status"),
+                    &WriteOptions::default(),
+                );
+            }
+        }
+    }
+
+    fn set_pod_status(&mut self, pod: &Value, status: Value) -> Option<Arc<Value>> {
+        let rt = self.rt("", "v1", "pods")?;
+        let mut next = pod.clone();
+        next["status"] = status;
+        self.cluster
+            .replace(
+                &rt,
+                ns_of(pod),
+                name_of(pod),
+                next,
+                Some("status"),
+                &WriteOptions::default(),
+            )
+            .ok()
+    }
+
+    fn container_statuses(
+        pod: &Value,
+        state: &Value,
+        ready: bool,
+        restarts: i64,
+        last: Option<&Value>,
+    ) -> Value {
+        let containers = pod["spec"]["containers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        Value::Array(
+            containers
+                .iter()
+                .map(|c| {
+                    let mut s = json!({"name": c["name"], "image": c["image"], "imageID": "", "ready": ready,
+                        "restartCount": restarts, "started": ready, "state": state});
+                    if let Some(l) = last {
+                        s["lastState"] = l.clone();
+                    }
+                    s
+                })
+                .collect(),
+        )
+    }
+
+    fn kubelet_tick(&mut self, now: i64) {
+        let Some(pod_rt) = self.rt("", "v1", "pods") else {
+            return;
+        };
+        let t = self.timing;
+        let mut seen = HashSet::new();
+        for pod in self.cluster.all("", "pods") {
+            let uid = uid_key(&pod);
+            seen.insert(uid.clone());
+            let ns = ns_of(&pod).unwrap_or("default").to_owned();
+            let name = name_of(&pod).to_owned();
+            let sim = self
+                .pods
+                .entry(uid.clone())
+                .or_insert_with(|| PodSim {
+                    since_ms: now,
+                    restarts: 0,
+                })
+                .clone();
+            let age = now - sim.since_ms;
+            if pod["metadata"]["deletionTimestamp"].is_string() {
+                let grace = pod["metadata"]["deletionGracePeriodSeconds"]
+                    .as_i64()
+                    .unwrap_or(30)
+                    * 1000;
+                let ends = self.pods.get(&uid).map_or(now, |s| s.since_ms);
+                let entered = pod["status"]["phase"] == "Terminating";
+                if !entered {
+                    self.pods.insert(
+                        uid.clone(),
+                        PodSim {
+                            since_ms: now,
+                            ..sim
+                        },
+                    );
+                    let mut st = pod["status"].clone();
+                    st["phase"] = json!("Terminating");
+                    self.record_event(&pod, "Normal", "Killing", "Stopping container", "kubelet");
+                    let _ = self.set_pod_status(&pod, st);
+                } else if now - ends >= t.terminate_ms.min(grace) {
+                    let _ = self.cluster.remove_now(&pod_rt, Some(&ns), &name);
+                    self.pods.remove(&uid);
+                    self.cluster
+                        .append_log(&ns, &name, "received SIGTERM, shutting down".into());
+                }
+                continue;
+            }
+            let fault = self.fault_for_pod(&ns, &name);
+            let node = pod["spec"]["nodeName"].as_str().map(str::to_owned);
+            let phase = pod["status"]["phase"]
+                .as_str()
+                .unwrap_or("Pending")
+                .to_owned();
+            // Scheduling.
+            if node.is_none() {
+                if fault == Some(FaultKind::Unschedulable) {
+                    let cond = json!([{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                        "message": format!("0/{} nodes are available: {} Insufficient memory. preemption: 0/{} nodes are available: no preemption victims found.", self.nodes.len(), self.nodes.len(), self.nodes.len())}]);
+                    if pod["status"]["conditions"] != cond {
+                        let msg = cond[0]["message"].as_str().unwrap_or("").to_owned();
+                        self.record_event(
+                            &pod,
+                            "Warning",
+                            "FailedScheduling",
+                            &msg,
+                            "default-scheduler",
+                        );
+                        let _ = self.set_pod_status(&pod, json!({"phase": "Pending", "conditions": cond, "qosClass": "Burstable"}));
+                    }
+                    continue;
+                }
+                if age < t.schedule_ms {
+                    continue;
+                }
+                let ready_nodes: Vec<&String> = self
+                    .nodes
+                    .iter()
+                    .filter(|n| !self.not_ready.contains(*n))
+                    .collect();
+                if ready_nodes.is_empty() {
+                    continue;
+                }
+                let pick = ready_nodes[(crate::domain::hash::stable_hash(&format!("{ns}/{name}"))
+                    % ready_nodes.len() as u64) as usize]
+                    .clone();
+                let mut next = (*pod).clone();
+                next["spec"]["nodeName"] = json!(pick);
+                if let Ok(p) = self.cluster.replace(
+                    &pod_rt,
+                    Some(&ns),
+                    &name,
+                    next,
+                    None,
+                    &WriteOptions::default(),
+                ) {
+                    self.record_event(
+                        &p,
+                        "Normal",
+                        "Scheduled",
+                        &format!("Successfully assigned {ns}/{name} to {pick}"),
+                        "default-scheduler",
+                    );
+                    let waiting = json!({"waiting": {"reason": "ContainerCreating"}});
+                    let st = json!({"phase": "Pending", "qosClass": "BestEffort",
+                        "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Initialized", "status": "True"}, {"type": "Ready", "status": "False", "reason": "ContainersNotReady"}],
+                        "containerStatuses": Self::container_statuses(&p, &waiting, false, 0, None)});
+                    let _ = self.set_pod_status(&p, st);
+                    self.pods.insert(
+                        uid.clone(),
+                        PodSim {
+                            since_ms: now,
+                            restarts: 0,
+                        },
+                    );
+                }
+                continue;
+            }
+            let node = node.unwrap_or_default();
+            if self.not_ready.contains(&node) {
+                if pod["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|x| x["type"] == "Ready" && x["status"] == "True")
+                }) {
+                    let mut st = pod["status"].clone();
+                    st["conditions"] = json!([{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown"}]);
+                    let _ = self.set_pod_status(&pod, st);
+                }
+                continue;
+            }
+            let image = pod["spec"]["containers"][0]["image"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            match (phase.as_str(), fault) {
+                ("Pending", Some(FaultKind::ImagePullError)) => {
+                    let reason = if age < 2 * t.start_ms {
+                        "ErrImagePull"
+                    } else {
+                        "ImagePullBackOff"
+                    };
+                    let already = pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+                        == reason;
+                    if age >= t.start_ms && !already {
+                        let waiting = json!({"waiting": {"reason": reason, "message": format!("Back-off pulling image \"{image}\": failed to pull and unpack image: not found")}});
+                        let mut st = pod["status"].clone();
+                        st["containerStatuses"] =
+                            Self::container_statuses(&pod, &waiting, false, 0, None);
+                        self.record_event(
+                            &pod,
+                            "Warning",
+                            "Failed",
+                            &format!("Failed to pull image \"{image}\": not found"),
+                            "kubelet",
+                        );
+                        let _ = self.set_pod_status(&pod, st);
+                    }
+                }
+                ("Pending", f) => {
+                    let needed = if f == Some(FaultKind::SlowStart) {
+                        t.slow_start_ms
+                    } else {
+                        t.start_ms
+                    };
+                    if age >= needed {
+                        self.start_pod(&pod, &node, &image, now, sim.restarts);
+                    }
+                }
+                ("Running", Some(FaultKind::CrashLoop)) if age >= t.crash_ms => {
+                    let restarts = sim.restarts + 1;
+                    self.pods.insert(
+                        uid.clone(),
+                        PodSim {
+                            since_ms: now,
+                            restarts,
+                        },
+                    );
+                    let waiting = json!({"waiting": {"reason": "CrashLoopBackOff", "message": format!("back-off {}s restarting failed container", 10 * restarts.min(30))}});
+                    let last = json!({"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": self.cluster.clock().timestamp()}});
+                    let mut st = pod["status"].clone();
+                    st["containerStatuses"] =
+                        Self::container_statuses(&pod, &waiting, false, restarts, Some(&last));
+                    st["conditions"] = json!([{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "False", "reason": "ContainersNotReady"}]);
+                    self.cluster.append_log(
+                        &ns,
+                        &name,
+                        "panic: cannot connect to upstream: connection refused".into(),
+                    );
+                    self.record_event(
+                        &pod,
+                        "Warning",
+                        "BackOff",
+                        "Back-off restarting failed container",
+                        "kubelet",
+                    );
+                    let _ = self.set_pod_status(&pod, st);
+                }
+                ("Running", Some(FaultKind::CrashLoop)) => {
+                    let waiting = pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+                        == "CrashLoopBackOff";
+                    if waiting && age >= t.crash_ms / 2 {
+                        self.start_pod(&pod, &node, &image, now, sim.restarts);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.pods.retain(|k, _| seen.contains(k));
+    }
+
+    fn start_pod(&mut self, pod: &Value, node: &str, image: &str, now: i64, restarts: i64) {
+        let running = json!({"running": {"startedAt": self.cluster.clock().timestamp()}});
+        let ip = crate::domain::hash::stable_hash(name_of(pod));
+        let st = json!({
+            "phase": "Running", "qosClass": "BestEffort", "hostIP": format!("10.0.0.{}", 1 + ip % 3),
+            "podIP": format!("10.244.{}.{}", (ip >> 8) % 250, ip % 250 + 2),
+            "startTime": self.cluster.clock().timestamp(),
+            "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Initialized", "status": "True"},
+                {"type": "ContainersReady", "status": "True"}, {"type": "Ready", "status": "True"}],
+            "containerStatuses": Self::container_statuses(pod, &running, true, restarts, None),
+        });
+        let uid = uid_key(pod);
+        self.pods.insert(
+            uid,
+            PodSim {
+                since_ms: now,
+                restarts,
+            },
+        );
+        if restarts == 0 {
+            self.record_event(
+                pod,
+                "Normal",
+                "Pulled",
+                &format!("Container image \"{image}\" already present on machine"),
+                "kubelet",
+            );
+            self.record_event(pod, "Normal", "Started", "Started container", "kubelet");
+        }
+        let (ns, name) = (
+            ns_of(pod).unwrap_or("default").to_owned(),
+            name_of(pod).to_owned(),
+        );
+        self.cluster
+            .append_log(&ns, &name, format!("starting {image} on {node}"));
+        let _ = self.set_pod_status(pod, st);
+    }
+
+    /// Swarm workers: a ready pod whose name is a key under `workloads` of a
+    /// `config.yml` in a ConfigMap of its namespace loads that entry and
+    /// reports the version it loaded.
+    fn workers_tick(&mut self) {
+        let Some(pod_rt) = self.rt("", "v1", "pods") else {
+            return;
+        };
+        let mut versions: HashMap<(String, String), (u64, usize)> = HashMap::new();
+        for cm in self.cluster.all("", "configmaps") {
+            let Some(text) = cm["data"]["config.yml"].as_str() else {
+                continue;
+            };
+            if !text.contains("workloads") {
+                continue;
+            }
+            let Ok(cfg) = crate::domain::assignment::WorkerConfig::parse(text) else {
+                continue;
+            };
+            let ns = ns_of(&cm).unwrap_or("default").to_owned();
+            for (worker, entry) in cfg.workloads {
+                versions.insert((ns.clone(), worker), (entry.version, entry.jobs.len()));
+            }
+        }
+        if versions.is_empty() {
+            return;
+        }
+        for pod in self.cluster.all("", "pods") {
+            let ns = ns_of(&pod).unwrap_or("default").to_owned();
+            let name = name_of(&pod).to_owned();
+            let Some((version, jobs)) = versions.get(&(ns.clone(), name.clone())).copied() else {
+                continue;
+            };
+            if !Self::is_ready(&pod) {
+                continue;
+            }
+            let reported = pod["metadata"]["annotations"]["swarmdeck.io/config-version"]
+                .as_str()
+                .and_then(|v| v.parse::<u64>().ok());
+            if reported == Some(version) {
+                continue;
+            }
+            let mut next = (*pod).clone();
+            if !next["metadata"]["annotations"].is_object() {
+                next["metadata"]["annotations"] = json!({});
+            }
+            next["metadata"]["annotations"]["swarmdeck.io/config-version"] =
+                json!(version.to_string());
+            if self
+                .cluster
+                .replace(
+                    &pod_rt,
+                    Some(&ns),
+                    &name,
+                    next,
+                    None,
+                    &WriteOptions::default(),
+                )
+                .is_ok()
+            {
+                self.cluster.append_log(
+                    &ns,
+                    &name,
+                    format!("loaded {jobs} jobs (config version {version})"),
+                );
+            }
+        }
+    }
+
+    fn tasks_tick(&mut self, now: i64) {
+        let (Some(task_rt), Some(pod_rt)) = (
+            self.rt("aliecs.alice.cern", "v1alpha1", "tasks"),
+            self.rt("", "v1", "pods"),
+        ) else {
+            return;
+        };
+        let t = self.timing;
+        let mut seen = HashSet::new();
+        for task in self.cluster.all("aliecs.alice.cern", "tasks") {
+            let uid = uid_key(&task);
+            seen.insert(uid.clone());
+            let ns = ns_of(&task).unwrap_or("default").to_owned();
+            let name = name_of(&task).to_owned();
+            let pod_name = task_pod_name(&name);
+            // The task's pod, as the ECS operator creates it.
+            let pod = match self.cluster.get(&pod_rt, Some(&ns), &pod_name) {
+                Ok(p) => p,
+                Err(_) => {
+                    let labels: serde_json::Map<String, Value> = task_pod_labels(&name)
+                        .into_iter()
+                        .map(|(k, v)| (k, json!(v)))
+                        .collect();
+                    let mut spec = task["spec"]["pod"].clone();
+                    if !spec.is_object() {
+                        spec = json!({"containers": [{"name": "task", "image": "busybox"}]});
+                    }
+                    if let Some(n) = task["spec"]["nodeName"].as_str() {
+                        spec["nodeName"] = json!(n);
+                    }
+                    let p = json!({"metadata": {"name": pod_name, "namespace": ns, "labels": labels,
+                        "ownerReferences": [Self::owner_ref(&task)]}, "spec": spec});
+                    if self
+                        .cluster
+                        .create(&pod_rt, Some(&ns), p, &WriteOptions::default())
+                        .is_ok()
+                    {
+                        self.record_event(
+                            &task,
+                            "Normal",
+                            "PodCreated",
+                            &format!("created pod {pod_name}"),
+                            "control-operator",
+                        );
+                    }
+                    continue;
+                }
+            };
+            let sim = self.tasks.entry(uid.clone()).or_insert_with(|| TaskSim {
+                since_ms: now,
+                ..Default::default()
+            });
+            let pod_ready = Self::is_ready(&pod);
+            let actual = task["status"]["state"].as_str().map(str::to_owned);
+            let mode = task["spec"]["control"]["mode"]
+                .as_str()
+                .unwrap_or("direct")
+                .to_owned();
+            let mut status = task["status"].clone();
+            if !status.is_object() {
+                status = json!({});
+            }
+            status["pod"] = pod["status"].clone();
+            let cond = |t: &str, ok: bool, reason: &str, msg: &str| json!({"type": t, "status": if ok { "True" } else { "False" }, "reason": reason, "message": msg, "lastTransitionTime": "", "observedGeneration": 0});
+            if !pod_ready {
+                status["conditions"] = json!([cond(
+                    "PodReady",
+                    false,
+                    "PodNotReady",
+                    "waiting for the task pod to be ready"
+                )]);
+                if status != task["status"] {
+                    let mut next = (*task).clone();
+                    next["status"] = status;
+                    let _ = self.cluster.replace(
+                        &task_rt,
+                        Some(&ns),
+                        &name,
+                        next,
+                        Some("status"),
+                        &WriteOptions::default(),
+                    );
+                }
+                continue;
+            }
+            let actual_state = match actual.as_deref() {
+                None => {
+                    status["state"] = json!("standby");
+                    status["conditions"] = json!([
+                        cond("PodReady", true, "PodReady", "task pod is ready"),
+                        cond(
+                            "GRPCConnected",
+                            true,
+                            "Connected",
+                            "control connection established"
+                        ),
+                        cond("StateAccessible", true, "StateRead", "state is standby"),
+                    ]);
+                    if mode == "fairmq" {
+                        status["conditions"].as_array_mut().map(|c| {
+                            c.push(cond(
+                                "StateTransitionResult",
+                                true,
+                                "FairMQ",
+                                "device state: IDLE",
+                            ))
+                        });
+                    }
+                    let mut next = (*task).clone();
+                    next["status"] = status;
+                    let _ = self.cluster.replace(
+                        &task_rt,
+                        Some(&ns),
+                        &name,
+                        next,
+                        Some("status"),
+                        &WriteOptions::default(),
+                    );
+                    sim.since_ms = now;
+                    continue;
+                }
+                Some(s) => s.parse::<OccState>().unwrap_or(OccState::Error),
+            };
+            let requested = task["spec"]["state"]
+                .as_str()
+                .unwrap_or("standby")
+                .to_owned();
+            let Ok(want) = requested.parse::<OccState>() else {
+                continue;
+            };
+            if want == actual_state || now - sim.since_ms < t.transition_ms {
+                continue;
+            }
+            // From error the operator acts only once standby is requested.
+            if actual_state == OccState::Error && want != OccState::Standby {
+                continue;
+            }
+            let step = occ_transition(actual_state, want);
+            let full = format!("{ns}/{name}");
+            let (next_state, error, reason, message) = match step {
+                None => (
+                    OccState::Error,
+                    Some(format!(
+                        "transition from {actual_state} to {want} is not allowed: the task moves one legal transition at a time (e.g. standby -> configured -> running)"
+                    )),
+                    "TransitionRefused".to_owned(),
+                    format!("illegal transition {actual_state} -> {want}"),
+                ),
+                Some(event) => {
+                    let attempts = sim.attempts.entry(event.as_str().to_owned()).or_default();
+                    *attempts += 1;
+                    let n = *attempts;
+                    let fails = self.faults.iter().any(|f| {
+                        f.fault == FaultKind::FailTransition
+                            && f.task.as_deref().is_some_and(|p| glob(p, &full))
+                            && f.event
+                                .as_deref()
+                                .is_none_or(|e| e.eq_ignore_ascii_case(event.as_str()))
+                            && n % f.every.unwrap_or(1).max(1) == 0
+                    });
+                    if fails {
+                        (
+                            OccState::Error,
+                            Some(format!(
+                                "{event} failed: device reported an error during {event} (attempt {n})"
+                            )),
+                            "TransitionFailed".into(),
+                            format!("{event} failed"),
+                        )
+                    } else {
+                        (
+                            want,
+                            None,
+                            "TransitionSucceeded".into(),
+                            format!("{event}: {actual_state} -> {want}"),
+                        )
+                    }
+                }
+            };
+            sim.since_ms = now;
+            sim.history.push(message.clone());
+            status["state"] = json!(next_state.as_str());
+            match &error {
+                Some(e) => status["error"] = json!(e),
+                None => {
+                    status.as_object_mut().map(|m| m.remove("error"));
+                }
+            }
+            let mut conds = vec![
+                cond("PodReady", true, "PodReady", "task pod is ready"),
+                cond(
+                    "GRPCConnected",
+                    true,
+                    "Connected",
+                    "control connection established",
+                ),
+                cond(
+                    "StateAccessible",
+                    true,
+                    "StateRead",
+                    &format!("state is {next_state}"),
+                ),
+                cond(
+                    "StateTransitionResult",
+                    error.is_none(),
+                    &reason,
+                    error.as_deref().unwrap_or(&message),
+                ),
+            ];
+            if mode == "fairmq" {
+                let device: FairMqState = next_state.fairmq();
+                let path = crate::domain::task::fairmq_path(actual_state.fairmq(), device)
+                    .unwrap_or_default();
+                let steps: Vec<String> = path.iter().map(|(e, s)| format!("{e} -> {s}")).collect();
+                conds[3]["message"] = json!(format!(
+                    "{}; device state: {device} (via {})",
+                    conds[3]["message"].as_str().unwrap_or(""),
+                    if steps.is_empty() {
+                        "no device transitions".into()
+                    } else {
+                        steps.join(", ")
+                    }
+                ));
+            }
+            status["conditions"] = Value::Array(conds);
+            let mut next = (*task).clone();
+            next["status"] = status;
+            if let Ok(updated) = self.cluster.replace(
+                &task_rt,
+                Some(&ns),
+                &name,
+                next,
+                Some("status"),
+                &WriteOptions::default(),
+            ) {
+                let kind = if error.is_some() { "Warning" } else { "Normal" };
+                let text = error.clone().unwrap_or(message);
+                self.record_event(&updated, kind, &reason, &text, "control-operator");
+                self.cluster
+                    .append_log(&ns, &task_pod_name(&name), format!("OCC: {text}"));
+            }
+        }
+        self.tasks.retain(|k, _| seen.contains(k));
+    }
+
+    /// Status churn for load tests: touch `n` pods of namespace `load`, in turn.
+    pub fn churn(&mut self, n: usize, cursor: &mut usize) {
+        let Some(rt) = self.rt("", "v1", "pods") else {
+            return;
+        };
+        let pods: Vec<Arc<Value>> = self
+            .cluster
+            .list(
+                &rt,
+                &ListOptions {
+                    namespace: Some("load".into()),
+                    ..Default::default()
+                },
+            )
+            .items;
+        if pods.is_empty() {
+            return;
+        }
+        for _ in 0..n {
+            *cursor = (*cursor + 1) % pods.len();
+            let pod = &pods[*cursor];
+            let mut next = (**pod).clone();
+            let beat = self.cluster.clock().now_ms().to_string();
+            if !next["metadata"]["annotations"].is_object() {
+                next["metadata"]["annotations"] = json!({});
+            }
+            next["metadata"]["annotations"]["swarmdeck.io/heartbeat"] = json!(beat);
+            let _ = self.cluster.replace(
+                &rt,
+                Some("load"),
+                name_of(pod),
+                next,
+                None,
+                &WriteOptions::default(),
+            );
+        }
+    }
+
+    /// Every Task's transition history, as the operator recorded it.
+    pub fn task_history(&self, task_uid: &str) -> Vec<String> {
+        self.tasks
+            .get(task_uid)
+            .map(|t| t.history.clone())
+            .unwrap_or_default()
+    }
+
+    /// A list of objects, for scenarios and tests.
+    pub fn list(&self, rt: &ResourceType, ns: Option<&str>) -> Vec<Arc<Value>> {
+        self.cluster
+            .list(
+                rt,
+                &ListOptions {
+                    namespace: ns.map(str::to_owned),
+                    ..Default::default()
+                },
+            )
+            .items
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob("ops/flaky-*", "ops/flaky-7"));
+        assert!(glob("*/x", "a/x"));
+        assert!(!glob("ops/flaky-*", "ops/steady-1"));
+        assert!(glob("a*b*c", "aXXbYYc"));
+    }
+}
