@@ -176,7 +176,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    cluster.record_request(method.as_str(), uri.path());
+    cluster.record_request(method.as_str(), uri.path(), uri.query().unwrap_or(""));
     let query = query_map(&uri);
     let accept = headers
         .get(header::ACCEPT)
@@ -650,6 +650,8 @@ fn watch(
         .unwrap_or(1800);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(256);
     let mut changes = cluster.subscribe();
+    let mut epoch = cluster.watch_epoch();
+    epoch.mark_unchanged();
     let render = move |rt: &ResourceType, cluster: &Cluster, obj: &Value| -> Value {
         if as_table {
             table::table(
@@ -725,6 +727,7 @@ fn watch(
         loop {
             tokio::select! {
                 _ = &mut deadline => return,
+                _ = epoch.changed() => return,
                 _ = bookmark.tick(), if bookmarks => {
                     let rv = cluster.resource_version();
                     let obj = json!({"kind": rt.kind, "apiVersion": rt.api_version(), "metadata": {"resourceVersion": rv.to_string()}});

@@ -166,6 +166,7 @@ struct State {
 pub struct RequestRecord {
     pub method: String,
     pub path: String,
+    pub query: String,
 }
 
 struct Shared {
@@ -175,6 +176,8 @@ struct Shared {
     window: usize,
     requests: Mutex<Vec<RequestRecord>>,
     logs: Mutex<HashMap<(String, String), Vec<String>>>,
+    /// Bumped to end every open watch (as an API server restart would).
+    epoch: tokio::sync::watch::Sender<u64>,
 }
 
 /// The embedded cluster: cheap to clone, shared by the server and the world.
@@ -208,6 +211,7 @@ impl Cluster {
                 window: window.max(16),
                 requests: Mutex::new(Vec::new()),
                 logs: Mutex::new(HashMap::new()),
+                epoch: tokio::sync::watch::channel(0).0,
             }),
         };
         for ns in ["default", "kube-system", "kube-public"] {
@@ -220,6 +224,15 @@ impl Cluster {
         &self.shared.clock
     }
 
+    /// End every open watch stream; clients resume from their last version.
+    pub fn disconnect_watchers(&self) {
+        self.shared.epoch.send_modify(|e| *e += 1);
+    }
+
+    pub fn watch_epoch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.epoch.subscribe()
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
         self.shared.changes.subscribe()
     }
@@ -228,10 +241,11 @@ impl Cluster {
         lock(&self.shared.state).rv
     }
 
-    pub fn record_request(&self, method: &str, path: &str) {
+    pub fn record_request(&self, method: &str, path: &str, query: &str) {
         lock(&self.shared.requests).push(RequestRecord {
             method: method.into(),
             path: path.into(),
+            query: query.into(),
         });
     }
 

@@ -774,7 +774,9 @@ impl World {
                 ("Running", Some(FaultKind::CrashLoop)) => {
                     let waiting = pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
                         == "CrashLoopBackOff";
-                    if waiting && age >= t.crash_ms / 2 {
+                    // Back-off doubles with every restart, as the kubelet's does.
+                    let backoff = (t.crash_ms * 10 / 3) << (sim.restarts - 1).clamp(0, 5);
+                    if waiting && age >= backoff.min(300_000) {
                         self.start_pod(&pod, &node, &image, now, sim.restarts);
                     }
                 }
@@ -953,7 +955,9 @@ impl World {
                 status = json!({});
             }
             status["pod"] = pod["status"].clone();
-            let cond = |t: &str, ok: bool, reason: &str, msg: &str| json!({"type": t, "status": if ok { "True" } else { "False" }, "reason": reason, "message": msg, "lastTransitionTime": "", "observedGeneration": 0});
+            let stamp = self.cluster.clock().timestamp();
+            let generation = task["metadata"]["generation"].as_i64().unwrap_or(1);
+            let cond = |t: &str, ok: bool, reason: &str, msg: &str| json!({"type": t, "status": if ok { "True" } else { "False" }, "reason": reason, "message": msg, "lastTransitionTime": stamp, "observedGeneration": generation});
             if !pod_ready {
                 status["conditions"] = json!([cond(
                     "PodReady",
