@@ -91,7 +91,7 @@ enum Route {
     OpenApiV2,
     OpenApiV3Index,
     OpenApiV3(String),
-    Resource(Target),
+    Resource(Box<Target>),
 }
 
 fn route(cluster: &Cluster, path: &str) -> Result<Route, ApiError> {
@@ -161,12 +161,12 @@ fn route(cluster: &Cluster, path: &str) -> Result<Route, ApiError> {
             format!("{} is not namespaced", rt.qualified()),
         ));
     }
-    Ok(Route::Resource(Target {
+    Ok(Route::Resource(Box::new(Target {
         rt,
         namespace,
         name,
         sub,
-    }))
+    })))
 }
 
 async fn handle(
@@ -241,7 +241,7 @@ async fn handle(
                 let agent = user_agent.split('/').next().unwrap_or("").to_owned();
                 query.insert("defaultFieldManager".into(), agent);
             }
-            resource(&cluster, &method, t, &query, &accept, &content_type, &body).await
+            resource(&cluster, &method, *t, &query, &accept, &content_type, &body).await
         }
     };
     result.unwrap_or_else(|e| error_response(&e))
@@ -432,7 +432,7 @@ async fn resource(
         }
         ("GET", Some(name), Some("scale")) => Ok(json_response(
             200,
-            &scale_of(rt, cluster.get(rt, ns, name)?.as_ref()),
+            &scale_of(cluster.get(rt, ns, name)?.as_ref()),
         )),
         ("GET", Some(name), Some("log")) => {
             cluster.get(rt, ns, name)?;
@@ -472,7 +472,7 @@ async fn resource(
             ))
         }
         ("PATCH", Some(name), Some("scale")) => {
-            let current = scale_of(rt, cluster.get(rt, ns, name)?.as_ref());
+            let current = scale_of(cluster.get(rt, ns, name)?.as_ref());
             let patch: Value = serde_json::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("the patch is not valid JSON: {e}")))?;
             let ct = content_type.split(';').next().unwrap_or("");
@@ -496,12 +496,7 @@ async fn resource(
         ("DELETE", Some(name), None) => {
             let dopts = delete_options(q, body);
             let obj = cluster.delete(rt, ns, name, &dopts)?;
-            let code = if obj["metadata"]["deletionTimestamp"].is_string() && rt.kind == "Pod" {
-                200
-            } else {
-                200
-            };
-            Ok(json_response(code, &obj))
+            Ok(json_response(200, &obj))
         }
         ("DELETE", None, None) => {
             let lo = list_options(q, t.namespace.clone())?;
@@ -551,7 +546,7 @@ fn delete_options(q: &HashMap<String, String>, body: &[u8]) -> DeleteOptions {
     }
 }
 
-fn scale_of(rt: &ResourceType, obj: &Value) -> Value {
+fn scale_of(obj: &Value) -> Value {
     let selector = obj["spec"]["selector"]["matchLabels"]
         .as_object()
         .map(|m| {
@@ -569,7 +564,7 @@ fn scale_of(rt: &ResourceType, obj: &Value) -> Value {
             "uid": obj["metadata"]["uid"], "resourceVersion": obj["metadata"]["resourceVersion"],
             "creationTimestamp": obj["metadata"]["creationTimestamp"],
         },
-        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(if rt.kind == "StatefulSet" { 1 } else { 1 })},
+        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(1)},
         "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector},
     })
 }
@@ -623,7 +618,7 @@ fn set_scale(
             ..opts.clone()
         },
     )?;
-    Ok(scale_of(rt, &updated))
+    Ok(scale_of(&updated))
 }
 
 fn watch_line(kind: &str, object: &Value) -> Bytes {

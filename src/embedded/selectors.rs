@@ -51,7 +51,7 @@ impl LabelSelector {
             } else if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
                 Req::Eq(k.trim().to_owned(), v.trim().to_owned())
             } else if words.len() >= 2 && (words[1] == "in" || words[1] == "notin") {
-                let rest = part.splitn(2, words[1]).nth(1).unwrap_or("").trim();
+                let rest = part.split_once(words[1]).map_or("", |x| x.1).trim();
                 let inner = rest
                     .strip_prefix('(')
                     .and_then(|r| r.strip_suffix(')'))

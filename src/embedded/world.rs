@@ -992,15 +992,15 @@ impl World {
                         ),
                         cond("StateAccessible", true, "StateRead", "state is standby"),
                     ]);
-                    if mode == "fairmq" {
-                        status["conditions"].as_array_mut().map(|c| {
-                            c.push(cond(
-                                "StateTransitionResult",
-                                true,
-                                "FairMQ",
-                                "device state: IDLE",
-                            ))
-                        });
+                    if mode == "fairmq"
+                        && let Some(c) = status["conditions"].as_array_mut()
+                    {
+                        c.push(cond(
+                            "StateTransitionResult",
+                            true,
+                            "FairMQ",
+                            "device state: IDLE",
+                        ));
                     }
                     let mut next = (*task).clone();
                     next["status"] = status;
@@ -1052,7 +1052,7 @@ impl World {
                             && f.event
                                 .as_deref()
                                 .is_none_or(|e| e.eq_ignore_ascii_case(event.as_str()))
-                            && n % f.every.unwrap_or(1).max(1) == 0
+                            && n.is_multiple_of(f.every.unwrap_or(1).max(1))
                     });
                     if fails {
                         (
