@@ -360,7 +360,7 @@ pub fn embedded_world(
     } else {
         Scenario::parse(&text).map_err(|e| CommandError(format!("scenario {scenario}: {e}")))?
     };
-    let cluster = Cluster::new(Clock::system(), (pods * 8).max(100_000));
+    let cluster = Cluster::new(Clock::system(), 20_000);
     scenario::install_crds(&cluster).map_err(CommandError)?;
     parsed
         .load_into(&cluster)

@@ -405,11 +405,22 @@ async fn resource(
                 meta["continue"] = json!(tok);
                 meta["remainingItemCount"] = json!(result.remaining);
             }
-            let items: Vec<&Value> = result.items.iter().map(|a| a.as_ref()).collect();
-            Ok(json_response(
-                200,
-                &json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": meta, "items": items}),
-            ))
+            // Written item by item: no deep copy of the store for big lists.
+            let mut body = serde_json::to_vec(&json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": meta}))
+                .unwrap_or_default();
+            body.pop();
+            body.extend_from_slice(b",\"items\":[");
+            for (i, item) in result.items.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                let _ = serde_json::to_writer(&mut body, item.as_ref());
+            }
+            body.extend_from_slice(b"]}");
+            Ok(Response::builder()
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body))
+                .unwrap_or_default())
         }
         ("GET", Some(name), None) => {
             let obj = cluster.get(rt, ns, name)?;

@@ -159,6 +159,17 @@ struct State {
     log: VecDeque<Arc<Change>>,
     /// Events with a resourceVersion at or below this are no longer replayable.
     compacted: u64,
+    /// How many stored objects name each uid as an owner (garbage collection
+    /// only scans when someone does).
+    owner_refs: HashMap<String, usize>,
+}
+
+fn owner_uids(o: &Value) -> impl Iterator<Item = &str> {
+    o["metadata"]["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["uid"].as_str())
 }
 
 /// A method and path the server was asked for.
@@ -205,6 +216,7 @@ impl Cluster {
                     objects: HashMap::new(),
                     log: VecDeque::new(),
                     compacted: 1,
+                    owner_refs: HashMap::new(),
                 }),
                 changes,
                 clock,
@@ -323,6 +335,26 @@ impl Cluster {
     ) -> Arc<Value> {
         st.rv += 1;
         let rv = st.rv;
+        let before = st
+            .objects
+            .get(key)
+            .and_then(|m| m.get(&(ns.to_owned(), name.to_owned())))
+            .cloned();
+        if let Some(b) = &before {
+            for uid in owner_uids(b) {
+                if let Some(n) = st.owner_refs.get_mut(uid) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        st.owner_refs.remove(uid);
+                    }
+                }
+            }
+        }
+        if let Some(o) = &obj {
+            for uid in owner_uids(o) {
+                *st.owner_refs.entry(uid.to_owned()).or_default() += 1;
+            }
+        }
         let stored = match obj {
             Some(mut o) => {
                 o["metadata"]["resourceVersion"] = json!(rv.to_string());
@@ -1192,7 +1224,7 @@ impl Cluster {
     /// Garbage collection: objects owned by `uid` go too (or lose the
     /// reference when orphaned).
     fn collect_dependents(&self, uid: &str, orphan: bool) {
-        if uid.is_empty() {
+        if uid.is_empty() || !lock(&self.shared.state).owner_refs.contains_key(uid) {
             return;
         }
         let dependents: Vec<(ResourceType, String, String)> = {
