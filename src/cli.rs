@@ -12,8 +12,48 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = None
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub console: ConsoleArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// Options of the console (the default command).
+#[derive(Debug, Args, Default)]
+pub struct ConsoleArgs {
+    /// Use the embedded cluster (also chosen when no kubeconfig exists).
+    #[arg(long)]
+    pub embedded: bool,
+    /// Scenario of the embedded cluster: `demo`, `none` or a file.
+    #[arg(long, value_name = "FILE|demo|none", default_value = "demo")]
+    pub scenario: String,
+    /// Kubeconfig file (default: KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current one).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Namespace to show (default: the context's).
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Show all namespaces.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Refuse every change: mutating keys are unbound, the client sends only reads.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Theme: default, ansi16, mono, high-contrast, light, or a user theme.
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
+    /// Keymap: default, vim, or a user keymap.
+    #[arg(long, value_name = "NAME")]
+    pub keymap: Option<String>,
+    /// Configuration directory (default: SWARMDECK_CONFIG_DIR, then ~/.config/swarmdeck).
+    #[arg(long, value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+    /// ASCII borders and marks (automatic when the locale is not UTF-8).
+    #[arg(long)]
+    pub ascii: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

@@ -31,9 +31,7 @@ fn fail<T>(msg: impl Into<String>) -> Result<T, CommandError> {
 /// Run a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {
-        None => fail(
-            "the interactive console is not built yet; the commands available now are `crds`, `assign`, `render` and `new pool` (see `swarmdeck --help`)",
-        ),
+        None => console(cli.console),
         Some(Command::Crds(args)) => crds(&args),
         Some(Command::Assign(args)) => assign(&args),
         Some(Command::Render(args)) => render(&args),
@@ -335,77 +333,14 @@ fn new_pool(args: &PoolArgs) -> Outcome {
     }
 }
 
-/// Build the embedded cluster with CRDs, the scenario and load pods, and its world.
-pub fn embedded_world(
-    scenario: &str,
-    pods: usize,
-) -> Result<crate::embedded::world::World, CommandError> {
-    use crate::embedded::{
-        Cluster,
-        clock::Clock,
-        scenario::{self, Scenario},
-        world::{Timing, World},
-    };
-    let text = match scenario {
-        "demo" => scenario::DEMO.to_owned(),
-        "none" => String::new(),
-        path => std::fs::read_to_string(path)
-            .map_err(|e| CommandError(format!("cannot read scenario {path}: {e}")))?,
-    };
-    let parsed = if text.is_empty() {
-        Scenario {
-            nodes: 3,
-            ..Default::default()
-        }
-    } else {
-        Scenario::parse(&text).map_err(|e| CommandError(format!("scenario {scenario}: {e}")))?
-    };
-    let cluster = Cluster::new(Clock::system(), 20_000);
-    scenario::install_crds(&cluster).map_err(CommandError)?;
-    parsed
-        .load_into(&cluster)
-        .map_err(|e| CommandError(format!("scenario {scenario}: {e}")))?;
-    scenario::load_pods(&cluster, pods).map_err(CommandError)?;
-    Ok(World::new(
-        cluster,
-        parsed.faults,
-        Timing::default(),
-        parsed.nodes,
-    ))
-}
-
-/// Tick the world on real time in a thread of its own until `stop` is set.
-pub fn run_world(
-    mut world: crate::embedded::world::World,
-    churn: u32,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut cursor = 0usize;
-        let mut owed = 0.0f64;
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            let started = std::time::Instant::now();
-            world.tick();
-            if churn > 0 {
-                owed += f64::from(churn) / 10.0;
-                let n = owed.floor() as usize;
-                owed -= n as f64;
-                world.churn(n, &mut cursor);
-            }
-            std::thread::sleep(
-                std::time::Duration::from_millis(100).saturating_sub(started.elapsed()),
-            );
-        }
-    })
-}
-
 fn serve(args: &ServeArgs) -> Outcome {
-    let world = embedded_world(&args.scenario, args.pods)?;
+    let world = crate::embedded::runtime::embedded_world(&args.scenario, args.pods)
+        .map_err(CommandError)?;
     let cluster = world.cluster().clone();
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| CommandError(format!("cannot start the async runtime: {e}")))?;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let ticker = run_world(world, args.churn, stop.clone());
+    let ticker = crate::embedded::runtime::run_world(world, args.churn, stop.clone());
     let result = runtime.block_on(async {
         let (addr, task) = crate::embedded::serve_tcp(&cluster, args.port)
             .await
@@ -445,4 +380,29 @@ fn serve(args: &ServeArgs) -> Outcome {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = ticker.join();
     result
+}
+
+fn console(args: crate::cli::ConsoleArgs) -> Outcome {
+    use crate::ui::runtime::{ConsoleOptions, run};
+    let opts = ConsoleOptions {
+        connect: crate::cluster::ConnectOptions {
+            embedded: args.embedded,
+            kubeconfig: args.kubeconfig,
+            context: args.context,
+            namespace: args.namespace,
+            read_only: args.read_only,
+            scenario: args.scenario,
+        },
+        all_namespaces: args.all_namespaces,
+        theme: args.theme,
+        keymap: args.keymap,
+        config_dir: args.config_dir,
+        ascii: args.ascii,
+    };
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| CommandError(format!("cannot start the async runtime: {e}")))?;
+    runtime
+        .block_on(run(opts))
+        .map_err(|e| CommandError(format!("{e}")))?;
+    Ok(String::new())
 }

@@ -3,6 +3,8 @@
 //! the benchmarks share; `main.rs` only parses the command line and dispatches.
 
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod domain;
 pub mod embedded;
+pub mod ui;

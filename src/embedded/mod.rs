@@ -47,5 +47,6 @@ pub fn kubeconfig(server: &str, namespace: &str) -> String {
         "apiVersion: v1\nkind: Config\nclusters:\n- name: {CONTEXT}\n  cluster:\n    server: {server}\ncontexts:\n- name: {CONTEXT}\n  context:\n    cluster: {CONTEXT}\n    user: {CONTEXT}\n    namespace: {namespace}\ncurrent-context: {CONTEXT}\nusers:\n- name: {CONTEXT}\n  user: {{}}\n"
     )
 }
+pub mod runtime;
 pub mod scenario;
 pub mod world;

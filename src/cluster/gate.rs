@@ -1,0 +1,103 @@
+//! The read-only gate: in read-only mode every request other than get, list
+//! and watch is refused inside the process, before anything is sent. The
+//! console, the CLI and the engine all get their client from here.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::{Method, Request};
+use tower::{Layer, Service};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The refusal, as the operator reads it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "read-only mode: refused {method} {path} before sending it; restart without --read-only to make changes"
+)]
+pub struct ReadOnlyRefused {
+    pub method: String,
+    pub path: String,
+}
+
+/// A layer that refuses writes when `read_only`.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOnlyLayer {
+    pub read_only: bool,
+}
+
+impl<S> Layer<S> for ReadOnlyLayer {
+    type Service = ReadOnly<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        ReadOnly {
+            inner,
+            read_only: self.read_only,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReadOnly<S> {
+    inner: S,
+    read_only: bool,
+}
+
+impl<S, B> Service<Request<B>> for ReadOnly<S>
+where
+    S: Service<Request<B>>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        if self.read_only && !matches!(*req.method(), Method::GET | Method::HEAD) {
+            let refused = ReadOnlyRefused {
+                method: req.method().to_string(),
+                path: req.uri().path().to_owned(),
+            };
+            return Box::pin(async move { Err(Box::new(refused) as BoxError) });
+        }
+        let fut = self.inner.call(req);
+        Box::pin(async move { fut.await.map_err(Into::into) })
+    }
+}
+
+/// A client for a kubeconfig or in-cluster configuration, behind the gate.
+pub fn client_from_config(
+    config: kube::Config,
+    read_only: bool,
+) -> Result<kube::Client, kube::Error> {
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&ReadOnlyLayer { read_only })
+        .build())
+}
+
+/// A client that talks to the embedded cluster in-process, behind the gate.
+pub fn in_process(
+    cluster: &crate::embedded::Cluster,
+    namespace: &str,
+    read_only: bool,
+) -> kube::Client {
+    let service = ReadOnlyLayer { read_only }.layer(crate::embedded::api::router(cluster.clone()));
+    kube::Client::new(service, namespace.to_owned())
+}
+
+/// True when a kube error is the gate's refusal.
+pub fn is_refusal(e: &kube::Error) -> bool {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = src {
+        if err.is::<ReadOnlyRefused>() {
+            return true;
+        }
+        src = err.source();
+    }
+    e.to_string().contains("read-only mode: refused")
+}

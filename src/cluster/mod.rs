@@ -1,0 +1,161 @@
+//! Access to a cluster: building the `kube::Client` (kubeconfig, in-cluster
+//! or the embedded cluster through the same code path), the read-only gate
+//! every write passes, and the watch stores the views read.
+
+pub mod gate;
+pub mod stores;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// Errors of connecting, written for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "cannot read kubeconfig {path}: {message}; pass --kubeconfig PATH, set KUBECONFIG, or use --embedded"
+    )]
+    Kubeconfig { path: String, message: String },
+    #[error("context `{0}` is not in the kubeconfig; list them with `kubectl config get-contexts`")]
+    NoContext(String),
+    #[error("cannot configure a client for {context}: {message}")]
+    Config { context: String, message: String },
+    #[error("the embedded cluster did not start: {0}")]
+    Embedded(String),
+}
+
+/// How to reach the cluster.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    pub embedded: bool,
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub namespace: Option<String>,
+    pub read_only: bool,
+    /// Scenario for the embedded cluster: `demo`, `none` or a file.
+    pub scenario: String,
+}
+
+/// A connected client and what the header says about it.
+pub struct Connection {
+    pub client: kube::Client,
+    pub context: String,
+    pub server: String,
+    pub namespace: String,
+    pub embedded: bool,
+    /// The embedded cluster was chosen because no kubeconfig was found.
+    pub fallback: bool,
+    pub read_only: bool,
+    /// Keeps the embedded world ticking; stopping it on drop.
+    world: Option<(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>)>,
+    pub embedded_cluster: Option<crate::embedded::Cluster>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some((stop, handle)) = self.world.take() {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            if let Some(h) = handle {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+fn default_kubeconfig() -> Option<PathBuf> {
+    if let Some(k) = std::env::var_os("KUBECONFIG").filter(|k| !k.is_empty()) {
+        return std::env::split_paths(&k).find(|p| p.exists());
+    }
+    let home = std::env::var_os("HOME")?;
+    let p = PathBuf::from(home).join(".kube").join("config");
+    p.exists().then_some(p)
+}
+
+/// Connect as the options say: the embedded cluster when asked for or when
+/// no kubeconfig exists (and not in a pod), otherwise the kubeconfig.
+pub async fn connect(opts: &ConnectOptions) -> Result<Connection, Error> {
+    let kubeconfig = opts.kubeconfig.clone().or_else(default_kubeconfig);
+    let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    if opts.embedded || (kubeconfig.is_none() && !in_cluster) {
+        return connect_embedded(opts, !opts.embedded);
+    }
+    let (config, context) = match &kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| Error::Kubeconfig {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            let context = opts
+                .context
+                .clone()
+                .or_else(|| kc.current_context.clone())
+                .unwrap_or_default();
+            if opts.context.is_some() && !kc.contexts.iter().any(|c| c.name == context) {
+                return Err(Error::NoContext(context));
+            }
+            let options = kube::config::KubeConfigOptions {
+                context: Some(context.clone()),
+                ..Default::default()
+            };
+            let config = kube::Config::from_custom_kubeconfig(kc, &options)
+                .await
+                .map_err(|e| Error::Config {
+                    context: context.clone(),
+                    message: e.to_string(),
+                })?;
+            (config, context)
+        }
+        None => {
+            let config = kube::Config::incluster().map_err(|e| Error::Config {
+                context: "in-cluster".into(),
+                message: e.to_string(),
+            })?;
+            (config, "in-cluster".to_owned())
+        }
+    };
+    let namespace = opts
+        .namespace
+        .clone()
+        .unwrap_or_else(|| config.default_namespace.clone());
+    let server = config.cluster_url.to_string();
+    let client = gate::client_from_config(config, opts.read_only).map_err(|e| Error::Config {
+        context: context.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(Connection {
+        client,
+        context,
+        server,
+        namespace,
+        embedded: false,
+        fallback: false,
+        read_only: opts.read_only,
+        world: None,
+        embedded_cluster: None,
+    })
+}
+
+fn connect_embedded(opts: &ConnectOptions, fallback: bool) -> Result<Connection, Error> {
+    let scenario = if opts.scenario.is_empty() {
+        "demo"
+    } else {
+        opts.scenario.as_str()
+    };
+    let world = crate::embedded::runtime::embedded_world(scenario, 0).map_err(Error::Embedded)?;
+    let cluster = world.cluster().clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let handle = crate::embedded::runtime::run_world(world, 0, stop.clone());
+    let namespace = opts.namespace.clone().unwrap_or_else(|| "swarm".to_owned());
+    let client = gate::in_process(&cluster, &namespace, opts.read_only);
+    Ok(Connection {
+        client,
+        context: crate::embedded::CONTEXT.to_owned(),
+        server: "in-process".to_owned(),
+        namespace,
+        embedded: true,
+        fallback,
+        read_only: opts.read_only,
+        world: Some((stop, Some(handle))),
+        embedded_cluster: Some(cluster),
+    })
+}

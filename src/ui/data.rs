@@ -1,0 +1,612 @@
+//! The rows the views show, built from watched objects off the UI thread,
+//! and the per-view row order (filter and sort) rebuilt only when a store or
+//! the filter changes.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod};
+
+use crate::cluster::stores::Store;
+use crate::domain::assignment::WorkerConfig;
+use crate::domain::task::Task;
+use crate::domain::workload::{ExecState, pod_state};
+
+/// The resource views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ViewKind {
+    Pods,
+    StatefulSets,
+    ConfigMaps,
+    Tasks,
+    Events,
+    Audit,
+}
+
+impl ViewKind {
+    pub const ALL: [ViewKind; 6] = [
+        ViewKind::Pods,
+        ViewKind::StatefulSets,
+        ViewKind::ConfigMaps,
+        ViewKind::Tasks,
+        ViewKind::Events,
+        ViewKind::Audit,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            ViewKind::Pods => "Pods",
+            ViewKind::StatefulSets => "StatefulSets",
+            ViewKind::ConfigMaps => "ConfigMaps",
+            ViewKind::Tasks => "Tasks",
+            ViewKind::Events => "Events",
+            ViewKind::Audit => "Audit log",
+        }
+    }
+
+    /// The palette command that opens it.
+    pub fn command(self) -> &'static str {
+        match self {
+            ViewKind::Pods => "pods",
+            ViewKind::StatefulSets => "sts",
+            ViewKind::ConfigMaps => "cm",
+            ViewKind::Tasks => "tasks",
+            ViewKind::Events => "events",
+            ViewKind::Audit => "audit",
+        }
+    }
+
+    /// (group, version, plural, kind) for API calls about a row.
+    pub fn api(self) -> Option<(&'static str, &'static str, &'static str, &'static str)> {
+        Some(match self {
+            ViewKind::Pods => ("", "v1", "pods", "Pod"),
+            ViewKind::StatefulSets => ("apps", "v1", "statefulsets", "StatefulSet"),
+            ViewKind::ConfigMaps => ("", "v1", "configmaps", "ConfigMap"),
+            ViewKind::Tasks => ("aliecs.alice.cern", "v1alpha1", "tasks", "Task"),
+            ViewKind::Events => ("", "v1", "events", "Event"),
+            ViewKind::Audit => return None,
+        })
+    }
+
+    /// Column titles with their priority: lower stays longer on narrow screens.
+    pub fn columns(self) -> &'static [(&'static str, u8)] {
+        match self {
+            ViewKind::Pods => &[
+                ("NAMESPACE", 3),
+                ("NAME", 0),
+                ("READY", 1),
+                ("STATUS", 0),
+                ("STATE", 2),
+                ("RESTARTS", 4),
+                ("JOBS", 5),
+                ("CONFIG", 5),
+                ("AGE", 1),
+                ("NODE", 6),
+            ],
+            ViewKind::StatefulSets => &[
+                ("NAMESPACE", 3),
+                ("NAME", 0),
+                ("READY", 0),
+                ("SWARM", 1),
+                ("JOBS/WORKER", 2),
+                ("AGE", 1),
+            ],
+            ViewKind::ConfigMaps => &[
+                ("NAMESPACE", 3),
+                ("NAME", 0),
+                ("KEYS", 1),
+                ("SIZE", 2),
+                ("AGE", 1),
+            ],
+            ViewKind::Tasks => &[
+                ("NAMESPACE", 3),
+                ("NAME", 0),
+                ("MODE", 2),
+                ("DESIRED", 0),
+                ("ACTUAL", 0),
+                ("TARGET", 1),
+                ("CONDITION", 4),
+                ("AGE", 1),
+            ],
+            ViewKind::Events => &[
+                ("NAMESPACE", 4),
+                ("LAST SEEN", 0),
+                ("TYPE", 1),
+                ("REASON", 0),
+                ("OBJECT", 1),
+                ("MESSAGE", 2),
+            ],
+            ViewKind::Audit => &[
+                ("TIME", 0),
+                ("USER", 2),
+                ("OBJECT", 0),
+                ("ACTION", 0),
+                ("RESULT", 1),
+            ],
+        }
+    }
+}
+
+/// One table cell; ages are kept as timestamps and shown relative to now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cell {
+    Text(String),
+    Num(i64),
+    Age(Option<i64>),
+}
+
+impl Cell {
+    pub fn show(&self, now_ms: i64) -> String {
+        match self {
+            Cell::Text(s) => s.clone(),
+            Cell::Num(n) => n.to_string(),
+            Cell::Age(Some(t)) => {
+                crate::embedded::table::human_duration((now_ms - t).max(0) / 1000)
+            }
+            Cell::Age(None) => "<unknown>".into(),
+        }
+    }
+
+    fn cmp_with(&self, other: &Cell) -> Ordering {
+        match (self, other) {
+            (Cell::Num(a), Cell::Num(b)) => a.cmp(b),
+            // Newest first reads as "smallest age" first.
+            (Cell::Age(a), Cell::Age(b)) => b.cmp(a),
+            (a, b) => a.text().cmp(b.text()),
+        }
+    }
+
+    fn text(&self) -> &str {
+        match self {
+            Cell::Text(s) => s,
+            _ => "",
+        }
+    }
+}
+
+/// How a row should look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Severity {
+    #[default]
+    Normal,
+    Ok,
+    Pending,
+    Warn,
+    Error,
+}
+
+impl Severity {
+    pub fn role(self) -> &'static str {
+        match self {
+            Severity::Normal => "status",
+            Severity::Ok => "status.ok",
+            Severity::Pending => "status.pending",
+            Severity::Warn => "status.warn",
+            Severity::Error => "status.error",
+        }
+    }
+}
+
+/// What some views need beyond their cells.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Extra {
+    #[default]
+    None,
+    Pod {
+        config_version: Option<u64>,
+    },
+    StatefulSet {
+        replicas: i64,
+    },
+    WorkerConfig(Box<WorkerConfig>),
+}
+
+/// A row of a resource view. Cells exclude NAMESPACE and the swarm columns,
+/// which the view fills in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub namespace: String,
+    pub name: String,
+    pub cells: Vec<Cell>,
+    pub severity: Severity,
+    pub extra: Extra,
+}
+
+fn created(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Option<i64> {
+    meta.creation_timestamp
+        .as_ref()
+        .map(|t| t.0.as_millisecond())
+}
+
+pub fn pod_row(p: &Pod) -> Row {
+    let state = pod_state(p);
+    let spec_count = p.spec.as_ref().map_or(0, |s| s.containers.len());
+    let cs = p
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref());
+    let ready = cs.map_or(0, |c| c.iter().filter(|s| s.ready).count());
+    let restarts: i64 = cs.map_or(0, |c| c.iter().map(|s| i64::from(s.restart_count)).sum());
+    let status = if p.metadata.deletion_timestamp.is_some() {
+        "Terminating".to_owned()
+    } else {
+        cs.and_then(|c| {
+            c.iter()
+                .find_map(|s| s.state.as_ref()?.waiting.as_ref()?.reason.clone())
+        })
+        .or_else(|| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.reason.clone().or_else(|| s.phase.clone()))
+        })
+        .unwrap_or_else(|| "Unknown".into())
+    };
+    let severity = match state.state {
+        ExecState::Running | ExecState::Succeeded => Severity::Ok,
+        ExecState::Pending(crate::domain::workload::PendingSubstate::StartingFailed)
+        | ExecState::Failed(_) => Severity::Error,
+        ExecState::NotScheduled | ExecState::Stopping => Severity::Warn,
+        ExecState::Pending(_) => Severity::Pending,
+        ExecState::Removed => Severity::Normal,
+    };
+    let state_text = if state.reason.is_empty() {
+        state.state.name().to_owned()
+    } else {
+        format!("{}: {}", state.state.name(), state.reason)
+    };
+    let config_version = p
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("swarmdeck.io/config-version"))
+        .and_then(|v| v.parse().ok());
+    Row {
+        namespace: p.metadata.namespace.clone().unwrap_or_default(),
+        name: p.metadata.name.clone().unwrap_or_default(),
+        cells: vec![
+            Cell::Text(format!("{ready}/{spec_count}")),
+            Cell::Text(status),
+            Cell::Text(state_text),
+            Cell::Num(restarts),
+            Cell::Age(created(&p.metadata)),
+            Cell::Text(
+                p.spec
+                    .as_ref()
+                    .and_then(|s| s.node_name.clone())
+                    .unwrap_or_else(|| "<none>".into()),
+            ),
+        ],
+        severity,
+        extra: Extra::Pod { config_version },
+    }
+}
+
+pub fn sts_row(s: &StatefulSet) -> Row {
+    let want = s.spec.as_ref().and_then(|sp| sp.replicas).unwrap_or(1);
+    let ready = s
+        .status
+        .as_ref()
+        .and_then(|st| st.ready_replicas)
+        .unwrap_or(0);
+    let severity = if ready == want {
+        Severity::Ok
+    } else {
+        Severity::Pending
+    };
+    Row {
+        namespace: s.metadata.namespace.clone().unwrap_or_default(),
+        name: s.metadata.name.clone().unwrap_or_default(),
+        cells: vec![
+            Cell::Text(format!("{ready}/{want}")),
+            Cell::Age(created(&s.metadata)),
+        ],
+        severity,
+        extra: Extra::StatefulSet {
+            replicas: i64::from(want),
+        },
+    }
+}
+
+pub fn cm_row(c: &ConfigMap) -> Row {
+    let data = c.data.as_ref();
+    let mut keys: Vec<&String> = data.map(|d| d.keys().collect()).unwrap_or_default();
+    keys.extend(
+        c.binary_data
+            .as_ref()
+            .map(|d| d.keys().collect::<Vec<_>>())
+            .unwrap_or_default(),
+    );
+    let size: usize = data.map_or(0, |d| d.values().map(String::len).sum::<usize>())
+        + c.binary_data
+            .as_ref()
+            .map_or(0, |d| d.values().map(|b| b.0.len()).sum());
+    let workers = data
+        .and_then(|d| d.get(crate::domain::swarm::CONFIG_KEY))
+        .filter(|t| t.contains("workloads"))
+        .and_then(|t| WorkerConfig::parse(t).ok());
+    let mut names: Vec<String> = keys.iter().map(|k| (*k).clone()).collect();
+    names.sort();
+    Row {
+        namespace: c.metadata.namespace.clone().unwrap_or_default(),
+        name: c.metadata.name.clone().unwrap_or_default(),
+        cells: vec![
+            Cell::Text(names.join(",")),
+            Cell::Text(human_bytes(size)),
+            Cell::Age(created(&c.metadata)),
+        ],
+        severity: Severity::Normal,
+        extra: workers.map_or(Extra::None, |w| Extra::WorkerConfig(Box::new(w))),
+    }
+}
+
+fn human_bytes(n: usize) -> String {
+    match n {
+        n if n < 1024 => format!("{n}B"),
+        n if n < 1024 * 1024 => format!("{:.1}KiB", n as f64 / 1024.0),
+        n => format!("{:.1}MiB", n as f64 / (1024.0 * 1024.0)),
+    }
+}
+
+pub fn task_row(t: &Task) -> Row {
+    let mode = t
+        .spec
+        .control
+        .as_ref()
+        .and_then(|c| c.mode.clone())
+        .unwrap_or_else(|| "direct".into());
+    let actual = t
+        .status
+        .as_ref()
+        .and_then(|s| s.state.clone())
+        .unwrap_or_default();
+    let target = t
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("swarmdeck.io/target-state"))
+        .cloned()
+        .unwrap_or_default();
+    let condition = t
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().max_by_key(|c| c.last_transition_time.0))
+        .map(|c| format!("{}={}: {}", c.type_, c.status, c.message))
+        .unwrap_or_default();
+    let severity = match actual.as_str() {
+        "error" => Severity::Error,
+        "running" => Severity::Ok,
+        "" => Severity::Pending,
+        _ => Severity::Normal,
+    };
+    Row {
+        namespace: t.metadata.namespace.clone().unwrap_or_default(),
+        name: t.metadata.name.clone().unwrap_or_default(),
+        cells: vec![
+            Cell::Text(mode),
+            Cell::Text(t.spec.state.clone().unwrap_or_default()),
+            Cell::Text(actual),
+            Cell::Text(target),
+            Cell::Text(condition),
+            Cell::Age(created(&t.metadata)),
+        ],
+        severity,
+        extra: Extra::None,
+    }
+}
+
+pub fn event_row(e: &Event) -> Row {
+    let last = e
+        .last_timestamp
+        .as_ref()
+        .map(|t| t.0.as_millisecond())
+        .or_else(|| e.event_time.as_ref().map(|t| t.0.as_millisecond()))
+        .or_else(|| created(&e.metadata));
+    let kind = e.type_.clone().unwrap_or_default();
+    let object = format!(
+        "{}/{}",
+        e.involved_object
+            .kind
+            .clone()
+            .unwrap_or_default()
+            .to_lowercase(),
+        e.involved_object.name.clone().unwrap_or_default()
+    );
+    Row {
+        namespace: e.metadata.namespace.clone().unwrap_or_default(),
+        name: e.metadata.name.clone().unwrap_or_default(),
+        cells: vec![
+            Cell::Age(last),
+            Cell::Text(kind.clone()),
+            Cell::Text(e.reason.clone().unwrap_or_default()),
+            Cell::Text(object),
+            Cell::Text(e.message.clone().unwrap_or_default().replace('\n', " ")),
+        ],
+        severity: if kind == "Warning" {
+            Severity::Warn
+        } else {
+            Severity::Normal
+        },
+        extra: Extra::None,
+    }
+}
+
+/// One line of the engine's JSONL audit log.
+pub fn audit_row(line: &str) -> Option<Row> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let s = |k: &str| v[k].as_str().unwrap_or("").to_owned();
+    let result = s("result");
+    Some(Row {
+        namespace: String::new(),
+        name: format!("{} {}", s("time"), s("object")),
+        cells: vec![
+            Cell::Text(s("time")),
+            Cell::Text(s("user")),
+            Cell::Text(s("object")),
+            Cell::Text(s("action")),
+            Cell::Text(result.clone()),
+        ],
+        severity: if result.starts_with("fail") {
+            Severity::Error
+        } else {
+            Severity::Normal
+        },
+        extra: Extra::None,
+    })
+}
+
+/// All stores the console reads.
+#[derive(Clone, Default)]
+pub struct Stores {
+    pub pods: Store<Row>,
+    pub sts: Store<Row>,
+    pub cms: Store<Row>,
+    pub tasks: Store<Row>,
+    pub events: Store<Row>,
+}
+
+impl Stores {
+    pub fn get(&self, kind: ViewKind) -> Option<&Store<Row>> {
+        Some(match kind {
+            ViewKind::Pods => &self.pods,
+            ViewKind::StatefulSets => &self.sts,
+            ViewKind::ConfigMaps => &self.cms,
+            ViewKind::Tasks => &self.tasks,
+            ViewKind::Events => &self.events,
+            ViewKind::Audit => return None,
+        })
+    }
+}
+
+/// What the swarm columns need: every worker's jobs and version, from the
+/// `config.yml` of the output ConfigMaps, by (namespace, pod).
+pub fn worker_entries(cms: &Store<Row>) -> HashMap<(String, String), (usize, u64)> {
+    let st = cms.read();
+    let mut out = HashMap::new();
+    for row in st.rows.values() {
+        if let Extra::WorkerConfig(cfg) = &row.extra {
+            for (worker, entry) in &cfg.workloads {
+                out.insert(
+                    (row.namespace.clone(), worker.clone()),
+                    (entry.jobs.len(), entry.version),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// A display row: all cells in column order, ready to print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayRow {
+    pub namespace: String,
+    pub name: String,
+    pub cells: Vec<String>,
+    pub severity: Severity,
+}
+
+/// Build a view's rows: namespace filter, swarm columns, text filter, sort.
+pub fn display_rows(
+    kind: ViewKind,
+    rows: &[Row],
+    workers: &HashMap<(String, String), (usize, u64)>,
+    now_ms: i64,
+    filter: Option<&regex::Regex>,
+    sort: (usize, bool),
+) -> Vec<DisplayRow> {
+    let mut keyed: Vec<(Vec<Cell>, DisplayRow)> = rows
+        .iter()
+        .map(|r| {
+            let mut cells: Vec<Cell> = Vec::with_capacity(kind.columns().len());
+            if kind != ViewKind::Audit {
+                cells.push(Cell::Text(r.namespace.clone()));
+            }
+            match kind {
+                ViewKind::Pods => {
+                    cells.push(Cell::Text(r.name.clone()));
+                    cells.extend(r.cells[..5].iter().cloned());
+                    let (jobs, config) = match (
+                        workers.get(&(r.namespace.clone(), r.name.clone())),
+                        &r.extra,
+                    ) {
+                        (Some((n, v)), Extra::Pod { config_version }) => {
+                            let mark = if config_version.is_some_and(|c| c >= *v) {
+                                format!("v{v} ✓")
+                            } else {
+                                format!(
+                                    "v{}→{v}",
+                                    config_version.map_or("-".into(), |c| c.to_string())
+                                )
+                            };
+                            (Cell::Num(*n as i64), Cell::Text(mark))
+                        }
+                        _ => (Cell::Text(String::new()), Cell::Text(String::new())),
+                    };
+                    cells.push(jobs);
+                    cells.push(config);
+                    cells.push(r.cells[4].clone());
+                    cells.push(r.cells[5].clone());
+                    // AGE appears once: drop the copy among the first five.
+                    cells.remove(6);
+                }
+                ViewKind::StatefulSets => {
+                    cells.push(Cell::Text(r.name.clone()));
+                    cells.push(r.cells[0].clone());
+                    let prefix = format!("{}-", r.name);
+                    let mine: Vec<usize> = workers
+                        .iter()
+                        .filter(|((ns, w), _)| {
+                            *ns == r.namespace
+                                && w.strip_prefix(&prefix)
+                                    .is_some_and(|o| o.parse::<u32>().is_ok())
+                        })
+                        .map(|(_, (n, _))| *n)
+                        .collect();
+                    if mine.is_empty() {
+                        cells.push(Cell::Text(String::new()));
+                        cells.push(Cell::Text(String::new()));
+                    } else {
+                        let total: usize = mine.iter().sum();
+                        let (min, max) = (
+                            mine.iter().min().copied().unwrap_or(0),
+                            mine.iter().max().copied().unwrap_or(0),
+                        );
+                        cells.push(Cell::Text(r.name.clone()));
+                        cells.push(Cell::Text(if min == max {
+                            format!("{min} ({total} jobs)")
+                        } else {
+                            format!("{min}-{max} ({total} jobs)")
+                        }));
+                    }
+                    cells.push(r.cells[1].clone());
+                }
+                ViewKind::Events | ViewKind::Audit => cells.extend(r.cells.iter().cloned()),
+                _ => {
+                    cells.push(Cell::Text(r.name.clone()));
+                    cells.extend(r.cells.iter().cloned());
+                }
+            }
+            let shown: Vec<String> = cells.iter().map(|c| c.show(now_ms)).collect();
+            (
+                cells,
+                DisplayRow {
+                    namespace: r.namespace.clone(),
+                    name: r.name.clone(),
+                    cells: shown,
+                    severity: r.severity,
+                },
+            )
+        })
+        .filter(|(_, d)| filter.is_none_or(|re| d.cells.iter().any(|c| re.is_match(c))))
+        .collect();
+    let (col, desc) = sort;
+    keyed.sort_by(|(a, da), (b, db)| {
+        let o = match (a.get(col), b.get(col)) {
+            (Some(x), Some(y)) => x.cmp_with(y),
+            _ => Ordering::Equal,
+        }
+        .then_with(|| (&da.namespace, &da.name).cmp(&(&db.namespace, &db.name)));
+        if desc { o.reverse() } else { o }
+    });
+    keyed.into_iter().map(|(_, d)| d).collect()
+}

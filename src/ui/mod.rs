@@ -1,0 +1,10 @@
+//! The console (DESIGN 7): model and update, views, themes and keymaps, and
+//! the runtime that ties them to the terminal and the watch stores.
+
+pub mod app;
+pub mod config;
+pub mod data;
+pub mod keymap;
+pub mod runtime;
+pub mod theme;
+pub mod views;

@@ -1,0 +1,400 @@
+//! The console's runtime: one loop over terminal input, store changes, effect
+//! results and a frame timer. It never awaits the network itself: I/O runs in
+//! tasks that report back as Events. Nothing is drawn while nothing changed.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use crossterm::event::EventStream;
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Event as KEvent, Pod};
+use kube::Api;
+use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind};
+use tokio::sync::mpsc;
+
+use super::app::{Effect, Event, Header, MessageKind, Model, update};
+use super::data::{self, Stores, ViewKind};
+use super::keymap::Keymap;
+use super::theme::ThemeSource;
+use super::views;
+use crate::cluster::{self, ConnectOptions, Connection, stores};
+use crate::domain::task::Task;
+
+/// What the command line says about the console.
+#[derive(Debug, Clone, Default)]
+pub struct ConsoleOptions {
+    pub connect: ConnectOptions,
+    pub all_namespaces: bool,
+    pub theme: Option<String>,
+    pub keymap: Option<String>,
+    pub config_dir: Option<PathBuf>,
+    pub ascii: bool,
+}
+
+const FRAME: Duration = Duration::from_millis(33);
+const AGE_REFRESH: Duration = Duration::from_secs(15);
+
+fn spawn_stores(
+    client: &kube::Client,
+    tx: &mpsc::Sender<stores::Changed>,
+) -> (Stores, Vec<tokio::task::JoinHandle<()>>) {
+    let (pods, a) = stores::spawn(
+        Api::<Pod>::all(client.clone()),
+        data::pod_row,
+        tx.clone(),
+        "pods",
+    );
+    let (sts, b) = stores::spawn(
+        Api::<StatefulSet>::all(client.clone()),
+        data::sts_row,
+        tx.clone(),
+        "sts",
+    );
+    let (cms, c) = stores::spawn(
+        Api::<ConfigMap>::all(client.clone()),
+        data::cm_row,
+        tx.clone(),
+        "cm",
+    );
+    let (tasks, d) = stores::spawn(
+        Api::<Task>::all(client.clone()),
+        data::task_row,
+        tx.clone(),
+        "tasks",
+    );
+    let (events, e) = stores::spawn(
+        Api::<KEvent>::all(client.clone()),
+        data::event_row,
+        tx.clone(),
+        "events",
+    );
+    (
+        Stores {
+            pods,
+            sts,
+            cms,
+            tasks,
+            events,
+        },
+        vec![a, b, c, d, e],
+    )
+}
+
+fn header_of(conn: &Connection) -> Header {
+    Header {
+        context: conn.context.clone(),
+        server: conn.server.clone(),
+        embedded: conn.embedded,
+        fallback: conn.fallback,
+        read_only: conn.read_only,
+        engine: if conn.read_only {
+            "plan-only".into()
+        } else {
+            "not running".into()
+        },
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn contexts(opts: &ConnectOptions) -> Vec<String> {
+    let path = opts
+        .kubeconfig
+        .clone()
+        .or_else(|| std::env::var_os("KUBECONFIG").map(PathBuf::from));
+    path.and_then(|p| kube::config::Kubeconfig::read_from(p).ok())
+        .map(|kc| kc.contexts.into_iter().map(|c| c.name).collect())
+        .unwrap_or_default()
+}
+
+/// Connect and make sure the API answers, with a message an operator can act on.
+async fn connect_checked(opts: &ConnectOptions) -> color_eyre::Result<Connection> {
+    let conn = cluster::connect(opts)
+        .await
+        .map_err(|e| color_eyre::eyre::eyre!("{e}"))?;
+    match tokio::time::timeout(Duration::from_secs(8), conn.client.apiserver_version()).await {
+        Ok(Ok(_)) => Ok(conn),
+        Ok(Err(e)) => Err(color_eyre::eyre::eyre!(
+            "cannot reach the API server of context {} at {}: {e}; check the kubeconfig, the VPN or tunnel, or use --embedded",
+            conn.context,
+            conn.server
+        )),
+        Err(_) => Err(color_eyre::eyre::eyre!(
+            "the API server of context {} at {} did not answer within 8 s; check the network path, or use --embedded",
+            conn.context,
+            conn.server
+        )),
+    }
+}
+
+fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let dir = super::config::state_dir();
+    std::fs::create_dir_all(&dir).ok()?;
+    let appender = tracing_appender::rolling::never(&dir, "console.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SWARMDECK_LOG")
+        .unwrap_or_else(|_| "info,kube=warn,hyper=warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init();
+    Some(guard)
+}
+
+/// Run the console until the user quits.
+pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
+    let _log = init_logging();
+    let dir = super::config::config_dir(opts.config_dir.as_deref());
+    let (settings, settings_error) = super::config::load_settings(dir.as_deref());
+    let read_only = opts.connect.read_only || settings.read_only;
+    let mut connect_opts = opts.connect.clone();
+    connect_opts.read_only = read_only;
+    let theme_name = if super::config::no_color() {
+        "mono".to_owned()
+    } else {
+        opts.theme
+            .clone()
+            .or(settings.theme.clone())
+            .unwrap_or_else(|| "default".into())
+    };
+    let (theme, theme_errors) = ThemeSource {
+        user_dir: dir.as_deref(),
+    }
+    .load(&theme_name);
+    let keymap_name = opts
+        .keymap
+        .clone()
+        .or(settings.keymap.clone())
+        .unwrap_or_else(|| "default".into());
+    let (keymap, keymap_errors) = Keymap::load(&keymap_name, dir.as_deref(), read_only);
+
+    let mut conn = connect_checked(&connect_opts).await?;
+    tracing::info!(context = %conn.context, server = %conn.server, "connected");
+    let (tx, mut changes) = mpsc::channel::<stores::Changed>(64);
+    let (mut stores_now, mut tasks) = spawn_stores(&conn.client, &tx);
+    let namespace = conn.namespace.clone();
+    let mut model = Model::new(
+        header_of(&conn),
+        namespace,
+        stores_now.clone(),
+        theme,
+        keymap,
+    );
+    model.ascii = opts.ascii || settings.ascii.unwrap_or(false) || !super::config::utf8_locale();
+    model.contexts = contexts(&connect_opts);
+    if opts.all_namespaces {
+        model.namespace = None;
+    }
+    let problems: Vec<String> = settings_error
+        .into_iter()
+        .chain(theme_errors.iter().map(ToString::to_string))
+        .chain(keymap_errors.iter().map(ToString::to_string))
+        .collect();
+    if !problems.is_empty() {
+        model.message = Some((
+            format!("{} (defaults in force)", problems.join("; ")),
+            MessageKind::Error,
+        ));
+    }
+    if conn.fallback {
+        model.message.get_or_insert(("no kubeconfig found: showing the embedded demo cluster (use --kubeconfig or --context for a real one)".into(), MessageKind::Info));
+    }
+
+    let mut terminal = ratatui::init();
+    let (etx, mut effects_done) = mpsc::channel::<Event>(64);
+    let mut input = EventStream::new();
+    let mut dirty = true;
+    let mut last_draw = Instant::now() - FRAME;
+    let mut ages = tokio::time::interval(AGE_REFRESH);
+    ages.tick().await;
+    let result: color_eyre::Result<()> = loop {
+        if dirty && last_draw.elapsed() >= FRAME {
+            model.now_ms = now_ms();
+            model.page = terminal
+                .size()
+                .map(|s| s.height.saturating_sub(4) as usize)
+                .unwrap_or(20)
+                .max(1);
+            model.refresh_rows();
+            if let Err(e) = terminal.draw(|f| views::render(&model, f)) {
+                break Err(e.into());
+            }
+            dirty = false;
+            last_draw = Instant::now();
+        }
+        let wait = if dirty {
+            FRAME.saturating_sub(last_draw.elapsed())
+        } else {
+            Duration::from_secs(3600)
+        };
+        let event = tokio::select! {
+            maybe = input.next() => match maybe {
+                Some(Ok(crossterm::event::Event::Key(k))) => Event::Key(k),
+                Some(Ok(crossterm::event::Event::Resize(_, _))) => Event::Resize,
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => break Err(e.into()),
+                None => break Ok(()),
+            },
+            Some(_) = changes.recv() => Event::StoreChanged,
+            Some(ev) = effects_done.recv() => ev,
+            _ = ages.tick() => Event::Tick,
+            _ = tokio::time::sleep(wait) => continue,
+        };
+        if matches!(event, Event::Key(_)) {
+            // A message stays until the next key press.
+            model.message = None;
+        }
+        let effects = update(&mut model, event);
+        dirty = true;
+        if let Some(name) = model.wanted_theme.take() {
+            let (t, errs) = ThemeSource {
+                user_dir: dir.as_deref(),
+            }
+            .load(&name);
+            model.theme = t;
+            model.message = Some(match errs.first() {
+                Some(e) => (format!("{e} (defaults in force)"), MessageKind::Error),
+                None => (format!("theme {name}"), MessageKind::Info),
+            });
+        }
+        let mut quit = false;
+        for effect in effects {
+            match effect {
+                Effect::Quit => quit = true,
+                Effect::Copy(text) => {
+                    // OSC 52: the terminal (even at the far end of ssh) puts it on the clipboard.
+                    let b64 = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+                    use std::io::Write;
+                    let mut out = std::io::stdout();
+                    let _ = write!(out, "\x1b]52;c;{b64}\x07");
+                    let _ = out.flush();
+                }
+                Effect::FetchYaml {
+                    kind,
+                    namespace,
+                    name,
+                } => {
+                    let client = conn.client.clone();
+                    let etx = etx.clone();
+                    tokio::spawn(async move {
+                        let title = format!("{}/{namespace}/{name}", kind.command());
+                        let result = fetch(client, kind, &namespace, &name).await;
+                        let _ = etx.send(Event::Yaml { title, result }).await;
+                    });
+                }
+                Effect::Delete {
+                    kind,
+                    namespace,
+                    name,
+                } => {
+                    let client = conn.client.clone();
+                    let etx = etx.clone();
+                    tokio::spawn(async move {
+                        let what = format!("{} {namespace}/{name}", kind.command());
+                        let result = delete(client, kind, &namespace, &name).await;
+                        let _ = etx.send(Event::Deleted { what, result }).await;
+                    });
+                }
+                Effect::LoadAudit => {
+                    let etx = etx.clone();
+                    tokio::spawn(async move {
+                        let path = super::config::state_dir().join("audit.jsonl");
+                        let result = match tokio::fs::read_to_string(&path).await {
+                            Ok(t) => Ok(t.lines().map(str::to_owned).collect()),
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+                            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+                        };
+                        let _ = etx.send(Event::Audit(result)).await;
+                    });
+                }
+                Effect::SwitchContext(name) => {
+                    let mut o = connect_opts.clone();
+                    o.context = Some(name.clone());
+                    o.embedded = false;
+                    match connect_checked(&o).await {
+                        Ok(new) => {
+                            for t in tasks.drain(..) {
+                                t.abort();
+                            }
+                            conn = new;
+                            let (s, t) = spawn_stores(&conn.client, &tx);
+                            stores_now = s;
+                            tasks = t;
+                            model.stores = stores_now.clone();
+                            model.default_namespace = conn.namespace.clone();
+                            model.namespace = Some(conn.namespace.clone());
+                            let _ = update(&mut model, Event::Connected(header_of(&conn)));
+                        }
+                        Err(e) => model.message = Some((format!("{e}"), MessageKind::Error)),
+                    }
+                }
+            }
+        }
+        if quit || model.quit {
+            break Ok(());
+        }
+    };
+    ratatui::restore();
+    for t in tasks {
+        t.abort();
+    }
+    drop(stores_now);
+    result
+}
+
+fn api_for(client: kube::Client, kind: ViewKind, namespace: &str) -> Option<Api<DynamicObject>> {
+    let (group, version, plural, k) = kind.api()?;
+    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, k), plural);
+    Some(if namespace.is_empty() {
+        Api::all_with(client, &ar)
+    } else {
+        Api::namespaced_with(client, namespace, &ar)
+    })
+}
+
+async fn fetch(
+    client: kube::Client,
+    kind: ViewKind,
+    namespace: &str,
+    name: &str,
+) -> Result<serde_json::Value, String> {
+    let api = api_for(client, kind, namespace).ok_or("this view has no API object")?;
+    let obj = api.get(name).await.map_err(|e| e.to_string())?;
+    serde_json::to_value(obj).map_err(|e| e.to_string())
+}
+
+async fn delete(
+    client: kube::Client,
+    kind: ViewKind,
+    namespace: &str,
+    name: &str,
+) -> Result<(), String> {
+    let api = api_for(client, kind, namespace).ok_or("this view has no API object")?;
+    api.delete(name, &DeleteParams::default())
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            if crate::cluster::gate::is_refusal(&e) {
+                "read-only mode: nothing was sent".to_owned()
+            } else {
+                e.to_string()
+            }
+        })
+}
+
+/// Draw once into a buffer (tests and benchmarks).
+pub fn render_to_buffer(model: &mut Model, width: u16, height: u16) -> ratatui::buffer::Buffer {
+    let backend = ratatui::backend::TestBackend::new(width, height);
+    let mut terminal = ratatui::Terminal::new(backend).expect("a test backend always builds");
+    model.page = height.saturating_sub(4) as usize;
+    model.refresh_rows();
+    let _ = terminal.draw(|f| views::render(model, f));
+    terminal.backend().buffer().clone()
+}
