@@ -106,6 +106,16 @@ pub struct Confirm {
     pub name: String,
 }
 
+/// What the current rows were built from: rebuilt when any part moves.
+type RowsKey = (
+    ViewKind,
+    u64,
+    u64,
+    Option<String>,
+    Option<String>,
+    (usize, bool),
+);
+
 /// Everything the views render from.
 pub struct Model {
     pub stack: Vec<Screen>,
@@ -133,14 +143,7 @@ pub struct Model {
     pub now_ms: i64,
     /// Rows of the current table view, rebuilt when something changed.
     pub rows: Vec<DisplayRow>,
-    rows_key: Option<(
-        ViewKind,
-        u64,
-        u64,
-        Option<String>,
-        Option<String>,
-        (usize, bool),
-    )>,
+    rows_key: Option<RowsKey>,
     pub quit: bool,
     /// A theme switch asked for by the palette; the runtime loads it.
     pub wanted_theme: Option<String>,

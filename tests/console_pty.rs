@@ -1,0 +1,207 @@
+//! End to end: the real binary in a pseudo-terminal, keys sent, the screen
+//! parsed with vt100. The harness answers the terminal's cursor-position
+//! query, as a real terminal would.
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+
+struct Tui {
+    parser: Arc<Mutex<vt100::Parser>>,
+    writer: Arc<Mutex<Box<dyn Write + Send>>>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    _dir: tempfile::TempDir,
+}
+
+impl Tui {
+    /// Run `swarmdeck ARGS; stty -a` in a 100x30 pty.
+    fn start(args: &str) -> Tui {
+        let dir = tempfile::tempdir().unwrap();
+        let pty = native_pty_system();
+        let pair = pty
+            .openpty(PtySize {
+                rows: 30,
+                cols: 100,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+        let mut cmd = CommandBuilder::new("bash");
+        cmd.arg("-c");
+        cmd.arg(format!(
+            "{} {args}; echo; echo EXITED $?; stty -a",
+            env!("CARGO_BIN_EXE_swarmdeck")
+        ));
+        cmd.env("TERM", "xterm-256color");
+        cmd.env("LANG", "C.UTF-8");
+        cmd.env("HOME", dir.path());
+        cmd.env("XDG_STATE_HOME", dir.path().join("state"));
+        cmd.env("XDG_CONFIG_HOME", dir.path().join("config"));
+        cmd.env_remove("KUBECONFIG");
+        cmd.env_remove("NO_COLOR");
+        let child = pair.slave.spawn_command(cmd).unwrap();
+        drop(pair.slave);
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(30, 100, 0)));
+        let writer: Arc<Mutex<Box<dyn Write + Send>>> =
+            Arc::new(Mutex::new(pair.master.take_writer().unwrap()));
+        let mut reader = pair.master.try_clone_reader().unwrap();
+        {
+            let parser = parser.clone();
+            let writer = writer.clone();
+            std::thread::spawn(move || {
+                let _keep = pair.master;
+                let mut buf = [0u8; 8192];
+                loop {
+                    match reader.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            let bytes = &buf[..n];
+                            if bytes.windows(4).any(|w| w == b"\x1b[6n") {
+                                let _ = writer.lock().unwrap().write_all(b"\x1b[1;1R");
+                            }
+                            parser.lock().unwrap().process(bytes);
+                        }
+                    }
+                }
+            });
+        }
+        Tui {
+            parser,
+            writer,
+            child,
+            _dir: dir,
+        }
+    }
+
+    fn screen(&self) -> String {
+        self.parser.lock().unwrap().screen().contents()
+    }
+
+    fn send(&self, keys: &[u8]) {
+        let mut w = self.writer.lock().unwrap();
+        w.write_all(keys).unwrap();
+        w.flush().unwrap();
+        drop(w);
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
+    fn wait_for(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = self.screen();
+            if want(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tui {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[test]
+fn browse_filter_help_and_quit_restores_the_terminal() {
+    let t = Tui::start("--embedded");
+    t.wait_for("the demo pods", |s| {
+        s.contains("swarm-worker-0") && s.contains("swarm-worker-1")
+    });
+    t.send(b":sts\r");
+    t.wait_for("the statefulsets view", |s| {
+        s.contains("StatefulSets(") && s.contains("swarm-worker")
+    });
+    t.send(b":pods\r");
+    t.send(b"0");
+    t.wait_for("all namespaces", |s| s.contains("report-builder"));
+    t.send(b"/report\r");
+    t.wait_for("filtered rows", |s| {
+        s.contains("report-builder") && !s.contains("swarm-worker-1")
+    });
+    t.send(b"?");
+    t.wait_for("help from the keymap", |s| {
+        s.contains("Keys (normal mode, keymap default)") && s.contains("go_top")
+    });
+    t.send(b"x");
+    t.send(b"\x1b");
+    t.wait_for("the filter cleared", |s| s.contains("swarm-worker-1"));
+    t.send(b"q");
+    let after = t.wait_for("the shell after quitting", |s| {
+        s.contains("EXITED 0") && s.contains("speed")
+    });
+    let parser = t.parser.lock().unwrap();
+    assert!(
+        !parser.screen().alternate_screen(),
+        "the main screen is back"
+    );
+    assert!(
+        !parser.screen().hide_cursor(),
+        "the cursor is visible again"
+    );
+    drop(parser);
+    // Cooked mode: canonical input and echo are on again.
+    assert!(after.split_whitespace().any(|w| w == "icanon"), "{after}");
+    assert!(after.split_whitespace().any(|w| w == "echo"), "{after}");
+}
+
+#[test]
+fn read_only_refuses_writes_and_the_server_sees_none() {
+    use swarmdeck::embedded::{Cluster, clock::Clock, scenario, serve_tcp};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cluster = Cluster::new(Clock::system(), 10_000);
+    scenario::install_crds(&cluster).unwrap();
+    scenario::Scenario::parse(scenario::DEMO)
+        .unwrap()
+        .load_into(&cluster)
+        .unwrap();
+    let world =
+        swarmdeck::embedded::world::World::new(cluster.clone(), Vec::new(), Default::default(), 3);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ticker = swarmdeck::embedded::runtime::run_world(world, 0, stop.clone());
+    let (addr, _server) = rt.block_on(serve_tcp(&cluster, 0)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kc,
+        swarmdeck::embedded::kubeconfig(&format!("http://{addr}"), "swarm"),
+    )
+    .unwrap();
+    let before = cluster.requests().len();
+
+    let t = Tui::start(&format!("--kubeconfig {} --read-only", kc.display()));
+    let s = t.wait_for("the swarm pods", |s| s.contains("swarm-worker-0"));
+    assert!(s.contains("READ-ONLY"), "{s}");
+    t.send(b"\x04"); // Ctrl-D: delete
+    t.wait_for("the read-only message", |s| {
+        s.contains("read-only: `delete` is not available")
+    });
+    t.send(b"\r");
+    t.wait_for("the YAML view", |s| {
+        s.contains("apiVersion: v1") && s.contains("kind: Pod")
+    });
+    t.send(b"\x1b");
+    t.send(b"q");
+    t.wait_for("exit", |s| s.contains("EXITED 0"));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = ticker.join();
+    let writes: Vec<_> = cluster.requests()[before..]
+        .iter()
+        .filter(|r| r.method != "GET")
+        .cloned()
+        .collect();
+    assert!(writes.is_empty(), "the console sent writes: {writes:?}");
+    assert!(
+        cluster.requests()[before..]
+            .iter()
+            .any(|r| r.path.ends_with("/pods/swarm-worker-0")),
+        "the YAML came from the server"
+    );
+}
