@@ -19,7 +19,9 @@ pub struct Changed(pub &'static str);
 /// The rows of one resource type, by (namespace, name).
 #[derive(Debug)]
 pub struct StoreState<R> {
-    pub rows: BTreeMap<(String, String), R>,
+    /// Each row behind an Arc: a row that did not change keeps its pointer,
+    /// so views can reuse what they derived from it.
+    pub rows: BTreeMap<(String, String), Arc<R>>,
     /// Bumped on every change: views rebuild their row order only when it moves.
     pub generation: u64,
     /// The first complete list has arrived.
@@ -61,6 +63,16 @@ impl<R> Default for Store<R> {
 impl<R> Store<R> {
     pub fn read(&self) -> RwLockReadGuard<'_, StoreState<R>> {
         self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A store filled from rows at hand (benchmarks, tests, snapshots of files).
+    pub fn from_rows(rows: BTreeMap<(String, String), R>) -> Self {
+        let store = Self::default();
+        store.update(|st| {
+            st.rows = rows.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
+            st.synced = true;
+        });
+        store
     }
 
     /// The UI has seen the latest change; the next one notifies again.
@@ -107,7 +119,7 @@ where
     let handle = {
         let store = store.clone();
         tokio::spawn(async move {
-            let mut staged: BTreeMap<(String, String), R> = BTreeMap::new();
+            let mut staged: BTreeMap<(String, String), Arc<R>> = BTreeMap::new();
             let mut stream = watcher(api, watcher::Config::default())
                 .default_backoff()
                 .boxed();
@@ -118,7 +130,7 @@ where
                         false
                     }
                     Ok(watcher::Event::InitApply(o)) => {
-                        staged.insert(key_of(&o), convert(&o));
+                        staged.insert(key_of(&o), Arc::new(convert(&o)));
                         false
                     }
                     Ok(watcher::Event::InitDone) => {
@@ -131,7 +143,7 @@ where
                         })
                     }
                     Ok(watcher::Event::Apply(o)) => {
-                        let (k, row) = (key_of(&o), convert(&o));
+                        let (k, row) = (key_of(&o), Arc::new(convert(&o)));
                         store.update(|st| {
                             st.rows.insert(k, row);
                             st.error = None;

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::data::{DisplayRow, Row, Stores, ViewKind, display_rows, worker_entries};
+use super::data::{DisplayRow, Row, Stores, ViewKind, display_row, order_rows, worker_entries};
 use super::keymap::{Action, Key, Keymap, Mode, Resolved};
 use super::theme::Theme;
+use std::sync::Arc;
 
 /// Raw input and reports.
 #[derive(Debug, Clone)]
@@ -142,7 +143,10 @@ pub struct Model {
     pub page: usize,
     pub now_ms: i64,
     /// Rows of the current table view, rebuilt when something changed.
-    pub rows: Vec<DisplayRow>,
+    pub rows: Vec<Arc<DisplayRow>>,
+    /// Display rows by the row they came from: unchanged rows are reused.
+    cache: HashMap<(String, String), (Arc<Row>, Arc<DisplayRow>)>,
+    cache_key: Option<(ViewKind, u64, i64)>,
     rows_key: Option<RowsKey>,
     pub quit: bool,
     /// A theme switch asked for by the palette; the runtime loads it.
@@ -184,6 +188,8 @@ impl Model {
             page: 20,
             now_ms: 0,
             rows: Vec::new(),
+            cache: HashMap::new(),
+            cache_key: None,
             rows_key: None,
             quit: false,
             wanted_theme: None,
@@ -249,25 +255,47 @@ impl Model {
             HashMap::new()
         };
         let filter = self.filter.as_ref().and_then(|(_, re)| re.clone());
-        let rows: Vec<Row> = match self.stores.get(kind) {
+        let ns = self.namespace.clone();
+        let sort = self.table().sort;
+        // Cached display rows stay valid while the view and the swarm
+        // configs stay the same; a row is re-derived only when its Arc moved.
+        let cache_key = (kind, cm_generation, 0);
+        if self.cache_key != Some(cache_key) {
+            self.cache.clear();
+            self.cache_key = Some(cache_key);
+        }
+        let now = self.now_ms;
+        self.rows = match self.stores.get(kind) {
             Some(store) => {
                 let st = store.read();
-                st.rows
-                    .values()
-                    .filter(|r| self.namespace.as_deref().is_none_or(|ns| r.namespace == ns))
-                    .cloned()
-                    .collect()
+                let cache = &mut self.cache;
+                let rows: Vec<Arc<DisplayRow>> = st
+                    .rows
+                    .iter()
+                    .filter(|((n, _), _)| ns.as_deref().is_none_or(|want| n == want))
+                    .map(|(k, row)| match cache.get(k) {
+                        Some((old, d)) if Arc::ptr_eq(old, row) => d.clone(),
+                        _ => {
+                            let d = Arc::new(display_row(kind, row, &workers, now));
+                            cache.insert(k.clone(), (row.clone(), d.clone()));
+                            d
+                        }
+                    })
+                    .collect();
+                if cache.len() > 2 * st.rows.len() + 64 {
+                    cache.retain(|k, _| st.rows.contains_key(k));
+                }
+                order_rows(kind, rows.into_iter(), filter.as_ref(), sort)
             }
-            None => self.audit.clone(),
+            None => order_rows(
+                kind,
+                self.audit
+                    .iter()
+                    .map(|r| Arc::new(display_row(kind, r, &workers, now))),
+                filter.as_ref(),
+                sort,
+            ),
         };
-        self.rows = display_rows(
-            kind,
-            &rows,
-            &workers,
-            self.now_ms,
-            filter.as_ref(),
-            self.table().sort,
-        );
         if let Some(store) = self.stores.get(kind) {
             store.seen();
         }
@@ -285,8 +313,14 @@ impl Model {
         self.rows_key = None;
     }
 
+    /// Forget every derived row (benchmarks: the cost of a view's first frame).
+    pub fn clear_cache(&mut self) {
+        self.cache.clear();
+        self.rows_key = None;
+    }
+
     pub fn selected_row(&self) -> Option<&DisplayRow> {
-        self.rows.get(self.table().selected)
+        self.rows.get(self.table().selected).map(|r| &**r)
     }
 
     fn say(&mut self, text: impl Into<String>, kind: MessageKind) {
@@ -363,10 +397,8 @@ pub fn update(model: &mut Model, event: Event) -> Vec<Effect> {
     match event {
         Event::Key(k) => on_key(model, k),
         Event::Resize | Event::StoreChanged => Vec::new(),
-        Event::Tick => {
-            model.invalidate();
-            Vec::new()
-        }
+        // Ages are computed when drawn: a tick only asks for a redraw.
+        Event::Tick => Vec::new(),
         Event::Yaml { title, result } => {
             if let Some(Screen::Yaml(y)) = model.stack.last_mut()
                 && y.title == title

@@ -496,117 +496,123 @@ pub fn worker_entries(cms: &Store<Row>) -> HashMap<(String, String), (usize, u64
     out
 }
 
-/// A display row: all cells in column order, ready to print.
+/// A display row: all cells in column order, ready to print, and the typed
+/// cells its sort compares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayRow {
     pub namespace: String,
     pub name: String,
     pub cells: Vec<String>,
     pub severity: Severity,
+    pub sort_cells: Vec<Cell>,
 }
 
-/// Build a view's rows: namespace filter, swarm columns, text filter, sort.
-pub fn display_rows(
+/// Derive the display row of one row: swarm columns filled in.
+pub fn display_row(
     kind: ViewKind,
-    rows: &[Row],
+    r: &Row,
     workers: &HashMap<(String, String), (usize, u64)>,
     now_ms: i64,
+) -> DisplayRow {
+    let mut cells: Vec<Cell> = Vec::with_capacity(kind.columns().len());
+    if kind != ViewKind::Audit {
+        cells.push(Cell::Text(r.namespace.clone()));
+    }
+    match kind {
+        ViewKind::Pods => {
+            cells.push(Cell::Text(r.name.clone()));
+            cells.extend(r.cells[..4].iter().cloned());
+            let (jobs, config) = match (
+                workers.get(&(r.namespace.clone(), r.name.clone())),
+                &r.extra,
+            ) {
+                (Some((n, v)), Extra::Pod { config_version }) => {
+                    let mark = if config_version.is_some_and(|c| c >= *v) {
+                        format!("v{v} ✓")
+                    } else {
+                        format!(
+                            "v{}→{v}",
+                            config_version.map_or("-".into(), |c| c.to_string())
+                        )
+                    };
+                    (Cell::Num(*n as i64), Cell::Text(mark))
+                }
+                _ => (Cell::Text(String::new()), Cell::Text(String::new())),
+            };
+            cells.push(jobs);
+            cells.push(config);
+            cells.push(r.cells[4].clone());
+            cells.push(r.cells[5].clone());
+        }
+        ViewKind::StatefulSets => {
+            cells.push(Cell::Text(r.name.clone()));
+            cells.push(r.cells[0].clone());
+            let prefix = format!("{}-", r.name);
+            let mine: Vec<usize> = workers
+                .iter()
+                .filter(|((ns, w), _)| {
+                    *ns == r.namespace
+                        && w.strip_prefix(&prefix)
+                            .is_some_and(|o| o.parse::<u32>().is_ok())
+                })
+                .map(|(_, (n, _))| *n)
+                .collect();
+            if mine.is_empty() {
+                cells.push(Cell::Text(String::new()));
+                cells.push(Cell::Text(String::new()));
+            } else {
+                let total: usize = mine.iter().sum();
+                let (min, max) = (
+                    mine.iter().min().copied().unwrap_or(0),
+                    mine.iter().max().copied().unwrap_or(0),
+                );
+                cells.push(Cell::Text(r.name.clone()));
+                cells.push(Cell::Text(if min == max {
+                    format!("{min} ({total} jobs)")
+                } else {
+                    format!("{min}-{max} ({total} jobs)")
+                }));
+            }
+            cells.push(r.cells[1].clone());
+        }
+        ViewKind::Events | ViewKind::Audit => cells.extend(r.cells.iter().cloned()),
+        _ => {
+            cells.push(Cell::Text(r.name.clone()));
+            cells.extend(r.cells.iter().cloned());
+        }
+    }
+    let shown: Vec<String> = cells.iter().map(|c| c.show(now_ms)).collect();
+    DisplayRow {
+        namespace: r.namespace.clone(),
+        name: r.name.clone(),
+        cells: shown,
+        severity: r.severity,
+        sort_cells: cells,
+    }
+}
+
+/// Order display rows: text filter, then sort (rows arrive by namespace and
+/// name, which needs no sort).
+pub fn order_rows(
+    kind: ViewKind,
+    rows: impl Iterator<Item = std::sync::Arc<DisplayRow>>,
     filter: Option<&regex::Regex>,
     sort: (usize, bool),
-) -> Vec<DisplayRow> {
-    let mut keyed: Vec<(Vec<Cell>, DisplayRow)> = rows
-        .iter()
-        .map(|r| {
-            let mut cells: Vec<Cell> = Vec::with_capacity(kind.columns().len());
-            if kind != ViewKind::Audit {
-                cells.push(Cell::Text(r.namespace.clone()));
-            }
-            match kind {
-                ViewKind::Pods => {
-                    cells.push(Cell::Text(r.name.clone()));
-                    cells.extend(r.cells[..5].iter().cloned());
-                    let (jobs, config) = match (
-                        workers.get(&(r.namespace.clone(), r.name.clone())),
-                        &r.extra,
-                    ) {
-                        (Some((n, v)), Extra::Pod { config_version }) => {
-                            let mark = if config_version.is_some_and(|c| c >= *v) {
-                                format!("v{v} ✓")
-                            } else {
-                                format!(
-                                    "v{}→{v}",
-                                    config_version.map_or("-".into(), |c| c.to_string())
-                                )
-                            };
-                            (Cell::Num(*n as i64), Cell::Text(mark))
-                        }
-                        _ => (Cell::Text(String::new()), Cell::Text(String::new())),
-                    };
-                    cells.push(jobs);
-                    cells.push(config);
-                    cells.push(r.cells[4].clone());
-                    cells.push(r.cells[5].clone());
-                    // AGE appears once: drop the copy among the first five.
-                    cells.remove(6);
-                }
-                ViewKind::StatefulSets => {
-                    cells.push(Cell::Text(r.name.clone()));
-                    cells.push(r.cells[0].clone());
-                    let prefix = format!("{}-", r.name);
-                    let mine: Vec<usize> = workers
-                        .iter()
-                        .filter(|((ns, w), _)| {
-                            *ns == r.namespace
-                                && w.strip_prefix(&prefix)
-                                    .is_some_and(|o| o.parse::<u32>().is_ok())
-                        })
-                        .map(|(_, (n, _))| *n)
-                        .collect();
-                    if mine.is_empty() {
-                        cells.push(Cell::Text(String::new()));
-                        cells.push(Cell::Text(String::new()));
-                    } else {
-                        let total: usize = mine.iter().sum();
-                        let (min, max) = (
-                            mine.iter().min().copied().unwrap_or(0),
-                            mine.iter().max().copied().unwrap_or(0),
-                        );
-                        cells.push(Cell::Text(r.name.clone()));
-                        cells.push(Cell::Text(if min == max {
-                            format!("{min} ({total} jobs)")
-                        } else {
-                            format!("{min}-{max} ({total} jobs)")
-                        }));
-                    }
-                    cells.push(r.cells[1].clone());
-                }
-                ViewKind::Events | ViewKind::Audit => cells.extend(r.cells.iter().cloned()),
-                _ => {
-                    cells.push(Cell::Text(r.name.clone()));
-                    cells.extend(r.cells.iter().cloned());
-                }
-            }
-            let shown: Vec<String> = cells.iter().map(|c| c.show(now_ms)).collect();
-            (
-                cells,
-                DisplayRow {
-                    namespace: r.namespace.clone(),
-                    name: r.name.clone(),
-                    cells: shown,
-                    severity: r.severity,
-                },
-            )
-        })
-        .filter(|(_, d)| filter.is_none_or(|re| d.cells.iter().any(|c| re.is_match(c))))
+) -> Vec<std::sync::Arc<DisplayRow>> {
+    let mut out: Vec<std::sync::Arc<DisplayRow>> = rows
+        .filter(|d| filter.is_none_or(|re| d.cells.iter().any(|c| re.is_match(c))))
         .collect();
     let (col, desc) = sort;
-    keyed.sort_by(|(a, da), (b, db)| {
-        let o = match (a.get(col), b.get(col)) {
+    if col == 0 && !desc && kind != ViewKind::Audit && kind != ViewKind::Events {
+        return out;
+    }
+    out.sort_by(|da, db| {
+        let o = match (da.sort_cells.get(col), db.sort_cells.get(col)) {
             (Some(x), Some(y)) => x.cmp_with(y),
             _ => Ordering::Equal,
         }
         .then_with(|| (&da.namespace, &da.name).cmp(&(&db.namespace, &db.name)));
         if desc { o.reverse() } else { o }
     });
-    keyed.into_iter().map(|(_, d)| d).collect()
+    out
 }
