@@ -209,6 +209,8 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
 
     let mut terminal = ratatui::init();
     let (etx, mut effects_done) = mpsc::channel::<Event>(64);
+    // Context switches connect in a task; the new connection arrives here.
+    let (ctx_tx, mut switched) = mpsc::channel::<Result<Connection, String>>(1);
     let mut input = EventStream::new();
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
@@ -244,6 +246,26 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
             },
             Some(_) = changes.recv() => Event::StoreChanged,
             Some(ev) = effects_done.recv() => ev,
+            Some(result) = switched.recv() => match result {
+                Ok(new) => {
+                    for t in tasks.drain(..) {
+                        t.abort();
+                    }
+                    conn = new;
+                    let (s, t) = spawn_stores(&conn.client, &tx);
+                    stores_now = s;
+                    tasks = t;
+                    model.stores = stores_now.clone();
+                    model.default_namespace = conn.namespace.clone();
+                    model.namespace = Some(conn.namespace.clone());
+                    Event::Connected(header_of(&conn))
+                }
+                Err(e) => {
+                    model.message = Some((e, MessageKind::Error));
+                    dirty = true;
+                    continue;
+                }
+            },
             _ = ages.tick() => Event::Tick,
             _ = tokio::time::sleep(wait) => continue,
         };
@@ -318,22 +340,15 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
                     let mut o = connect_opts.clone();
                     o.context = Some(name.clone());
                     o.embedded = false;
-                    match connect_checked(&o).await {
-                        Ok(new) => {
-                            for t in tasks.drain(..) {
-                                t.abort();
-                            }
-                            conn = new;
-                            let (s, t) = spawn_stores(&conn.client, &tx);
-                            stores_now = s;
-                            tasks = t;
-                            model.stores = stores_now.clone();
-                            model.default_namespace = conn.namespace.clone();
-                            model.namespace = Some(conn.namespace.clone());
-                            let _ = update(&mut model, Event::Connected(header_of(&conn)));
-                        }
-                        Err(e) => model.message = Some((format!("{e}"), MessageKind::Error)),
-                    }
+                    let ctx_tx = ctx_tx.clone();
+                    model.message = Some((
+                        format!("connecting to context {name} ..."),
+                        MessageKind::Info,
+                    ));
+                    tokio::spawn(async move {
+                        let result = connect_checked(&o).await.map_err(|e| e.to_string());
+                        let _ = ctx_tx.send(result).await;
+                    });
                 }
             }
         }
