@@ -7,4 +7,5 @@ pub mod cluster;
 pub mod commands;
 pub mod domain;
 pub mod embedded;
+pub mod engine;
 pub mod ui;

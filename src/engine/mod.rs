@@ -1,0 +1,53 @@
+//! The reconcile engine (DESIGN 5): every change is first a plan, then acts
+//! with optimistic concurrency, then is verified. This module holds the swarm
+//! controller; its pure part (`swarm::desired_state`) is tested without a
+//! cluster, the rest against the embedded cluster through `kube::Client`.
+
+pub mod swarm;
+
+/// Engine errors, written for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{object}: {source}")]
+    Kube {
+        object: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error(
+        "swarm `{swarm}`: ConfigMap {namespace}/{configmap} key config.yml does not parse: {message}; fix the jobs list (nothing was written)"
+    )]
+    JobsConfig {
+        swarm: String,
+        namespace: String,
+        configmap: String,
+        message: String,
+    },
+    #[error("swarm `{swarm}`: {message}")]
+    Invalid { swarm: String, message: String },
+    #[error(
+        "swarm `{0}` is not known: it is neither the seed swarm (swarm-worker in namespace swarm) nor named by a ConfigMap labelled swarmdeck.io/swarm"
+    )]
+    UnknownSwarm(String),
+    #[error(
+        "swarm `{swarm}`: gave up after {attempts} attempts because the output ConfigMap kept changing under us; nothing of ours overwrote those changes"
+    )]
+    Contended { swarm: String, attempts: u32 },
+    #[error(
+        "swarm `{swarm}`: worker {worker} did not become ready with its new jobs within {seconds} s; the engine stopped refreshing (the others are untouched)"
+    )]
+    Timeout {
+        swarm: String,
+        worker: String,
+        seconds: u64,
+    },
+}
+
+impl Error {
+    pub fn kube(object: impl Into<String>, source: kube::Error) -> Self {
+        Error::Kube {
+            object: object.into(),
+            source,
+        }
+    }
+}

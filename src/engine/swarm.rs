@@ -1,0 +1,517 @@
+//! The swarm controller: compute the assignment for the current replica count
+//! and job list, write the output ConfigMap with a resourceVersion
+//! precondition (on conflict: re-read and re-plan, never overwrite), then
+//! refresh only the workers whose job set changed, one batch at a time,
+//! waiting for each to be ready with its new version.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, PostParams};
+use serde::Serialize;
+
+use super::Error;
+use crate::domain::assignment::{self, Plan, Policy, WorkerConfig, parse_jobs, worker_name};
+use crate::domain::swarm::{CONFIG_KEY, RefreshPolicy, SwarmRef};
+
+/// What the controller reads from the cluster.
+#[derive(Debug, Clone)]
+pub struct SwarmInputs {
+    pub replicas: u32,
+    pub jobs: Vec<String>,
+    pub current: WorkerConfig,
+    /// resourceVersion of the output ConfigMap (None: it does not exist yet).
+    pub output_version: Option<String>,
+}
+
+/// The plan for a swarm, or that nothing needs to change.
+pub fn desired_state(
+    swarm: &SwarmRef,
+    inputs: &SwarmInputs,
+    policy: &Policy,
+) -> Result<Plan, Error> {
+    let assignment =
+        assignment::assign(&inputs.jobs, inputs.replicas, policy).map_err(|e| Error::Invalid {
+            swarm: swarm.name.clone(),
+            message: e.to_string(),
+        })?;
+    Ok(assignment::plan(
+        &inputs.current,
+        &assignment,
+        &statefulset_of(swarm),
+    ))
+}
+
+/// The StatefulSet of a swarm's workers: the seed swarm's is `swarm-worker`.
+pub fn statefulset_of(swarm: &SwarmRef) -> String {
+    swarm.name.clone()
+}
+
+/// Does a plan change anything in the cluster?
+pub fn is_noop(plan: &Plan, current: &WorkerConfig) -> bool {
+    plan.changed.is_empty()
+        && plan.removed_workers.is_empty()
+        && plan.config.workloads == current.workloads
+}
+
+/// Find a swarm by name: the seed defaults, or a jobs ConfigMap labelled
+/// `swarmdeck.io/swarm=<name>` (annotations may name the StatefulSet,
+/// output ConfigMap and watch label; defaults follow the name).
+pub async fn resolve(client: &kube::Client, name: &str) -> Result<SwarmRef, Error> {
+    let seed = SwarmRef::default();
+    if name == seed.name {
+        return Ok(seed);
+    }
+    let cms: Api<ConfigMap> = Api::all(client.clone());
+    let found = cms
+        .list(&ListParams::default().labels(&format!("swarmdeck.io/swarm={name}")))
+        .await
+        .map_err(|e| Error::kube("ConfigMaps labelled swarmdeck.io/swarm", e))?;
+    let cm = found
+        .items
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::UnknownSwarm(name.to_owned()))?;
+    let ann = cm.metadata.annotations.clone().unwrap_or_default();
+    Ok(SwarmRef {
+        name: name.to_owned(),
+        namespace: cm
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into()),
+        watch_label: ann
+            .get("swarmdeck.io/watch-label")
+            .cloned()
+            .unwrap_or_else(|| name.to_owned()),
+        jobs_config_map: cm.metadata.name.clone().unwrap_or_default(),
+        output_config_map: ann
+            .get("swarmdeck.io/output-configmap")
+            .cloned()
+            .unwrap_or_else(|| format!("{name}-worker-config")),
+        refresh: match ann.get("swarmdeck.io/refresh").map(String::as_str) {
+            Some("hot-reload") => RefreshPolicy::HotReload,
+            _ => RefreshPolicy::RestartPod,
+        },
+    })
+}
+
+/// Read replicas, jobs and the current output.
+pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<SwarmInputs, Error> {
+    let sts: Api<StatefulSet> = Api::namespaced(client.clone(), &swarm.namespace);
+    let sts_name = statefulset_of(swarm);
+    let set = sts
+        .get(&sts_name)
+        .await
+        .map_err(|e| Error::kube(format!("StatefulSet {}/{sts_name}", swarm.namespace), e))?;
+    let replicas = set
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1)
+        .max(0) as u32;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &swarm.namespace);
+    let jobs_cm = cms.get(&swarm.jobs_config_map).await.map_err(|e| {
+        Error::kube(
+            format!("ConfigMap {}/{}", swarm.namespace, swarm.jobs_config_map),
+            e,
+        )
+    })?;
+    let text = jobs_cm
+        .data
+        .as_ref()
+        .and_then(|d| d.get(CONFIG_KEY))
+        .cloned()
+        .unwrap_or_default();
+    let jobs = parse_jobs(&text).map_err(|message| Error::JobsConfig {
+        swarm: swarm.name.clone(),
+        namespace: swarm.namespace.clone(),
+        configmap: swarm.jobs_config_map.clone(),
+        message,
+    })?;
+    let (current, output_version) = match cms.get_opt(&swarm.output_config_map).await.map_err(
+        |e| {
+            Error::kube(
+                format!("ConfigMap {}/{}", swarm.namespace, swarm.output_config_map),
+                e,
+            )
+        },
+    )? {
+        Some(cm) => {
+            let text = cm
+                .data
+                .as_ref()
+                .and_then(|d| d.get(CONFIG_KEY))
+                .cloned()
+                .unwrap_or_default();
+            let cfg = WorkerConfig::parse(&text).map_err(|message| Error::Invalid {
+                swarm: swarm.name.clone(),
+                message: format!("the output ConfigMap {} does not parse ({message}); fix or delete it before the engine writes it again", swarm.output_config_map),
+            })?;
+            (cfg, cm.metadata.resource_version.clone())
+        }
+        None => (WorkerConfig::default(), None),
+    };
+    Ok(SwarmInputs {
+        replicas,
+        jobs,
+        current,
+        output_version,
+    })
+}
+
+/// Write the plan's config with a precondition. `Ok(false)`: someone else
+/// changed the ConfigMap since we read it; re-read and re-plan.
+pub async fn write_plan(
+    client: &kube::Client,
+    swarm: &SwarmRef,
+    plan: &Plan,
+    version: Option<&str>,
+    dry_run: bool,
+) -> Result<bool, Error> {
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &swarm.namespace);
+    let mut cm: ConfigMap = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": swarm.output_config_map, "namespace": swarm.namespace, "labels": {"app.kubernetes.io/managed-by": "swarmdeck"}},
+        "data": {CONFIG_KEY: plan.config.to_yaml()},
+    }))
+    .map_err(|e| Error::Invalid { swarm: swarm.name.clone(), message: e.to_string() })?;
+    let pp = PostParams {
+        dry_run,
+        field_manager: Some("swarmdeck".into()),
+    };
+    let object = format!("ConfigMap {}/{}", swarm.namespace, swarm.output_config_map);
+    let result = match version {
+        Some(v) => {
+            cm.metadata.resource_version = Some(v.to_owned());
+            cms.replace(&swarm.output_config_map, &pp, &cm).await
+        }
+        None => cms.create(&pp, &cm).await,
+    };
+    match result {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+        Err(e) => Err(Error::kube(object, e)),
+    }
+}
+
+/// Progress as the engine reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Progress {
+    Planned { moves: usize, changed: Vec<String> },
+    Replanned { attempt: u32 },
+    Written { version: u64 },
+    Refreshing { worker: String },
+    Refreshed { worker: String },
+}
+
+/// The final verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Verdict {
+    Converged {
+        version: u64,
+        refreshed: Vec<String>,
+    },
+    Unchanged,
+    DryRun,
+}
+
+/// Options of a reconcile.
+#[derive(Debug, Clone)]
+pub struct ReconcileOptions {
+    pub dry_run: bool,
+    pub max_unavailable: usize,
+    pub worker_timeout: Duration,
+    pub poll: Duration,
+    pub policy: Policy,
+}
+
+impl Default for ReconcileOptions {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            max_unavailable: 1,
+            worker_timeout: Duration::from_secs(120),
+            poll: Duration::from_millis(200),
+            policy: Policy::default(),
+        }
+    }
+}
+
+/// Plan, write and refresh until the swarm converged (or why not).
+pub async fn reconcile(
+    client: &kube::Client,
+    swarm: &SwarmRef,
+    opts: &ReconcileOptions,
+    mut progress: impl FnMut(&Plan, Progress),
+) -> Result<Verdict, Error> {
+    const ATTEMPTS: u32 = 5;
+    for attempt in 1..=ATTEMPTS {
+        let inputs = read_inputs(client, swarm).await?;
+        let plan = desired_state(swarm, &inputs, &opts.policy)?;
+        if is_noop(&plan, &inputs.current) {
+            return Ok(Verdict::Unchanged);
+        }
+        let changed: Vec<String> = plan
+            .changed
+            .iter()
+            .map(|c| worker_name(&statefulset_of(swarm), c.ordinal))
+            .collect();
+        progress(
+            &plan,
+            Progress::Planned {
+                moves: plan.relocated(),
+                changed: changed.clone(),
+            },
+        );
+        if opts.dry_run {
+            write_plan(client, swarm, &plan, inputs.output_version.as_deref(), true).await?;
+            return Ok(Verdict::DryRun);
+        }
+        if !write_plan(
+            client,
+            swarm,
+            &plan,
+            inputs.output_version.as_deref(),
+            false,
+        )
+        .await?
+        {
+            progress(&plan, Progress::Replanned { attempt });
+            continue;
+        }
+        progress(
+            &plan,
+            Progress::Written {
+                version: plan.global_version,
+            },
+        );
+        let refreshed = refresh(client, swarm, &plan, opts, &mut progress).await?;
+        return Ok(Verdict::Converged {
+            version: plan.global_version,
+            refreshed,
+        });
+    }
+    Err(Error::Contended {
+        swarm: swarm.name.clone(),
+        attempts: ATTEMPTS,
+    })
+}
+
+fn pod_ready(p: &Pod) -> bool {
+    p.metadata.deletion_timestamp.is_none()
+        && p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// A worker is converged when it reports the version, or when its pod started
+/// after the write that gave it that version.
+pub fn converged(p: &Pod, version: u64, written_after_ms: Option<i64>) -> bool {
+    let reported = p
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("swarmdeck.io/config-version"))
+        .and_then(|v| v.parse::<u64>().ok());
+    let started_after = match (written_after_ms, p.metadata.creation_timestamp.as_ref()) {
+        (Some(w), Some(c)) => c.0.as_millisecond() >= w,
+        _ => false,
+    };
+    pod_ready(p) && (reported.is_some_and(|r| r >= version) || started_after)
+}
+
+async fn refresh(
+    client: &kube::Client,
+    swarm: &SwarmRef,
+    plan: &Plan,
+    opts: &ReconcileOptions,
+    progress: &mut impl FnMut(&Plan, Progress),
+) -> Result<Vec<String>, Error> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &swarm.namespace);
+    let sts = statefulset_of(swarm);
+    let mut refreshed = Vec::new();
+    let targets: Vec<(String, u64)> = plan
+        .changed
+        .iter()
+        .map(|c| (worker_name(&sts, c.ordinal), c.version))
+        .collect();
+    for batch in targets.chunks(opts.max_unavailable.max(1)) {
+        let mut old_uids = Vec::new();
+        for (worker, _) in batch {
+            progress(
+                plan,
+                Progress::Refreshing {
+                    worker: worker.clone(),
+                },
+            );
+            let uid = pods
+                .get_opt(worker)
+                .await
+                .map_err(|e| Error::kube(format!("Pod {}/{worker}", swarm.namespace), e))?
+                .and_then(|p| p.metadata.uid);
+            if swarm.refresh == RefreshPolicy::RestartPod && uid.is_some() {
+                match pods.delete(worker, &DeleteParams::default()).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(s)) if s.code == 404 => {}
+                    Err(e) => {
+                        return Err(Error::kube(format!("Pod {}/{worker}", swarm.namespace), e));
+                    }
+                }
+            }
+            old_uids.push(uid);
+        }
+        for ((worker, version), old) in batch.iter().zip(old_uids) {
+            let deadline = tokio::time::Instant::now() + opts.worker_timeout;
+            loop {
+                let pod = pods
+                    .get_opt(worker)
+                    .await
+                    .map_err(|e| Error::kube(format!("Pod {}/{worker}", swarm.namespace), e))?;
+                let done = pod.as_ref().is_some_and(|p| {
+                    let replaced = swarm.refresh == RefreshPolicy::HotReload
+                        || old.is_none()
+                        || p.metadata.uid != old;
+                    replaced
+                        && pod_ready(p)
+                        && (swarm.refresh == RefreshPolicy::RestartPod
+                            || converged(p, *version, None))
+                });
+                if done {
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(Error::Timeout {
+                        swarm: swarm.name.clone(),
+                        worker: worker.clone(),
+                        seconds: opts.worker_timeout.as_secs(),
+                    });
+                }
+                tokio::time::sleep(opts.poll).await;
+            }
+            progress(
+                plan,
+                Progress::Refreshed {
+                    worker: worker.clone(),
+                },
+            );
+            refreshed.push(worker.clone());
+        }
+    }
+    Ok(refreshed)
+}
+
+/// One row of the assignment grid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GridRow {
+    pub worker: String,
+    pub pod: String,
+    pub jobs: Vec<String>,
+    pub version: u64,
+    pub reported: Option<u64>,
+    pub converged: bool,
+}
+
+/// The assignment as the cluster holds it, with each worker's convergence.
+pub async fn grid(
+    client: &kube::Client,
+    swarm: &SwarmRef,
+) -> Result<(WorkerConfig, Vec<GridRow>), Error> {
+    let inputs = read_inputs(client, swarm).await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &swarm.namespace);
+    let list = pods
+        .list(&ListParams::default().labels(&format!("app={}", swarm.watch_label)))
+        .await
+        .map_err(|e| {
+            Error::kube(
+                format!("Pods app={} in {}", swarm.watch_label, swarm.namespace),
+                e,
+            )
+        })?;
+    let sts = statefulset_of(swarm);
+    let mut rows = Vec::new();
+    for ordinal in 0..inputs.replicas {
+        let worker = worker_name(&sts, ordinal);
+        let entry =
+            inputs
+                .current
+                .workloads
+                .get(&worker)
+                .cloned()
+                .unwrap_or(assignment::WorkerEntry {
+                    jobs: Vec::new(),
+                    version: 0,
+                });
+        let pod = list
+            .items
+            .iter()
+            .find(|p| p.metadata.name.as_deref() == Some(worker.as_str()));
+        let state = pod.map_or_else(
+            || "missing".to_owned(),
+            |p| crate::domain::workload::pod_state(p).to_string(),
+        );
+        let reported = pod.and_then(|p| {
+            p.metadata
+                .annotations
+                .as_ref()?
+                .get("swarmdeck.io/config-version")?
+                .parse()
+                .ok()
+        });
+        let conv = pod.is_some_and(|p| converged(p, entry.version, None));
+        rows.push(GridRow {
+            worker,
+            pod: state,
+            jobs: entry.jobs,
+            version: entry.version,
+            reported,
+            converged: conv,
+        });
+    }
+    Ok((inputs.current, rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_is_a_pure_function_of_the_inputs() {
+        let swarm = SwarmRef::default();
+        let jobs: Vec<String> = (0..30).map(|i| format!("stream:{i}")).collect();
+        let inputs = SwarmInputs {
+            replicas: 2,
+            jobs: jobs.clone(),
+            current: WorkerConfig::default(),
+            output_version: None,
+        };
+        let first = desired_state(&swarm, &inputs, &Policy::default()).unwrap();
+        assert_eq!(first.changed.len(), 2);
+        let applied = SwarmInputs {
+            current: first.config.clone(),
+            ..inputs.clone()
+        };
+        let again = desired_state(&swarm, &applied, &Policy::default()).unwrap();
+        assert!(is_noop(&again, &applied.current));
+        let bigger = SwarmInputs {
+            replicas: 3,
+            ..applied
+        };
+        let up = desired_state(&swarm, &bigger, &Policy::default()).unwrap();
+        assert!(up.changed.iter().any(|c| c.ordinal == 2));
+        assert_eq!(up.global_version, first.global_version + 1);
+        let none = SwarmInputs {
+            replicas: 0,
+            ..inputs
+        };
+        assert!(
+            desired_state(&swarm, &none, &Policy::default())
+                .unwrap_err()
+                .to_string()
+                .contains("at least one worker")
+        );
+    }
+}
