@@ -78,6 +78,64 @@ pub enum Command {
     /// The embedded, kubectl-compatible cluster.
     #[command(subcommand)]
     Embedded(EmbeddedCommand),
+    /// Show a swarm's assignment: workers, their jobs, versions and convergence.
+    Grid(GridArgs),
+    /// Re-plan a swarm's assignment and refresh the workers whose jobs change.
+    Rebalance(RebalanceArgs),
+    /// Scale a swarm's StatefulSet, then re-plan and refresh until converged.
+    Scale(ScaleArgs),
+}
+
+/// Which cluster a command talks to.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ClusterArgs {
+    /// Use the embedded demo cluster (in this process).
+    #[arg(long)]
+    pub embedded: bool,
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Refuse every change before it is sent.
+    #[arg(long)]
+    pub read_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GridArgs {
+    /// Swarm name (the seed swarm is `swarm-worker`).
+    pub swarm: String,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct RebalanceArgs {
+    pub swarm: String,
+    /// Print the plan only; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// The swarm's StatefulSet (its swarm has the same name).
+    pub statefulset: String,
+    /// New replica count.
+    #[arg(allow_hyphen_values = true)]
+    pub replicas: String,
+    /// Print the plan only; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Refuse counts above this ceiling.
+    #[arg(long, default_value_t = 500)]
+    pub max_replicas: u32,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 #[derive(Debug, Subcommand)]

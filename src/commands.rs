@@ -9,8 +9,8 @@ use kube::CustomResourceExt;
 use serde_json::{Value, json};
 
 use crate::cli::{
-    AssignArgs, Cli, Command, CrdsArgs, EmbeddedCommand, NewCommand, Output, PoolArgs, RenderArgs,
-    ServeArgs,
+    AssignArgs, Cli, ClusterArgs, Command, CrdsArgs, EmbeddedCommand, GridArgs, NewCommand, Output,
+    PoolArgs, RebalanceArgs, RenderArgs, ScaleArgs, ServeArgs,
 };
 use crate::domain::assignment::{self, Assignment, Policy, WorkerConfig};
 use crate::domain::manifest::{self, PoolSpec};
@@ -37,6 +37,11 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Render(args)) => render(&args),
         Some(Command::New(NewCommand::Pool(args))) => new_pool(&args),
         Some(Command::Embedded(EmbeddedCommand::Serve(args))) => serve(&args),
+        Some(Command::Grid(args)) => with_cluster(&args.cluster, |client| grid(client, &args)),
+        Some(Command::Rebalance(args)) => {
+            with_cluster(&args.cluster, |client| rebalance(client, &args))
+        }
+        Some(Command::Scale(args)) => scale(&args),
     };
     match result {
         Ok(out) => {
@@ -405,4 +410,231 @@ fn console(args: crate::cli::ConsoleArgs) -> Outcome {
         .block_on(run(opts))
         .map_err(|e| CommandError(format!("{e}")))?;
     Ok(String::new())
+}
+
+/// Run an async command against the cluster the flags name.
+fn with_cluster<F, Fut>(args: &ClusterArgs, f: F) -> Outcome
+where
+    F: FnOnce(kube::Client) -> Fut,
+    Fut: std::future::Future<Output = Outcome>,
+{
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| CommandError(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let opts = crate::cluster::ConnectOptions {
+            embedded: args.embedded,
+            kubeconfig: args.kubeconfig.clone(),
+            context: args.context.clone(),
+            namespace: None,
+            read_only: args.read_only,
+            scenario: "demo".into(),
+        };
+        let conn = crate::cluster::connect(&opts)
+            .await
+            .map_err(|e| CommandError(e.to_string()))?;
+        if conn.embedded {
+            // Give the demo world a moment to bring its workers up.
+            wait_for_workers(&conn.client).await;
+        }
+        f(conn.client.clone()).await
+    })
+}
+
+async fn wait_for_workers(client: &kube::Client) {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    let api: kube::Api<StatefulSet> = kube::Api::namespaced(client.clone(), "swarm");
+    for _ in 0..100 {
+        if let Ok(s) = api.get("swarm-worker").await
+            && s.status.as_ref().and_then(|st| st.ready_replicas)
+                == s.spec.as_ref().and_then(|sp| sp.replicas)
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+fn engine_err(e: crate::engine::Error) -> CommandError {
+    CommandError(e.to_string())
+}
+
+async fn grid(client: kube::Client, args: &GridArgs) -> Outcome {
+    let swarm = crate::engine::swarm::resolve(&client, &args.swarm)
+        .await
+        .map_err(engine_err)?;
+    let (cfg, rows) = crate::engine::swarm::grid(&client, &swarm)
+        .await
+        .map_err(engine_err)?;
+    match args.output {
+        Output::Yaml => Ok(cfg.to_yaml()),
+        Output::Json => Ok(pretty(&json!({"version": cfg.version, "workers": rows}))),
+        Output::Table => {
+            let table_rows: Vec<[String; 6]> = rows
+                .iter()
+                .map(|r| {
+                    let reported = r.reported.map_or("-".to_owned(), |v| v.to_string());
+                    [
+                        r.worker.clone(),
+                        r.pod.clone(),
+                        r.jobs.len().to_string(),
+                        format!("v{} (reports {reported})", r.version),
+                        if r.converged {
+                            "yes".into()
+                        } else {
+                            "refreshing".into()
+                        },
+                        r.jobs.join(", "),
+                    ]
+                })
+                .collect();
+            let mut out = table(
+                &["WORKER", "POD", "JOBS", "VERSION", "CONVERGED", "ASSIGNED"],
+                &table_rows,
+            );
+            let total: usize = rows.iter().map(|r| r.jobs.len()).sum();
+            let dup = cfg.duplicated_jobs();
+            out.push_str(&format!(
+                "\n{total} jobs over {} workers, global version {}, {} duplicated\n",
+                rows.len(),
+                cfg.version,
+                dup.len()
+            ));
+            Ok(out)
+        }
+    }
+}
+
+fn describe_plan(plan: &crate::domain::assignment::Plan, sts: &str) -> String {
+    let mut out = format!(
+        "Plan: global version {} -> {}, {} jobs move\n",
+        plan.global_version - 1,
+        plan.global_version,
+        plan.relocated()
+    );
+    for mv in plan
+        .moves
+        .iter()
+        .filter(|m| m.from.is_some() && m.to.is_some())
+    {
+        let name = |o: Option<u32>| o.map_or("-".to_owned(), |o| assignment::worker_name(sts, o));
+        out.push_str(&format!(
+            "  move {}: {} -> {}\n",
+            mv.job,
+            name(mv.from),
+            name(mv.to)
+        ));
+    }
+    for c in &plan.changed {
+        out.push_str(&format!(
+            "  refresh {} (version {}, +{} -{} jobs)\n",
+            assignment::worker_name(sts, c.ordinal),
+            c.version,
+            c.added.len(),
+            c.removed.len()
+        ));
+    }
+    out
+}
+
+async fn run_reconcile(
+    client: &kube::Client,
+    swarm: &crate::domain::swarm::SwarmRef,
+    dry_run: bool,
+) -> Outcome {
+    use crate::engine::swarm::{Progress, ReconcileOptions, Verdict, reconcile};
+    let sts = crate::engine::swarm::statefulset_of(swarm);
+    let mut out = String::new();
+    let verdict = reconcile(client, swarm, &ReconcileOptions { dry_run, ..Default::default() }, |plan, p| match p {
+        Progress::Planned { .. } => {
+            let text = describe_plan(plan, &sts);
+            print!("{text}");
+        }
+        Progress::Replanned { attempt } => println!("the output ConfigMap changed under us (attempt {attempt}): re-planning from its new content"),
+        Progress::Written { version } => println!("wrote {} version {version}", swarm.output_config_map),
+        Progress::Refreshing { worker } => println!("refreshing {worker} ..."),
+        Progress::Refreshed { worker } => println!("{worker} ready with its new jobs"),
+    })
+    .await
+    .map_err(engine_err)?;
+    match verdict {
+        Verdict::Converged { version, refreshed } => out.push_str(&format!(
+            "converged: version {version}, {} workers refreshed\n",
+            refreshed.len()
+        )),
+        Verdict::Unchanged => out.push_str("nothing to do: the assignment is current\n"),
+        Verdict::DryRun => out.push_str("dry run: nothing was changed\n"),
+    }
+    Ok(out)
+}
+
+async fn rebalance(client: kube::Client, args: &RebalanceArgs) -> Outcome {
+    let swarm = crate::engine::swarm::resolve(&client, &args.swarm)
+        .await
+        .map_err(engine_err)?;
+    run_reconcile(&client, &swarm, args.dry_run).await
+}
+
+fn scale(args: &ScaleArgs) -> Outcome {
+    let replicas: u32 = args.replicas.trim().parse().map_err(|_| {
+        CommandError(format!(
+            "replicas `{}` is not a whole number of workers (0 or more, e.g. 3)",
+            args.replicas
+        ))
+    })?;
+    if replicas > args.max_replicas {
+        return fail(format!(
+            "{replicas} replicas is above the ceiling of {}; raise --max-replicas if you mean it",
+            args.max_replicas
+        ));
+    }
+    if replicas == 0 {
+        return fail(
+            "0 replicas would leave the swarm's jobs unassigned; scale to at least 1 (delete the StatefulSet to retire a swarm)",
+        );
+    }
+    with_cluster(&args.cluster, |client| async move {
+        let swarm = crate::engine::swarm::resolve(&client, &args.statefulset)
+            .await
+            .map_err(engine_err)?;
+        let api: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
+            kube::Api::namespaced(client.clone(), &swarm.namespace);
+        let sts = crate::engine::swarm::statefulset_of(&swarm);
+        let pp = kube::api::PatchParams {
+            dry_run: args.dry_run,
+            field_manager: Some("swarmdeck".into()),
+            ..Default::default()
+        };
+        api.patch_scale(
+            &sts,
+            &pp,
+            &kube::api::Patch::Merge(json!({"spec": {"replicas": replicas}})),
+        )
+        .await
+        .map_err(|e| CommandError(format!("StatefulSet {}/{sts}: {e}", swarm.namespace)))?;
+        if args.dry_run {
+            let mut inputs = crate::engine::swarm::read_inputs(&client, &swarm)
+                .await
+                .map_err(engine_err)?;
+            inputs.replicas = replicas;
+            let plan = crate::engine::swarm::desired_state(&swarm, &inputs, &Default::default())
+                .map_err(engine_err)?;
+            return Ok(format!(
+                "{}dry run: nothing was changed\n",
+                describe_plan(&plan, &sts)
+            ));
+        }
+        println!("scaled {}/{sts} to {replicas}", swarm.namespace);
+        // Wait until the StatefulSet has the new count of ready pods.
+        for _ in 0..600 {
+            let s = api
+                .get(&sts)
+                .await
+                .map_err(|e| CommandError(e.to_string()))?;
+            if s.status.and_then(|st| st.ready_replicas).unwrap_or(0) as u32 == replicas {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        run_reconcile(&client, &swarm, false).await
+    })
 }

@@ -1,0 +1,95 @@
+//! The engine's commands as a user runs them, on the embedded demo cluster.
+
+use std::process::Command;
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_swarmdeck"))
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .env("HOME", std::env::temp_dir())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn scale_prints_the_plan_and_converges() {
+    let (ok, out, err) = run(&["scale", "swarm-worker", "3", "--embedded"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("scaled swarm/swarm-worker to 3"), "{out}");
+    assert!(out.contains("refresh swarm-worker-2 (version 1"), "{out}");
+    assert!(
+        out.trim_end()
+            .ends_with("converged: version 1, 3 workers refreshed"),
+        "{out}"
+    );
+}
+
+#[test]
+fn dry_runs_change_nothing_and_say_so() {
+    let (ok, out, err) = run(&["rebalance", "swarm-worker", "--dry-run", "--embedded"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Plan: global version 0 -> 1"), "{out}");
+    assert!(
+        out.trim_end().ends_with("dry run: nothing was changed"),
+        "{out}"
+    );
+    let (ok, out, err) = run(&["scale", "swarm-worker", "4", "--dry-run", "--embedded"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("refresh swarm-worker-3"), "{out}");
+}
+
+#[test]
+fn grid_shows_workers() {
+    let (ok, out, err) = run(&["grid", "swarm-worker", "--embedded"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("WORKER"), "{out}");
+    assert!(out.contains("swarm-worker-1"), "{out}");
+    assert!(out.contains("0 duplicated"), "{out}");
+}
+
+#[test]
+fn bad_input_and_read_only_fail_clearly() {
+    for (args, needle) in [
+        (
+            vec!["scale", "swarm-worker", "three", "--embedded"],
+            "replicas `three` is not a whole number",
+        ),
+        (
+            vec!["scale", "swarm-worker", "-2", "--embedded"],
+            "replicas `-2` is not a whole number",
+        ),
+        (
+            vec!["scale", "swarm-worker", "9000", "--embedded"],
+            "above the ceiling of 500",
+        ),
+        (
+            vec!["scale", "swarm-worker", "0", "--embedded"],
+            "0 replicas would leave the swarm's jobs unassigned",
+        ),
+        (
+            vec!["rebalance", "nope", "--embedded"],
+            "swarm `nope` is not known",
+        ),
+        (
+            vec!["rebalance", "swarm-worker", "--embedded", "--read-only"],
+            "read-only mode: refused PUT",
+        ),
+        (
+            vec!["scale", "swarm-worker", "3", "--embedded", "--read-only"],
+            "read-only mode: refused PATCH",
+        ),
+    ] {
+        let (ok, _, err) = run(&args);
+        assert!(!ok, "{args:?} should fail");
+        assert!(
+            err.starts_with("error: ") && err.contains(needle),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
