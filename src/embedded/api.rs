@@ -605,17 +605,7 @@ fn set_scale(
         ));
     }
     let current = cluster.get(rt, ns, name)?;
-    if let Some(want) = scale["metadata"]["resourceVersion"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        && current["metadata"]["resourceVersion"].as_str() != Some(want)
-    {
-        return Err(ApiError::conflict(
-            rt,
-            name,
-            "the object has been modified; please apply your changes to the latest version and try again",
-        ));
-    }
+    super::cluster::check_resource_version(rt, name, &current, scale)?;
     let mut next = (*current).clone();
     next["spec"]["replicas"] = json!(replicas);
     let updated = cluster.replace(

@@ -675,17 +675,7 @@ impl Cluster {
         }
         let mut st = lock(&self.shared.state);
         let current = get_in(&st, rt, ns, name)?;
-        if let Some(want) = body["metadata"]["resourceVersion"]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            && current["metadata"]["resourceVersion"].as_str() != Some(want)
-        {
-            return Err(ApiError::conflict(
-                rt,
-                name,
-                "the object has been modified; please apply your changes to the latest version and try again",
-            ));
-        }
+        check_resource_version(rt, name, &current, &body)?;
         let mut next = match sub {
             Some("status") => {
                 let mut n = (*current).clone();
@@ -1332,6 +1322,28 @@ fn get_in(st: &State, rt: &ResourceType, ns: Option<&str>, name: &str) -> ApiRes
         .and_then(|m| m.get(&(ns_key.to_owned(), name.to_owned())))
         .cloned()
         .ok_or_else(|| ApiError::not_found(rt, name))
+}
+
+/// A write that names a resourceVersion only applies to that version (409).
+pub fn check_resource_version(
+    rt: &ResourceType,
+    name: &str,
+    current: &Value,
+    body: &Value,
+) -> ApiResult<()> {
+    match body["metadata"]["resourceVersion"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+    {
+        Some(want) if current["metadata"]["resourceVersion"].as_str() != Some(want) => {
+            Err(ApiError::conflict(
+                rt,
+                name,
+                "the object has been modified; please apply your changes to the latest version and try again",
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn check_type(rt: &ResourceType, map: &Map<String, Value>) -> ApiResult<()> {
