@@ -84,6 +84,35 @@ pub enum Command {
     Rebalance(RebalanceArgs),
     /// Scale a swarm's StatefulSet, then re-plan and refresh until converged.
     Scale(ScaleArgs),
+    /// Task state machines.
+    #[command(subcommand)]
+    Task(TaskCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaskCommand {
+    /// Record a Task's target state and step it there one legal transition at a time.
+    SetState(SetStateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SetStateArgs {
+    pub task: String,
+    /// standby, configured or running.
+    pub state: String,
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+    /// Record the target and take the first step only; do not wait.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// From error, take the recovery path (standby) and go on.
+    #[arg(long)]
+    pub recover: bool,
+    /// Seconds to wait for each step.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// Which cluster a command talks to.

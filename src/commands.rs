@@ -42,6 +42,9 @@ pub fn run(cli: Cli) -> i32 {
             with_cluster(&args.cluster, |client| rebalance(client, &args))
         }
         Some(Command::Scale(args)) => scale(&args),
+        Some(Command::Task(crate::cli::TaskCommand::SetState(args))) => {
+            with_cluster(&args.cluster, |client| set_state(client, &args))
+        }
     };
     match result {
         Ok(out) => {
@@ -637,4 +640,47 @@ fn scale(args: &ScaleArgs) -> Outcome {
         }
         run_reconcile(&client, &swarm, false).await
     })
+}
+
+async fn set_state(client: kube::Client, args: &crate::cli::SetStateArgs) -> Outcome {
+    use crate::engine::task::{TaskOptions, TaskProgress, TaskVerdict};
+    let opts = TaskOptions {
+        step_timeout: std::time::Duration::from_secs(args.timeout),
+        recover: args.recover,
+        no_wait: args.no_wait,
+        ..Default::default()
+    };
+    let verdict = crate::engine::task::set_state(
+        &client,
+        &args.namespace,
+        &args.task,
+        &args.state,
+        &opts,
+        |p| match p {
+            TaskProgress::Planned { path } => println!(
+                "Plan for {}/{}: {}",
+                args.namespace,
+                args.task,
+                path.join(", ")
+            ),
+            TaskProgress::Stepping { event, from, to } => println!("{event}: {from} -> {to} ..."),
+            TaskProgress::Reached { state } => println!("reached {state}"),
+        },
+    )
+    .await
+    .map_err(engine_err)?;
+    match verdict {
+        TaskVerdict::Converged { state } => Ok(format!(
+            "converged: {}/{} is {state}\n",
+            args.namespace, args.task
+        )),
+        TaskVerdict::Started => Ok(format!(
+            "target recorded; first step taken ({}/{})\n",
+            args.namespace, args.task
+        )),
+        TaskVerdict::Failed { reason, recovery } => fail(format!(
+            "Task {}/{} is in error: {reason}; recovery: {recovery}",
+            args.namespace, args.task
+        )),
+    }
 }

@@ -2,9 +2,10 @@
 //! the world runs on a clock a helper thread moves, the engine polls as it
 //! would against a real cluster.
 
+mod common;
+use common::demo;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -14,47 +15,7 @@ use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::json;
 use swarmdeck::domain::assignment::WorkerConfig;
 use swarmdeck::domain::swarm::SwarmRef;
-use swarmdeck::embedded::scenario::{self, Scenario};
-use swarmdeck::embedded::world::{Timing, World};
-use swarmdeck::embedded::{Cluster, clock::Clock};
 use swarmdeck::engine::swarm::{Progress, ReconcileOptions, Verdict, reconcile};
-
-struct Demo {
-    cluster: Cluster,
-    client: kube::Client,
-    stop: Arc<AtomicBool>,
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-fn demo(read_only: bool) -> Demo {
-    let cluster = Cluster::new(Clock::manual(1_795_305_600_000), 100_000);
-    scenario::install_crds(&cluster).unwrap();
-    let s = Scenario::parse(scenario::DEMO).unwrap();
-    s.load_into(&cluster).unwrap();
-    let mut world = World::new(cluster.clone(), s.faults, Timing::default(), s.nodes);
-    world.run_for(3_000);
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                world.run_for(100);
-                std::thread::sleep(Duration::from_millis(3));
-            }
-        });
-    }
-    let client = swarmdeck::cluster::gate::in_process(&cluster, "swarm", read_only);
-    Demo {
-        cluster,
-        client,
-        stop,
-    }
-}
 
 fn opts() -> ReconcileOptions {
     ReconcileOptions {

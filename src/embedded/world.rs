@@ -81,6 +81,8 @@ struct PodSim {
 #[derive(Debug, Clone, Default)]
 struct TaskSim {
     since_ms: i64,
+    /// The spec.state last seen: a new request starts the transition delay.
+    last_requested: String,
     attempts: HashMap<String, u32>,
     history: Vec<String>,
 }
@@ -1021,6 +1023,10 @@ impl World {
                 .as_str()
                 .unwrap_or("standby")
                 .to_owned();
+            if sim.last_requested != requested {
+                sim.last_requested = requested.clone();
+                sim.since_ms = now;
+            }
             let Ok(want) = requested.parse::<OccState>() else {
                 continue;
             };

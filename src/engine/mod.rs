@@ -4,6 +4,7 @@
 //! cluster, the rest against the embedded cluster through `kube::Client`.
 
 pub mod swarm;
+pub mod task;
 
 /// Engine errors, written for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +24,8 @@ pub enum Error {
         configmap: String,
         message: String,
     },
-    #[error("swarm `{swarm}`: {message}")]
+    /// `swarm` names the object: a swarm, or a Task as namespace/name.
+    #[error("{swarm}: {message}")]
     Invalid { swarm: String, message: String },
     #[error(
         "swarm `{0}` is not known: it is neither the seed swarm (swarm-worker in namespace swarm) nor named by a ConfigMap labelled swarmdeck.io/swarm"

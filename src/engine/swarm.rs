@@ -34,7 +34,7 @@ pub fn desired_state(
 ) -> Result<Plan, Error> {
     let assignment =
         assignment::assign(&inputs.jobs, inputs.replicas, policy).map_err(|e| Error::Invalid {
-            swarm: swarm.name.clone(),
+            swarm: format!("swarm `{}`", swarm.name),
             message: e.to_string(),
         })?;
     Ok(assignment::plan(
@@ -146,8 +146,7 @@ pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<Swar
                 .and_then(|d| d.get(CONFIG_KEY))
                 .cloned()
                 .unwrap_or_default();
-            let cfg = WorkerConfig::parse(&text).map_err(|message| Error::Invalid {
-                swarm: swarm.name.clone(),
+            let cfg = WorkerConfig::parse(&text).map_err(|message| Error::Invalid { swarm: format!("swarm `{}`", swarm.name),
                 message: format!("the output ConfigMap {} does not parse ({message}); fix or delete it before the engine writes it again", swarm.output_config_map),
             })?;
             (cfg, cm.metadata.resource_version.clone())
@@ -177,7 +176,7 @@ pub async fn write_plan(
         "metadata": {"name": swarm.output_config_map, "namespace": swarm.namespace, "labels": {"app.kubernetes.io/managed-by": "swarmdeck"}},
         "data": {CONFIG_KEY: plan.config.to_yaml()},
     }))
-    .map_err(|e| Error::Invalid { swarm: swarm.name.clone(), message: e.to_string() })?;
+    .map_err(|e| Error::Invalid { swarm: format!("swarm `{}`", swarm.name), message: e.to_string() })?;
     let pp = PostParams {
         dry_run,
         field_manager: Some("swarmdeck".into()),
