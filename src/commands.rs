@@ -37,13 +37,15 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Render(args)) => render(&args),
         Some(Command::New(NewCommand::Pool(args))) => new_pool(&args),
         Some(Command::Embedded(EmbeddedCommand::Serve(args))) => serve(&args),
-        Some(Command::Grid(args)) => with_cluster(&args.cluster, |client| grid(client, &args)),
-        Some(Command::Rebalance(args)) => {
-            with_cluster(&args.cluster, |client| rebalance(client, &args))
-        }
+        Some(Command::Grid(args)) => with_cluster(&args.cluster, |client, _| grid(client, &args)),
+        Some(Command::Rebalance(args)) => with_cluster(&args.cluster, |client, audit| {
+            rebalance(client, audit, &args)
+        }),
         Some(Command::Scale(args)) => scale(&args),
         Some(Command::Task(crate::cli::TaskCommand::SetState(args))) => {
-            with_cluster(&args.cluster, |client| set_state(client, &args))
+            with_cluster(&args.cluster, |client, audit| {
+                set_state(client, audit, &args)
+            })
         }
     };
     match result {
@@ -418,7 +420,7 @@ fn console(args: crate::cli::ConsoleArgs) -> Outcome {
 /// Run an async command against the cluster the flags name.
 fn with_cluster<F, Fut>(args: &ClusterArgs, f: F) -> Outcome
 where
-    F: FnOnce(kube::Client) -> Fut,
+    F: FnOnce(kube::Client, crate::engine::audit::Auditor) -> Fut,
     Fut: std::future::Future<Output = Outcome>,
 {
     let runtime = tokio::runtime::Runtime::new()
@@ -439,7 +441,13 @@ where
             // Give the demo world a moment to bring its workers up.
             wait_for_workers(&conn.client).await;
         }
-        f(conn.client.clone()).await
+        let auditor = crate::engine::audit::Auditor {
+            client: conn.client.clone(),
+            user: conn.user.clone(),
+            context: conn.context.clone(),
+            log: Some(crate::engine::audit::default_log()),
+        };
+        f(conn.client.clone(), auditor).await
     })
 }
 
@@ -570,11 +578,64 @@ async fn run_reconcile(
     Ok(out)
 }
 
-async fn rebalance(client: kube::Client, args: &RebalanceArgs) -> Outcome {
+async fn rebalance(
+    client: kube::Client,
+    audit: crate::engine::audit::Auditor,
+    args: &RebalanceArgs,
+) -> Outcome {
     let swarm = crate::engine::swarm::resolve(&client, &args.swarm)
         .await
         .map_err(engine_err)?;
-    run_reconcile(&client, &swarm, args.dry_run).await
+    let result = run_reconcile(&client, &swarm, args.dry_run).await;
+    if !args.dry_run {
+        record(
+            &audit,
+            &sts_subject(&swarm),
+            "Rebalance",
+            "re-plan the assignment",
+            &result,
+        )
+        .await;
+    }
+    result
+}
+
+fn sts_subject(swarm: &crate::domain::swarm::SwarmRef) -> crate::engine::audit::Subject {
+    crate::engine::audit::Subject {
+        api_version: "apps/v1".into(),
+        kind: "StatefulSet".into(),
+        namespace: swarm.namespace.clone(),
+        name: crate::engine::swarm::statefulset_of(swarm),
+    }
+}
+
+/// Audit an action that was attempted (a read-only refusal sent nothing).
+async fn record(
+    audit: &crate::engine::audit::Auditor,
+    subject: &crate::engine::audit::Subject,
+    action: &str,
+    plan: &str,
+    result: &Outcome,
+) {
+    match result {
+        Ok(out) => {
+            audit
+                .record(
+                    subject,
+                    action,
+                    plan,
+                    out.lines().last().unwrap_or("done"),
+                    false,
+                )
+                .await
+        }
+        Err(e) if e.0.contains("read-only mode") => {}
+        Err(e) => {
+            audit
+                .record(subject, action, plan, &format!("failed: {e}"), true)
+                .await
+        }
+    }
 }
 
 fn scale(args: &ScaleArgs) -> Outcome {
@@ -595,54 +656,97 @@ fn scale(args: &ScaleArgs) -> Outcome {
             "0 replicas would leave the swarm's jobs unassigned; scale to at least 1 (delete the StatefulSet to retire a swarm)",
         );
     }
-    with_cluster(&args.cluster, |client| async move {
+    with_cluster(&args.cluster, |client, audit| async move {
         let swarm = crate::engine::swarm::resolve(&client, &args.statefulset)
             .await
             .map_err(engine_err)?;
-        let api: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
-            kube::Api::namespaced(client.clone(), &swarm.namespace);
-        let sts = crate::engine::swarm::statefulset_of(&swarm);
-        let pp = kube::api::PatchParams {
-            dry_run: args.dry_run,
-            field_manager: Some("swarmdeck".into()),
-            ..Default::default()
-        };
-        api.patch_scale(
-            &sts,
-            &pp,
-            &kube::api::Patch::Merge(json!({"spec": {"replicas": replicas}})),
-        )
-        .await
-        .map_err(|e| CommandError(format!("StatefulSet {}/{sts}: {e}", swarm.namespace)))?;
-        if args.dry_run {
-            let mut inputs = crate::engine::swarm::read_inputs(&client, &swarm)
-                .await
-                .map_err(engine_err)?;
-            inputs.replicas = replicas;
-            let plan = crate::engine::swarm::desired_state(&swarm, &inputs, &Default::default())
-                .map_err(engine_err)?;
-            return Ok(format!(
-                "{}dry run: nothing was changed\n",
-                describe_plan(&plan, &sts)
-            ));
+        let result = scale_swarm(&client, &swarm, replicas, args).await;
+        if !args.dry_run {
+            record(
+                &audit,
+                &sts_subject(&swarm),
+                "Scale",
+                &format!("replicas -> {replicas}"),
+                &result,
+            )
+            .await;
         }
-        println!("scaled {}/{sts} to {replicas}", swarm.namespace);
-        // Wait until the StatefulSet has the new count of ready pods.
-        for _ in 0..600 {
-            let s = api
-                .get(&sts)
-                .await
-                .map_err(|e| CommandError(e.to_string()))?;
-            if s.status.and_then(|st| st.ready_replicas).unwrap_or(0) as u32 == replicas {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
-        run_reconcile(&client, &swarm, false).await
+        result
     })
 }
 
-async fn set_state(client: kube::Client, args: &crate::cli::SetStateArgs) -> Outcome {
+async fn scale_swarm(
+    client: &kube::Client,
+    swarm: &crate::domain::swarm::SwarmRef,
+    replicas: u32,
+    args: &ScaleArgs,
+) -> Outcome {
+    let api: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        kube::Api::namespaced(client.clone(), &swarm.namespace);
+    let sts = crate::engine::swarm::statefulset_of(swarm);
+    let pp = kube::api::PatchParams {
+        dry_run: args.dry_run,
+        field_manager: Some("swarmdeck".into()),
+        ..Default::default()
+    };
+    api.patch_scale(
+        &sts,
+        &pp,
+        &kube::api::Patch::Merge(json!({"spec": {"replicas": replicas}})),
+    )
+    .await
+    .map_err(|e| CommandError(format!("StatefulSet {}/{sts}: {e}", swarm.namespace)))?;
+    if args.dry_run {
+        let mut inputs = crate::engine::swarm::read_inputs(client, swarm)
+            .await
+            .map_err(engine_err)?;
+        inputs.replicas = replicas;
+        let plan = crate::engine::swarm::desired_state(swarm, &inputs, &Default::default())
+            .map_err(engine_err)?;
+        return Ok(format!(
+            "{}dry run: nothing was changed\n",
+            describe_plan(&plan, &sts)
+        ));
+    }
+    println!("scaled {}/{sts} to {replicas}", swarm.namespace);
+    // Wait until the StatefulSet has the new count of ready pods.
+    for _ in 0..600 {
+        let s = api
+            .get(&sts)
+            .await
+            .map_err(|e| CommandError(e.to_string()))?;
+        if s.status.and_then(|st| st.ready_replicas).unwrap_or(0) as u32 == replicas {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    run_reconcile(client, swarm, false).await
+}
+
+async fn set_state(
+    client: kube::Client,
+    audit: crate::engine::audit::Auditor,
+    args: &crate::cli::SetStateArgs,
+) -> Outcome {
+    let result = set_state_inner(&client, args).await;
+    let subject = crate::engine::audit::Subject {
+        api_version: "aliecs.alice.cern/v1alpha1".into(),
+        kind: "Task".into(),
+        namespace: args.namespace.clone(),
+        name: args.task.clone(),
+    };
+    record(
+        &audit,
+        &subject,
+        "SetTargetState",
+        &format!("target {}", args.state),
+        &result,
+    )
+    .await;
+    result
+}
+
+async fn set_state_inner(client: &kube::Client, args: &crate::cli::SetStateArgs) -> Outcome {
     use crate::engine::task::{TaskOptions, TaskProgress, TaskVerdict};
     let opts = TaskOptions {
         step_timeout: std::time::Duration::from_secs(args.timeout),

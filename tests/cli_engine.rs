@@ -17,8 +17,27 @@ fn run(args: &[&str]) -> (bool, String, String) {
 }
 
 #[test]
-fn scale_prints_the_plan_and_converges() {
-    let (ok, out, err) = run(&["scale", "swarm-worker", "3", "--embedded"]);
+fn scale_prints_the_plan_converges_and_is_audited() {
+    let state = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_swarmdeck"))
+        .args(["scale", "swarm-worker", "3", "--embedded"])
+        .env_remove("KUBECONFIG")
+        .env("HOME", state.path())
+        .env("XDG_STATE_HOME", state.path())
+        .output()
+        .unwrap();
+    let (ok, out, err) = (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    let audit =
+        std::fs::read_to_string(state.path().join("swarmdeck/audit.jsonl")).expect("an audit log");
+    let line: serde_json::Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(line["action"], "Scale");
+    assert_eq!(line["object"], "StatefulSet swarm/swarm-worker");
+    assert_eq!(line["context"], "swarmdeck-embedded");
+    assert_eq!(line["result"], "converged: version 1, 3 workers refreshed");
     assert!(ok, "{err}");
     assert!(out.contains("scaled swarm/swarm-worker to 3"), "{out}");
     assert!(out.contains("refresh swarm-worker-2 (version 1"), "{out}");

@@ -39,6 +39,8 @@ pub struct ConnectOptions {
 /// A connected client and what the header says about it.
 pub struct Connection {
     pub client: kube::Client,
+    /// Who acts: the kubeconfig user (or `embedded`), for the audit log.
+    pub user: String,
     pub context: String,
     pub server: String,
     pub namespace: String,
@@ -60,6 +62,31 @@ impl Drop for Connection {
             }
         }
     }
+}
+
+/// Where logs and the audit log go: `$XDG_STATE_HOME/swarmdeck` or
+/// `~/.local/state/swarmdeck` (the temp dir when there is no home).
+pub fn state_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("XDG_STATE_HOME").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p).join("swarmdeck");
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h)
+            .join(".local")
+            .join("state")
+            .join("swarmdeck"),
+        None => std::env::temp_dir().join("swarmdeck"),
+    }
+}
+
+/// The kubeconfig user of a context, for the audit log.
+pub fn user_of(kubeconfig: Option<&std::path::Path>, context: &str) -> Option<String> {
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig?).ok()?;
+    kc.contexts
+        .into_iter()
+        .find(|c| c.name == context)?
+        .context?
+        .user
 }
 
 fn default_kubeconfig() -> Option<PathBuf> {
@@ -122,8 +149,10 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, Error> {
         context: context.clone(),
         message: e.to_string(),
     })?;
+    let user = user_of(kubeconfig.as_deref(), &context).unwrap_or_else(|| "in-cluster".into());
     Ok(Connection {
         client,
+        user,
         context,
         server,
         namespace,
@@ -149,6 +178,8 @@ fn connect_embedded(opts: &ConnectOptions, fallback: bool) -> Result<Connection,
     let client = gate::in_process(&cluster, &namespace, opts.read_only);
     Ok(Connection {
         client,
+        user: std::env::var("USER")
+            .map_or_else(|_| "embedded".to_owned(), |u| format!("{u} (embedded)")),
         context: crate::embedded::CONTEXT.to_owned(),
         server: "in-process".to_owned(),
         namespace,

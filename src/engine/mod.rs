@@ -3,6 +3,7 @@
 //! controller; its pure part (`swarm::desired_state`) is tested without a
 //! cluster, the rest against the embedded cluster through `kube::Client`.
 
+pub mod audit;
 pub mod swarm;
 pub mod task;
 

@@ -31,20 +31,7 @@ pub fn config_dir(flag: Option<&Path>) -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config").join("swarmdeck"))
 }
 
-/// Where logs and the audit log go: `$XDG_STATE_HOME/swarmdeck` or
-/// `~/.local/state/swarmdeck` (the temp dir when there is no home).
-pub fn state_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("XDG_STATE_HOME").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p).join("swarmdeck");
-    }
-    match std::env::var_os("HOME") {
-        Some(h) => PathBuf::from(h)
-            .join(".local")
-            .join("state")
-            .join("swarmdeck"),
-        None => std::env::temp_dir().join("swarmdeck"),
-    }
-}
+pub use crate::cluster::state_dir;
 
 /// Read `settings.toml`; a broken file is reported (path and key) and ignored.
 pub fn load_settings(dir: Option<&Path>) -> (Settings, Option<String>) {

@@ -1,0 +1,99 @@
+//! Audit: every action the engine takes becomes a Kubernetes Event on the
+//! object (reporting controller `swarmdeck`) and a line in a local JSONL log
+//! (time, user, context, object, action, plan summary, result).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use k8s_openapi::api::core::v1::Event;
+use kube::Api;
+use kube::api::PostParams;
+use serde_json::json;
+
+/// Where an action happened and who did it.
+#[derive(Clone)]
+pub struct Auditor {
+    pub client: kube::Client,
+    pub user: String,
+    pub context: String,
+    /// The JSONL file; None writes no local log.
+    pub log: Option<PathBuf>,
+}
+
+/// The object an action was about.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+fn now() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    crate::embedded::clock::rfc3339(ms)
+}
+
+impl Auditor {
+    /// Record one action. Failing to record is logged, never fatal: the
+    /// action itself already happened.
+    pub async fn record(
+        &self,
+        subject: &Subject,
+        action: &str,
+        plan: &str,
+        result: &str,
+        failed: bool,
+    ) {
+        let time = now();
+        if let Some(path) = &self.log {
+            let line = json!({
+                "time": time, "user": self.user, "context": self.context,
+                "object": format!("{} {}/{}", subject.kind, subject.namespace, subject.name),
+                "action": action, "plan": plan, "result": result,
+            });
+            let written = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|_| {
+                    let mut f = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)?;
+                    writeln!(f, "{line}")
+                });
+            if let Err(e) = written {
+                tracing::warn!("cannot append to the audit log {}: {e}", path.display());
+            }
+        }
+        let events: Api<Event> = Api::namespaced(self.client.clone(), &subject.namespace);
+        let event: Result<Event, _> = serde_json::from_value(json!({
+            "metadata": {"generateName": format!("{}.", subject.name), "namespace": subject.namespace},
+            "involvedObject": {"apiVersion": subject.api_version, "kind": subject.kind, "name": subject.name, "namespace": subject.namespace},
+            "reason": action, "message": format!("{result} (by {} via swarmdeck; {plan})", self.user),
+            "type": if failed { "Warning" } else { "Normal" },
+            "source": {"component": "swarmdeck"},
+            "reportingComponent": "swarmdeck", "reportingInstance": self.context,
+            "firstTimestamp": time, "lastTimestamp": time, "count": 1,
+        }));
+        match event {
+            Ok(e) => {
+                if let Err(err) = events.create(&PostParams::default(), &e).await {
+                    tracing::warn!(
+                        "cannot record the audit Event on {}/{}: {err}",
+                        subject.namespace,
+                        subject.name
+                    );
+                }
+            }
+            Err(err) => tracing::warn!("cannot build the audit Event: {err}"),
+        }
+    }
+}
+
+/// The audit log's default place: `$XDG_STATE_HOME/swarmdeck/audit.jsonl`.
+pub fn default_log() -> PathBuf {
+    crate::cluster::state_dir().join("audit.jsonl")
+}
