@@ -755,7 +755,7 @@ async fn set_state_inner(client: &kube::Client, args: &crate::cli::SetStateArgs)
         ..Default::default()
     };
     let verdict = crate::engine::task::set_state(
-        &client,
+        client,
         &args.namespace,
         &args.task,
         &args.state,
