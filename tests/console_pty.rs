@@ -205,3 +205,51 @@ fn read_only_refuses_writes_and_the_server_sees_none() {
         "the YAML came from the server"
     );
 }
+
+#[test]
+fn a_lost_api_server_shows_stale_data_and_resyncs_without_ghosts() {
+    use swarmdeck::embedded::{Cluster, clock::Clock, scenario, serve_tcp};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cluster = Cluster::new(Clock::system(), 10_000);
+    scenario::install_crds(&cluster).unwrap();
+    scenario::Scenario::parse(scenario::DEMO)
+        .unwrap()
+        .load_into(&cluster)
+        .unwrap();
+    let world =
+        swarmdeck::embedded::world::World::new(cluster.clone(), Vec::new(), Default::default(), 3);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ticker = swarmdeck::embedded::runtime::run_world(world, 0, stop.clone());
+    let (addr, server) = rt.block_on(serve_tcp(&cluster, 0)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kc,
+        swarmdeck::embedded::kubeconfig(&format!("http://{addr}"), "ops"),
+    )
+    .unwrap();
+
+    let t = Tui::start(&format!("--kubeconfig {}", kc.display()));
+    t.wait_for("the ops pods", |s| {
+        s.contains("report-builder") && s.contains("live")
+    });
+    // The API server goes away: the last data stays, marked stale.
+    server.abort();
+    cluster.disconnect_watchers();
+    t.wait_for("the stale marker", |s| {
+        s.contains("reconnecting, stale since") && s.contains("report-builder")
+    });
+    // While it is away, a pod is deleted; when it returns, no ghost row remains.
+    let pods = cluster.resolve("", "v1", "pods").unwrap();
+    cluster
+        .remove_now(&pods, Some("ops"), "report-builder")
+        .unwrap();
+    let _server = rt.block_on(serve_tcp(&cluster, addr.port())).unwrap();
+    t.wait_for("a live, resynced view", |s| {
+        s.contains(" live ") && !s.contains("report-builder") && s.contains("ingest-probe")
+    });
+    t.send(b"q");
+    t.wait_for("exit", |s| s.contains("EXITED 0"));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = ticker.join();
+}

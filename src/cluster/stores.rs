@@ -28,6 +28,10 @@ pub struct StoreState<R> {
     pub synced: bool,
     /// The watch is failing: since when (ms) and why. Rows are then stale.
     pub error: Option<(i64, String)>,
+    /// When the last error was seen (ms). A watch that resumes without news
+    /// sends nothing; errors that stopped for longer than the longest retry
+    /// delay mean it is back.
+    pub last_error_ms: i64,
 }
 
 /// A shared store.
@@ -54,9 +58,21 @@ impl<R> Default for Store<R> {
                 generation: 0,
                 synced: false,
                 error: None,
+                last_error_ms: 0,
             })),
             dirty: Arc::new(AtomicBool::new(false)),
         }
+    }
+}
+
+/// Longer than the longest retry delay: a failing watch errs again before this.
+pub const QUIET_AFTER_ERRORS_MS: i64 = 7_000;
+
+impl<R> StoreState<R> {
+    /// Stale since when, if the watch is still failing at `now_ms`.
+    pub fn stale_since(&self, now_ms: i64) -> Option<i64> {
+        let (since, _) = self.error.as_ref()?;
+        (now_ms - self.last_error_ms < QUIET_AFTER_ERRORS_MS).then_some(*since)
     }
 }
 
@@ -85,6 +101,36 @@ impl<R> Store<R> {
         f(&mut st);
         st.generation += 1;
         !self.dirty.swap(true, Ordering::AcqRel)
+    }
+}
+
+/// Retry delays for a console: 0.5 s doubling to at most 5 s, so a returning
+/// API server is seen within seconds (a controller's default waits up to 30 s).
+#[derive(Debug, Clone)]
+pub struct ConsoleBackoff {
+    next: std::time::Duration,
+}
+
+impl Default for ConsoleBackoff {
+    fn default() -> Self {
+        Self {
+            next: std::time::Duration::from_millis(500),
+        }
+    }
+}
+
+impl Iterator for ConsoleBackoff {
+    type Item = std::time::Duration;
+    fn next(&mut self) -> Option<Self::Item> {
+        let now = self.next;
+        self.next = (self.next * 2).min(std::time::Duration::from_secs(5));
+        Some(now)
+    }
+}
+
+impl kube::runtime::utils::Backoff for ConsoleBackoff {
+    fn reset(&mut self) {
+        *self = Self::default();
     }
 }
 
@@ -159,8 +205,10 @@ where
                     Err(e) => {
                         let msg = e.to_string();
                         store.update(|st| {
+                            let now = now_ms();
+                            st.last_error_ms = now;
                             if st.error.is_none() {
-                                st.error = Some((now_ms(), msg));
+                                st.error = Some((now, msg));
                             }
                         })
                     }

@@ -92,8 +92,8 @@ fn connection(model: &Model) -> (String, &'static str) {
         if let Some(s) = model.stores.get(kind) {
             let st = s.read();
             synced &= st.synced;
-            if let Some((t, _)) = &st.error {
-                since = Some(since.map_or(*t, |x: i64| x.min(*t)));
+            if let Some(t) = st.stale_since(model.now_ms) {
+                since = Some(since.map_or(t, |x: i64| x.min(t)));
             }
         }
     }
