@@ -87,6 +87,35 @@ pub enum Command {
     /// Task state machines.
     #[command(subcommand)]
     Task(TaskCommand),
+    /// List pods, sts, cm or tasks, with swarmdeck's columns.
+    Get(GetArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GetKind {
+    #[value(alias = "pod")]
+    Pods,
+    #[value(alias = "statefulsets", alias = "statefulset")]
+    Sts,
+    #[value(alias = "configmaps", alias = "configmap")]
+    Cm,
+    #[value(alias = "task")]
+    Tasks,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    #[arg(value_enum)]
+    pub kind: GetKind,
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+    /// All namespaces.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Output,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -42,6 +42,7 @@ pub fn run(cli: Cli) -> i32 {
             rebalance(client, audit, &args)
         }),
         Some(Command::Scale(args)) => scale(&args),
+        Some(Command::Get(args)) => with_cluster(&args.cluster, |client, _| get(client, &args)),
         Some(Command::Task(crate::cli::TaskCommand::SetState(args))) => {
             with_cluster(&args.cluster, |client, audit| {
                 set_state(client, audit, &args)
@@ -786,5 +787,118 @@ async fn set_state_inner(client: &kube::Client, args: &crate::cli::SetStateArgs)
             "Task {}/{} is in error: {reason}; recovery: {recovery}",
             args.namespace, args.task
         )),
+    }
+}
+
+async fn get(client: kube::Client, args: &crate::cli::GetArgs) -> Outcome {
+    use crate::cli::GetKind;
+    use crate::ui::data::{self, ViewKind};
+    let kind = match args.kind {
+        GetKind::Pods => ViewKind::Pods,
+        GetKind::Sts => ViewKind::StatefulSets,
+        GetKind::Cm => ViewKind::ConfigMaps,
+        GetKind::Tasks => ViewKind::Tasks,
+    };
+    let (group, version, plural, k) = kind
+        .api()
+        .ok_or_else(|| CommandError("no API for this kind".into()))?;
+    let ar = kube::api::ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk(group, version, k),
+        plural,
+    );
+    let api: kube::Api<kube::api::DynamicObject> = if args.all_namespaces {
+        kube::Api::all_with(client, &ar)
+    } else {
+        kube::Api::namespaced_with(client, &args.namespace, &ar)
+    };
+    let list = api
+        .list(&Default::default())
+        .await
+        .map_err(|e| CommandError(format!("listing {plural}: {e}")))?;
+    let mut values: Vec<Value> = list
+        .items
+        .iter()
+        .filter_map(|o| serde_json::to_value(o).ok())
+        .collect();
+    for v in &mut values {
+        if let Some(m) = v["metadata"].as_object_mut() {
+            m.remove("managedFields");
+        }
+    }
+    match args.output {
+        Output::Json => Ok(pretty(
+            &json!({"apiVersion": "v1", "kind": "List", "items": values}),
+        )),
+        Output::Yaml => Ok(serde_yaml::to_string(
+            &json!({"apiVersion": "v1", "kind": "List", "items": values}),
+        )
+        .unwrap_or_default()),
+        Output::Table => {
+            let rows: Vec<data::Row> = values
+                .iter()
+                .filter_map(|v| {
+                    Some(match kind {
+                        ViewKind::Pods => data::pod_row(&serde_json::from_value(v.clone()).ok()?),
+                        ViewKind::StatefulSets => {
+                            data::sts_row(&serde_json::from_value(v.clone()).ok()?)
+                        }
+                        ViewKind::ConfigMaps => {
+                            data::cm_row(&serde_json::from_value(v.clone()).ok()?)
+                        }
+                        _ => data::task_row(&serde_json::from_value(v.clone()).ok()?),
+                    })
+                })
+                .collect();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            let workers = std::collections::HashMap::new();
+            let cols = kind.columns();
+            let skip_ns = !args.all_namespaces;
+            let keep: Vec<usize> = (0..cols.len())
+                .filter(|i| {
+                    !(matches!(cols[*i].0, "JOBS" | "CONFIG" | "SWARM" | "JOBS/WORKER")
+                        || skip_ns && cols[*i].0 == "NAMESPACE")
+                })
+                .collect();
+            let mut out = String::new();
+            let lines: Vec<Vec<String>> =
+                std::iter::once(keep.iter().map(|i| cols[*i].0.to_owned()).collect())
+                    .chain(rows.iter().map(|r| {
+                        let d = data::display_row(kind, r, &workers, now);
+                        keep.iter()
+                            .map(|i| d.cells.get(*i).cloned().unwrap_or_default())
+                            .collect()
+                    }))
+                    .collect();
+            let widths: Vec<usize> = (0..keep.len())
+                .map(|c| {
+                    lines
+                        .iter()
+                        .map(|l| l[c].chars().count())
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            for l in &lines {
+                let mut line = String::new();
+                for (c, cell) in l.iter().enumerate() {
+                    line.push_str(&format!("{cell:<w$}   ", w = widths[c]));
+                }
+                out.push_str(line.trim_end());
+                out.push('\n');
+            }
+            if rows.is_empty() {
+                out = format!(
+                    "No {plural} in {}.\n",
+                    if args.all_namespaces {
+                        "any namespace".to_owned()
+                    } else {
+                        format!("namespace {}", args.namespace)
+                    }
+                );
+            }
+            Ok(out)
+        }
     }
 }

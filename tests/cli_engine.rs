@@ -112,3 +112,39 @@ fn bad_input_and_read_only_fail_clearly() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn get_lists_with_swarmdeck_columns() {
+    let (ok, out, err) = run(&["get", "pods", "-n", "ops", "--embedded"]);
+    assert!(ok, "{err}");
+    let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAME", "READY", "STATUS", "STATE", "RESTARTS", "AGE", "NODE"
+        ]
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("report-builder") && l.contains("NotScheduled")),
+        "{out}"
+    );
+    let (ok, out, _) = run(&["get", "tasks", "-A", "--embedded"]);
+    assert!(ok);
+    assert!(
+        out.starts_with("NAMESPACE     NAME         MODE     DESIRED   ACTUAL"),
+        "{out}"
+    );
+    let (ok, out, _) = run(&["get", "cm", "-n", "swarm", "-o", "json", "--embedded"]);
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["metadata"].get("managedFields").is_none())
+    );
+    let (ok, _, err) = run(&["get", "widgets", "--embedded"]);
+    assert!(!ok && err.contains("invalid value 'widgets'"), "{err}");
+}
