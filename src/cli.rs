@@ -89,6 +89,16 @@ pub enum Command {
     Task(TaskCommand),
     /// List pods, sts, cm or tasks, with swarmdeck's columns.
     Get(GetArgs),
+    /// Which engine leads, and every swarm's convergence.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Output,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -43,6 +43,9 @@ pub fn run(cli: Cli) -> i32 {
         }),
         Some(Command::Scale(args)) => scale(&args),
         Some(Command::Get(args)) => with_cluster(&args.cluster, |client, _| get(client, &args)),
+        Some(Command::Status(args)) => {
+            with_cluster(&args.cluster, |client, _| status(client, &args))
+        }
         Some(Command::Task(crate::cli::TaskCommand::SetState(args))) => {
             with_cluster(&args.cluster, |client, audit| {
                 set_state(client, audit, &args)
@@ -899,6 +902,117 @@ async fn get(client: kube::Client, args: &crate::cli::GetArgs) -> Outcome {
                 );
             }
             Ok(out)
+        }
+    }
+}
+
+async fn status(client: kube::Client, args: &crate::cli::StatusArgs) -> Outcome {
+    use crate::domain::swarm::SwarmRef;
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    // The swarms: the seed one if its StatefulSet exists, and every jobs
+    // ConfigMap labelled swarmdeck.io/swarm.
+    let mut names: Vec<String> = Vec::new();
+    let seed = SwarmRef::default();
+    let sts: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        kube::Api::namespaced(client.clone(), &seed.namespace);
+    if sts
+        .get_opt(&seed.name)
+        .await
+        .map_err(|e| CommandError(e.to_string()))?
+        .is_some()
+    {
+        names.push(seed.name.clone());
+    }
+    let labelled = kube::Api::<ConfigMap>::all(client.clone())
+        .list(&kube::api::ListParams::default().labels("swarmdeck.io/swarm"))
+        .await
+        .map_err(|e| CommandError(format!("listing swarm ConfigMaps: {e}")))?;
+    for cm in labelled.items {
+        if let Some(n) = cm
+            .metadata
+            .labels
+            .and_then(|l| l.get("swarmdeck.io/swarm").cloned())
+            && !names.contains(&n)
+        {
+            names.push(n);
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut swarms = Vec::new();
+    for name in &names {
+        let swarm = crate::engine::swarm::resolve(&client, name)
+            .await
+            .map_err(engine_err)?;
+        let (cfg, rows) = crate::engine::swarm::grid(&client, &swarm)
+            .await
+            .map_err(engine_err)?;
+        let lease = kube::Api::<Lease>::namespaced(client.clone(), &swarm.namespace)
+            .get_opt("swarmdeck-engine")
+            .await
+            .map_err(|e| CommandError(e.to_string()))?;
+        let engine = match lease.and_then(|l| l.spec) {
+            Some(spec) => {
+                let holder = spec.holder_identity.unwrap_or_default();
+                let renewed = spec.renew_time.map(|t| (now - t.0.as_millisecond()) / 1000);
+                let duration = i64::from(spec.lease_duration_seconds.unwrap_or(15));
+                match renewed {
+                    Some(age) if age <= duration && !holder.is_empty() => {
+                        format!("leader {holder} (renewed {age}s ago)")
+                    }
+                    _ => format!("lease expired (last holder {holder})"),
+                }
+            }
+            None => {
+                "no engine holds Lease swarmdeck-engine: commands act in the foreground".to_owned()
+            }
+        };
+        let jobs: usize = rows.iter().map(|r| r.jobs.len()).sum();
+        swarms.push(json!({
+            "name": swarm.name, "namespace": swarm.namespace, "workers": rows.len(),
+            "converged": rows.iter().filter(|r| r.converged).count(), "version": cfg.version,
+            "jobs": jobs, "duplicated": cfg.duplicated_jobs().len(), "engine": engine,
+        }));
+    }
+    match args.output {
+        Output::Json => Ok(pretty(&json!({"swarms": swarms}))),
+        Output::Yaml => Ok(serde_yaml::to_string(&json!({"swarms": swarms})).unwrap_or_default()),
+        Output::Table => {
+            if swarms.is_empty() {
+                return Ok("No swarms: neither the seed swarm (StatefulSet swarm-worker in namespace swarm) nor ConfigMaps labelled swarmdeck.io/swarm.\n".into());
+            }
+            let rows: Vec<[String; 7]> = swarms
+                .iter()
+                .map(|s| {
+                    let txt = |k: &str| {
+                        s[k].as_str()
+                            .map_or_else(|| s[k].to_string(), str::to_owned)
+                    };
+                    [
+                        txt("name"),
+                        txt("namespace"),
+                        format!("{}/{}", s["converged"], s["workers"]),
+                        format!("v{}", s["version"]),
+                        txt("jobs"),
+                        txt("duplicated"),
+                        txt("engine"),
+                    ]
+                })
+                .collect();
+            Ok(table(
+                &[
+                    "SWARM",
+                    "NAMESPACE",
+                    "CONVERGED",
+                    "VERSION",
+                    "JOBS",
+                    "DUPLICATED",
+                    "ENGINE",
+                ],
+                &rows,
+            ))
         }
     }
 }

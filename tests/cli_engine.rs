@@ -148,3 +148,19 @@ fn get_lists_with_swarmdeck_columns() {
     let (ok, _, err) = run(&["get", "widgets", "--embedded"]);
     assert!(!ok && err.contains("invalid value 'widgets'"), "{err}");
 }
+
+#[test]
+fn status_lists_swarms_and_the_engine() {
+    let (ok, out, err) = run(&["status", "--embedded"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("SWARM"), "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("swarm-worker")
+            && l.contains("no engine holds Lease swarmdeck-engine")),
+        "{out}"
+    );
+    let (ok, out, _) = run(&["status", "--embedded", "-o", "json"]);
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["swarms"][0]["workers"], 2);
+}
