@@ -4,6 +4,7 @@
 //! cluster, the rest against the embedded cluster through `kube::Client`.
 
 pub mod audit;
+pub mod lease;
 pub mod swarm;
 pub mod task;
 
