@@ -36,36 +36,55 @@ pub struct ConsoleOptions {
 const FRAME: Duration = Duration::from_millis(33);
 const AGE_REFRESH: Duration = Duration::from_secs(15);
 
+/// Watch every namespace when the credentials may, else only `namespace`
+/// (swarmdeck needs no more than a namespaced Role).
+async fn scope(client: &kube::Client, namespace: &str) -> Option<String> {
+    let probe = Api::<Pod>::all(client.clone())
+        .list(&kube::api::ListParams::default().limit(1))
+        .await;
+    match probe {
+        Err(kube::Error::Api(s)) if s.code == 403 => Some(namespace.to_owned()),
+        _ => None,
+    }
+}
+
+fn api<K>(client: &kube::Client, only: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match only {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
 fn spawn_stores(
     client: &kube::Client,
     tx: &mpsc::Sender<stores::Changed>,
+    only: Option<&str>,
 ) -> (Stores, Vec<tokio::task::JoinHandle<()>>) {
-    let (pods, a) = stores::spawn(
-        Api::<Pod>::all(client.clone()),
-        data::pod_row,
-        tx.clone(),
-        "pods",
-    );
+    let (pods, a) = stores::spawn(api::<Pod>(client, only), data::pod_row, tx.clone(), "pods");
     let (sts, b) = stores::spawn(
-        Api::<StatefulSet>::all(client.clone()),
+        api::<StatefulSet>(client, only),
         data::sts_row,
         tx.clone(),
         "sts",
     );
     let (cms, c) = stores::spawn(
-        Api::<ConfigMap>::all(client.clone()),
+        api::<ConfigMap>(client, only),
         data::cm_row,
         tx.clone(),
         "cm",
     );
     let (tasks, d) = stores::spawn(
-        Api::<Task>::all(client.clone()),
+        api::<Task>(client, only),
         data::task_row,
         tx.clone(),
         "tasks",
     );
     let (events, e) = stores::spawn(
-        Api::<KEvent>::all(client.clone()),
+        api::<KEvent>(client, only),
         data::event_row,
         tx.clone(),
         "events",
@@ -178,7 +197,8 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
     let mut conn = connect_checked(&connect_opts).await?;
     tracing::info!(context = %conn.context, server = %conn.server, "connected");
     let (tx, mut changes) = mpsc::channel::<stores::Changed>(64);
-    let (mut stores_now, mut tasks) = spawn_stores(&conn.client, &tx);
+    let mut only = scope(&conn.client, &conn.namespace).await;
+    let (mut stores_now, mut tasks) = spawn_stores(&conn.client, &tx, only.as_deref());
     let namespace = conn.namespace.clone();
     let mut model = Model::new(
         header_of(&conn),
@@ -189,8 +209,14 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
     );
     model.ascii = opts.ascii || settings.ascii.unwrap_or(false) || !super::config::utf8_locale();
     model.contexts = contexts(&connect_opts);
-    if opts.all_namespaces {
+    if opts.all_namespaces && only.is_none() {
         model.namespace = None;
+    }
+    if let Some(ns) = &only {
+        model.message = Some((
+            format!("these credentials may not list all namespaces: watching namespace {ns} only"),
+            MessageKind::Info,
+        ));
     }
     let problems: Vec<String> = settings_error
         .into_iter()
@@ -210,7 +236,7 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
     let mut terminal = ratatui::init();
     let (etx, mut effects_done) = mpsc::channel::<Event>(64);
     // Context switches connect in a task; the new connection arrives here.
-    let (ctx_tx, mut switched) = mpsc::channel::<Result<Connection, String>>(1);
+    let (ctx_tx, mut switched) = mpsc::channel::<Result<(Connection, Option<String>), String>>(1);
     let mut input = EventStream::new();
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
@@ -247,12 +273,13 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
             Some(_) = changes.recv() => Event::StoreChanged,
             Some(ev) = effects_done.recv() => ev,
             Some(result) = switched.recv() => match result {
-                Ok(new) => {
+                Ok((new, scoped)) => {
+                    only = scoped;
                     for t in tasks.drain(..) {
                         t.abort();
                     }
                     conn = new;
-                    let (s, t) = spawn_stores(&conn.client, &tx);
+                    let (s, t) = spawn_stores(&conn.client, &tx, only.as_deref());
                     stores_now = s;
                     tasks = t;
                     model.stores = stores_now.clone();
@@ -346,7 +373,13 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
                         MessageKind::Info,
                     ));
                     tokio::spawn(async move {
-                        let result = connect_checked(&o).await.map_err(|e| e.to_string());
+                        let result = match connect_checked(&o).await {
+                            Ok(c) => {
+                                let scoped = scope(&c.client, &c.namespace).await;
+                                Ok((c, scoped))
+                            }
+                            Err(e) => Err(e.to_string()),
+                        };
                         let _ = ctx_tx.send(result).await;
                     });
                 }
