@@ -152,31 +152,77 @@ fn browse_filter_help_and_quit_restores_the_terminal() {
     assert!(after.split_whitespace().any(|w| w == "echo"), "{after}");
 }
 
+/// The embedded demo served on TCP from this test process (so the test can
+/// read the server's request log), its world ticking on real time.
+struct Served {
+    rt: tokio::runtime::Runtime,
+    cluster: swarmdeck::embedded::Cluster,
+    addr: std::net::SocketAddr,
+    server: Option<tokio::task::JoinHandle<()>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    ticker: Option<std::thread::JoinHandle<()>>,
+    kubeconfig: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    fn start(namespace: &str) -> Served {
+        use swarmdeck::embedded::{Cluster, clock::Clock, scenario, serve_tcp};
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let cluster = Cluster::new(Clock::system(), 10_000);
+        scenario::install_crds(&cluster).unwrap();
+        scenario::Scenario::parse(scenario::DEMO)
+            .unwrap()
+            .load_into(&cluster)
+            .unwrap();
+        let world = swarmdeck::embedded::world::World::new(
+            cluster.clone(),
+            Vec::new(),
+            Default::default(),
+            3,
+        );
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ticker = swarmdeck::embedded::runtime::run_world(world, 0, stop.clone());
+        let (addr, server) = rt.block_on(serve_tcp(&cluster, 0)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            swarmdeck::embedded::kubeconfig(&format!("http://{addr}"), namespace),
+        )
+        .unwrap();
+        Served {
+            rt,
+            cluster,
+            addr,
+            server: Some(server),
+            stop,
+            ticker: Some(ticker),
+            kubeconfig,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.ticker.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 #[test]
 fn read_only_refuses_writes_and_the_server_sees_none() {
-    use swarmdeck::embedded::{Cluster, clock::Clock, scenario, serve_tcp};
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let cluster = Cluster::new(Clock::system(), 10_000);
-    scenario::install_crds(&cluster).unwrap();
-    scenario::Scenario::parse(scenario::DEMO)
-        .unwrap()
-        .load_into(&cluster)
-        .unwrap();
-    let world =
-        swarmdeck::embedded::world::World::new(cluster.clone(), Vec::new(), Default::default(), 3);
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let ticker = swarmdeck::embedded::runtime::run_world(world, 0, stop.clone());
-    let (addr, _server) = rt.block_on(serve_tcp(&cluster, 0)).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kc = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kc,
-        swarmdeck::embedded::kubeconfig(&format!("http://{addr}"), "swarm"),
-    )
-    .unwrap();
+    let served = Served::start("swarm");
+    let cluster = &served.cluster;
     let before = cluster.requests().len();
 
-    let t = Tui::start(&format!("--kubeconfig {} --read-only", kc.display()));
+    let t = Tui::start(&format!(
+        "--kubeconfig {} --read-only",
+        served.kubeconfig.display()
+    ));
     let s = t.wait_for("the swarm pods", |s| s.contains("swarm-worker-0"));
     assert!(s.contains("READ-ONLY"), "{s}");
     t.send(b"\x04"); // Ctrl-D: delete
@@ -190,8 +236,6 @@ fn read_only_refuses_writes_and_the_server_sees_none() {
     t.send(b"\x1b");
     t.send(b"q");
     t.wait_for("exit", |s| s.contains("EXITED 0"));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let _ = ticker.join();
     let writes: Vec<_> = cluster.requests()[before..]
         .iter()
         .filter(|r| r.method != "GET")
@@ -208,33 +252,18 @@ fn read_only_refuses_writes_and_the_server_sees_none() {
 
 #[test]
 fn a_lost_api_server_shows_stale_data_and_resyncs_without_ghosts() {
-    use swarmdeck::embedded::{Cluster, clock::Clock, scenario, serve_tcp};
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let cluster = Cluster::new(Clock::system(), 10_000);
-    scenario::install_crds(&cluster).unwrap();
-    scenario::Scenario::parse(scenario::DEMO)
-        .unwrap()
-        .load_into(&cluster)
-        .unwrap();
-    let world =
-        swarmdeck::embedded::world::World::new(cluster.clone(), Vec::new(), Default::default(), 3);
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let ticker = swarmdeck::embedded::runtime::run_world(world, 0, stop.clone());
-    let (addr, server) = rt.block_on(serve_tcp(&cluster, 0)).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kc = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kc,
-        swarmdeck::embedded::kubeconfig(&format!("http://{addr}"), "ops"),
-    )
-    .unwrap();
+    let mut served = Served::start("ops");
+    let cluster = served.cluster.clone();
+    let addr = served.addr;
 
-    let t = Tui::start(&format!("--kubeconfig {}", kc.display()));
+    let t = Tui::start(&format!("--kubeconfig {}", served.kubeconfig.display()));
     t.wait_for("the ops pods", |s| {
         s.contains("report-builder") && s.contains("live")
     });
     // The API server goes away: the last data stays, marked stale.
-    server.abort();
+    if let Some(server) = served.server.take() {
+        server.abort();
+    }
     cluster.disconnect_watchers();
     t.wait_for("the stale marker", |s| {
         s.contains("reconnecting, stale since") && s.contains("report-builder")
@@ -244,12 +273,14 @@ fn a_lost_api_server_shows_stale_data_and_resyncs_without_ghosts() {
     cluster
         .remove_now(&pods, Some("ops"), "report-builder")
         .unwrap();
-    let _server = rt.block_on(serve_tcp(&cluster, addr.port())).unwrap();
+    let (_, back) = served
+        .rt
+        .block_on(swarmdeck::embedded::serve_tcp(&cluster, addr.port()))
+        .unwrap();
+    served.server = Some(back);
     t.wait_for("a live, resynced view", |s| {
         s.contains(" live ") && !s.contains("report-builder") && s.contains("ingest-probe")
     });
     t.send(b"q");
     t.wait_for("exit", |s| s.contains("EXITED 0"));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let _ = ticker.join();
 }
