@@ -447,3 +447,53 @@ async fn bad_input_gets_a_status_and_the_server_keeps_serving() {
     .await;
     assert_eq!((code, obj["data"]["k"].as_str()), (200, Some("v")));
 }
+
+#[tokio::test]
+async fn deleting_a_namespace_or_a_crd_removes_what_it_holds() {
+    use k8s_openapi::api::core::v1::Namespace;
+    use swarmdeck::domain::task::Task;
+    let c = cluster(1000);
+    swarmdeck::embedded::scenario::install_crds(&c).unwrap();
+    let client = in_process_client(&c, "default");
+    let nss: Api<Namespace> = Api::all(client.clone());
+    nss.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "doomed"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let doomed: Api<ConfigMap> = Api::namespaced(client.clone(), "doomed");
+    doomed
+        .create(&PostParams::default(), &cm("a", "1"))
+        .await
+        .unwrap();
+    let kept: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    kept.create(&PostParams::default(), &cm("b", "1"))
+        .await
+        .unwrap();
+    nss.delete("doomed", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert!(
+        Api::<ConfigMap>::all(client.clone())
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .all(|c| c.metadata.namespace.as_deref() != Some("doomed"))
+    );
+    assert!(kept.get_opt("b").await.unwrap().is_some());
+
+    let tasks: Api<Task> = Api::namespaced(client.clone(), "default");
+    tasks.create(&PostParams::default(), &serde_json::from_value(json!({"apiVersion": "aliecs.alice.cern/v1alpha1", "kind": "Task", "metadata": {"name": "t"}, "spec": {"state": "standby"}})).unwrap()).await.unwrap();
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> = Api::all(client.clone());
+    crds.delete("tasks.aliecs.alice.cern", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert!(c.all("aliecs.alice.cern", "tasks").is_empty());
+    assert!(
+        c.resolve("aliecs.alice.cern", "v1alpha1", "tasks")
+            .is_none()
+    );
+}

@@ -1164,37 +1164,13 @@ impl Cluster {
                     .unwrap_or("")
                     .to_owned();
                 let key = (group, plural);
-                let names: Vec<(String, String)> = st
-                    .objects
-                    .get(&key)
-                    .map(|m| m.keys().cloned().collect())
-                    .unwrap_or_default();
-                for (ons, oname) in names {
-                    let prev = st
-                        .objects
-                        .get(&key)
-                        .and_then(|m| m.get(&(ons.clone(), oname.clone())))
-                        .cloned();
-                    self.commit(&mut st, &key, &ons, &oname, None, ChangeKind::Deleted, prev);
-                }
+                self.remove_where(&mut st, &key, |_| true);
                 st.types.retain(|t| t.crd.as_deref() != Some(name));
             }
             if rt.kind == "Namespace" {
                 let keys: Vec<ResKey> = st.objects.keys().cloned().collect();
                 for key in keys {
-                    let names: Vec<(String, String)> = st.objects[&key]
-                        .keys()
-                        .filter(|(ons, _)| ons == name)
-                        .cloned()
-                        .collect();
-                    for (ons, oname) in names {
-                        let prev = st
-                            .objects
-                            .get(&key)
-                            .and_then(|m| m.get(&(ons.clone(), oname.clone())))
-                            .cloned();
-                        self.commit(&mut st, &key, &ons, &oname, None, ChangeKind::Deleted, prev);
-                    }
+                    self.remove_where(&mut st, &key, |ons| ons == name);
                 }
             }
             self.commit(
@@ -1209,6 +1185,24 @@ impl Cluster {
         };
         self.collect_dependents(&uid, opts.orphan);
         Ok(removed)
+    }
+
+    /// Remove every object of one type whose namespace is in scope,
+    /// each as a DELETED watch event (a CRD or namespace going away).
+    fn remove_where(&self, st: &mut State, key: &ResKey, in_scope: impl Fn(&str) -> bool) {
+        let doomed: Vec<((String, String), Arc<Value>)> = st
+            .objects
+            .get(key)
+            .map(|m| {
+                m.iter()
+                    .filter(|((ns, _), _)| in_scope(ns))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for ((ns, name), prev) in doomed {
+            self.commit(st, key, &ns, &name, None, ChangeKind::Deleted, Some(prev));
+        }
     }
 
     /// Garbage collection: objects owned by `uid` go too (or lose the
