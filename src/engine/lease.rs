@@ -127,3 +127,38 @@ pub async fn release(client: &kube::Client, cfg: &LeaseConfig) -> Result<(), Err
         Err(e) => Err(Error::kube(&object, e)),
     }
 }
+
+/// The identity of the engine that holds an unexpired lease in `namespace`
+/// at `now_ms`, if any.
+pub async fn holder(
+    client: &kube::Client,
+    namespace: &str,
+    now_ms: i64,
+) -> Result<Option<String>, Error> {
+    let api: Api<Lease> = Api::namespaced(client.clone(), namespace);
+    let lease = api
+        .get_opt(LEASE_NAME)
+        .await
+        .map_err(|e| Error::kube(format!("Lease {namespace}/{LEASE_NAME}"), e))?;
+    Ok(lease.and_then(|l| l.spec).and_then(|spec| {
+        let holder = spec.holder_identity.filter(|h| !h.is_empty())?;
+        let renewed = spec.renew_time?.0.as_millisecond();
+        let lasts = i64::from(spec.lease_duration_seconds.unwrap_or(15)) * 1000;
+        (renewed + lasts >= now_ms).then_some(holder)
+    }))
+}
+
+/// A default identity: user, host and process, so that two consoles of one
+/// operator are still two engines.
+pub fn default_identity(user: &str) -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{user}@{host}/{}", std::process::id())
+}

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod lease;
+pub mod run;
 pub mod swarm;
 pub mod task;
 
@@ -45,6 +46,10 @@ pub enum Error {
         worker: String,
         seconds: u64,
     },
+    #[error(
+        "swarm `{swarm}`: this engine lost the lease swarmdeck-engine in {namespace} and stopped; the engine that leads now carries on"
+    )]
+    Superseded { swarm: String, namespace: String },
 }
 
 impl Error {

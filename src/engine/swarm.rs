@@ -24,7 +24,18 @@ pub struct SwarmInputs {
     pub current: WorkerConfig,
     /// resourceVersion of the output ConfigMap (None: it does not exist yet).
     pub output_version: Option<String>,
+    /// Workers written a new job set whose refresh has not been confirmed
+    /// (annotation `swarmdeck.io/pending-refresh` on the output ConfigMap),
+    /// so that an engine taking over finishes what another started.
+    pub pending: Vec<String>,
+    /// Value of `swarmdeck.io/rebalance-requested` on the jobs ConfigMap.
+    pub rebalance_requested: Option<String>,
 }
+
+/// Annotation on the output ConfigMap: workers still to refresh.
+pub const PENDING_ANNOTATION: &str = "swarmdeck.io/pending-refresh";
+/// Annotation on the jobs ConfigMap: a rebalance was asked for.
+pub const REBALANCE_ANNOTATION: &str = "swarmdeck.io/rebalance-requested";
 
 /// The plan for a swarm, or that nothing needs to change.
 pub fn desired_state(
@@ -74,8 +85,14 @@ pub async fn resolve(client: &kube::Client, name: &str) -> Result<SwarmRef, Erro
         .into_iter()
         .next()
         .ok_or_else(|| Error::UnknownSwarm(name.to_owned()))?;
+    Ok(swarm_of(name, &cm))
+}
+
+/// The swarm a labelled jobs ConfigMap describes (annotations may name the
+/// StatefulSet's watch label, the output ConfigMap and the refresh policy).
+fn swarm_of(name: &str, cm: &ConfigMap) -> SwarmRef {
     let ann = cm.metadata.annotations.clone().unwrap_or_default();
-    Ok(SwarmRef {
+    SwarmRef {
         name: name.to_owned(),
         namespace: cm
             .metadata
@@ -95,7 +112,51 @@ pub async fn resolve(client: &kube::Client, name: &str) -> Result<SwarmRef, Erro
             Some("hot-reload") => RefreshPolicy::HotReload,
             _ => RefreshPolicy::RestartPod,
         },
-    })
+    }
+}
+
+/// Every swarm in `namespace` (all namespaces when None): the seed swarm if
+/// its StatefulSet exists, and each jobs ConfigMap labelled
+/// `swarmdeck.io/swarm`.
+pub async fn discover(
+    client: &kube::Client,
+    namespace: Option<&str>,
+) -> Result<Vec<SwarmRef>, Error> {
+    let mut found = Vec::new();
+    let seed = SwarmRef::default();
+    if namespace.is_none_or(|ns| ns == seed.namespace) {
+        let sts: Api<StatefulSet> = Api::namespaced(client.clone(), &seed.namespace);
+        let exists = sts
+            .get_opt(&seed.name)
+            .await
+            .map_err(|e| Error::kube(format!("StatefulSet {}/{}", seed.namespace, seed.name), e))?;
+        if exists.is_some() {
+            found.push(seed);
+        }
+    }
+    let cms: Api<ConfigMap> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let labelled = cms
+        .list(&ListParams::default().labels("swarmdeck.io/swarm"))
+        .await
+        .map_err(|e| Error::kube("ConfigMaps labelled swarmdeck.io/swarm", e))?;
+    for cm in labelled.items {
+        let Some(name) = cm
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("swarmdeck.io/swarm"))
+            .cloned()
+        else {
+            continue;
+        };
+        if !found.iter().any(|s: &SwarmRef| s.name == name) {
+            found.push(swarm_of(&name, &cm));
+        }
+    }
+    Ok(found)
 }
 
 /// Read replicas, jobs and the current output.
@@ -131,14 +192,21 @@ pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<Swar
         configmap: swarm.jobs_config_map.clone(),
         message,
     })?;
-    let (current, output_version) = match cms.get_opt(&swarm.output_config_map).await.map_err(
-        |e| {
+    let rebalance_requested = jobs_cm
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REBALANCE_ANNOTATION))
+        .cloned();
+    let (current, output_version, pending) = match cms
+        .get_opt(&swarm.output_config_map)
+        .await
+        .map_err(|e| {
             Error::kube(
                 format!("ConfigMap {}/{}", swarm.namespace, swarm.output_config_map),
                 e,
             )
-        },
-    )? {
+        })? {
         Some(cm) => {
             let text = cm
                 .data
@@ -149,15 +217,30 @@ pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<Swar
             let cfg = WorkerConfig::parse(&text).map_err(|message| Error::Invalid { swarm: format!("swarm `{}`", swarm.name),
                 message: format!("the output ConfigMap {} does not parse ({message}); fix or delete it before the engine writes it again", swarm.output_config_map),
             })?;
-            (cfg, cm.metadata.resource_version.clone())
+            let pending = cm
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(PENDING_ANNOTATION))
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|w| !w.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            (cfg, cm.metadata.resource_version.clone(), pending)
         }
-        None => (WorkerConfig::default(), None),
+        None => (WorkerConfig::default(), None, Vec::new()),
     };
     Ok(SwarmInputs {
         replicas,
         jobs,
         current,
         output_version,
+        pending,
+        rebalance_requested,
     })
 }
 
@@ -173,10 +256,15 @@ pub async fn write_plan(
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &swarm.namespace);
     let mut cm: ConfigMap = serde_json::from_value(serde_json::json!({
         "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": swarm.output_config_map, "namespace": swarm.namespace, "labels": {"app.kubernetes.io/managed-by": "swarmdeck"}},
+        "metadata": {"name": swarm.output_config_map, "namespace": swarm.namespace,
+            "labels": {"app.kubernetes.io/managed-by": "swarmdeck"},
+            "annotations": {PENDING_ANNOTATION: changed_workers(swarm, plan).join(",")}},
         "data": {CONFIG_KEY: plan.config.to_yaml()},
     }))
-    .map_err(|e| Error::Invalid { swarm: format!("swarm `{}`", swarm.name), message: e.to_string() })?;
+    .map_err(|e| Error::Invalid {
+        swarm: format!("swarm `{}`", swarm.name),
+        message: e.to_string(),
+    })?;
     let pp = PostParams {
         dry_run,
         field_manager: Some("swarmdeck".into()),
@@ -194,6 +282,36 @@ pub async fn write_plan(
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
         Err(e) => Err(Error::kube(object, e)),
     }
+}
+
+fn changed_workers(swarm: &SwarmRef, plan: &Plan) -> Vec<String> {
+    plan.changed
+        .iter()
+        .map(|c| worker_name(&statefulset_of(swarm), c.ordinal))
+        .collect()
+}
+
+/// Mark the refresh of `plan`'s workers done (only the annotation changes).
+async fn clear_pending(client: &kube::Client, swarm: &SwarmRef) -> Result<(), Error> {
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &swarm.namespace);
+    cms.patch(
+        &swarm.output_config_map,
+        &kube::api::PatchParams {
+            field_manager: Some("swarmdeck".into()),
+            ..Default::default()
+        },
+        &kube::api::Patch::Merge(
+            serde_json::json!({"metadata": {"annotations": {PENDING_ANNOTATION: null}}}),
+        ),
+    )
+    .await
+    .map_err(|e| {
+        Error::kube(
+            format!("ConfigMap {}/{}", swarm.namespace, swarm.output_config_map),
+            e,
+        )
+    })?;
+    Ok(())
 }
 
 /// Progress as the engine reports it.
@@ -225,6 +343,9 @@ pub struct ReconcileOptions {
     pub worker_timeout: Duration,
     pub poll: Duration,
     pub policy: Policy,
+    /// While this engine leads; checked before each refresh batch so that an
+    /// engine that lost its lease stops acting.
+    pub leading: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Default for ReconcileOptions {
@@ -235,6 +356,7 @@ impl Default for ReconcileOptions {
             worker_timeout: Duration::from_secs(120),
             poll: Duration::from_millis(200),
             policy: Policy::default(),
+            leading: None,
         }
     }
 }
@@ -251,13 +373,27 @@ pub async fn reconcile(
         let inputs = read_inputs(client, swarm).await?;
         let plan = desired_state(swarm, &inputs, &opts.policy)?;
         if is_noop(&plan, &inputs.current) {
-            return Ok(Verdict::Unchanged);
+            if inputs.pending.is_empty() || opts.dry_run {
+                return Ok(Verdict::Unchanged);
+            }
+            // An engine wrote this assignment and stopped before every
+            // changed worker had refreshed: finish its work.
+            let targets: Vec<(String, u64)> = inputs
+                .pending
+                .iter()
+                .map(|w| {
+                    let v = inputs.current.workloads.get(w).map_or(0, |e| e.version);
+                    (w.clone(), v)
+                })
+                .collect();
+            let refreshed = refresh(client, swarm, &plan, &targets, opts, &mut progress).await?;
+            clear_pending(client, swarm).await?;
+            return Ok(Verdict::Converged {
+                version: inputs.current.version,
+                refreshed,
+            });
         }
-        let changed: Vec<String> = plan
-            .changed
-            .iter()
-            .map(|c| worker_name(&statefulset_of(swarm), c.ordinal))
-            .collect();
+        let changed = changed_workers(swarm, &plan);
         progress(
             &plan,
             Progress::Planned {
@@ -287,7 +423,13 @@ pub async fn reconcile(
                 version: plan.global_version,
             },
         );
-        let refreshed = refresh(client, swarm, &plan, opts, &mut progress).await?;
+        let targets: Vec<(String, u64)> = plan
+            .changed
+            .iter()
+            .map(|c| (worker_name(&statefulset_of(swarm), c.ordinal), c.version))
+            .collect();
+        let refreshed = refresh(client, swarm, &plan, &targets, opts, &mut progress).await?;
+        clear_pending(client, swarm).await?;
         return Ok(Verdict::Converged {
             version: plan.global_version,
             refreshed,
@@ -299,7 +441,7 @@ pub async fn reconcile(
     })
 }
 
-fn pod_ready(p: &Pod) -> bool {
+pub fn pod_ready(p: &Pod) -> bool {
     p.metadata.deletion_timestamp.is_none()
         && p.status
             .as_ref()
@@ -327,18 +469,23 @@ async fn refresh(
     client: &kube::Client,
     swarm: &SwarmRef,
     plan: &Plan,
+    targets: &[(String, u64)],
     opts: &ReconcileOptions,
     progress: &mut impl FnMut(&Plan, Progress),
 ) -> Result<Vec<String>, Error> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &swarm.namespace);
-    let sts = statefulset_of(swarm);
     let mut refreshed = Vec::new();
-    let targets: Vec<(String, u64)> = plan
-        .changed
-        .iter()
-        .map(|c| (worker_name(&sts, c.ordinal), c.version))
-        .collect();
     for batch in targets.chunks(opts.max_unavailable.max(1)) {
+        if opts
+            .leading
+            .as_ref()
+            .is_some_and(|l| !l.load(std::sync::atomic::Ordering::SeqCst))
+        {
+            return Err(Error::Superseded {
+                swarm: swarm.name.clone(),
+                namespace: swarm.namespace.clone(),
+            });
+        }
         let mut old_uids = Vec::new();
         for (worker, _) in batch {
             progress(
@@ -486,6 +633,8 @@ mod tests {
             jobs: jobs.clone(),
             current: WorkerConfig::default(),
             output_version: None,
+            pending: Vec::new(),
+            rebalance_requested: None,
         };
         let first = desired_state(&swarm, &inputs, &Policy::default()).unwrap();
         assert_eq!(first.changed.len(), 2);

@@ -1,0 +1,319 @@
+//! The long-running engine against the embedded cluster: one leader per
+//! namespace, observers that never act, takeover after the leader stops,
+//! intents (scale, rebalance request, Task target) carried out from the
+//! cluster.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::demo;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+use swarmdeck::domain::assignment::WorkerConfig;
+use swarmdeck::domain::task::Task;
+use swarmdeck::embedded::Cluster;
+use swarmdeck::engine::run::{Engine, EngineConfig, EngineRole, EngineStatus};
+use swarmdeck::engine::swarm::ReconcileOptions;
+use tokio::sync::{oneshot, watch};
+use tower::Layer;
+
+/// A client that records every request other than GET it sends.
+fn counting_client(cluster: &Cluster) -> (kube::Client, Arc<Mutex<Vec<String>>>) {
+    let writes = Arc::new(Mutex::new(Vec::new()));
+    let log = writes.clone();
+    let service =
+        tower::util::MapRequestLayer::new(move |req: http::Request<kube::client::Body>| {
+            if req.method() != http::Method::GET {
+                log.lock()
+                    .unwrap()
+                    .push(format!("{} {}", req.method(), req.uri().path()));
+            }
+            req
+        })
+        .layer(swarmdeck::embedded::api::router(cluster.clone()));
+    (kube::Client::new(service, "swarm"), writes)
+}
+
+/// Writes other than the Lease's own.
+fn acting(writes: &Arc<Mutex<Vec<String>>>) -> Vec<String> {
+    writes
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|w| !w.contains("/leases"))
+        .cloned()
+        .collect()
+}
+
+fn config(cluster: &Cluster, identity: &str, namespaces: &[&str]) -> EngineConfig {
+    let mut cfg = EngineConfig::new(
+        namespaces.iter().map(|s| (*s).to_owned()).collect(),
+        identity.into(),
+    );
+    cfg.clock = cluster.clock().clone();
+    cfg.renew_every = Duration::from_millis(20);
+    cfg.resync = Duration::from_millis(50);
+    cfg.reconcile = ReconcileOptions {
+        poll: Duration::from_millis(10),
+        worker_timeout: Duration::from_secs(30),
+        ..Default::default()
+    };
+    cfg
+}
+
+struct Running {
+    status: watch::Receiver<EngineStatus>,
+    stop: Option<oneshot::Sender<()>>,
+    handle: tokio::task::JoinHandle<()>,
+    writes: Arc<Mutex<Vec<String>>>,
+}
+
+fn start(cluster: &Cluster, cfg: EngineConfig) -> Running {
+    let (client, writes) = counting_client(cluster);
+    let engine = Engine::new(client, cfg, None);
+    let status = engine.status();
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(engine.run(async {
+        let _ = rx.await;
+    }));
+    Running {
+        status,
+        stop: Some(tx),
+        handle,
+        writes,
+    }
+}
+
+async fn until<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    for _ in 0..3000 {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn role(r: &Running, ns: &str) -> EngineRole {
+    r.status.borrow().namespaces[ns].role
+}
+
+async fn scale(client: &kube::Client, n: i32) {
+    Api::<StatefulSet>::namespaced(client.clone(), "swarm")
+        .patch_scale(
+            "swarm-worker",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": n}})),
+        )
+        .await
+        .unwrap();
+}
+
+async fn output(client: &kube::Client) -> Option<WorkerConfig> {
+    let cm = Api::<ConfigMap>::namespaced(client.clone(), "swarm")
+        .get_opt("swarm-worker-config")
+        .await
+        .unwrap()?;
+    WorkerConfig::parse(&cm.data?["config.yml"]).ok()
+}
+
+/// The swarm is converged on `n` workers with every job exactly once.
+async fn converged_on(client: &kube::Client, n: usize) -> bool {
+    let swarm = swarmdeck::domain::swarm::SwarmRef::default();
+    let Ok((cfg, rows)) = swarmdeck::engine::swarm::grid(client, &swarm).await else {
+        return false;
+    };
+    let all: Vec<&String> = cfg.workloads.values().flat_map(|w| &w.jobs).collect();
+    let unique: BTreeSet<&&String> = all.iter().collect();
+    rows.len() == n
+        && cfg.workloads.len() == n
+        && rows.iter().all(|r| r.converged)
+        && all.len() == 32
+        && unique.len() == 32
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_engine_leads_the_other_acts_on_nothing_and_takes_over() {
+    let d = demo(false);
+    let mut a = start(&d.cluster, config(&d.cluster, "engine-a", &["swarm"]));
+    let mut b = start(&d.cluster, config(&d.cluster, "engine-b", &["swarm"]));
+    until("a leader", async || {
+        let (ra, rb) = (role(&a, "swarm"), role(&b, "swarm"));
+        (ra != EngineRole::Starting && rb != EngineRole::Starting).then_some(())
+    })
+    .await;
+    let leaders = [&a, &b]
+        .iter()
+        .filter(|r| role(r, "swarm") == EngineRole::Leader)
+        .count();
+    assert_eq!(leaders, 1, "exactly one engine leads");
+    let (leader, observer) = if role(&a, "swarm") == EngineRole::Leader {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    let leader_id = leader.status.borrow().identity.clone();
+    until("the observer to name the leader", async || {
+        (observer.status.borrow().namespaces["swarm"]
+            .leader
+            .as_deref()
+            == Some(leader_id.as_str()))
+        .then_some(())
+    })
+    .await;
+
+    // The leader writes the first assignment; then an intent: scale to 3.
+    until("the first assignment", async || {
+        converged_on(&d.client, 2).await.then_some(())
+    })
+    .await;
+    scale(&d.client, 3).await;
+    until("3 converged workers", async || {
+        converged_on(&d.client, 3).await.then_some(())
+    })
+    .await;
+    assert!(
+        !acting(&leader.writes).is_empty(),
+        "the leader wrote the assignment"
+    );
+    assert_eq!(
+        acting(&observer.writes),
+        Vec::<String>::new(),
+        "the observer acted"
+    );
+    assert!(
+        observer.status.borrow().namespaces["swarm"]
+            .swarms
+            .contains_key("swarm-worker"),
+        "the observer computes the plan"
+    );
+
+    // The leader dies without releasing its lease: the observer takes over
+    // once the lease expires, and carries out the next intent.
+    leader.handle.abort();
+    let stopped_at = d.cluster.clock().now_ms();
+    until("the takeover", async || {
+        (role(observer, "swarm") == EngineRole::Leader).then_some(())
+    })
+    .await;
+    let waited = d.cluster.clock().now_ms() - stopped_at;
+    assert!(
+        waited <= 15_000 + 5_000,
+        "took over {waited} ms after the leader stopped (lease 15 s)"
+    );
+    scale(&d.client, 2).await;
+    until("2 converged workers", async || {
+        converged_on(&d.client, 2).await.then_some(())
+    })
+    .await;
+    assert!(!acting(&observer.writes).is_empty(), "the new leader acts");
+    observer.stop.take().unwrap().send(()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_stop_releases_the_lease_at_once() {
+    let d = demo(false);
+    let mut a = start(&d.cluster, config(&d.cluster, "engine-a", &["swarm"]));
+    until("a leads", async || {
+        (role(&a, "swarm") == EngineRole::Leader).then_some(())
+    })
+    .await;
+    let b = start(&d.cluster, config(&d.cluster, "engine-b", &["swarm"]));
+    until("b observes", async || {
+        (role(&b, "swarm") == EngineRole::Observer).then_some(())
+    })
+    .await;
+    a.stop.take().unwrap().send(()).unwrap();
+    (&mut a.handle).await.unwrap();
+    let released_at = d.cluster.clock().now_ms();
+    until("b leads", async || {
+        (role(&b, "swarm") == EngineRole::Leader).then_some(())
+    })
+    .await;
+    assert!(
+        d.cluster.clock().now_ms() - released_at < 15_000,
+        "b did not wait for the lease to expire"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebalance_request_is_carried_out_and_cleared() {
+    let d = demo(false);
+    let e = start(&d.cluster, config(&d.cluster, "engine", &["swarm"]));
+    until("the first assignment", async || {
+        converged_on(&d.client, 2).await.then_some(())
+    })
+    .await;
+    let cms: Api<ConfigMap> = Api::namespaced(d.client.clone(), "swarm");
+    cms.patch(
+        "swarm-controller-config",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"swarmdeck.io/rebalance-requested": "2026-11-22T00:00:00Z"}}})),
+    )
+    .await
+    .unwrap();
+    until("the request cleared", async || {
+        let cm = cms.get("swarm-controller-config").await.unwrap();
+        (!cm.metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("swarmdeck.io/rebalance-requested"))
+        .then_some(())
+    })
+    .await;
+    let last = e.status.borrow().namespaces["swarm"].swarms["swarm-worker"]
+        .last
+        .clone();
+    assert_eq!(
+        last.as_deref(),
+        Some("nothing to do: the assignment is current")
+    );
+    assert!(output(&d.client).await.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_target_is_stepped_through_every_state() {
+    let d = demo(false);
+    let e = start(&d.cluster, config(&d.cluster, "engine", &["alice-tasks"]));
+    let tasks: Api<Task> = Api::namespaced(d.client.clone(), "alice-tasks");
+    until("readout in standby", async || {
+        let t = tasks.get("readout").await.unwrap();
+        (t.status.and_then(|s| s.state).as_deref() == Some("standby")).then_some(())
+    })
+    .await;
+    tasks
+        .patch(
+            "readout",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"swarmdeck.io/target-state": "running"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    until("readout running", async || {
+        let t = tasks.get("readout").await.unwrap();
+        let state = t.status.and_then(|s| s.state).unwrap_or_default();
+        if seen.last() != Some(&state) {
+            seen.push(state.clone());
+        }
+        (state == "running").then_some(())
+    })
+    .await;
+    assert!(seen.contains(&"configured".to_owned()), "{seen:?}");
+    until("the engine to report it", async || {
+        let last = e.status.borrow().namespaces["alice-tasks"].tasks["readout"]
+            .last
+            .clone();
+        (last.as_deref() == Some("converged: running")).then_some(())
+    })
+    .await;
+    assert_eq!(e.status.borrow().actions, 3, "two steps and the arrival");
+}
