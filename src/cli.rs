@@ -91,6 +91,56 @@ pub enum Command {
     Get(GetArgs),
     /// Which engine leads, and every swarm's convergence.
     Status(StatusArgs),
+    /// Apply a manifest as one unit: ${VAR}s expanded, every document checked
+    /// by a server dry run first, then server-side applied in order.
+    Apply(UnitArgs),
+    /// Delete the objects of a manifest as one unit, in reverse order.
+    Delete(UnitArgs),
+    /// Run the reconcile engine headless (in a cluster: see assets/deploy/).
+    Operator(OperatorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UnitArgs {
+    /// The manifest; `-` reads standard input.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: PathBuf,
+    /// Set a template variable (repeatable); wins over the environment.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+    /// Namespace for documents that name none.
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+    /// Print the plan (checked by a server dry run) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct OperatorArgs {
+    /// Namespace to manage (repeatable; default: POD_NAMESPACE, then the
+    /// namespaces of the demo swarm and tasks on the embedded cluster, then `default`).
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+    /// Identity in the Lease (default: POD_NAME, then user@host/pid).
+    #[arg(long)]
+    pub identity: Option<String>,
+    /// Seconds a lease lasts without renewal.
+    #[arg(long, default_value_t = 15)]
+    pub lease_seconds: u64,
+    /// Workers refreshed at once.
+    #[arg(long, default_value_t = 1)]
+    pub max_unavailable: usize,
+    /// Seconds to wait for a refreshed worker, or for one Task step.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+    /// Stop after this many seconds (default: run until SIGTERM or Ctrl-C).
+    #[arg(long, value_name = "SECONDS")]
+    pub exit_after: Option<u64>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 #[derive(Debug, Args)]

@@ -259,7 +259,7 @@ fn every_example_renders() {
         "--set",
         "IMAGE_TAG=1",
     ];
-    for dir in ["examples", "rbac", "crds"] {
+    for dir in ["examples", "deploy", "crds"] {
         for entry in std::fs::read_dir(asset(dir)).unwrap() {
             let path = entry.unwrap().path();
             let mut args = vec!["render", "-f", path.to_str().unwrap()];

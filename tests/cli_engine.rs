@@ -96,7 +96,7 @@ fn bad_input_and_read_only_fail_clearly() {
         ),
         (
             vec!["rebalance", "swarm-worker", "--embedded", "--read-only"],
-            "read-only mode: refused PUT",
+            "read-only mode: refused POST /apis/coordination.k8s.io",
         ),
         (
             vec!["scale", "swarm-worker", "3", "--embedded", "--read-only"],

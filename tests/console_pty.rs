@@ -2,6 +2,9 @@
 //! parsed with vt100. The harness answers the terminal's cursor-position
 //! query, as a real terminal would.
 
+mod common;
+use common::Served;
+
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -150,67 +153,6 @@ fn browse_filter_help_and_quit_restores_the_terminal() {
     // Cooked mode: canonical input and echo are on again.
     assert!(after.split_whitespace().any(|w| w == "icanon"), "{after}");
     assert!(after.split_whitespace().any(|w| w == "echo"), "{after}");
-}
-
-/// The embedded demo served on TCP from this test process (so the test can
-/// read the server's request log), its world ticking on real time.
-struct Served {
-    rt: tokio::runtime::Runtime,
-    cluster: swarmdeck::embedded::Cluster,
-    addr: std::net::SocketAddr,
-    server: Option<tokio::task::JoinHandle<()>>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    ticker: Option<std::thread::JoinHandle<()>>,
-    kubeconfig: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Served {
-    fn start(namespace: &str) -> Served {
-        use swarmdeck::embedded::{Cluster, clock::Clock, scenario, serve_tcp};
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let cluster = Cluster::new(Clock::system(), 10_000);
-        scenario::install_crds(&cluster).unwrap();
-        scenario::Scenario::parse(scenario::DEMO)
-            .unwrap()
-            .load_into(&cluster)
-            .unwrap();
-        let world = swarmdeck::embedded::world::World::new(
-            cluster.clone(),
-            Vec::new(),
-            Default::default(),
-            3,
-        );
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let ticker = swarmdeck::embedded::runtime::run_world(world, 0, stop.clone());
-        let (addr, server) = rt.block_on(serve_tcp(&cluster, 0)).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = dir.path().join("kubeconfig");
-        std::fs::write(
-            &kubeconfig,
-            swarmdeck::embedded::kubeconfig(&format!("http://{addr}"), namespace),
-        )
-        .unwrap();
-        Served {
-            rt,
-            cluster,
-            addr,
-            server: Some(server),
-            stop,
-            ticker: Some(ticker),
-            kubeconfig,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(t) = self.ticker.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 #[test]

@@ -8,6 +8,7 @@ pub mod lease;
 pub mod run;
 pub mod swarm;
 pub mod task;
+pub mod unit;
 
 /// Engine errors, written for the operator.
 #[derive(Debug, thiserror::Error)]

@@ -22,6 +22,9 @@ use crate::domain::task::{compact_crd, task_crd};
 #[error("{0}")]
 pub struct CommandError(pub String);
 
+mod engine;
+use engine::{Actor, take_or_delegate};
+
 type Outcome = Result<String, CommandError>;
 
 fn fail<T>(msg: impl Into<String>) -> Result<T, CommandError> {
@@ -46,6 +49,13 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Status(args)) => {
             with_cluster(&args.cluster, |client, _| status(client, &args))
         }
+        Some(Command::Apply(args)) => with_cluster(&args.cluster, |client, audit| {
+            engine::apply(client, audit, &args)
+        }),
+        Some(Command::Delete(args)) => with_cluster(&args.cluster, |client, audit| {
+            engine::delete(client, audit, &args)
+        }),
+        Some(Command::Operator(args)) => engine::operator(&args),
         Some(Command::Task(crate::cli::TaskCommand::SetState(args))) => {
             with_cluster(&args.cluster, |client, audit| {
                 set_state(client, audit, &args)
@@ -590,8 +600,19 @@ async fn rebalance(
     let swarm = crate::engine::swarm::resolve(&client, &args.swarm)
         .await
         .map_err(engine_err)?;
-    let result = run_reconcile(&client, &swarm, args.dry_run).await;
-    if !args.dry_run {
+    if args.dry_run {
+        return run_reconcile(&client, &swarm, true).await;
+    }
+    let result = match take_or_delegate(&client, &swarm.namespace, &audit.user).await {
+        Err(e) => Err(e),
+        Ok(Actor::Here(held)) => {
+            let r = run_reconcile(&client, &swarm, false).await;
+            held.release().await;
+            r
+        }
+        Ok(Actor::Engine(leader)) => request_rebalance(&client, &swarm, &leader).await,
+    };
+    {
         record(
             &audit,
             &sts_subject(&swarm),
@@ -664,7 +685,7 @@ fn scale(args: &ScaleArgs) -> Outcome {
         let swarm = crate::engine::swarm::resolve(&client, &args.statefulset)
             .await
             .map_err(engine_err)?;
-        let result = scale_swarm(&client, &swarm, replicas, args).await;
+        let result = scale_swarm(&client, &swarm, replicas, args, &audit.user).await;
         if !args.dry_run {
             record(
                 &audit,
@@ -679,11 +700,94 @@ fn scale(args: &ScaleArgs) -> Outcome {
     })
 }
 
+/// Ask the engine that leads for a rebalance (annotation on the jobs
+/// ConfigMap) and wait for its verdict.
+async fn request_rebalance(
+    client: &kube::Client,
+    swarm: &crate::domain::swarm::SwarmRef,
+    leader: &str,
+) -> Outcome {
+    use crate::engine::swarm::REBALANCE_ANNOTATION;
+    let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client.clone(), &swarm.namespace);
+    let now = crate::embedded::clock::rfc3339(crate::embedded::clock::Clock::system().now_ms());
+    let object = format!("ConfigMap {}/{}", swarm.namespace, swarm.jobs_config_map);
+    cms.patch(
+        &swarm.jobs_config_map,
+        &kube::api::PatchParams {
+            field_manager: Some("swarmdeck".into()),
+            ..Default::default()
+        },
+        &kube::api::Patch::Merge(json!({"metadata": {"annotations": {REBALANCE_ANNOTATION: now}}})),
+    )
+    .await
+    .map_err(|e| CommandError(format!("{object}: {e}")))?;
+    println!(
+        "engine {leader} leads namespace {}: rebalance requested on {object}; waiting for its verdict",
+        swarm.namespace
+    );
+    for _ in 0..3000 {
+        let cm = cms
+            .get(&swarm.jobs_config_map)
+            .await
+            .map_err(|e| CommandError(format!("{object}: {e}")))?;
+        let pending = cm
+            .metadata
+            .annotations
+            .is_some_and(|a| a.contains_key(REBALANCE_ANNOTATION));
+        if !pending {
+            return wait_converged(client, swarm, None).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    fail(format!(
+        "engine {leader} did not take up the rebalance request on {object} within 10 minutes; see `swarmdeck status` and its Events"
+    ))
+}
+
+/// Wait until every worker of the swarm (`replicas` of them, when given)
+/// reports its current version, printing progress as workers converge.
+async fn wait_converged(
+    client: &kube::Client,
+    swarm: &crate::domain::swarm::SwarmRef,
+    replicas: Option<u32>,
+) -> Outcome {
+    let mut last = None;
+    for _ in 0..3000 {
+        let (cfg, rows) = crate::engine::swarm::grid(client, swarm)
+            .await
+            .map_err(engine_err)?;
+        let inputs = crate::engine::swarm::read_inputs(client, swarm)
+            .await
+            .map_err(engine_err)?;
+        let done = rows.iter().filter(|r| r.converged).count();
+        if last != Some(done) {
+            println!("{done}/{} workers converged", rows.len());
+            last = Some(done);
+        }
+        let sized =
+            replicas.is_none_or(|n| rows.len() == n as usize) && cfg.workloads.len() == rows.len();
+        if sized && done == rows.len() && inputs.pending.is_empty() {
+            return Ok(format!(
+                "converged: version {}, {} workers\n",
+                cfg.version,
+                rows.len()
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    fail(format!(
+        "swarm `{}` did not converge within 10 minutes; see `swarmdeck grid {}`",
+        swarm.name, swarm.name
+    ))
+}
+
 async fn scale_swarm(
     client: &kube::Client,
     swarm: &crate::domain::swarm::SwarmRef,
     replicas: u32,
     args: &ScaleArgs,
+    user: &str,
 ) -> Outcome {
     let api: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
         kube::Api::namespaced(client.clone(), &swarm.namespace);
@@ -713,10 +817,32 @@ async fn scale_swarm(
         ));
     }
     println!("scaled {}/{sts} to {replicas}", swarm.namespace);
+    let held = match take_or_delegate(client, &swarm.namespace, user).await? {
+        Actor::Engine(leader) => {
+            println!(
+                "engine {leader} leads namespace {}: it re-plans and refreshes; waiting for its verdict",
+                swarm.namespace
+            );
+            return wait_converged(client, swarm, Some(replicas)).await;
+        }
+        Actor::Here(held) => held,
+    };
+    let result = scale_here(client, swarm, replicas, &api, &sts).await;
+    held.release().await;
+    result
+}
+
+async fn scale_here(
+    client: &kube::Client,
+    swarm: &crate::domain::swarm::SwarmRef,
+    replicas: u32,
+    api: &kube::Api<k8s_openapi::api::apps::v1::StatefulSet>,
+    sts: &str,
+) -> Outcome {
     // Wait until the StatefulSet has the new count of ready pods.
     for _ in 0..600 {
         let s = api
-            .get(&sts)
+            .get(sts)
             .await
             .map_err(|e| CommandError(e.to_string()))?;
         if s.status.and_then(|st| st.ready_replicas).unwrap_or(0) as u32 == replicas {
@@ -732,7 +858,15 @@ async fn set_state(
     audit: crate::engine::audit::Auditor,
     args: &crate::cli::SetStateArgs,
 ) -> Outcome {
-    let result = set_state_inner(&client, args).await;
+    let result = match take_or_delegate(&client, &args.namespace, &audit.user).await {
+        Err(e) => Err(e),
+        Ok(Actor::Here(held)) => {
+            let r = set_state_inner(&client, args).await;
+            held.release().await;
+            r
+        }
+        Ok(Actor::Engine(leader)) => request_state(&client, args, &leader).await,
+    };
     let subject = crate::engine::audit::Subject {
         api_version: "aliecs.alice.cern/v1alpha1".into(),
         kind: "Task".into(),
@@ -748,6 +882,84 @@ async fn set_state(
     )
     .await;
     result
+}
+
+/// Record the target for the engine that leads and wait for its verdict.
+async fn request_state(
+    client: &kube::Client,
+    args: &crate::cli::SetStateArgs,
+    leader: &str,
+) -> Outcome {
+    use crate::domain::task::{OccState, Task};
+    use crate::engine::run::{RECOVER_ANNOTATION, REQUESTED_AT_ANNOTATION};
+    use crate::engine::task::TARGET_ANNOTATION;
+    let object = format!("Task {}/{}", args.namespace, args.task);
+    let want: OccState = args
+        .state
+        .parse()
+        .map_err(|e: crate::domain::task::StateError| CommandError(format!("{object}: {e}")))?;
+    if !want.requestable() {
+        return fail(format!(
+            "{object}: `{want}` cannot be requested: a Task can be asked for standby, configured or running"
+        ));
+    }
+    let api: kube::Api<Task> = kube::Api::namespaced(client.clone(), &args.namespace);
+    let now = crate::embedded::clock::rfc3339(crate::embedded::clock::Clock::system().now_ms());
+    api.patch(
+        &args.task,
+        &kube::api::PatchParams {
+            field_manager: Some("swarmdeck".into()),
+            ..Default::default()
+        },
+        &kube::api::Patch::Merge(json!({"metadata": {"annotations": {
+            TARGET_ANNOTATION: want.as_str(),
+            REQUESTED_AT_ANNOTATION: now,
+            RECOVER_ANNOTATION: if args.recover { Some("true") } else { None },
+        }}})),
+    )
+    .await
+    .map_err(|e| CommandError(format!("{object}: {e}")))?;
+    println!(
+        "engine {leader} leads namespace {}: target {want} recorded on {object}; waiting for its verdict",
+        args.namespace
+    );
+    if args.no_wait {
+        return Ok(format!("target recorded ({object})\n"));
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(args.timeout * 4);
+    let mut last: Option<String> = None;
+    loop {
+        let t = api
+            .get(&args.task)
+            .await
+            .map_err(|e| CommandError(format!("{object}: {e}")))?;
+        let status = t.status.unwrap_or_default();
+        let state = status.state.clone().unwrap_or_default();
+        if last.as_deref() != Some(state.as_str()) && !state.is_empty() {
+            println!("{object} is {state}");
+            last = Some(state.clone());
+        }
+        if state == want.as_str() {
+            return Ok(format!(
+                "converged: {}/{} is {want}\n",
+                args.namespace, args.task
+            ));
+        }
+        if state == "error" && !args.recover {
+            return fail(format!(
+                "{object} is in error: {}; recovery: set standby, then step up again: swarmdeck task set-state {} {want} --recover",
+                status.error.unwrap_or_else(|| "no reason given".into()),
+                args.task
+            ));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return fail(format!(
+                "{object}: engine {leader} did not bring it to {want} within {} s (status.state is {state}); see its Events",
+                args.timeout * 4
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 async fn set_state_inner(client: &kube::Client, args: &crate::cli::SetStateArgs) -> Outcome {
@@ -959,7 +1171,8 @@ async fn status(client: kube::Client, args: &crate::cli::StatusArgs) -> Outcome 
                 let renewed = spec.renew_time.map(|t| (now - t.0.as_millisecond()) / 1000);
                 let duration = i64::from(spec.lease_duration_seconds.unwrap_or(15));
                 match renewed {
-                    Some(age) if age <= duration && !holder.is_empty() => {
+                    _ if holder.is_empty() => "no engine leads (lease released)".to_owned(),
+                    Some(age) if age <= duration => {
                         format!("leader {holder} (renewed {age}s ago)")
                     }
                     _ => format!("lease expired (last holder {holder})"),

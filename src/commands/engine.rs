@@ -1,0 +1,309 @@
+//! The commands that change things through the engine: apply and delete of a
+//! manifest unit, the headless operator, and who carries out an intent (an
+//! engine that leads the namespace, or this command holding the lease).
+
+use std::time::Duration;
+
+use super::{CommandError, Outcome, engine_err, fail, parse_sets, read_input};
+use crate::cli::{OperatorArgs, UnitArgs};
+use crate::domain::manifest;
+use crate::engine::audit::{Auditor, Subject};
+use crate::engine::lease::{self, LeaseConfig, Role};
+use crate::engine::unit::{self, Action};
+
+/// Who carries out an intent written in a namespace.
+pub(super) enum Actor {
+    /// Another engine leads the namespace: it acts, we wait for its verdict.
+    Engine(String),
+    /// This command holds the lease while it acts.
+    Here(Held),
+}
+
+/// A lease this command holds, renewed in the background until released.
+pub(super) struct Held {
+    client: kube::Client,
+    cfg: LeaseConfig,
+    renew: tokio::task::JoinHandle<()>,
+}
+
+impl Held {
+    pub(super) async fn release(self) {
+        self.renew.abort();
+        if let Err(e) = lease::release(&self.client, &self.cfg).await {
+            tracing::warn!("releasing the lease: {e}");
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    crate::embedded::clock::Clock::system().now_ms()
+}
+
+/// Take the namespace's lease for the duration of a command, or name the
+/// engine that leads it.
+pub(super) async fn take_or_delegate(
+    client: &kube::Client,
+    namespace: &str,
+    user: &str,
+) -> Result<Actor, CommandError> {
+    let cfg = LeaseConfig {
+        namespace: namespace.to_owned(),
+        identity: format!("cli:{}", lease::default_identity(user)),
+        duration: Duration::from_secs(15),
+    };
+    match lease::elect(client, &cfg, now_ms())
+        .await
+        .map_err(engine_err)?
+    {
+        Role::Observer { leader } => Ok(Actor::Engine(
+            leader.unwrap_or_else(|| "another engine".to_owned()),
+        )),
+        Role::Leader => {
+            let (c, k) = (client.clone(), cfg.clone());
+            let renew = tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    if let Err(e) = lease::elect(&c, &k, now_ms()).await {
+                        tracing::warn!("renewing the lease: {e}");
+                    }
+                }
+            });
+            Ok(Actor::Here(Held {
+                client: client.clone(),
+                cfg,
+                renew,
+            }))
+        }
+    }
+}
+
+fn load_unit(args: &UnitArgs) -> Result<Vec<manifest::Document>, CommandError> {
+    let text = read_input(&args.file, "manifest")?;
+    let sets = parse_sets(&args.set)?;
+    let lookup = |name: &str| sets.get(name).cloned().or_else(|| std::env::var(name).ok());
+    manifest::load(&text, lookup).map_err(|e| CommandError(format!("{}: {e}", args.file.display())))
+}
+
+fn plan_text(steps: &[unit::UnitStep]) -> String {
+    let mut out = String::from("Plan:\n");
+    for s in steps {
+        out.push_str(&format!(
+            "  {:<10} {} (document {})\n",
+            s.action.to_string(),
+            s.object,
+            s.document
+        ));
+    }
+    out
+}
+
+fn unit_subject(object: &str) -> Subject {
+    // `Kind ns/name` or `Kind name`.
+    let (kind, rest) = object.split_once(' ').unwrap_or((object, ""));
+    let (namespace, name) = rest.split_once('/').unwrap_or(("default", rest));
+    Subject {
+        api_version: String::new(),
+        kind: kind.to_owned(),
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+    }
+}
+
+/// `swarmdeck apply -f FILE`.
+pub(super) async fn apply(client: kube::Client, audit: Auditor, args: &UnitArgs) -> Outcome {
+    let docs = load_unit(args)?;
+    let plan = unit::plan_apply(&client, &docs, &args.namespace)
+        .await
+        .map_err(|e| CommandError(format!("{}: {e}; nothing was applied", args.file.display())))?;
+    let text = plan_text(&plan);
+    if args.dry_run {
+        return Ok(format!(
+            "{text}dry run: every document passed the server's dry run; nothing was changed\n"
+        ));
+    }
+    print!("{text}");
+    let result = unit::apply(&client, &docs, &args.namespace, |d| {
+        println!("{} {}", d.object, past(d.action));
+    })
+    .await;
+    let summary = format!("apply {} ({} documents)", args.file.display(), docs.len());
+    match result {
+        Ok(done) => {
+            for d in &done {
+                audit
+                    .record(
+                        &unit_subject(&d.object),
+                        "Apply",
+                        &summary,
+                        past(d.action),
+                        false,
+                    )
+                    .await;
+            }
+            let changed = done
+                .iter()
+                .filter(|d| d.action != Action::Unchanged)
+                .count();
+            Ok(format!(
+                "applied as one unit: {changed} of {} objects changed\n",
+                done.len()
+            ))
+        }
+        Err(e) => {
+            let msg = format!("{}: {e}", args.file.display());
+            if let Some(first) = plan.first() {
+                audit
+                    .record(
+                        &unit_subject(&first.object),
+                        "Apply",
+                        &summary,
+                        &format!("failed: {msg}"),
+                        true,
+                    )
+                    .await;
+            }
+            fail(msg)
+        }
+    }
+}
+
+fn past(a: Action) -> &'static str {
+    match a {
+        Action::Create => "created",
+        Action::Configure => "configured",
+        Action::Unchanged => "unchanged",
+        Action::Delete => "deleted",
+        Action::Absent => "already absent",
+    }
+}
+
+/// `swarmdeck delete -f FILE`.
+pub(super) async fn delete(client: kube::Client, audit: Auditor, args: &UnitArgs) -> Outcome {
+    let docs = load_unit(args)?;
+    let plan = unit::plan_delete(&client, &docs, &args.namespace)
+        .await
+        .map_err(engine_err)?;
+    let text = plan_text(&plan);
+    if args.dry_run {
+        return Ok(format!("{text}dry run: nothing was deleted\n"));
+    }
+    print!("{text}");
+    let summary = format!("delete {} ({} documents)", args.file.display(), docs.len());
+    let done = unit::delete(&client, &docs, &args.namespace, |d| {
+        println!("{} {}", d.object, past(d.action));
+    })
+    .await
+    .map_err(|e| CommandError(format!("{}: {e}", args.file.display())))?;
+    for d in done.iter().filter(|d| d.action == Action::Delete) {
+        audit
+            .record(
+                &unit_subject(&d.object),
+                "Delete",
+                &summary,
+                "deleted",
+                false,
+            )
+            .await;
+    }
+    let deleted = done.iter().filter(|d| d.action == Action::Delete).count();
+    Ok(format!(
+        "deleted as one unit: {deleted} objects deleted, {} already absent\n",
+        done.len() - deleted
+    ))
+}
+
+/// `swarmdeck operator`: the engine, headless, until SIGTERM or Ctrl-C.
+pub(super) fn operator(args: &OperatorArgs) -> Outcome {
+    use crate::engine::run::{Engine, EngineConfig};
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| CommandError(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let opts = crate::cluster::ConnectOptions {
+            embedded: args.cluster.embedded,
+            kubeconfig: args.cluster.kubeconfig.clone(),
+            context: args.cluster.context.clone(),
+            namespace: None,
+            read_only: args.cluster.read_only,
+            scenario: "demo".into(),
+        };
+        let conn = crate::cluster::connect(&opts)
+            .await
+            .map_err(|e| CommandError(e.to_string()))?;
+        let namespaces = if !args.namespaces.is_empty() {
+            args.namespaces.clone()
+        } else if let Ok(ns) = std::env::var("POD_NAMESPACE") {
+            vec![ns]
+        } else if conn.embedded {
+            vec!["swarm".into(), "alice-tasks".into()]
+        } else {
+            vec![conn.namespace.clone()]
+        };
+        if let Some(bad) = namespaces
+            .iter()
+            .find(|ns| !manifest::is_dns_label(ns))
+        {
+            return fail(format!(
+                "--namespace `{bad}` is not a namespace name (lowercase letters, digits and '-')"
+            ));
+        }
+        let identity = args
+            .identity
+            .clone()
+            .or_else(|| std::env::var("POD_NAME").ok())
+            .unwrap_or_else(|| lease::default_identity(&conn.user));
+        let mut cfg = EngineConfig::new(namespaces.clone(), identity.clone());
+        cfg.lease_duration = Duration::from_secs(args.lease_seconds.max(1));
+        cfg.renew_every = Duration::from_secs((args.lease_seconds / 3).max(1));
+        cfg.plan_only = conn.read_only;
+        cfg.reconcile.max_unavailable = args.max_unavailable.max(1);
+        cfg.reconcile.worker_timeout = Duration::from_secs(args.timeout);
+        cfg.task_step_timeout = Duration::from_secs(args.timeout);
+        let auditor = Auditor {
+            client: conn.client.clone(),
+            user: identity.clone(),
+            context: conn.context.clone(),
+            log: Some(crate::engine::audit::default_log()),
+        };
+        let engine = Engine::new(conn.client.clone(), cfg, Some(auditor));
+        let mut status = engine.status();
+        println!(
+            "{}",
+            serde_json::json!({"event": "started", "identity": identity, "namespaces": namespaces, "context": conn.context, "planOnly": conn.read_only})
+        );
+        // One JSON line per status change: the operator's log for `kubectl logs`.
+        let reporter = tokio::spawn(async move {
+            while status.changed().await.is_ok() {
+                let s = status.borrow_and_update().clone();
+                println!("{}", serde_json::json!({"event": "status", "status": s}));
+            }
+        });
+        let exit_after = args.exit_after;
+        engine
+            .run(async move {
+                let timer = async {
+                    match exit_after {
+                        Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate() => {}
+                    _ = timer => {}
+                }
+            })
+            .await;
+        reporter.abort();
+        println!("{}", serde_json::json!({"event": "stopped", "identity": identity}));
+        Ok(String::new())
+    })
+}
+
+async fn terminate() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}

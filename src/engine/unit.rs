@@ -1,0 +1,378 @@
+//! Manifests applied and deleted as one unit (as Ankaios' podman-kube
+//! runtime does): every document is first checked by a server-side dry run,
+//! so that one bad document means nothing is applied; then the documents are
+//! applied in order with server-side apply; if one still fails, the objects
+//! this apply created are deleted again and the failure names the document.
+
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::{ApiCapabilities, ApiResource, Scope};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::Error;
+use crate::domain::manifest::{Document, apply_order, delete_order};
+
+pub const FIELD_MANAGER: &str = "swarmdeck";
+
+/// What applying or deleting one document does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Configure,
+    Unchanged,
+    Delete,
+    /// Deleting an object that does not exist.
+    Absent,
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Action::Create => "create",
+            Action::Configure => "configure",
+            Action::Unchanged => "unchanged",
+            Action::Delete => "delete",
+            Action::Absent => "absent",
+        })
+    }
+}
+
+/// One step of a unit's plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnitStep {
+    /// 1-based document number in the file.
+    pub document: usize,
+    /// `Kind namespace/name` (or `Kind name` for cluster-scoped kinds).
+    pub object: String,
+    pub action: Action,
+    /// The live object, without status and managedFields (None: absent).
+    #[serde(skip)]
+    pub live: Option<Value>,
+}
+
+/// How the unit is addressed in the cluster.
+struct Target {
+    api: Api<DynamicObject>,
+    name: String,
+    object: String,
+}
+
+fn described(doc: &Document, ns: Option<&str>) -> String {
+    match ns {
+        Some(ns) => format!("{} {ns}/{}", doc.kind(), doc.name()),
+        None => format!("{} {}", doc.kind(), doc.name()),
+    }
+}
+
+fn invalid(doc: &Document, object: &str, message: String) -> Error {
+    Error::Invalid {
+        swarm: format!("document {} ({object}, line {})", doc.index, doc.line),
+        message,
+    }
+}
+
+/// Does another document of the unit create what `doc` needs first (its
+/// namespace, or the CRD of its kind)?
+fn provided_by_unit(doc: &Document, docs: &[Document], ns: Option<&str>) -> bool {
+    let group = doc.api_version().split('/').next().unwrap_or("");
+    docs.iter().any(|d| {
+        (d.kind() == "Namespace" && Some(d.name()) == ns)
+            || (d.kind() == "CustomResourceDefinition"
+                && d.value.pointer("/spec/names/kind").and_then(Value::as_str) == Some(doc.kind())
+                && d.value.pointer("/spec/group").and_then(Value::as_str) == Some(group))
+    })
+}
+
+async fn target(
+    client: &kube::Client,
+    doc: &Document,
+    default_ns: &str,
+) -> Result<Result<Target, String>, Error> {
+    let (group, version) = match doc.api_version().split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", doc.api_version()),
+    };
+    let gvk = GroupVersionKind::gvk(group, version, doc.kind());
+    let (ar, caps): (ApiResource, ApiCapabilities) =
+        match kube::discovery::pinned_kind(client, &gvk).await {
+            Ok(found) => found,
+            Err(e) => {
+                return Ok(Err(format!(
+                    "the cluster does not serve {} {} ({e}); install its CRD first",
+                    doc.api_version(),
+                    doc.kind()
+                )));
+            }
+        };
+    let (api, object) = match caps.scope {
+        Scope::Namespaced => {
+            let ns = doc.namespace().unwrap_or(default_ns);
+            (
+                Api::namespaced_with(client.clone(), ns, &ar),
+                described(doc, Some(ns)),
+            )
+        }
+        Scope::Cluster => (Api::all_with(client.clone(), &ar), described(doc, None)),
+    };
+    Ok(Ok(Target {
+        api,
+        name: doc.name().to_owned(),
+        object,
+    }))
+}
+
+/// The object as an operator compares it: no status, no server bookkeeping.
+pub fn comparable(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("status");
+        if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+            for k in [
+                "managedFields",
+                "resourceVersion",
+                "generation",
+                "creationTimestamp",
+                "uid",
+                "selfLink",
+            ] {
+                m.remove(k);
+            }
+        }
+    }
+    v
+}
+
+fn body(doc: &Document, ns: Option<&str>) -> Value {
+    let mut v = doc.value.clone();
+    if let (Some(ns), Some(meta)) = (ns, v.get_mut("metadata").and_then(Value::as_object_mut))
+        && !meta.contains_key("namespace")
+    {
+        meta.insert("namespace".into(), Value::String(ns.to_owned()));
+    }
+    v
+}
+
+fn namespace_of(t: &Target, doc: &Document, default_ns: &str) -> Option<String> {
+    t.object
+        .contains('/')
+        .then(|| doc.namespace().unwrap_or(default_ns).to_owned())
+}
+
+/// Plan an apply: each document in apply order, checked by a server-side
+/// dry run. The first document the server refuses fails the whole plan.
+pub async fn plan_apply(
+    client: &kube::Client,
+    docs: &[Document],
+    default_ns: &str,
+) -> Result<Vec<UnitStep>, Error> {
+    let mut steps = Vec::new();
+    for doc in apply_order(docs) {
+        let ns_hint = doc.namespace().or(Some(default_ns));
+        let t = match target(client, doc, default_ns).await? {
+            Ok(t) => t,
+            Err(why) if provided_by_unit(doc, docs, ns_hint) => {
+                steps.push(UnitStep {
+                    document: doc.index,
+                    object: described(doc, doc.namespace()),
+                    action: Action::Create,
+                    live: None,
+                });
+                tracing::debug!("{why}: created by the same unit");
+                continue;
+            }
+            Err(why) => return Err(invalid(doc, &described(doc, doc.namespace()), why)),
+        };
+        let live = t
+            .api
+            .get_opt(&t.name)
+            .await
+            .map_err(|e| Error::kube(&t.object, e))?;
+        let live = live.map(|o| comparable(&serde_json::to_value(o).unwrap_or_default()));
+        let ns = namespace_of(&t, doc, default_ns);
+        let pp = PatchParams::apply(FIELD_MANAGER).dry_run();
+        let tried = t
+            .api
+            .patch(&t.name, &pp, &Patch::Apply(body(doc, ns.as_deref())))
+            .await;
+        let after = match tried {
+            Ok(o) => comparable(&serde_json::to_value(o).unwrap_or_default()),
+            Err(kube::Error::Api(s))
+                if s.code == 404 && provided_by_unit(doc, docs, ns.as_deref()) =>
+            {
+                Value::Null
+            }
+            Err(e) => return Err(invalid(doc, &t.object, refusal(&e))),
+        };
+        let action = match &live {
+            None => Action::Create,
+            Some(l) if *l == after => Action::Unchanged,
+            Some(_) => Action::Configure,
+        };
+        steps.push(UnitStep {
+            document: doc.index,
+            object: t.object,
+            action,
+            live,
+        });
+    }
+    Ok(steps)
+}
+
+fn refusal(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if s.code == 409 => format!(
+            "{}; another field manager owns these fields: change them with the tool that set them, or remove them from the manifest",
+            s.message
+        ),
+        kube::Error::Api(s) => format!("the server refused it: {}", s.message),
+        other => other.to_string(),
+    }
+}
+
+/// Progress of a unit as it is applied or deleted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Done {
+    pub object: String,
+    pub action: Action,
+}
+
+/// Apply the unit: plan (with its dry runs), then server-side apply each
+/// document in order. On a failure the objects this apply created are
+/// deleted again, and the error names the document.
+pub async fn apply(
+    client: &kube::Client,
+    docs: &[Document],
+    default_ns: &str,
+    mut progress: impl FnMut(&Done),
+) -> Result<Vec<Done>, Error> {
+    let plan = plan_apply(client, docs, default_ns).await?;
+    let mut done: Vec<Done> = Vec::new();
+    let mut created: Vec<Target> = Vec::new();
+    for (doc, step) in apply_order(docs).into_iter().zip(&plan) {
+        let t = match target(client, doc, default_ns).await? {
+            Ok(t) => t,
+            Err(why) => {
+                let e = invalid(doc, &step.object, why);
+                return Err(rollback(created, e).await);
+            }
+        };
+        let ns = namespace_of(&t, doc, default_ns);
+        let pp = PatchParams::apply(FIELD_MANAGER);
+        match t
+            .api
+            .patch(&t.name, &pp, &Patch::Apply(body(doc, ns.as_deref())))
+            .await
+        {
+            Ok(_) => {
+                let d = Done {
+                    object: t.object.clone(),
+                    action: step.action,
+                };
+                progress(&d);
+                done.push(d);
+                if step.action == Action::Create {
+                    created.push(t);
+                }
+            }
+            Err(e) => {
+                let e = invalid(doc, &t.object, refusal(&e));
+                return Err(rollback(created, e).await);
+            }
+        }
+    }
+    Ok(done)
+}
+
+async fn rollback(created: Vec<Target>, cause: Error) -> Error {
+    if created.is_empty() {
+        return cause;
+    }
+    let mut undone = Vec::new();
+    for t in created.into_iter().rev() {
+        match t.api.delete(&t.name, &DeleteParams::background()).await {
+            Ok(_) => undone.push(t.object),
+            Err(e) => tracing::warn!("rolling back {}: {e}", t.object),
+        }
+    }
+    Error::Invalid {
+        swarm: "apply".into(),
+        message: format!(
+            "{cause}; nothing of the unit is left: deleted again {}",
+            undone.join(", ")
+        ),
+    }
+}
+
+/// Plan a delete: each document in delete order, present or absent.
+pub async fn plan_delete(
+    client: &kube::Client,
+    docs: &[Document],
+    default_ns: &str,
+) -> Result<Vec<UnitStep>, Error> {
+    let mut steps = Vec::new();
+    for doc in delete_order(docs) {
+        let t = match target(client, doc, default_ns).await? {
+            Ok(t) => t,
+            Err(_) => {
+                steps.push(UnitStep {
+                    document: doc.index,
+                    object: described(doc, doc.namespace()),
+                    action: Action::Absent,
+                    live: None,
+                });
+                continue;
+            }
+        };
+        let live = t
+            .api
+            .get_opt(&t.name)
+            .await
+            .map_err(|e| Error::kube(&t.object, e))?;
+        steps.push(UnitStep {
+            document: doc.index,
+            action: if live.is_some() {
+                Action::Delete
+            } else {
+                Action::Absent
+            },
+            object: t.object,
+            live: live.map(|o| comparable(&serde_json::to_value(o).unwrap_or_default())),
+        });
+    }
+    Ok(steps)
+}
+
+/// Delete the unit, in delete order; objects already gone are reported absent.
+pub async fn delete(
+    client: &kube::Client,
+    docs: &[Document],
+    default_ns: &str,
+    mut progress: impl FnMut(&Done),
+) -> Result<Vec<Done>, Error> {
+    let mut done = Vec::new();
+    for doc in delete_order(docs) {
+        let Ok(t) = target(client, doc, default_ns).await? else {
+            let d = Done {
+                object: described(doc, doc.namespace()),
+                action: Action::Absent,
+            };
+            progress(&d);
+            done.push(d);
+            continue;
+        };
+        let action = match t.api.delete(&t.name, &DeleteParams::background()).await {
+            Ok(_) => Action::Delete,
+            Err(kube::Error::Api(s)) if s.code == 404 => Action::Absent,
+            Err(e) => return Err(invalid(doc, &t.object, refusal(&e))),
+        };
+        let d = Done {
+            object: t.object,
+            action,
+        };
+        progress(&d);
+        done.push(d);
+    }
+    Ok(done)
+}
