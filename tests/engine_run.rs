@@ -267,13 +267,13 @@ async fn a_rebalance_request_is_carried_out_and_cleared() {
         .then_some(())
     })
     .await;
-    let last = e.status.borrow().namespaces["swarm"].swarms["swarm-worker"]
-        .last
-        .clone();
-    assert_eq!(
-        last.as_deref(),
-        Some("nothing to do: the assignment is current")
-    );
+    until("the engine's verdict", async || {
+        let last = e.status.borrow().namespaces["swarm"].swarms["swarm-worker"]
+            .last
+            .clone();
+        (last.as_deref() == Some("nothing to do: the assignment is current")).then_some(())
+    })
+    .await;
     assert!(output(&d.client).await.is_some());
 }
 

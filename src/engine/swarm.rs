@@ -30,10 +30,15 @@ pub struct SwarmInputs {
     pub pending: Vec<String>,
     /// Value of `swarmdeck.io/rebalance-requested` on the jobs ConfigMap.
     pub rebalance_requested: Option<String>,
+    /// Streams dedicated by `swarmdeck.io/dedicated` on the jobs ConfigMap.
+    pub dedicated: std::collections::BTreeSet<String>,
 }
 
 /// Annotation on the output ConfigMap: workers still to refresh.
 pub const PENDING_ANNOTATION: &str = "swarmdeck.io/pending-refresh";
+/// Annotation on the jobs ConfigMap: streams that get a worker of their own
+/// (comma-separated).
+pub const DEDICATED_ANNOTATION: &str = "swarmdeck.io/dedicated";
 /// Annotation on the jobs ConfigMap: a rebalance was asked for.
 pub const REBALANCE_ANNOTATION: &str = "swarmdeck.io/rebalance-requested";
 
@@ -43,8 +48,10 @@ pub fn desired_state(
     inputs: &SwarmInputs,
     policy: &Policy,
 ) -> Result<Plan, Error> {
+    let mut policy = policy.clone();
+    policy.dedicated.extend(inputs.dedicated.iter().cloned());
     let assignment =
-        assignment::assign(&inputs.jobs, inputs.replicas, policy).map_err(|e| Error::Invalid {
+        assignment::assign(&inputs.jobs, inputs.replicas, &policy).map_err(|e| Error::Invalid {
             swarm: format!("swarm `{}`", swarm.name),
             message: e.to_string(),
         })?;
@@ -90,7 +97,7 @@ pub async fn resolve(client: &kube::Client, name: &str) -> Result<SwarmRef, Erro
 
 /// The swarm a labelled jobs ConfigMap describes (annotations may name the
 /// StatefulSet's watch label, the output ConfigMap and the refresh policy).
-fn swarm_of(name: &str, cm: &ConfigMap) -> SwarmRef {
+pub fn swarm_of(name: &str, cm: &ConfigMap) -> SwarmRef {
     let ann = cm.metadata.annotations.clone().unwrap_or_default();
     SwarmRef {
         name: name.to_owned(),
@@ -198,6 +205,19 @@ pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<Swar
         .as_ref()
         .and_then(|a| a.get(REBALANCE_ANNOTATION))
         .cloned();
+    let dedicated = jobs_cm
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(DEDICATED_ANNOTATION))
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|j| !j.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
     let (current, output_version, pending) = match cms
         .get_opt(&swarm.output_config_map)
         .await
@@ -241,6 +261,7 @@ pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<Swar
         output_version,
         pending,
         rebalance_requested,
+        dedicated,
     })
 }
 
@@ -635,6 +656,7 @@ mod tests {
             output_version: None,
             pending: Vec::new(),
             rebalance_requested: None,
+            dedicated: Default::default(),
         };
         let first = desired_state(&swarm, &inputs, &Policy::default()).unwrap();
         assert_eq!(first.changed.len(), 2);

@@ -50,6 +50,9 @@ pub struct UnitStep {
     /// The live object, without status and managedFields (None: absent).
     #[serde(skip)]
     pub live: Option<Value>,
+    /// The object as the server's dry run says it would be after the apply.
+    #[serde(skip)]
+    pub after: Option<Value>,
 }
 
 /// How the unit is addressed in the cluster.
@@ -178,6 +181,7 @@ pub async fn plan_apply(
                     object: described(doc, doc.namespace()),
                     action: Action::Create,
                     live: None,
+                    after: Some(comparable(&doc.value)),
                 });
                 tracing::debug!("{why}: created by the same unit");
                 continue;
@@ -215,6 +219,11 @@ pub async fn plan_apply(
             object: t.object,
             action,
             live,
+            after: Some(if after.is_null() {
+                comparable(&doc.value)
+            } else {
+                after
+            }),
         });
     }
     Ok(steps)
@@ -321,6 +330,7 @@ pub async fn plan_delete(
                     object: described(doc, doc.namespace()),
                     action: Action::Absent,
                     live: None,
+                    after: None,
                 });
                 continue;
             }
@@ -339,6 +349,7 @@ pub async fn plan_delete(
             },
             object: t.object,
             live: live.map(|o| comparable(&serde_json::to_value(o).unwrap_or_default())),
+            after: None,
         });
     }
     Ok(steps)
@@ -375,4 +386,31 @@ pub async fn delete(
         done.push(d);
     }
     Ok(done)
+}
+
+/// A unified diff of what an apply changes, object by object (live → after
+/// the server's dry run).
+pub fn diff(steps: &[UnitStep]) -> String {
+    let yaml = |v: &Option<Value>| {
+        v.as_ref()
+            .map(|v| serde_yaml::to_string(v).unwrap_or_default())
+            .unwrap_or_default()
+    };
+    let mut out = String::new();
+    for s in steps {
+        let (before, after) = (yaml(&s.live), yaml(&s.after));
+        if before == after {
+            out.push_str(&format!("  {} unchanged\n", s.object));
+            continue;
+        }
+        let d = similar::TextDiff::from_lines(&before, &after);
+        out.push_str(&format!(
+            "--- {} (live)\n+++ {} (after apply)\n",
+            s.object, s.object
+        ));
+        for hunk in d.unified_diff().context_radius(2).iter_hunks() {
+            out.push_str(&hunk.to_string());
+        }
+    }
+    out
 }

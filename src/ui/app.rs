@@ -7,8 +7,12 @@ use std::collections::HashMap;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::data::{DisplayRow, Row, Stores, ViewKind, display_row, order_rows, worker_entries};
+use super::editor::{EditorState, Pane};
+use super::grid::{GridData, PreviewOf};
 use super::keymap::{Action, Key, Keymap, Mode, Resolved};
 use super::theme::Theme;
+use crate::domain::swarm::SwarmRef;
+use crate::engine::run::EngineStatus;
 use std::sync::Arc;
 
 /// Raw input and reports.
@@ -34,6 +38,26 @@ pub enum Event {
     Connected(Header),
     /// A second passed: ages move on.
     Tick,
+    /// The console's engine reported a change.
+    Engine(Box<EngineStatus>),
+    /// The YAML of an object to edit arrived (or failed).
+    EditorLoaded {
+        title: String,
+        namespace: String,
+        result: Result<String, String>,
+    },
+    /// A dry run, apply or delete of the editor's unit finished.
+    UnitDone {
+        result: Result<String, String>,
+        applied: bool,
+    },
+    /// The diff of the editor's unit against the live objects.
+    DiffReady(Result<String, String>),
+    /// An intent was written (scale, rebalance, target state, restart).
+    Acted {
+        what: String,
+        result: Result<(), String>,
+    },
 }
 
 /// I/O the runtime performs.
@@ -53,6 +77,44 @@ pub enum Effect {
     },
     LoadAudit,
     SwitchContext(String),
+    /// Intent: the StatefulSet's scale subresource.
+    Scale {
+        namespace: String,
+        statefulset: String,
+        replicas: u32,
+    },
+    /// Intent: `swarmdeck.io/rebalance-requested` on the jobs ConfigMap.
+    Rebalance(SwarmRef),
+    /// Intent: `swarmdeck.io/target-state` on the Task.
+    SetTarget {
+        namespace: String,
+        name: String,
+        state: String,
+        recover: bool,
+    },
+    Restart {
+        kind: ViewKind,
+        namespace: String,
+        name: String,
+    },
+    EditFetch {
+        kind: ViewKind,
+        namespace: String,
+        name: String,
+    },
+    ApplyUnit {
+        text: String,
+        namespace: String,
+        dry_run: bool,
+    },
+    DeleteUnit {
+        text: String,
+        namespace: String,
+    },
+    DiffUnit {
+        text: String,
+        namespace: String,
+    },
 }
 
 /// What the header shows about the connection.
@@ -82,10 +144,42 @@ pub struct YamlState {
     pub describe: bool,
 }
 
+/// The assignment grid of one swarm.
+#[derive(Debug, Clone)]
+pub struct GridState {
+    pub swarm: SwarmRef,
+    pub selected: usize,
+    pub preview: Option<PreviewOf>,
+    pub data: Option<Arc<GridData>>,
+    key: Option<(u64, u64, u64, Option<PreviewOf>)>,
+}
+
+impl GridState {
+    pub fn new(swarm: SwarmRef) -> Self {
+        Self {
+            swarm,
+            selected: 0,
+            preview: None,
+            data: None,
+            key: None,
+        }
+    }
+}
+
+/// The state machine view of one Task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskScreen {
+    pub namespace: String,
+    pub name: String,
+}
+
 #[derive(Debug, Clone)]
 pub enum Screen {
     Table(ViewKind),
     Yaml(YamlState),
+    Grid(GridState),
+    Task(TaskScreen),
+    Editor(Box<EditorState>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,11 +194,62 @@ pub struct Palette {
     pub selected: usize,
 }
 
+/// A question before an action; `y` answers yes.
 #[derive(Debug, Clone)]
 pub struct Confirm {
-    pub kind: ViewKind,
-    pub namespace: String,
-    pub name: String,
+    pub question: String,
+    pub then: Then,
+    /// Drawn in the view (the grid's plan line) rather than as a dialog.
+    pub inline: bool,
+}
+
+/// What a yes does.
+#[derive(Debug, Clone)]
+pub enum Then {
+    Effects {
+        effects: Vec<Effect>,
+        doing: String,
+    },
+    /// Close the editor, dropping its changes.
+    DiscardEditor,
+    Quit,
+}
+
+/// A line of input asked for by an action, validated as it is typed.
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    pub label: String,
+    pub input: String,
+    pub error: Option<String>,
+    pub purpose: PromptFor,
+}
+
+#[derive(Debug, Clone)]
+pub enum PromptFor {
+    Replicas { swarm: SwarmRef, current: u32 },
+}
+
+/// The highest replica count the console asks for without a second thought.
+pub const MAX_REPLICAS: u32 = 500;
+
+/// Parse a replica count as typed.
+pub fn parse_replicas(input: &str) -> Result<u32, String> {
+    let t = input.trim();
+    if t.is_empty() {
+        return Err("type a number of workers".into());
+    }
+    let n: u32 = t
+        .parse()
+        .map_err(|_| format!("`{t}` is not a whole number of workers"))?;
+    if n == 0 {
+        return Err("0 would leave the jobs unassigned: at least 1".into());
+    }
+    if n > MAX_REPLICAS {
+        return Err(format!(
+            "{n} is above the ceiling of {MAX_REPLICAS} (swarmdeck scale --max-replicas)"
+        ));
+    }
+    Ok(n)
 }
 
 /// What the current rows were built from: rebuilt when any part moves.
@@ -130,7 +275,10 @@ pub struct Model {
     pub palette: Option<Palette>,
     pub help: bool,
     pub confirm: Option<Confirm>,
+    pub prompt: Option<Prompt>,
     pub message: Option<(String, MessageKind)>,
+    /// The console's engine, as it last reported.
+    pub engine: Option<EngineStatus>,
     pub header: Header,
     pub contexts: Vec<String>,
     pub typed: Vec<Key>,
@@ -172,7 +320,9 @@ impl Model {
             palette: None,
             help: false,
             confirm: None,
+            prompt: None,
             message: None,
+            engine: None,
             header,
             contexts: Vec::new(),
             typed: Vec::new(),
@@ -215,6 +365,9 @@ impl Model {
         match self.screen() {
             Screen::Yaml(_) => Mode::Yaml,
             Screen::Table(_) => Mode::Normal,
+            Screen::Grid(_) => Mode::Grid,
+            Screen::Task(_) => Mode::Task,
+            Screen::Editor(_) => Mode::Editor,
         }
     }
 
@@ -230,6 +383,7 @@ impl Model {
     /// Rebuild the current view's rows if its store, the filter, the sort or
     /// the namespace changed since the last time. Call once per frame.
     pub fn refresh_rows(&mut self) {
+        self.refresh_grid();
         let kind = self.view();
         let generation = self
             .stores
@@ -308,6 +462,27 @@ impl Model {
         self.rows_key = Some(key);
     }
 
+    /// Re-derive the grid on top of the stack when its inputs moved.
+    fn refresh_grid(&mut self) {
+        let generations = (
+            self.stores.sts.read().generation,
+            self.stores.cms.read().generation,
+            self.stores.pods.read().generation,
+        );
+        let stores = self.stores.clone();
+        if let Some(Screen::Grid(g)) = self.stack.last_mut() {
+            let key = (generations.0, generations.1, generations.2, g.preview);
+            if g.key != Some(key) || g.data.is_none() {
+                let data = super::grid::grid_data(&stores, &g.swarm, g.preview);
+                if g.selected >= data.workers.len() {
+                    g.selected = data.workers.len().saturating_sub(1);
+                }
+                g.data = Some(Arc::new(data));
+                g.key = Some(key);
+            }
+        }
+    }
+
     /// Force the next refresh (ages, audit).
     pub fn invalidate(&mut self) {
         self.rows_key = None;
@@ -339,6 +514,11 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("ns", "NAME | all: switch namespace"),
     ("ctx", "NAME: switch context"),
     ("theme", "NAME: switch theme"),
+    ("grid", "[SWARM]: the assignment grid"),
+    (
+        "new",
+        "task | fairmq | pool | swarm | manifest: start a manifest in the editor",
+    ),
     ("q", "quit"),
 ];
 
@@ -381,6 +561,14 @@ pub fn completions(model: &Model, input: &str) -> Vec<String> {
                     n
                 }
                 "ctx" => model.contexts.clone(),
+                "grid" => super::grid::swarms(&model.stores)
+                    .into_iter()
+                    .map(|s| s.name)
+                    .collect(),
+                "new" => ["task", "fairmq", "pool", "swarm", "manifest"]
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
                 "theme" => model.themes.clone(),
                 _ => Vec::new(),
             };
@@ -439,6 +627,116 @@ pub fn update(model: &mut Model, event: Event) -> Vec<Effect> {
             model.invalidate();
             Vec::new()
         }
+        Event::Engine(status) => {
+            // Say each new verdict once.
+            let mut said = None;
+            if let Some(old) = &model.engine {
+                for (ns, n) in &status.namespaces {
+                    for (name, sw) in &n.swarms {
+                        let before = old
+                            .namespaces
+                            .get(ns)
+                            .and_then(|o| o.swarms.get(name))
+                            .and_then(|o| o.last.clone());
+                        if let Some(last) = &sw.last
+                            && before.as_ref() != Some(last)
+                        {
+                            said = Some((
+                                format!("swarm {name}: {last}"),
+                                if sw.failed {
+                                    MessageKind::Error
+                                } else {
+                                    MessageKind::Info
+                                },
+                            ));
+                        }
+                    }
+                }
+            }
+            if let Some((text, kind)) = said {
+                model.say(text, kind);
+            }
+            model.header.engine = engine_summary(&status);
+            model.engine = Some(*status);
+            Vec::new()
+        }
+        Event::EditorLoaded {
+            title,
+            namespace,
+            result,
+        } => {
+            match result {
+                Ok(text) => {
+                    model.stack.retain(|s| !matches!(s, Screen::Editor(_)));
+                    model.stack.push(Screen::Editor(Box::new(EditorState::new(
+                        title, &text, namespace,
+                    ))));
+                }
+                Err(e) => model.say(format!("cannot edit {title}: {e}"), MessageKind::Error),
+            }
+            Vec::new()
+        }
+        Event::UnitDone { result, applied } => {
+            if let Some(Screen::Editor(e)) = model.stack.last_mut() {
+                e.busy = false;
+                match &result {
+                    Ok(text) => {
+                        if applied {
+                            // What was applied is the new baseline.
+                            e.original = e.text();
+                        }
+                        e.result = Some((text.clone(), false));
+                    }
+                    Err(err) => e.result = Some((err.clone(), true)),
+                }
+            }
+            match result {
+                Ok(t) => model.say(t, MessageKind::Info),
+                Err(e) => model.say(e, MessageKind::Error),
+            }
+            Vec::new()
+        }
+        Event::DiffReady(result) => {
+            if let Some(Screen::Editor(e)) = model.stack.last_mut() {
+                e.busy = false;
+                e.diff = Some(result);
+                e.pane = Pane::Diff;
+            }
+            Vec::new()
+        }
+        Event::Acted { what, result } => {
+            match result {
+                Ok(()) => model.say(what, MessageKind::Info),
+                Err(e) => model.say(format!("{what}: {e}"), MessageKind::Error),
+            }
+            Vec::new()
+        }
+    }
+}
+
+/// The header's engine field: this console's role, and who leads.
+pub fn engine_summary(status: &EngineStatus) -> String {
+    use crate::engine::run::EngineRole;
+    let mut parts: Vec<String> = Vec::new();
+    for (ns, n) in &status.namespaces {
+        let text = match n.role {
+            EngineRole::Leader => format!("leader in {ns}"),
+            EngineRole::Observer => format!(
+                "observer in {ns} (leader {})",
+                n.leader.as_deref().unwrap_or("unknown")
+            ),
+            EngineRole::PlanOnly => match &n.leader {
+                Some(l) => format!("plan-only in {ns} (leader {l})"),
+                None => format!("plan-only in {ns} (no engine leads)"),
+            },
+            EngineRole::Starting => format!("starting in {ns}"),
+        };
+        parts.push(text);
+    }
+    if parts.is_empty() {
+        "no namespace to manage".into()
+    } else {
+        parts.join(", ")
     }
 }
 
@@ -446,28 +744,80 @@ fn on_key(model: &mut Model, k: KeyEvent) -> Vec<Effect> {
     if k.kind == crossterm::event::KeyEventKind::Release {
         return Vec::new();
     }
-    // Ctrl-C always quits, whatever is open.
+    // Ctrl-C always quits, whatever is open, but asks before dropping an
+    // edited buffer.
     if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
+        let edited = model
+            .stack
+            .iter()
+            .any(|s| matches!(s, Screen::Editor(e) if e.modified()));
+        if edited && model.confirm.is_none() {
+            model.confirm = Some(Confirm {
+                question: "The editor holds unapplied changes. Quit and lose them? y = quit".into(),
+                then: Then::Quit,
+                inline: false,
+            });
+            return Vec::new();
+        }
         model.quit = true;
         return vec![Effect::Quit];
     }
-    if model.confirm.is_some() {
-        let c = model.confirm.take();
-        if let (Some(c), KeyCode::Char('y' | 'Y')) = (c, k.code) {
-            let what = format!(
-                "{} {}/{}",
-                c.kind.title().trim_end_matches('s').to_lowercase(),
-                c.namespace,
-                c.name
-            );
-            model.say(format!("deleting {what} ..."), MessageKind::Info);
-            return vec![Effect::Delete {
-                kind: c.kind,
-                namespace: c.namespace,
-                name: c.name,
-            }];
+    if let Some(c) = model.confirm.take() {
+        if matches!(k.code, KeyCode::Char('y' | 'Y')) {
+            return match c.then {
+                Then::Effects { effects, doing } => {
+                    model.say(doing, MessageKind::Info);
+                    if let Some(Screen::Grid(g)) = model.stack.last_mut() {
+                        g.preview = None;
+                    }
+                    effects
+                }
+                Then::DiscardEditor => {
+                    model.stack.pop();
+                    model.invalidate();
+                    model.say("changes discarded", MessageKind::Info);
+                    Vec::new()
+                }
+                Then::Quit => {
+                    model.quit = true;
+                    vec![Effect::Quit]
+                }
+            };
         }
-        model.say("nothing deleted", MessageKind::Info);
+        if let Some(Screen::Grid(g)) = model.stack.last_mut() {
+            g.preview = None;
+        }
+        model.say("cancelled: nothing was changed", MessageKind::Info);
+        return Vec::new();
+    }
+    if let Some(p) = model.prompt.as_mut() {
+        match k.code {
+            KeyCode::Esc => {
+                model.prompt = None;
+                model.say("cancelled: nothing was changed", MessageKind::Info);
+            }
+            KeyCode::Backspace => {
+                p.input.pop();
+                p.error = parse_replicas(&p.input).err();
+            }
+            KeyCode::Char(c) => {
+                p.input.push(c);
+                p.error = parse_replicas(&p.input).err();
+            }
+            KeyCode::Enter => match parse_replicas(&p.input) {
+                Err(e) => p.error = Some(e),
+                Ok(n) => {
+                    if let Some(Prompt {
+                        purpose: PromptFor::Replicas { swarm, current },
+                        ..
+                    }) = model.prompt.take()
+                    {
+                        return preview_scale(model, swarm, current, n);
+                    }
+                }
+            },
+            _ => {}
+        }
         return Vec::new();
     }
     if model.help {
@@ -536,8 +886,36 @@ fn on_key(model: &mut Model, k: KeyEvent) -> Vec<Effect> {
     let Some(key) = Key::from_event(&k) else {
         return Vec::new();
     };
-    model.typed.push(key);
     let mode = model.mode();
+    if mode == Mode::Editor {
+        // The editor's own bindings first; every other key edits the buffer.
+        return match model.keymap.resolve(mode, &[key]) {
+            Resolved::Action(a) => apply(model, a),
+            Resolved::Disabled(a) => {
+                model.say(
+                    format!(
+                        "read-only: `{}` is not available (the console was started with --read-only)",
+                        a.id()
+                    ),
+                    MessageKind::Error,
+                );
+                Vec::new()
+            }
+            _ => {
+                if let Some(Screen::Editor(e)) = model.stack.last_mut()
+                    && e.area.input(k)
+                {
+                    e.validate();
+                    e.diff = None;
+                    if e.pane == Pane::Diff {
+                        e.pane = Pane::None;
+                    }
+                }
+                Vec::new()
+            }
+        };
+    }
+    model.typed.push(key);
     match model.keymap.resolve(mode, &model.typed) {
         Resolved::Pending => Vec::new(),
         Resolved::Action(a) => {
@@ -583,6 +961,22 @@ fn preview_filter(model: &mut Model, text: &str) {
 
 fn apply_filter(model: &mut Model, text: &str) {
     preview_filter(model, text);
+    let re = model.filter.as_ref().and_then(|(_, re)| re.clone());
+    if let Some(Screen::Grid(g)) = model.stack.last_mut() {
+        // In the grid a filter finds a stream: jump to the worker holding it.
+        let found = match (&g.data, &re) {
+            (Some(d), Some(re)) => d.find(re),
+            _ => None,
+        };
+        match found {
+            Some(i) => g.selected = i,
+            None if re.is_some() => {
+                model.say(format!("no stream matches `{text}`"), MessageKind::Error)
+            }
+            None => {}
+        }
+        return;
+    }
     model.table_mut().selected = 0;
 }
 
@@ -671,6 +1065,63 @@ fn run_command(model: &mut Model, input: &str) -> Vec<Effect> {
             }
             Vec::new()
         }
+        ("grid", name) => {
+            let swarms = super::grid::swarms(&model.stores);
+            let pick = if name.is_empty() {
+                swarms
+                    .iter()
+                    .find(|s| {
+                        model
+                            .namespace
+                            .as_deref()
+                            .is_none_or(|ns| ns == s.namespace)
+                    })
+                    .or(swarms.first())
+                    .cloned()
+            } else {
+                swarms.iter().find(|s| s.name == name).cloned()
+            };
+            match pick {
+                Some(s) => open_grid(model, s),
+                None => {
+                    let known: Vec<&str> = swarms.iter().map(|s| s.name.as_str()).collect();
+                    model.say(
+                        if known.is_empty() {
+                            "no swarm here: neither the seed swarm nor a ConfigMap labelled swarmdeck.io/swarm".to_owned()
+                        } else {
+                            format!("no swarm `{name}` (known: {})", known.join(", "))
+                        },
+                        MessageKind::Error,
+                    );
+                    Vec::new()
+                }
+            }
+        }
+        ("new", what) => {
+            if model.header.read_only {
+                model.say(
+                    "read-only: `:new` is not available (the console was started with --read-only)",
+                    MessageKind::Error,
+                );
+                return Vec::new();
+            }
+            match super::editor::template(what) {
+                Some((title, text)) => {
+                    let ns = model
+                        .namespace
+                        .clone()
+                        .unwrap_or_else(|| model.default_namespace.clone());
+                    model
+                        .stack
+                        .push(Screen::Editor(Box::new(EditorState::new(title, &text, ns))));
+                }
+                None => model.say(
+                    "usage: :new task | fairmq | pool | swarm | manifest",
+                    MessageKind::Error,
+                ),
+            }
+            Vec::new()
+        }
         ("", _) => Vec::new(),
         (other, _) => {
             let known: Vec<&str> = COMMANDS.iter().map(|(c, _)| *c).collect();
@@ -711,6 +1162,12 @@ fn open_view(model: &mut Model, kind: ViewKind) -> Vec<Effect> {
 fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
     let len = model.rows.len();
     let page = model.page.max(1);
+    match model.mode() {
+        Mode::Grid => return apply_grid(model, action),
+        Mode::Task => return apply_task(model, action),
+        Mode::Editor => return apply_editor(model, action),
+        Mode::Normal | Mode::Yaml => {}
+    }
     if let Screen::Yaml(y) = model
         .stack
         .last_mut()
@@ -810,6 +1267,23 @@ fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
         Action::ViewAudit => return open_view(model, ViewKind::Audit),
         Action::Open | Action::Describe => {
             let kind = model.view();
+            if action == Action::Open
+                && let Some(row) = model.selected_row().cloned()
+            {
+                if kind == ViewKind::StatefulSets
+                    && let Some(swarm) =
+                        super::grid::swarm_of_sts(&model.stores, &row.namespace, &row.name)
+                {
+                    return open_grid(model, swarm);
+                }
+                if kind == ViewKind::Tasks {
+                    model.stack.push(Screen::Task(TaskScreen {
+                        namespace: row.namespace,
+                        name: row.name,
+                    }));
+                    return Vec::new();
+                }
+            }
             if let Some(row) = model.selected_row().cloned()
                 && kind != ViewKind::Audit
             {
@@ -839,16 +1313,409 @@ fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
         Action::Delete => {
             let kind = model.view();
             if let Some(row) = model.selected_row().cloned()
-                && kind != ViewKind::Audit
+                && !matches!(kind, ViewKind::Audit | ViewKind::Events)
             {
+                let what = format!("{} {}/{}", kind.singular(), row.namespace, row.name);
                 model.confirm = Some(Confirm {
-                    kind,
-                    namespace: row.namespace,
-                    name: row.name,
+                    question: format!("Delete {what}? y = yes, any other key = no"),
+                    then: Then::Effects {
+                        effects: vec![Effect::Delete {
+                            kind,
+                            namespace: row.namespace,
+                            name: row.name,
+                        }],
+                        doing: format!("deleting {what} ..."),
+                    },
+                    inline: false,
                 });
             }
         }
-        Action::ToggleHidden => {}
+        Action::Restart => {
+            let kind = model.view();
+            match (kind, model.selected_row().cloned()) {
+                (ViewKind::Pods | ViewKind::StatefulSets, Some(row)) => {
+                    let what = format!("{} {}/{}", kind.singular(), row.namespace, row.name);
+                    let how = if kind == ViewKind::Pods {
+                        "its controller starts a new one"
+                    } else {
+                        "its pods are replaced one at a time"
+                    };
+                    model.confirm = Some(Confirm {
+                        question: format!("Restart {what} ({how})? y = yes, any other key = no"),
+                        then: Then::Effects {
+                            effects: vec![Effect::Restart {
+                                kind,
+                                namespace: row.namespace,
+                                name: row.name,
+                            }],
+                            doing: format!("restarting {what} ..."),
+                        },
+                        inline: false,
+                    });
+                }
+                _ => model.say("restart works on pods and statefulsets", MessageKind::Error),
+            }
+        }
+        Action::Edit => {
+            let kind = model.view();
+            if let Some(row) = model.selected_row().cloned()
+                && !matches!(kind, ViewKind::Audit | ViewKind::Events)
+            {
+                model.say(
+                    format!(
+                        "loading {} {}/{} ...",
+                        kind.singular(),
+                        row.namespace,
+                        row.name
+                    ),
+                    MessageKind::Info,
+                );
+                return vec![Effect::EditFetch {
+                    kind,
+                    namespace: row.namespace,
+                    name: row.name,
+                }];
+            }
+        }
+        Action::Scale | Action::Rebalance => {
+            let row = model.selected_row().cloned();
+            let swarm = match (model.view(), row) {
+                (ViewKind::StatefulSets, Some(r)) => {
+                    super::grid::swarm_of_sts(&model.stores, &r.namespace, &r.name)
+                }
+                _ => None,
+            };
+            match swarm {
+                Some(swarm) => {
+                    open_grid(model, swarm);
+                    return apply_grid(model, action);
+                }
+                None => model.say(
+                    "scale and rebalance work on a swarm's StatefulSet (or in :grid)",
+                    MessageKind::Error,
+                ),
+            }
+        }
+        _ => {}
     }
     Vec::new()
+}
+
+fn open_grid(model: &mut Model, swarm: SwarmRef) -> Vec<Effect> {
+    model.stack.retain(|s| !matches!(s, Screen::Grid(_)));
+    model.stack.push(Screen::Grid(GridState::new(swarm)));
+    model.filter = None;
+    model.refresh_grid();
+    Vec::new()
+}
+
+fn grid_data(model: &Model) -> Option<(SwarmRef, Arc<GridData>)> {
+    match model.screen() {
+        Screen::Grid(g) => Some((g.swarm.clone(), g.data.clone()?)),
+        _ => None,
+    }
+}
+
+/// Show the plan of scaling to `n` in the grid and ask to confirm.
+fn preview_scale(model: &mut Model, swarm: SwarmRef, current: u32, n: u32) -> Vec<Effect> {
+    if let Some(Screen::Grid(g)) = model.stack.last_mut() {
+        g.preview = Some(PreviewOf::Scale(n));
+    }
+    model.refresh_grid();
+    let Some((_, data)) = grid_data(model) else {
+        return Vec::new();
+    };
+    if let Some(err) = data.preview.as_ref().and_then(|p| p.error.clone()) {
+        if let Some(Screen::Grid(g)) = model.stack.last_mut() {
+            g.preview = None;
+        }
+        model.say(format!("cannot scale to {n}: {err}"), MessageKind::Error);
+        return Vec::new();
+    }
+    let sts = crate::engine::swarm::statefulset_of(&swarm);
+    model.confirm = Some(Confirm {
+        question: format!("Scale {}/{sts} from {current} to {n}?", swarm.namespace),
+        then: Then::Effects {
+            effects: vec![Effect::Scale {
+                namespace: swarm.namespace.clone(),
+                statefulset: sts.clone(),
+                replicas: n,
+            }],
+            doing: format!("scaling {sts} to {n}: the engine re-plans and refreshes ..."),
+        },
+        inline: true,
+    });
+    Vec::new()
+}
+
+fn apply_grid(model: &mut Model, action: Action) -> Vec<Effect> {
+    let Some((swarm, data)) = grid_data(model) else {
+        return Vec::new();
+    };
+    let workers = data.workers.len();
+    let select = |model: &mut Model, f: &dyn Fn(usize) -> usize| {
+        if let Some(Screen::Grid(g)) = model.stack.last_mut() {
+            g.selected = f(g.selected).min(workers.saturating_sub(1));
+        }
+    };
+    match action {
+        Action::Down => select(model, &|s| s + 1),
+        Action::Up => select(model, &|s| s.saturating_sub(1)),
+        Action::PageDown => select(model, &|s| s + 10),
+        Action::PageUp => select(model, &|s| s.saturating_sub(10)),
+        Action::GoTop => select(model, &|_| 0),
+        Action::GoBottom => select(model, &|_| usize::MAX),
+        Action::Filter => {
+            model.filter_input = Some(
+                model
+                    .filter
+                    .as_ref()
+                    .map(|(t, _)| t.clone())
+                    .unwrap_or_default(),
+            );
+        }
+        Action::NextMatch => {
+            let Some(re) = model.filter.as_ref().and_then(|(_, re)| re.clone()) else {
+                model.say("find a stream first with /", MessageKind::Info);
+                return Vec::new();
+            };
+            let current = match model.screen() {
+                Screen::Grid(g) => g.selected,
+                _ => 0,
+            };
+            let next = (1..=workers)
+                .map(|d| (current + d) % workers.max(1))
+                .find(|&i| data.workers[i].jobs.iter().any(|j| re.is_match(j)));
+            match next {
+                Some(i) => select(model, &|_| i),
+                None => model.say("no other worker holds a matching stream", MessageKind::Info),
+            }
+        }
+        Action::Scale => {
+            model.prompt = Some(Prompt {
+                label: format!(
+                    "Scale {} from {} to how many workers? (Enter: plan, Esc: cancel)",
+                    crate::engine::swarm::statefulset_of(&swarm),
+                    data.replicas
+                ),
+                input: String::new(),
+                error: None,
+                purpose: PromptFor::Replicas {
+                    swarm,
+                    current: data.replicas,
+                },
+            });
+        }
+        Action::Rebalance => {
+            if let Some(Screen::Grid(g)) = model.stack.last_mut() {
+                g.preview = Some(PreviewOf::Rebalance);
+            }
+            model.refresh_grid();
+            model.confirm = Some(Confirm {
+                question: format!("Rebalance swarm {}?", swarm.name),
+                then: Then::Effects {
+                    effects: vec![Effect::Rebalance(swarm.clone())],
+                    doing: format!(
+                        "rebalance of {} requested: the engine re-plans ...",
+                        swarm.name
+                    ),
+                },
+                inline: true,
+            });
+        }
+        Action::Palette => model.palette = Some(Palette::default()),
+        Action::Help => model.help = true,
+        Action::Back => {
+            if model.filter.is_some() {
+                model.filter = None;
+            } else {
+                model.stack.pop();
+                model.invalidate();
+            }
+        }
+        Action::Quit => {
+            model.quit = true;
+            return vec![Effect::Quit];
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// The Task row of a task screen, from the store.
+pub fn task_row(model: &Model, t: &TaskScreen) -> Option<Arc<Row>> {
+    model
+        .stores
+        .tasks
+        .read()
+        .rows
+        .get(&(t.namespace.clone(), t.name.clone()))
+        .cloned()
+}
+
+fn apply_task(model: &mut Model, action: Action) -> Vec<Effect> {
+    let Screen::Task(t) = model.screen().clone() else {
+        return Vec::new();
+    };
+    let target = match action {
+        Action::SetStandby => Some(("standby", false)),
+        Action::SetConfigured => Some(("configured", false)),
+        Action::SetRunning => Some(("running", false)),
+        Action::Recover => {
+            let row = task_row(model, &t);
+            let target = row
+                .as_ref()
+                .and_then(|r| r.cells.get(3))
+                .map(|c| c.show(0))
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "standby".into());
+            let leaked: &'static str = match target.as_str() {
+                "running" => "running",
+                "configured" => "configured",
+                _ => "standby",
+            };
+            Some((leaked, true))
+        }
+        _ => None,
+    };
+    if let Some((state, recover)) = target {
+        let what = format!("Task {}/{}", t.namespace, t.name);
+        let question = if recover {
+            format!("Recover {what} (RECOVER to standby) and step on to {state}? y = yes")
+        } else {
+            format!("Set the target of {what} to {state}? y = yes, any other key = no")
+        };
+        model.confirm = Some(Confirm {
+            question,
+            then: Then::Effects {
+                effects: vec![Effect::SetTarget {
+                    namespace: t.namespace.clone(),
+                    name: t.name.clone(),
+                    state: state.to_owned(),
+                    recover,
+                }],
+                doing: format!("target {state} recorded on {what}: the engine steps it ..."),
+            },
+            inline: false,
+        });
+        return Vec::new();
+    }
+    match action {
+        Action::Edit => {
+            return vec![Effect::EditFetch {
+                kind: ViewKind::Tasks,
+                namespace: t.namespace,
+                name: t.name,
+            }];
+        }
+        Action::Palette => model.palette = Some(Palette::default()),
+        Action::Help => model.help = true,
+        Action::Back => {
+            model.stack.pop();
+            model.invalidate();
+        }
+        Action::Quit => {
+            model.quit = true;
+            return vec![Effect::Quit];
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+fn apply_editor(model: &mut Model, action: Action) -> Vec<Effect> {
+    let Some(Screen::Editor(e)) = model.stack.last_mut() else {
+        return Vec::new();
+    };
+    match action {
+        Action::Back => {
+            if e.modified() {
+                model.confirm = Some(Confirm {
+                    question: "Close the editor and lose your changes? y = discard, any other key = keep editing".into(),
+                    then: Then::DiscardEditor,
+                    inline: false,
+                });
+            } else {
+                model.stack.pop();
+                model.invalidate();
+            }
+            Vec::new()
+        }
+        Action::Expand => {
+            e.pane = if e.pane == Pane::Expanded {
+                Pane::None
+            } else {
+                Pane::Expanded
+            };
+            Vec::new()
+        }
+        Action::Apply | Action::DryRun | Action::Diff | Action::DeleteUnit => {
+            e.validate();
+            if let Some(p) = &e.problem {
+                let at = match (p.line, p.column) {
+                    (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
+                    (Some(l), None) => format!(" (line {l})"),
+                    _ => String::new(),
+                };
+                let msg = format!(
+                    "not sent{at}: {}; the buffer is unchanged — fix it and try again",
+                    p.message
+                );
+                e.result = Some((msg.clone(), true));
+                model.say(msg, MessageKind::Error);
+                return Vec::new();
+            }
+            let text = e.text();
+            let namespace = e.namespace.clone();
+            match action {
+                Action::DryRun => {
+                    e.busy = true;
+                    vec![Effect::ApplyUnit {
+                        text,
+                        namespace,
+                        dry_run: true,
+                    }]
+                }
+                Action::Diff => {
+                    e.busy = true;
+                    vec![Effect::DiffUnit { text, namespace }]
+                }
+                Action::Apply => {
+                    let docs = super::editor::validate(&text).map(|d| d.len()).unwrap_or(0);
+                    model.confirm = Some(Confirm {
+                        question: format!(
+                            "Apply {docs} document{} as one unit? y = apply, any other key = no",
+                            if docs == 1 { "" } else { "s" }
+                        ),
+                        then: Then::Effects {
+                            effects: vec![Effect::ApplyUnit {
+                                text,
+                                namespace,
+                                dry_run: false,
+                            }],
+                            doing: "applying ...".into(),
+                        },
+                        inline: false,
+                    });
+                    Vec::new()
+                }
+                _ => {
+                    let docs = super::editor::validate(&text).map(|d| d.len()).unwrap_or(0);
+                    model.confirm = Some(Confirm {
+                        question: format!(
+                            "Delete the {docs} object{} of this manifest? y = delete, any other key = no",
+                            if docs == 1 { "" } else { "s" }
+                        ),
+                        then: Then::Effects {
+                            effects: vec![Effect::DeleteUnit { text, namespace }],
+                            doing: "deleting ...".into(),
+                        },
+                        inline: false,
+                    });
+                    Vec::new()
+                }
+            }
+        }
+        _ => Vec::new(),
+    }
 }

@@ -45,6 +45,18 @@ impl ViewKind {
         }
     }
 
+    /// One object of the view, in lower case ("pod", "statefulset").
+    pub fn singular(self) -> &'static str {
+        match self {
+            ViewKind::Pods => "pod",
+            ViewKind::StatefulSets => "statefulset",
+            ViewKind::ConfigMaps => "configmap",
+            ViewKind::Tasks => "task",
+            ViewKind::Events => "event",
+            ViewKind::Audit => "audit entry",
+        }
+    }
+
     /// The palette command that opens it.
     pub fn command(self) -> &'static str {
         match self {
@@ -195,11 +207,27 @@ pub enum Extra {
     None,
     Pod {
         config_version: Option<u64>,
+        ready: bool,
     },
     StatefulSet {
         replicas: i64,
     },
-    WorkerConfig(Box<WorkerConfig>),
+    /// An output ConfigMap: the assignment, and the workers whose refresh
+    /// is not confirmed yet (annotation `swarmdeck.io/pending-refresh`).
+    WorkerConfig(Box<WorkerConfig>, Vec<String>),
+    /// A jobs ConfigMap: its jobs (or why they do not parse), dedicated
+    /// streams, and whether a rebalance was requested.
+    Jobs(Box<JobsInfo>),
+}
+
+/// What the grid needs from a jobs ConfigMap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobsInfo {
+    /// The swarm this ConfigMap feeds (seed defaults, or its labels).
+    pub swarm: Option<crate::domain::swarm::SwarmRef>,
+    pub jobs: Result<Vec<String>, String>,
+    pub dedicated: Vec<String>,
+    pub rebalance_requested: bool,
 }
 
 /// A row of a resource view. Cells exclude NAMESPACE and the swarm columns,
@@ -278,7 +306,14 @@ pub fn pod_row(p: &Pod) -> Row {
             ),
         ],
         severity,
-        extra: Extra::Pod { config_version },
+        extra: Extra::Pod {
+            config_version,
+            ready: p.metadata.deletion_timestamp.is_none()
+                && p.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True")),
+        },
     }
 }
 
@@ -321,10 +356,62 @@ pub fn cm_row(c: &ConfigMap) -> Row {
         + c.binary_data
             .as_ref()
             .map_or(0, |d| d.values().map(|b| b.0.len()).sum());
-    let workers = data
-        .and_then(|d| d.get(crate::domain::swarm::CONFIG_KEY))
+    let config = data.and_then(|d| d.get(crate::domain::swarm::CONFIG_KEY));
+    let annotation = |k: &str| {
+        c.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(k))
+            .cloned()
+    };
+    let list = |v: Option<String>| -> Vec<String> {
+        v.unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let workers = config
         .filter(|t| t.contains("workloads"))
         .and_then(|t| WorkerConfig::parse(t).ok());
+    let extra = match workers {
+        Some(w) => Extra::WorkerConfig(
+            Box::new(w),
+            list(annotation(crate::engine::swarm::PENDING_ANNOTATION)),
+        ),
+        None if config.is_some_and(|t| t.lines().any(|l| l.trim_start().starts_with("jobs:")))
+            || c.metadata
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key("swarmdeck.io/swarm")) =>
+        {
+            let seed = crate::domain::swarm::SwarmRef::default();
+            let label = c
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("swarmdeck.io/swarm"))
+                .cloned();
+            let swarm = match label {
+                Some(name) => Some(crate::engine::swarm::swarm_of(&name, c)),
+                None if c.metadata.namespace.as_deref() == Some(seed.namespace.as_str())
+                    && c.metadata.name.as_deref() == Some(seed.jobs_config_map.as_str()) =>
+                {
+                    Some(seed)
+                }
+                None => None,
+            };
+            Extra::Jobs(Box::new(JobsInfo {
+                swarm,
+                jobs: crate::domain::assignment::parse_jobs(config.map_or("", String::as_str)),
+                dedicated: list(annotation(crate::engine::swarm::DEDICATED_ANNOTATION)),
+                rebalance_requested: annotation(crate::engine::swarm::REBALANCE_ANNOTATION)
+                    .is_some(),
+            }))
+        }
+        None => Extra::None,
+    };
     let mut names: Vec<String> = keys.iter().map(|k| (*k).clone()).collect();
     names.sort();
     Row {
@@ -336,7 +423,7 @@ pub fn cm_row(c: &ConfigMap) -> Row {
             Cell::Age(created(&c.metadata)),
         ],
         severity: Severity::Normal,
-        extra: workers.map_or(Extra::None, |w| Extra::WorkerConfig(Box::new(w))),
+        extra,
     }
 }
 
@@ -484,7 +571,7 @@ pub fn worker_entries(cms: &Store<Row>) -> HashMap<(String, String), (usize, u64
     let st = cms.read();
     let mut out = HashMap::new();
     for row in st.rows.values() {
-        if let Extra::WorkerConfig(cfg) = &row.extra {
+        if let Extra::WorkerConfig(cfg, _) = &row.extra {
             for (worker, entry) in &cfg.workloads {
                 out.insert(
                     (row.namespace.clone(), worker.clone()),
@@ -526,7 +613,7 @@ pub fn display_row(
                 workers.get(&(r.namespace.clone(), r.name.clone())),
                 &r.extra,
             ) {
-                (Some((n, v)), Extra::Pod { config_version }) => {
+                (Some((n, v)), Extra::Pod { config_version, .. }) => {
                     let mark = if config_version.is_some_and(|c| c >= *v) {
                         format!("v{v} ✓")
                     } else {

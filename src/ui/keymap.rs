@@ -38,6 +38,20 @@ pub enum Action {
     ViewAudit,
     ToggleHidden,
     Delete,
+    Restart,
+    Edit,
+    Scale,
+    Rebalance,
+    NextMatch,
+    SetStandby,
+    SetConfigured,
+    SetRunning,
+    Recover,
+    Apply,
+    DryRun,
+    Diff,
+    Expand,
+    DeleteUnit,
 }
 
 pub const ACTIONS: &[(&str, Action)] = &[
@@ -67,6 +81,20 @@ pub const ACTIONS: &[(&str, Action)] = &[
     ("view_audit", Action::ViewAudit),
     ("toggle_hidden", Action::ToggleHidden),
     ("delete", Action::Delete),
+    ("restart", Action::Restart),
+    ("edit", Action::Edit),
+    ("scale", Action::Scale),
+    ("rebalance", Action::Rebalance),
+    ("next_match", Action::NextMatch),
+    ("set_standby", Action::SetStandby),
+    ("set_configured", Action::SetConfigured),
+    ("set_running", Action::SetRunning),
+    ("recover", Action::Recover),
+    ("apply", Action::Apply),
+    ("dry_run", Action::DryRun),
+    ("diff", Action::Diff),
+    ("expand", Action::Expand),
+    ("delete_unit", Action::DeleteUnit),
 ];
 
 impl Action {
@@ -79,7 +107,21 @@ impl Action {
 
     /// Actions that change the cluster: unbound in read-only mode.
     pub fn is_mutating(self) -> bool {
-        matches!(self, Action::Delete)
+        matches!(
+            self,
+            Action::Delete
+                | Action::Restart
+                | Action::Edit
+                | Action::Scale
+                | Action::Rebalance
+                | Action::SetStandby
+                | Action::SetConfigured
+                | Action::SetRunning
+                | Action::Recover
+                | Action::Apply
+                | Action::DryRun
+                | Action::DeleteUnit
+        )
     }
 }
 
@@ -88,6 +130,9 @@ impl Action {
 pub enum Mode {
     Normal,
     Yaml,
+    Grid,
+    Task,
+    Editor,
 }
 
 impl Mode {
@@ -95,6 +140,9 @@ impl Mode {
         match self {
             Mode::Normal => "normal",
             Mode::Yaml => "yaml",
+            Mode::Grid => "grid",
+            Mode::Task => "task",
+            Mode::Editor => "editor",
         }
     }
 }
@@ -249,6 +297,12 @@ struct RawKeymap {
     normal: RawMode,
     #[serde(default)]
     yaml: RawMode,
+    #[serde(default)]
+    grid: RawMode,
+    #[serde(default)]
+    task: RawMode,
+    #[serde(default)]
+    editor: RawMode,
 }
 
 /// A keymap problem: which file, which key, what is wrong.
@@ -437,7 +491,13 @@ impl Keymap {
     pub fn from_text(text: &str, path: &str, base: Option<&Keymap>) -> Result<Keymap, KeymapError> {
         let raw = parse_raw(text, path)?;
         let mut modes = base.map(|b| b.modes.clone()).unwrap_or_default();
-        for (mode, raw_mode) in [(Mode::Normal, &raw.normal), (Mode::Yaml, &raw.yaml)] {
+        for (mode, raw_mode) in [
+            (Mode::Normal, &raw.normal),
+            (Mode::Yaml, &raw.yaml),
+            (Mode::Grid, &raw.grid),
+            (Mode::Task, &raw.task),
+            (Mode::Editor, &raw.editor),
+        ] {
             let list = modes.entry(mode).or_default();
             resolve_mode(mode, raw_mode, path, list, base.is_some())?;
         }

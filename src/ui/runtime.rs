@@ -108,11 +108,7 @@ fn header_of(conn: &Connection) -> Header {
         embedded: conn.embedded,
         fallback: conn.fallback,
         read_only: conn.read_only,
-        engine: if conn.read_only {
-            "plan-only".into()
-        } else {
-            "not running".into()
-        },
+        engine: "starting".into(),
     }
 }
 
@@ -235,6 +231,20 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
 
     let mut terminal = ratatui::init();
     let (etx, mut effects_done) = mpsc::channel::<Event>(64);
+    let auditor_of = |conn: &Connection| crate::engine::audit::Auditor {
+        client: conn.client.clone(),
+        user: conn.user.clone(),
+        context: conn.context.clone(),
+        log: Some(crate::engine::audit::default_log()),
+    };
+    let mut engine = super::act::start_engine(
+        conn.client.clone(),
+        auditor_of(&conn),
+        only.clone(),
+        conn.namespace.clone(),
+        read_only,
+        etx.clone(),
+    );
     // Context switches connect in a task; the new connection arrives here.
     let (ctx_tx, mut switched) = mpsc::channel::<Result<(Connection, Option<String>), String>>(1);
     let mut input = EventStream::new();
@@ -279,6 +289,18 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
                         t.abort();
                     }
                     conn = new;
+                    let _ = std::mem::replace(
+                        &mut engine,
+                        super::act::start_engine(
+                            conn.client.clone(),
+                            auditor_of(&conn),
+                            only.clone(),
+                            conn.namespace.clone(),
+                            read_only,
+                            etx.clone(),
+                        ),
+                    )
+                    .send(());
                     let (s, t) = spawn_stores(&conn.client, &tx, only.as_deref());
                     stores_now = s;
                     tasks = t;
@@ -363,6 +385,16 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
                         let _ = etx.send(Event::Audit(result)).await;
                     });
                 }
+                acting @ (Effect::Scale { .. }
+                | Effect::Rebalance(_)
+                | Effect::SetTarget { .. }
+                | Effect::Restart { .. }
+                | Effect::EditFetch { .. }
+                | Effect::ApplyUnit { .. }
+                | Effect::DeleteUnit { .. }
+                | Effect::DiffUnit { .. }) => {
+                    super::act::spawn(acting, conn.client.clone(), auditor_of(&conn), etx.clone());
+                }
                 Effect::SwitchContext(name) => {
                     let mut o = connect_opts.clone();
                     o.context = Some(name.clone());
@@ -390,6 +422,9 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
         }
     };
     ratatui::restore();
+    // A clean exit releases the engine's leases; give it a moment to.
+    let _ = engine.send(());
+    tokio::time::sleep(Duration::from_millis(200)).await;
     for t in tasks {
         t.abort();
     }

@@ -7,8 +7,11 @@ use ratatui::symbols::border;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row as TRow, Table, Wrap};
 
-use super::app::{COMMANDS, MessageKind, Model, Screen, YamlState, completions};
+use super::app::{
+    COMMANDS, GridState, MessageKind, Model, Screen, TaskScreen, YamlState, completions,
+};
 use super::data::ViewKind;
+use super::editor::{EditorState, Pane};
 use super::keymap::{Action, Mode};
 
 const ASCII_BORDER: border::Set = border::Set {
@@ -50,18 +53,16 @@ pub fn render(model: &Model, f: &mut Frame) {
     match model.screen() {
         Screen::Table(kind) => render_table(model, *kind, f, body),
         Screen::Yaml(y) => render_yaml(model, y, f, body),
+        Screen::Grid(g) => render_grid(model, g, f, body),
+        Screen::Task(t) => render_task(model, t, f, body),
+        Screen::Editor(e) => render_editor(model, e, f, body),
     }
     render_footer(model, f, footer);
     if model.help {
         render_help(model, f, area);
     }
-    if let Some(c) = &model.confirm {
-        let text = format!(
-            "Delete {} {}/{}? y = yes, any other key = no",
-            c.kind.title().trim_end_matches('s').to_lowercase(),
-            c.namespace,
-            c.name
-        );
+    if let Some(c) = model.confirm.as_ref().filter(|c| !c.inline) {
+        let text = c.question.clone();
         let w = (text.chars().count() as u16 + 4).min(area.width);
         let r = Rect {
             x: area.width.saturating_sub(w) / 2,
@@ -249,7 +250,7 @@ fn render_table(model: &Model, kind: ViewKind, f: &mut Frame, area: Rect) {
         .iter()
         .filter_map(|s| match s {
             Screen::Table(k) => Some(k.title()),
-            Screen::Yaml(_) => None,
+            _ => None,
         })
         .collect();
     let ns = model.namespace.clone().unwrap_or_else(|| "all".into());
@@ -463,6 +464,30 @@ pub fn footer_hints(model: &Model) -> Vec<(String, &'static str)> {
             (Action::Back, "back"),
             (Action::Help, "help"),
         ],
+        Mode::Grid => &[
+            (Action::Filter, "find stream"),
+            (Action::NextMatch, "next"),
+            (Action::Scale, "scale"),
+            (Action::Rebalance, "rebalance"),
+            (Action::Back, "back"),
+            (Action::Help, "help"),
+        ],
+        Mode::Task => &[
+            (Action::SetStandby, "standby"),
+            (Action::SetConfigured, "configured"),
+            (Action::SetRunning, "running"),
+            (Action::Recover, "recover"),
+            (Action::Back, "back"),
+            (Action::Help, "help"),
+        ],
+        Mode::Editor => &[
+            (Action::Apply, "apply"),
+            (Action::DryRun, "dry run"),
+            (Action::Diff, "diff"),
+            (Action::Expand, "${VAR}"),
+            (Action::DeleteUnit, "delete"),
+            (Action::Back, "close"),
+        ],
     };
     wanted
         .iter()
@@ -472,6 +497,20 @@ pub fn footer_hints(model: &Model) -> Vec<(String, &'static str)> {
 
 fn render_footer(model: &Model, f: &mut Frame, area: Rect) {
     let t = &model.theme;
+    if let Some(p) = &model.prompt {
+        let mut spans = vec![
+            Span::styled(format!("{} ", p.label), t.style("footer.key")),
+            Span::raw(p.input.clone()),
+            Span::styled("█", t.style("footer.key")),
+        ];
+        if let Some(e) = &p.error
+            && !p.input.is_empty()
+        {
+            spans.push(Span::styled(format!("  {e}"), t.style("message.error")));
+        }
+        f.render_widget(Paragraph::new(Line::from(spans)), area);
+        return;
+    }
     if let Some(input) = &model.filter_input {
         let mut spans = vec![
             Span::styled("/", t.style("footer.key")),
@@ -580,6 +619,364 @@ fn render_help(model: &Model, f: &mut Frame, area: Rect) {
             .block(block(model, Line::from(" help "))),
         r,
     );
+}
+
+fn grid_styles(model: &Model) -> super::grid::GridStyles {
+    let t = &model.theme;
+    super::grid::GridStyles {
+        base: t.style("status"),
+        ok: t.style("status.ok"),
+        pending: t.style("status.pending"),
+        warn: t.style("status.warn"),
+        error: t.style("status.error"),
+        selected: t.style("table.selected"),
+        matched: t.style("filter.match"),
+        dim: t.style("footer"),
+    }
+}
+
+fn render_grid(model: &Model, g: &GridState, f: &mut Frame, area: Rect) {
+    let t = &model.theme;
+    let title = Line::from(vec![
+        Span::styled(
+            format!(" grid {} ({}) ", g.swarm.name, g.swarm.namespace),
+            t.style("title"),
+        ),
+        Span::styled(
+            format!(
+                "jobs {} → {} ",
+                g.swarm.jobs_config_map, g.swarm.output_config_map
+            ),
+            t.style("footer"),
+        ),
+    ]);
+    let b = block(model, title);
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let Some(data) = &g.data else {
+        return;
+    };
+    let styles = grid_styles(model);
+    let mut lines = vec![super::grid::summary(data, &styles)];
+    lines.extend(super::grid::preview_lines(data, &styles));
+    if let Some(engine) = model
+        .engine
+        .as_ref()
+        .and_then(|e| e.namespaces.get(&g.swarm.namespace))
+        .and_then(|n| n.swarms.get(&g.swarm.name))
+        && let Some(w) = &engine.refreshing
+    {
+        lines.push(Line::from(Span::styled(
+            format!(" engine: refreshing {w} ..."),
+            styles.pending,
+        )));
+    }
+    let head = lines.len();
+    let room = (inner.height as usize).saturating_sub(head);
+    let width = inner.width as usize;
+    let search = model.filter.as_ref().and_then(|(_, re)| re.as_ref());
+    // Start early enough that the selected worker's block is on screen.
+    let selected = g.selected.min(data.workers.len().saturating_sub(1));
+    let mut first = selected;
+    let mut used = data
+        .workers
+        .get(selected)
+        .map_or(0, |w| super::grid::worker_height(data, w, width));
+    while first > 0 {
+        let h = super::grid::worker_height(data, &data.workers[first - 1], width);
+        if used + h > room {
+            break;
+        }
+        used += h;
+        first -= 1;
+    }
+    for (i, w) in data.workers.iter().enumerate().skip(first) {
+        if lines.len() >= inner.height as usize {
+            break;
+        }
+        lines.extend(super::grid::worker_lines(
+            data,
+            w,
+            i == selected,
+            search,
+            width,
+            &styles,
+        ));
+    }
+    lines.truncate(inner.height as usize);
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn render_task(model: &Model, ts: &TaskScreen, f: &mut Frame, area: Rect) {
+    use super::machine::{MachineStyles, Marks, fairmq_graph, occ_graph};
+    use crate::domain::task::OccState;
+    let t = &model.theme;
+    let row = super::app::task_row(model, ts);
+    let cell = |i: usize| {
+        row.as_ref()
+            .and_then(|r| r.cells.get(i))
+            .map(|c| c.show(model.now_ms))
+            .unwrap_or_default()
+    };
+    let (mode, desired, actual, target, condition) = (cell(0), cell(1), cell(2), cell(3), cell(4));
+    let b = block(
+        model,
+        Line::from(vec![
+            Span::styled(
+                format!(" task {}/{} ", ts.namespace, ts.name),
+                t.style("title"),
+            ),
+            Span::styled(format!("mode {mode} "), t.style("footer")),
+        ]),
+    );
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    if row.is_none() {
+        f.render_widget(
+            Paragraph::new(format!("Task {}/{} is gone.", ts.namespace, ts.name))
+                .style(t.style("message.error")),
+            inner,
+        );
+        return;
+    }
+    let marks = Marks {
+        actual: actual.parse::<OccState>().ok(),
+        desired: desired.parse::<OccState>().ok(),
+        target: target.parse::<OccState>().ok(),
+    };
+    let styles = MachineStyles {
+        base: t.style("status"),
+        dim: t.style("footer"),
+        actual: t
+            .style("status.ok")
+            .add_modifier(ratatui::style::Modifier::BOLD),
+        error: t.style("status.error"),
+        path: t
+            .style("status.pending")
+            .add_modifier(ratatui::style::Modifier::BOLD),
+        target: t.style("title"),
+    };
+    let occ = occ_graph(&marks, &styles, model.ascii);
+    let fairmq = mode == "fairmq";
+    let [graphs, rest] =
+        Layout::vertical([Constraint::Length(16), Constraint::Min(3)]).areas(inner);
+    if fairmq && graphs.width >= 108 {
+        let [left, right] =
+            Layout::horizontal([Constraint::Length(80), Constraint::Min(26)]).areas(graphs);
+        f.render_widget(Paragraph::new(occ), left);
+        let mut fl = vec![Line::from(Span::styled("FairMQ device", t.style("title")))];
+        fl.extend(fairmq_graph(&marks, &styles, model.ascii));
+        f.render_widget(Paragraph::new(fl), right);
+    } else {
+        let mut lines = occ;
+        if fairmq {
+            let dev = marks
+                .actual
+                .map(|a| a.fairmq().as_str().to_owned())
+                .unwrap_or_else(|| "unknown".into());
+            lines.push(Line::from(Span::styled(
+                format!("FairMQ device: {dev} (widen the terminal for its graph)"),
+                t.style("footer"),
+            )));
+        }
+        f.render_widget(Paragraph::new(lines), graphs);
+    }
+    // Status, the engine's word on it, and the history from Events.
+    let mut lines: Vec<Line> = Vec::new();
+    let engine = model
+        .engine
+        .as_ref()
+        .and_then(|e| e.namespaces.get(&ts.namespace))
+        .and_then(|n| n.tasks.get(&ts.name));
+    if actual == "error" {
+        lines.push(Line::from(Span::styled(
+            format!("error: {condition}"),
+            t.style("status.error"),
+        )));
+        lines.push(Line::from(Span::styled(
+            "recovery: RECOVER to standby, then step up again — press the recover key (x)",
+            t.style("status.warn"),
+        )));
+    } else if !condition.is_empty() {
+        lines.push(Line::from(Span::styled(
+            condition.clone(),
+            t.style("status"),
+        )));
+    }
+    if let Some(e) = engine {
+        if !e.path.is_empty() {
+            lines.push(Line::from(Span::styled(
+                format!("planned: {}", e.path.join(", ")),
+                t.style("status.pending"),
+            )));
+        }
+        if let Some(last) = &e.last {
+            lines.push(Line::from(Span::styled(
+                format!("engine: {last}"),
+                t.style(if e.failed { "status.error" } else { "status" }),
+            )));
+        }
+    }
+    lines.push(Line::from(Span::styled("History", t.style("title"))));
+    let object = format!("task/{}", ts.name);
+    let events = model.stores.events.read();
+    let mut history: Vec<(i64, String, String, bool)> = events
+        .rows
+        .values()
+        .filter(|r| r.namespace == ts.namespace)
+        .filter(|r| matches!(r.cells.get(3), Some(super::data::Cell::Text(o)) if *o == object))
+        .map(|r| {
+            let at = match r.cells.first() {
+                Some(super::data::Cell::Age(Some(t))) => *t,
+                _ => 0,
+            };
+            let text = |i: usize| r.cells.get(i).map(|c| c.show(0)).unwrap_or_default();
+            (
+                at,
+                text(2),
+                text(4),
+                r.severity == super::data::Severity::Warn,
+            )
+        })
+        .collect();
+    drop(events);
+    history.sort_by_key(|h| std::cmp::Reverse(h.0));
+    for (at, reason, message, warn) in history
+        .iter()
+        .take(rest.height.saturating_sub(lines.len() as u16) as usize)
+    {
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!(
+                    "{:>9} ago  ",
+                    crate::embedded::table::human_duration((model.now_ms - at).max(0) / 1000)
+                ),
+                t.style("footer"),
+            ),
+            Span::styled(
+                format!("{reason:<20} "),
+                t.style(if *warn { "status.warn" } else { "status" }),
+            ),
+            Span::styled(message.clone(), t.style("status")),
+        ]));
+    }
+    if history.is_empty() {
+        lines.push(Line::from(Span::styled("no events yet", t.style("footer"))));
+    }
+    f.render_widget(Paragraph::new(lines), rest);
+}
+
+fn render_editor(model: &Model, e: &EditorState, f: &mut Frame, area: Rect) {
+    let t = &model.theme;
+    let modified = if e.modified() { " [modified]" } else { "" };
+    let b = block(
+        model,
+        Line::from(vec![
+            Span::styled(format!(" edit {}{modified} ", e.title), t.style("title")),
+            Span::styled(
+                format!("default namespace {} ", e.namespace),
+                t.style("footer"),
+            ),
+        ]),
+    );
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let [main, status] = Layout::vertical([Constraint::Min(3), Constraint::Length(2)]).areas(inner);
+    let (text_area, side) = if e.pane != Pane::None && main.width >= 80 {
+        let [l, r] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+            .areas(main);
+        (l, Some(r))
+    } else if e.pane != Pane::None {
+        let [l, r] =
+            Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(main);
+        (l, Some(r))
+    } else {
+        (main, None)
+    };
+    let mut area_widget = e.area.clone();
+    area_widget.set_line_number_style(t.style("footer"));
+    area_widget.set_cursor_line_style(Style::default());
+    area_widget.set_search_style(
+        t.style("message.error")
+            .add_modifier(ratatui::style::Modifier::REVERSED),
+    );
+    f.render_widget(&area_widget, text_area);
+    if let Some(side) = side {
+        let (title, body): (&str, Vec<Line>) = match e.pane {
+            Pane::Expanded => (
+                " ${VAR} expanded ",
+                match e.expanded() {
+                    Ok(text) => text.lines().map(|l| Line::from(l.to_owned())).collect(),
+                    Err(err) => vec![Line::from(Span::styled(err, t.style("message.error")))],
+                },
+            ),
+            _ => (
+                " diff against the live objects ",
+                match &e.diff {
+                    Some(Ok(text)) => text
+                        .lines()
+                        .map(|l| {
+                            let role = if l.starts_with('+') && !l.starts_with("+++") {
+                                "status.ok"
+                            } else if l.starts_with('-') && !l.starts_with("---") {
+                                "status.error"
+                            } else if l.starts_with("@@") {
+                                "status.pending"
+                            } else {
+                                "status"
+                            };
+                            Line::from(Span::styled(l.to_owned(), t.style(role)))
+                        })
+                        .collect(),
+                    Some(Err(err)) => vec![Line::from(Span::styled(
+                        err.clone(),
+                        t.style("message.error"),
+                    ))],
+                    None => vec![Line::from("computing ...")],
+                },
+            ),
+        };
+        let pb = block(model, Line::from(Span::styled(title, t.style("title"))));
+        let pi = pb.inner(side);
+        f.render_widget(pb, side);
+        f.render_widget(Paragraph::new(body).wrap(Wrap { trim: false }), pi);
+    }
+    let (cursor_row, cursor_col) = e.area.cursor();
+    let mut lines = vec![match &e.problem {
+        Some(p) => Line::from(Span::styled(
+            format!(
+                "✗ {}{}",
+                match (p.line, p.column) {
+                    _ if p.message.contains("line ") => String::new(),
+                    (Some(l), Some(c)) => format!("line {l}, column {c}: "),
+                    (Some(l), None) => format!("line {l}: "),
+                    _ => String::new(),
+                },
+                p.message
+            ),
+            t.style("message.error"),
+        )),
+        None => Line::from(Span::styled(
+            format!(
+                "✓ valid — line {}, column {}{}",
+                cursor_row + 1,
+                cursor_col + 1,
+                if e.busy { " — working ..." } else { "" }
+            ),
+            t.style("message.info"),
+        )),
+    }];
+    if let Some((text, failed)) = &e.result {
+        lines.push(Line::from(Span::styled(
+            text.clone(),
+            t.style(if *failed {
+                "message.error"
+            } else {
+                "message.info"
+            }),
+        )));
+    }
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), status);
 }
 
 /// Style of a role, for callers outside the views.

@@ -1,0 +1,422 @@
+//! The console's actions: each writes an intent to the cluster (the engine
+//! carries it out) or applies a manifest unit, records it in the audit, and
+//! reports back as an Event. And the console's own engine.
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::app::{Effect, Event};
+use super::data::ViewKind;
+use crate::domain::task::Task;
+use crate::engine::audit::{Auditor, Subject};
+use crate::engine::run::{Engine, EngineConfig, RECOVER_ANNOTATION, REQUESTED_AT_ANNOTATION};
+
+fn pp() -> PatchParams {
+    PatchParams {
+        field_manager: Some("swarmdeck".into()),
+        ..Default::default()
+    }
+}
+
+fn why(e: &kube::Error) -> String {
+    if crate::cluster::gate::is_refusal(e) {
+        "read-only mode: nothing was sent".to_owned()
+    } else {
+        match e {
+            kube::Error::Api(s) => s.message.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+fn now() -> String {
+    crate::embedded::clock::rfc3339(crate::embedded::clock::Clock::system().now_ms())
+}
+
+/// Perform one of the acting effects in a task; the result comes back on `tx`.
+pub fn spawn(effect: Effect, client: kube::Client, auditor: Auditor, tx: mpsc::Sender<Event>) {
+    tokio::spawn(async move {
+        let event = perform(effect, &client, &auditor).await;
+        if let Some(e) = event {
+            let _ = tx.send(e).await;
+        }
+    });
+}
+
+async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> Option<Event> {
+    match effect {
+        Effect::Scale {
+            namespace,
+            statefulset,
+            replicas,
+        } => {
+            let api: Api<StatefulSet> = Api::namespaced(client.clone(), &namespace);
+            let result = api
+                .patch_scale(
+                    &statefulset,
+                    &pp(),
+                    &Patch::Merge(json!({"spec": {"replicas": replicas}})),
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| why(&e));
+            let subject = Subject {
+                api_version: "apps/v1".into(),
+                kind: "StatefulSet".into(),
+                namespace: namespace.clone(),
+                name: statefulset.clone(),
+            };
+            record(
+                audit,
+                &subject,
+                "Scale",
+                &format!("replicas -> {replicas}"),
+                &result,
+            )
+            .await;
+            Some(Event::Acted {
+                what: format!(
+                    "scaled {namespace}/{statefulset} to {replicas}: the engine re-plans and refreshes the changed workers"
+                ),
+                result,
+            })
+        }
+        Effect::Rebalance(swarm) => {
+            let api: Api<ConfigMap> = Api::namespaced(client.clone(), &swarm.namespace);
+            let result = api
+                .patch(
+                    &swarm.jobs_config_map,
+                    &pp(),
+                    &Patch::Merge(json!({"metadata": {"annotations": {
+                        crate::engine::swarm::REBALANCE_ANNOTATION: now()
+                    }}})),
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| why(&e));
+            let subject = Subject {
+                api_version: "v1".into(),
+                kind: "ConfigMap".into(),
+                namespace: swarm.namespace.clone(),
+                name: swarm.jobs_config_map.clone(),
+            };
+            record(audit, &subject, "RequestRebalance", &swarm.name, &result).await;
+            Some(Event::Acted {
+                what: format!("rebalance of {} requested", swarm.name),
+                result,
+            })
+        }
+        Effect::SetTarget {
+            namespace,
+            name,
+            state,
+            recover,
+        } => {
+            let api: Api<Task> = Api::namespaced(client.clone(), &namespace);
+            let result = api
+                .patch(
+                    &name,
+                    &pp(),
+                    &Patch::Merge(json!({"metadata": {"annotations": {
+                        crate::engine::task::TARGET_ANNOTATION: state,
+                        REQUESTED_AT_ANNOTATION: now(),
+                        RECOVER_ANNOTATION: if recover { Some("true") } else { None },
+                    }}})),
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| why(&e));
+            let subject = Subject {
+                api_version: "aliecs.alice.cern/v1alpha1".into(),
+                kind: "Task".into(),
+                namespace: namespace.clone(),
+                name: name.clone(),
+            };
+            record(
+                audit,
+                &subject,
+                "SetTargetState",
+                &format!("target {state}"),
+                &result,
+            )
+            .await;
+            Some(Event::Acted {
+                what: format!("target {state} recorded on Task {namespace}/{name}"),
+                result,
+            })
+        }
+        Effect::Restart {
+            kind,
+            namespace,
+            name,
+        } => {
+            let result = match kind {
+                ViewKind::Pods => Api::<Pod>::namespaced(client.clone(), &namespace)
+                    .delete(&name, &DeleteParams::default())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| why(&e)),
+                _ => Api::<StatefulSet>::namespaced(client.clone(), &namespace)
+                    .patch(
+                        &name,
+                        &pp(),
+                        &Patch::Merge(json!({"spec": {"template": {"metadata": {"annotations": {
+                            "kubectl.kubernetes.io/restartedAt": now()
+                        }}}}})),
+                    )
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| why(&e)),
+            };
+            let subject = Subject {
+                api_version: if kind == ViewKind::Pods {
+                    "v1"
+                } else {
+                    "apps/v1"
+                }
+                .into(),
+                kind: if kind == ViewKind::Pods {
+                    "Pod"
+                } else {
+                    "StatefulSet"
+                }
+                .into(),
+                namespace: namespace.clone(),
+                name: name.clone(),
+            };
+            record(audit, &subject, "Restart", "restart", &result).await;
+            Some(Event::Acted {
+                what: format!("restarted {} {namespace}/{name}", kind.singular()),
+                result,
+            })
+        }
+        Effect::EditFetch {
+            kind,
+            namespace,
+            name,
+        } => {
+            let title = format!("{} {namespace}/{name}", kind.singular());
+            let result = fetch(client, kind, &namespace, &name)
+                .await
+                .map(super::editor::editable);
+            Some(Event::EditorLoaded {
+                title,
+                namespace,
+                result,
+            })
+        }
+        Effect::ApplyUnit {
+            text,
+            namespace,
+            dry_run,
+        } => Some(Event::UnitDone {
+            result: apply_unit(client, audit, &text, &namespace, dry_run).await,
+            applied: !dry_run,
+        }),
+        Effect::DeleteUnit { text, namespace } => {
+            let result = match super::editor::validate(&text) {
+                Err(p) => Err(p.message),
+                Ok(docs) => {
+                    match crate::engine::unit::delete(client, &docs, &namespace, |_| {}).await {
+                        Ok(done) => {
+                            for d in &done {
+                                let subject = unit_subject(&d.object);
+                                audit
+                                    .record(
+                                        &subject,
+                                        "Delete",
+                                        "delete from the editor",
+                                        &d.action.to_string(),
+                                        false,
+                                    )
+                                    .await;
+                            }
+                            let deleted = done
+                                .iter()
+                                .filter(|d| d.action == crate::engine::unit::Action::Delete)
+                                .count();
+                            Ok(format!(
+                                "deleted as one unit: {deleted} objects deleted, {} already absent",
+                                done.len() - deleted
+                            ))
+                        }
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+            };
+            Some(Event::UnitDone {
+                result,
+                applied: false,
+            })
+        }
+        Effect::DiffUnit { text, namespace } => {
+            let result = match super::editor::validate(&text) {
+                Err(p) => Err(p.message),
+                Ok(docs) => crate::engine::unit::plan_apply(client, &docs, &namespace)
+                    .await
+                    .map(|steps| crate::engine::unit::diff(&steps))
+                    .map_err(|e| e.to_string()),
+            };
+            Some(Event::DiffReady(result))
+        }
+        _ => None,
+    }
+}
+
+fn unit_subject(object: &str) -> Subject {
+    let (kind, rest) = object.split_once(' ').unwrap_or((object, ""));
+    let (namespace, name) = rest.split_once('/').unwrap_or(("default", rest));
+    Subject {
+        api_version: String::new(),
+        kind: kind.to_owned(),
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+    }
+}
+
+async fn apply_unit(
+    client: &kube::Client,
+    audit: &Auditor,
+    text: &str,
+    namespace: &str,
+    dry_run: bool,
+) -> Result<String, String> {
+    let docs = super::editor::validate(text).map_err(|p| p.message)?;
+    if dry_run {
+        let steps = crate::engine::unit::plan_apply(client, &docs, namespace)
+            .await
+            .map_err(|e| format!("dry run refused: {e}"))?;
+        let list: Vec<String> = steps
+            .iter()
+            .map(|s| format!("{} {}", s.action, s.object))
+            .collect();
+        return Ok(format!(
+            "dry run passed, nothing changed: {}",
+            list.join(", ")
+        ));
+    }
+    match crate::engine::unit::apply(client, &docs, namespace, |_| {}).await {
+        Ok(done) => {
+            for d in &done {
+                audit
+                    .record(
+                        &unit_subject(&d.object),
+                        "Apply",
+                        "apply from the editor",
+                        &d.action.to_string(),
+                        false,
+                    )
+                    .await;
+            }
+            let list: Vec<String> = done
+                .iter()
+                .map(|d| format!("{} {}", d.object, d.action))
+                .collect();
+            Ok(format!("applied as one unit: {}", list.join(", ")))
+        }
+        Err(e) => Err(format!("nothing applied: {e}")),
+    }
+}
+
+async fn fetch(
+    client: &kube::Client,
+    kind: ViewKind,
+    namespace: &str,
+    name: &str,
+) -> Result<serde_json::Value, String> {
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    let (group, version, plural, k) = kind.api().ok_or("this view has no API object")?;
+    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, k), plural);
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
+    let obj = api.get(name).await.map_err(|e| why(&e))?;
+    serde_json::to_value(obj).map_err(|e| e.to_string())
+}
+
+async fn record(
+    audit: &Auditor,
+    subject: &Subject,
+    action: &str,
+    plan: &str,
+    result: &Result<(), String>,
+) {
+    match result {
+        Ok(()) => {
+            audit
+                .record(subject, action, plan, "intent recorded", false)
+                .await
+        }
+        Err(e) if e.starts_with("read-only") => {}
+        Err(e) => {
+            audit
+                .record(subject, action, plan, &format!("failed: {e}"), true)
+                .await
+        }
+    }
+}
+
+/// Start the console's engine: it manages `only`, or every namespace that
+/// holds a swarm or a Task; read-only consoles plan only. Its status comes
+/// back as Events. Dropping the returned sender stops it (and releases its
+/// leases).
+pub fn start_engine(
+    client: kube::Client,
+    auditor: Auditor,
+    only: Option<String>,
+    fallback_namespace: String,
+    read_only: bool,
+    tx: mpsc::Sender<Event>,
+) -> tokio::sync::oneshot::Sender<()> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let namespaces = match only {
+            Some(ns) => vec![ns],
+            None => managed_namespaces(&client, &fallback_namespace).await,
+        };
+        let identity = crate::engine::lease::default_identity(&auditor.user);
+        let mut cfg = EngineConfig::new(namespaces, format!("console:{identity}"));
+        cfg.plan_only = read_only;
+        let engine = Engine::new(client, cfg, Some(auditor));
+        let mut status = engine.status();
+        let forward = tokio::spawn(async move {
+            loop {
+                let s = status.borrow_and_update().clone();
+                if tx.send(Event::Engine(Box::new(s))).await.is_err() {
+                    break;
+                }
+                if status.changed().await.is_err() {
+                    break;
+                }
+            }
+        });
+        engine
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await;
+        forward.abort();
+    });
+    stop
+}
+
+async fn managed_namespaces(client: &kube::Client, fallback: &str) -> Vec<String> {
+    let mut out: Vec<String> = crate::engine::swarm::discover(client, None)
+        .await
+        .map(|s| s.into_iter().map(|s| s.namespace).collect())
+        .unwrap_or_default();
+    if let Ok(tasks) = Api::<Task>::all(client.clone())
+        .list(&kube::api::ListParams::default())
+        .await
+    {
+        out.extend(tasks.items.into_iter().filter_map(|t| t.metadata.namespace));
+    }
+    out.sort();
+    out.dedup();
+    if out.is_empty() {
+        out.push(fallback.to_owned());
+    }
+    out
+}

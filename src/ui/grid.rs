@@ -1,0 +1,583 @@
+//! The assignment grid (DESIGN 7): one block per worker with its pod state,
+//! version and convergence, and its streams as compact cells; a summary that
+//! shows unassigned or duplicated streams in red; and, before a scale or a
+//! rebalance, the engine's plan drawn in place (streams arriving and leaving,
+//! workers that will refresh). Derived from the watch stores only.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+
+use super::data::{Extra, Severity, Stores};
+use crate::domain::assignment::{Policy, WorkerConfig, worker_name};
+use crate::domain::swarm::SwarmRef;
+use crate::engine::swarm::{SwarmInputs, desired_state, statefulset_of};
+
+/// A plan to preview.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreviewOf {
+    Scale(u32),
+    Rebalance,
+}
+
+impl std::fmt::Display for PreviewOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PreviewOf::Scale(n) => write!(f, "scale to {n}"),
+            PreviewOf::Rebalance => f.write_str("rebalance"),
+        }
+    }
+}
+
+/// One worker as the grid shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WorkerLine {
+    pub name: String,
+    pub state: String,
+    pub severity: Severity,
+    pub jobs: Vec<String>,
+    pub version: u64,
+    pub reported: Option<u64>,
+    pub converged: bool,
+    /// Written a new job set, refresh not yet confirmed.
+    pub refreshing: bool,
+    /// Beyond the replica count: goes away with the next write.
+    pub retiring: bool,
+    /// In a preview: streams this worker gains, and those it gives up (to whom).
+    pub gains: BTreeSet<String>,
+    pub loses: BTreeMap<String, String>,
+    pub will_refresh: bool,
+}
+
+/// A previewed plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    pub of: PreviewOf,
+    pub moves: usize,
+    pub refresh: Vec<String>,
+    pub version: u64,
+    /// Why there is no plan (too few workers for the dedicated streams ...).
+    pub error: Option<String>,
+}
+
+/// Everything the grid draws.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GridData {
+    pub swarm: SwarmRef,
+    pub replicas: u32,
+    pub jobs: usize,
+    pub jobs_error: Option<String>,
+    pub version: u64,
+    pub workers: Vec<WorkerLine>,
+    pub dedicated: BTreeSet<String>,
+    pub unassigned: Vec<String>,
+    pub duplicated: Vec<String>,
+    pub rebalance_requested: bool,
+    pub preview: Option<Preview>,
+    /// Width of one stream cell: the longest stream name and its mark.
+    pub cell_width: usize,
+}
+
+impl GridData {
+    /// (fewest, most) streams on a worker without a dedicated stream.
+    pub fn balance(&self) -> (usize, usize) {
+        let counts: Vec<usize> = self
+            .workers
+            .iter()
+            .filter(|w| !w.retiring && w.state != "new")
+            .filter(|w| !w.jobs.iter().any(|j| self.dedicated.contains(j)))
+            .map(|w| w.jobs.len())
+            .collect();
+        (
+            counts.iter().copied().min().unwrap_or(0),
+            counts.iter().copied().max().unwrap_or(0),
+        )
+    }
+
+    pub fn converged(&self) -> usize {
+        self.workers
+            .iter()
+            .filter(|w| !w.retiring && w.converged)
+            .count()
+    }
+
+    /// The first worker (index) holding a stream that matches.
+    pub fn find(&self, re: &regex::Regex) -> Option<usize> {
+        self.workers
+            .iter()
+            .position(|w| w.jobs.iter().any(|j| re.is_match(j)))
+    }
+}
+
+/// The swarms the stores know: the seed swarm if its StatefulSet exists, and
+/// every swarm named by a jobs ConfigMap.
+pub fn swarms(stores: &Stores) -> Vec<SwarmRef> {
+    let mut out = Vec::new();
+    for row in stores.cms.read().rows.values() {
+        if let Extra::Jobs(info) = &row.extra
+            && let Some(s) = &info.swarm
+        {
+            let sts_exists = stores
+                .sts
+                .read()
+                .rows
+                .contains_key(&(s.namespace.clone(), statefulset_of(s)));
+            if sts_exists && !out.iter().any(|o: &SwarmRef| o.name == s.name) {
+                out.push(s.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The swarm whose workers a StatefulSet row runs, if any.
+pub fn swarm_of_sts(stores: &Stores, namespace: &str, name: &str) -> Option<SwarmRef> {
+    swarms(stores)
+        .into_iter()
+        .find(|s| s.namespace == namespace && statefulset_of(s) == name)
+}
+
+/// Derive the grid of `swarm` from the stores, with the plan of `preview`.
+pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) -> GridData {
+    let ns = swarm.namespace.clone();
+    let sts = statefulset_of(swarm);
+    let replicas = stores
+        .sts
+        .read()
+        .rows
+        .get(&(ns.clone(), sts.clone()))
+        .and_then(|r| match r.extra {
+            Extra::StatefulSet { replicas } => Some(replicas.max(0) as u32),
+            _ => None,
+        })
+        .unwrap_or(0);
+    let (jobs, jobs_error, dedicated, rebalance_requested) = {
+        let cms = stores.cms.read();
+        match cms
+            .rows
+            .get(&(ns.clone(), swarm.jobs_config_map.clone()))
+            .map(|r| &r.extra)
+        {
+            Some(Extra::Jobs(info)) => match &info.jobs {
+                Ok(j) => (
+                    j.clone(),
+                    None,
+                    info.dedicated.iter().cloned().collect::<BTreeSet<_>>(),
+                    info.rebalance_requested,
+                ),
+                Err(e) => (
+                    Vec::new(),
+                    Some(format!(
+                        "ConfigMap {ns}/{} does not parse: {e}",
+                        swarm.jobs_config_map
+                    )),
+                    BTreeSet::new(),
+                    info.rebalance_requested,
+                ),
+            },
+            _ => (
+                Vec::new(),
+                Some(format!(
+                    "no jobs ConfigMap {ns}/{} (key config.yml)",
+                    swarm.jobs_config_map
+                )),
+                BTreeSet::new(),
+                false,
+            ),
+        }
+    };
+    let (config, pending) = stores
+        .cms
+        .read()
+        .rows
+        .get(&(ns.clone(), swarm.output_config_map.clone()))
+        .and_then(|r| match &r.extra {
+            Extra::WorkerConfig(cfg, pending) => Some(((**cfg).clone(), pending.clone())),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let pods = stores.pods.read();
+    let mut names: Vec<String> = (0..replicas).map(|o| worker_name(&sts, o)).collect();
+    let mut extra: Vec<String> = config
+        .workloads
+        .keys()
+        .filter(|w| !names.contains(w))
+        .cloned()
+        .collect();
+    extra.sort_by_key(|w| ordinal_of(w));
+    names.extend(extra);
+    let mut workers: Vec<WorkerLine> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let entry = config.workloads.get(name);
+            let pod = pods.rows.get(&(ns.clone(), name.clone()));
+            let (state, severity, reported, ready) = match pod {
+                Some(p) => {
+                    let (reported, ready) = match p.extra {
+                        Extra::Pod {
+                            config_version,
+                            ready,
+                        } => (config_version, ready),
+                        _ => (None, false),
+                    };
+                    let state = match p.cells.get(1) {
+                        Some(super::data::Cell::Text(t)) => t.clone(),
+                        _ => String::new(),
+                    };
+                    (state, p.severity, reported, ready)
+                }
+                None => ("Missing".to_owned(), Severity::Warn, None, false),
+            };
+            let version = entry.map_or(0, |e| e.version);
+            let refreshing = pending.contains(name);
+            WorkerLine {
+                name: name.clone(),
+                state,
+                severity,
+                jobs: entry.map(|e| e.jobs.clone()).unwrap_or_default(),
+                version,
+                reported,
+                converged: ready
+                    && entry.is_some()
+                    && (reported.is_some_and(|r| r >= version) || !refreshing),
+                refreshing,
+                retiring: i as u32 >= replicas,
+                ..Default::default()
+            }
+        })
+        .collect();
+    drop(pods);
+    let assigned: BTreeSet<&String> = config.workloads.values().flat_map(|w| &w.jobs).collect();
+    let unassigned: Vec<String> = jobs
+        .iter()
+        .filter(|j| !assigned.contains(j))
+        .cloned()
+        .collect();
+    let preview = preview.map(|of| {
+        let n = match of {
+            PreviewOf::Scale(n) => n,
+            PreviewOf::Rebalance => replicas,
+        };
+        plan_preview(swarm, &mut workers, of, n, &jobs, &config, &dedicated)
+    });
+    let cell_width = workers
+        .iter()
+        .flat_map(|w| w.jobs.iter().chain(w.gains.iter()))
+        .map(|j| j.chars().count())
+        .max()
+        .unwrap_or(8)
+        .clamp(4, 40)
+        + 2;
+    GridData {
+        cell_width,
+        swarm: swarm.clone(),
+        replicas,
+        jobs: jobs.len(),
+        jobs_error,
+        version: config.version,
+        duplicated: config.duplicated_jobs().into_keys().collect(),
+        workers,
+        dedicated,
+        unassigned,
+        rebalance_requested,
+        preview,
+    }
+}
+
+fn ordinal_of(worker: &str) -> u32 {
+    worker
+        .rsplit('-')
+        .next()
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(u32::MAX)
+}
+
+fn plan_preview(
+    swarm: &SwarmRef,
+    workers: &mut Vec<WorkerLine>,
+    of: PreviewOf,
+    replicas: u32,
+    jobs: &[String],
+    config: &WorkerConfig,
+    dedicated: &BTreeSet<String>,
+) -> Preview {
+    let inputs = SwarmInputs {
+        replicas,
+        jobs: jobs.to_vec(),
+        current: config.clone(),
+        output_version: None,
+        pending: Vec::new(),
+        rebalance_requested: None,
+        dedicated: dedicated.clone(),
+    };
+    let plan = match desired_state(swarm, &inputs, &Policy::default()) {
+        Ok(p) => p,
+        Err(e) => {
+            return Preview {
+                of,
+                moves: 0,
+                refresh: Vec::new(),
+                version: config.version,
+                error: Some(e.to_string()),
+            };
+        }
+    };
+    let sts = statefulset_of(swarm);
+    for o in 0..replicas {
+        let name = worker_name(&sts, o);
+        if !workers.iter().any(|w| w.name == name) {
+            workers.push(WorkerLine {
+                name,
+                state: "new".into(),
+                severity: Severity::Pending,
+                ..Default::default()
+            });
+        }
+    }
+    workers.sort_by_key(|w| ordinal_of(&w.name));
+    for w in workers.iter_mut() {
+        w.retiring = ordinal_of(&w.name) >= replicas;
+    }
+    let index: BTreeMap<String, usize> = workers
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.name.clone(), i))
+        .collect();
+    for mv in &plan.moves {
+        let to = mv.to.map(|o| worker_name(&sts, o));
+        if let Some(from) = mv.from.map(|o| worker_name(&sts, o))
+            && let Some(&i) = index.get(&from)
+        {
+            workers[i].loses.insert(
+                mv.job.clone(),
+                to.clone().unwrap_or_else(|| "nobody".into()),
+            );
+        }
+        if let Some(to) = &to
+            && let Some(&i) = index.get(to)
+        {
+            workers[i].gains.insert(mv.job.clone());
+        }
+    }
+    let refresh: Vec<String> = plan
+        .changed
+        .iter()
+        .map(|c| worker_name(&sts, c.ordinal))
+        .collect();
+    for w in workers.iter_mut() {
+        w.will_refresh = refresh.contains(&w.name);
+    }
+    Preview {
+        of,
+        moves: plan.relocated(),
+        refresh,
+        version: plan.global_version,
+        error: None,
+    }
+}
+
+/// The styles the grid draws with, by role.
+pub struct GridStyles {
+    pub base: Style,
+    pub ok: Style,
+    pub pending: Style,
+    pub warn: Style,
+    pub error: Style,
+    pub selected: Style,
+    pub matched: Style,
+    pub dim: Style,
+}
+
+/// The summary line.
+pub fn summary(g: &GridData, s: &GridStyles) -> Line<'static> {
+    let (lo, hi) = g.balance();
+    let mut spans = vec![Span::styled(
+        format!(
+            " {} jobs · {} workers ({} converged) · balance {lo}–{hi} · version {} ",
+            g.jobs,
+            g.replicas,
+            g.converged(),
+            g.version
+        ),
+        s.base,
+    )];
+    let bad = |n: usize| if n == 0 { s.ok } else { s.error };
+    spans.push(Span::styled(
+        format!("· unassigned {} ", g.unassigned.len()),
+        bad(g.unassigned.len()),
+    ));
+    spans.push(Span::styled(
+        format!("· duplicated {} ", g.duplicated.len()),
+        bad(g.duplicated.len()),
+    ));
+    if g.rebalance_requested {
+        spans.push(Span::styled("· rebalance requested ", s.pending));
+    }
+    if let Some(e) = &g.jobs_error {
+        spans.push(Span::styled(format!("· {e}"), s.error));
+    }
+    Line::from(spans)
+}
+
+/// The preview lines, when a plan is shown.
+pub fn preview_lines(g: &GridData, s: &GridStyles) -> Vec<Line<'static>> {
+    let Some(p) = g.preview.as_ref() else {
+        return Vec::new();
+    };
+    match &p.error {
+        Some(e) => vec![Line::from(Span::styled(
+            format!(" {}: {e} ", p.of),
+            s.error,
+        ))],
+        None => vec![
+            Line::from(Span::styled(
+                format!(
+                    " plan ({}): version {} → {}, {} streams move, refresh {} ",
+                    p.of,
+                    g.version,
+                    p.version,
+                    p.moves,
+                    if p.refresh.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        p.refresh.join(", ")
+                    }
+                ),
+                s.pending,
+            )),
+            Line::from(Span::styled(
+                " y = apply through the engine, any other key = cancel ",
+                s.warn,
+            )),
+        ],
+    }
+}
+
+/// Lines of one worker's block at `width` columns.
+pub fn worker_lines(
+    g: &GridData,
+    w: &WorkerLine,
+    selected: bool,
+    search: Option<&regex::Regex>,
+    width: usize,
+    s: &GridStyles,
+) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    let reported = w.reported.map_or("-".to_owned(), |r| r.to_string());
+    let status = if w.retiring {
+        ("retiring", s.warn)
+    } else if w.will_refresh {
+        ("will refresh", s.pending)
+    } else if w.converged {
+        ("converged", s.ok)
+    } else if w.refreshing {
+        ("refreshing", s.pending)
+    } else {
+        ("not converged", s.warn)
+    };
+    let state_style = match w.severity {
+        Severity::Ok => s.ok,
+        Severity::Error => s.error,
+        Severity::Warn => s.warn,
+        Severity::Pending => s.pending,
+        Severity::Normal => s.base,
+    };
+    let head_style = if selected { s.selected } else { s.base };
+    let gained = w.gains.len();
+    let count = if g.preview.is_some() {
+        format!(
+            "{:>4} jobs {:+}",
+            w.jobs.len(),
+            gained as i64 - w.loses.len() as i64
+        )
+    } else {
+        format!("{:>4} jobs", w.jobs.len())
+    };
+    out.push(Line::from(vec![
+        Span::styled(
+            format!("{}{:<20}", if selected { "▶ " } else { "  " }, w.name),
+            head_style,
+        ),
+        Span::styled(format!(" {:<14}", truncate(&w.state, 14)), state_style),
+        Span::styled(format!(" {count}"), head_style),
+        Span::styled(
+            format!("  v{} (reports {reported})  ", w.version),
+            head_style,
+        ),
+        Span::styled(status.0.to_owned(), status.1),
+    ]));
+    // Cells: the current streams (leaving ones marked), then arriving ones.
+    let cell_width = g.cell_width;
+    let per_line = (width.saturating_sub(4) / (cell_width + 1)).max(1);
+    let mut cells: Vec<Span<'static>> = Vec::new();
+    for j in &w.jobs {
+        let mark = if g.dedicated.contains(j) { "*" } else { " " };
+        let (prefix, style) = if w.loses.contains_key(j) {
+            ("-", s.error)
+        } else {
+            (mark, s.base)
+        };
+        let style = if search.is_some_and(|re| re.is_match(j)) {
+            s.matched
+        } else {
+            style
+        };
+        cells.push(Span::styled(
+            format!("{prefix}{:<width$}", j, width = cell_width - 1),
+            style,
+        ));
+    }
+    for j in &w.gains {
+        let style = if search.is_some_and(|re| re.is_match(j)) {
+            s.matched
+        } else {
+            s.ok
+        };
+        cells.push(Span::styled(
+            format!("+{:<width$}", j, width = cell_width - 1),
+            style,
+        ));
+    }
+    for chunk in cells.chunks(per_line) {
+        let mut spans = vec![Span::raw("    ")];
+        for c in chunk {
+            spans.push(c.clone());
+            spans.push(Span::raw(" "));
+        }
+        out.push(Line::from(spans));
+    }
+    if !w.loses.is_empty() {
+        let mut moves: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (j, to) in &w.loses {
+            moves.entry(to.as_str()).or_default().push(j.as_str());
+        }
+        for (to, js) in moves {
+            out.push(Line::from(Span::styled(
+                format!("    {} → {to}", js.join(", ")),
+                s.dim,
+            )));
+        }
+    }
+    out
+}
+
+/// How many lines a worker's block takes at `width` (without building it).
+pub fn worker_height(g: &GridData, w: &WorkerLine, width: usize) -> usize {
+    let cell_width = g.cell_width;
+    let per_line = (width.saturating_sub(4) / (cell_width + 1)).max(1);
+    let cells = w.jobs.len() + w.gains.len();
+    let targets: BTreeSet<&String> = w.loses.values().collect();
+    1 + cells.div_ceil(per_line) + targets.len()
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}

@@ -1,0 +1,387 @@
+//! The operator workflows of the console, on the embedded demo through
+//! kube::Client, rendered to ratatui's TestBackend: the assignment grid
+//! (balanced, mid-refresh, a previewed scale), the Task state machines, and
+//! the manifest editor with a validation error.
+
+mod common;
+
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::buffer::Buffer;
+use swarmdeck::domain::swarm::SwarmRef;
+use swarmdeck::engine::swarm::{ReconcileOptions, reconcile};
+use swarmdeck::ui::app::{Event, Header, Model, Screen, update};
+use swarmdeck::ui::data::{self, Stores, ViewKind};
+use swarmdeck::ui::keymap::Keymap;
+use swarmdeck::ui::runtime::render_to_buffer;
+use swarmdeck::ui::theme::ThemeSource;
+
+fn stores_of(client: &kube::Client) -> Stores {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    use k8s_openapi::api::core::v1::{ConfigMap, Event as KEvent, Pod};
+    use kube::Api;
+    use swarmdeck::cluster::stores::spawn;
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    std::mem::forget(rx);
+    Stores {
+        pods: spawn(
+            Api::<Pod>::all(client.clone()),
+            data::pod_row,
+            tx.clone(),
+            "pods",
+        )
+        .0,
+        sts: spawn(
+            Api::<StatefulSet>::all(client.clone()),
+            data::sts_row,
+            tx.clone(),
+            "sts",
+        )
+        .0,
+        cms: spawn(
+            Api::<ConfigMap>::all(client.clone()),
+            data::cm_row,
+            tx.clone(),
+            "cm",
+        )
+        .0,
+        tasks: spawn(
+            Api::<swarmdeck::domain::task::Task>::all(client.clone()),
+            data::task_row,
+            tx.clone(),
+            "tasks",
+        )
+        .0,
+        events: spawn(
+            Api::<KEvent>::all(client.clone()),
+            data::event_row,
+            tx,
+            "events",
+        )
+        .0,
+    }
+}
+
+async fn synced(stores: &Stores) {
+    for _ in 0..500 {
+        if [
+            ViewKind::Pods,
+            ViewKind::StatefulSets,
+            ViewKind::ConfigMaps,
+            ViewKind::Tasks,
+            ViewKind::Events,
+        ]
+        .iter()
+        .all(|k| stores.get(*k).unwrap().read().synced)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("stores never synced");
+}
+
+fn model(stores: Stores, read_only: bool) -> Model {
+    let (theme, _) = ThemeSource { user_dir: None }.load("default");
+    let (keymap, _) = Keymap::load("default", None, read_only);
+    let header = Header {
+        context: "swarmdeck-embedded".into(),
+        server: "in-process".into(),
+        embedded: true,
+        fallback: false,
+        read_only,
+        engine: "leader in swarm".into(),
+    };
+    let mut m = Model::new(header, "swarm".into(), stores, theme, keymap);
+    m.namespace = None;
+    m
+}
+
+fn text(buf: &Buffer) -> String {
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let line: String = (0..buf.area.width)
+            .map(|x| buf[(x, y)].symbol().to_owned())
+            .collect();
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    // Ages move with the world's clock.
+    regex::Regex::new(r"\b\d+[smhd](\d+[smh])?\b")
+        .unwrap()
+        .replace_all(&out, "AGE")
+        .into_owned()
+}
+
+fn key(m: &mut Model, code: KeyCode) -> Vec<swarmdeck::ui::app::Effect> {
+    update(m, Event::Key(KeyEvent::from(code)))
+}
+
+fn typed(m: &mut Model, s: &str) {
+    for c in s.chars() {
+        let code = match c {
+            '\r' => KeyCode::Enter,
+            '\x1b' => KeyCode::Esc,
+            c => KeyCode::Char(c),
+        };
+        key(m, code);
+    }
+}
+
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grid_balanced_mid_refresh_and_previewed() {
+    let d = common::demo(false);
+    let swarm = SwarmRef::default();
+    let opts = ReconcileOptions {
+        poll: Duration::from_millis(10),
+        worker_timeout: Duration::from_secs(30),
+        ..Default::default()
+    };
+    reconcile(&d.client, &swarm, &opts, |_, _| {})
+        .await
+        .unwrap();
+    let stores = stores_of(&d.client);
+    synced(&stores).await;
+    let mut m = model(stores.clone(), false);
+    // `:grid` opens the seed swarm.
+    typed(&mut m, ":grid\r");
+    assert!(matches!(m.screen(), Screen::Grid(_)));
+    until("every worker converged", || {
+        let t = text(&render_to_buffer(&mut m, 120, 30));
+        t.contains("(2 converged)")
+    })
+    .await;
+    let balanced = text(&render_to_buffer(&mut m, 120, 30));
+    assert!(
+        balanced.contains("32 jobs · 2 workers (2 converged) · balance 16–16"),
+        "{balanced}"
+    );
+    assert!(
+        balanced.contains("unassigned 0 · duplicated 0"),
+        "{balanced}"
+    );
+    insta::assert_snapshot!("grid_balanced", balanced);
+
+    // A stream search highlights and jumps to its worker.
+    typed(&mut m, "/tof-1\r");
+    let Screen::Grid(g) = m.screen() else {
+        panic!()
+    };
+    let data = g.data.clone().unwrap();
+    let holder = data
+        .workers
+        .iter()
+        .position(|w| w.jobs.iter().any(|j| j == "stream:tof-1"))
+        .unwrap();
+    assert_eq!(g.selected, holder);
+    key(&mut m, KeyCode::Esc);
+
+    // s asks for a count, validated as typed; the plan shows in the grid.
+    key(&mut m, KeyCode::Char('s'));
+    typed(&mut m, "0");
+    let t = text(&render_to_buffer(&mut m, 120, 30));
+    assert!(t.contains("0 would leave the jobs unassigned"), "{t}");
+    key(&mut m, KeyCode::Backspace);
+    typed(&mut m, "3\r");
+    let previewed = text(&render_to_buffer(&mut m, 120, 30));
+    assert!(
+        previewed.contains("plan (scale to 3): version 1 → 2"),
+        "{previewed}"
+    );
+    assert!(previewed.contains("swarm-worker-2"), "{previewed}");
+    assert!(previewed.contains("→ swarm-worker-2"), "{previewed}");
+    insta::assert_snapshot!("grid_previewed_scale", previewed);
+    // Any key but y cancels: nothing was asked of the cluster.
+    let effects = key(&mut m, KeyCode::Char('n'));
+    assert!(effects.is_empty());
+    let t = text(&render_to_buffer(&mut m, 120, 30));
+    assert!(!t.contains("plan (scale"), "{t}");
+
+    // Mid-refresh: the assignment for 3 written, no worker refreshed yet.
+    use kube::Api;
+    use kube::api::{Patch, PatchParams};
+    Api::<k8s_openapi::api::apps::v1::StatefulSet>::namespaced(d.client.clone(), "swarm")
+        .patch_scale(
+            "swarm-worker",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"replicas": 3}})),
+        )
+        .await
+        .unwrap();
+    let mut inputs = swarmdeck::engine::swarm::read_inputs(&d.client, &swarm)
+        .await
+        .unwrap();
+    inputs.replicas = 3;
+    let plan =
+        swarmdeck::engine::swarm::desired_state(&swarm, &inputs, &Default::default()).unwrap();
+    swarmdeck::engine::swarm::write_plan(
+        &d.client,
+        &swarm,
+        &plan,
+        inputs.output_version.as_deref(),
+        false,
+    )
+    .await
+    .unwrap();
+    until("the grid to show the written version", || {
+        text(&render_to_buffer(&mut m, 120, 30)).contains("version 2")
+    })
+    .await;
+    let mid = text(&render_to_buffer(&mut m, 120, 30));
+    assert!(mid.contains("refreshing"), "{mid}");
+    assert!(mid.contains("3 workers"), "{mid}");
+    let mid = regex::Regex::new(r"(swarm-worker-2\s+)(\S+)")
+        .unwrap()
+        .replace_all(&mid, "${1}STATE")
+        .into_owned();
+    let mid = regex::Regex::new(r"\((\d) converged\)")
+        .unwrap()
+        .replace_all(&mid, "(N converged)")
+        .into_owned();
+    insta::assert_snapshot!("grid_mid_refresh", mid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_task_state_machines() {
+    let d = common::demo(false);
+    let stores = stores_of(&d.client);
+    synced(&stores).await;
+    until("tasks in standby", || {
+        stores
+            .tasks
+            .read()
+            .rows
+            .values()
+            .filter(|r| r.cells.get(2).map(|c| c.show(0)) == Some("standby".into()))
+            .count()
+            >= 3
+    })
+    .await;
+    let cluster = d.cluster.clone();
+    drop(d);
+    let mut m = model(stores, false);
+    m.now_ms = cluster.clock().now_ms();
+    typed(&mut m, ":tasks\r");
+    typed(&mut m, "/readout\r");
+    render_to_buffer(&mut m, 120, 36);
+    key(&mut m, KeyCode::Enter);
+    assert!(matches!(m.screen(), Screen::Task(_)));
+    let direct = text(&render_to_buffer(&mut m, 120, 36));
+    assert!(direct.contains("● STANDBY"), "{direct}");
+    assert!(direct.contains("CONFIGURE"), "{direct}");
+    assert!(direct.contains("History"), "{direct}");
+    insta::assert_snapshot!("task_direct", direct);
+    // r asks first, then writes the intent.
+    key(&mut m, KeyCode::Char('r'));
+    let ask = text(&render_to_buffer(&mut m, 120, 36));
+    assert!(
+        ask.contains("Set the target of Task alice-tasks/readout to running?"),
+        "{ask}"
+    );
+    let effects = key(&mut m, KeyCode::Char('y'));
+    assert_eq!(
+        effects,
+        vec![swarmdeck::ui::app::Effect::SetTarget {
+            namespace: "alice-tasks".into(),
+            name: "readout".into(),
+            state: "running".into(),
+            recover: false
+        }]
+    );
+    key(&mut m, KeyCode::Esc);
+    m.filter = None;
+    typed(&mut m, "/stfbuilder\r");
+    render_to_buffer(&mut m, 120, 36);
+    key(&mut m, KeyCode::Enter);
+    let fairmq = text(&render_to_buffer(&mut m, 120, 36));
+    assert!(fairmq.contains("FairMQ device"), "{fairmq}");
+    assert!(fairmq.contains("● IDLE"), "{fairmq}");
+    insta::assert_snapshot!("task_fairmq", fairmq);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_editor_shows_a_validation_error_and_keeps_the_buffer() {
+    let d = common::demo(false);
+    let stores = stores_of(&d.client);
+    synced(&stores).await;
+    let mut m = model(stores, false);
+    typed(&mut m, ":new task\r");
+    assert!(matches!(m.screen(), Screen::Editor(_)));
+    // The template's ${VAR}s are not set: said, but the text is checked.
+    let shown = text(&render_to_buffer(&mut m, 120, 30));
+    assert!(shown.contains("not set: O2_DETECTOR"), "{shown}");
+    // Break the YAML on line 4 (apiVersion: v1).
+    for _ in 0..3 {
+        key(&mut m, KeyCode::Down);
+    }
+    typed(&mut m, "[");
+    let shown = text(&render_to_buffer(&mut m, 120, 30));
+    assert!(shown.contains("✗ document 1, line 5, column 5"), "{shown}");
+    insta::assert_snapshot!("editor_validation_error", shown);
+    // Apply is refused and the buffer kept.
+    let effects = update(
+        &mut m,
+        Event::Key(KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL)),
+    );
+    assert!(effects.is_empty());
+    assert!(m.confirm.is_none());
+    let Screen::Editor(e) = m.screen() else {
+        panic!()
+    };
+    assert!(e.text().contains("\n[apiVersion: v1\n"), "{}", e.text());
+    // Leaving asks first; answering no keeps the buffer.
+    key(&mut m, KeyCode::Esc);
+    assert!(m.confirm.is_some());
+    key(&mut m, KeyCode::Char('n'));
+    assert!(matches!(m.screen(), Screen::Editor(_)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_offers_none_of_the_actions() {
+    let d = common::demo(true);
+    let stores = stores_of(&d.client);
+    synced(&stores).await;
+    let mut m = model(stores, true);
+    typed(&mut m, ":grid\r");
+    for k in ['s', 'r'] {
+        assert!(key(&mut m, KeyCode::Char(k)).is_empty());
+        assert!(m.prompt.is_none() && m.confirm.is_none());
+        let t = text(&render_to_buffer(&mut m, 120, 30));
+        assert!(t.contains("read-only: `"), "{t}");
+    }
+    key(&mut m, KeyCode::Esc);
+    typed(&mut m, ":tasks\r");
+    render_to_buffer(&mut m, 120, 30);
+    key(&mut m, KeyCode::Enter);
+    assert!(matches!(m.screen(), Screen::Task(_)));
+    for k in ['s', 'c', 'r', 'x', 'e'] {
+        assert!(key(&mut m, KeyCode::Char(k)).is_empty());
+        assert!(m.confirm.is_none());
+    }
+    key(&mut m, KeyCode::Esc);
+    typed(&mut m, ":pods\r");
+    for k in ['e', 'R'] {
+        assert!(key(&mut m, KeyCode::Char(k)).is_empty());
+    }
+    typed(&mut m, ":new task\r");
+    assert!(!matches!(m.screen(), Screen::Editor(_)));
+    key(&mut m, KeyCode::Char('?'));
+    let help = text(&render_to_buffer(&mut m, 120, 50));
+    for action in ["edit", "restart", "scale", "rebalance", "delete"] {
+        assert!(
+            !help.contains(&format!(" {action} ")),
+            "read-only help lists {action}: {help}"
+        );
+    }
+}
