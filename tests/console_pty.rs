@@ -226,3 +226,137 @@ fn a_lost_api_server_shows_stale_data_and_resyncs_without_ghosts() {
     t.send(b"q");
     t.wait_for("exit", |s| s.contains("EXITED 0"));
 }
+
+/// The output ConfigMap of the demo swarm: workers and their jobs.
+fn assignment(
+    cluster: &swarmdeck::embedded::Cluster,
+) -> Option<swarmdeck::domain::assignment::WorkerConfig> {
+    let cms = cluster.resolve("", "v1", "configmaps").unwrap();
+    let cm = cluster
+        .get(&cms, Some("swarm"), "swarm-worker-config")
+        .ok()?;
+    swarmdeck::domain::assignment::WorkerConfig::parse(cm["data"]["config.yml"].as_str()?).ok()
+}
+
+#[test]
+fn scale_the_swarm_from_the_grid_and_watch_it_converge() {
+    let served = Served::start("swarm");
+    let t = Tui::start(&format!("--kubeconfig {}", served.kubeconfig.display()));
+    t.wait_for("the swarm pods", |s| s.contains("swarm-worker-0"));
+    t.wait_for("the console's engine leading", |s| {
+        s.contains("engine:leader")
+    });
+    t.send(b":grid\r");
+    t.wait_for("the grid with 2 converged workers", |s| {
+        s.contains("grid swarm-worker") && s.contains("2 workers (2 converged)")
+    });
+    t.send(b"s");
+    t.send(b"x");
+    t.wait_for("the inline validation", |s| {
+        s.contains("`x` is not a whole number of workers")
+    });
+    t.send(b"\x7f3\r");
+    t.wait_for("the plan", |s| {
+        s.contains("plan (scale to 3)") && s.contains("→ swarm-worker-2")
+    });
+    t.send(b"y");
+    let s = t.wait_for("3 converged workers", |s| {
+        s.contains("3 workers (3 converged)") && s.contains("version 2")
+    });
+    assert!(s.contains("unassigned 0 · duplicated 0"), "{s}");
+    // The cluster holds it: every job exactly once over 3 workers.
+    let cfg = assignment(&served.cluster).expect("the output ConfigMap");
+    assert_eq!(cfg.workloads.len(), 3);
+    let all: Vec<&String> = cfg.workloads.values().flat_map(|w| &w.jobs).collect();
+    let unique: std::collections::BTreeSet<&&String> = all.iter().collect();
+    assert_eq!((all.len(), unique.len()), (32, 32));
+    t.send(b"\x1b");
+    t.send(b"q");
+    t.wait_for("exit", |s| s.contains("EXITED 0"));
+}
+
+#[test]
+fn set_a_task_running_and_see_it_pass_through_configured() {
+    let served = Served::start("alice-tasks");
+    let t = Tui::start(&format!("--kubeconfig {}", served.kubeconfig.display()));
+    t.wait_for("the console's engine leading", |s| {
+        s.contains("engine:leader")
+    });
+    t.send(b":tasks\r");
+    t.wait_for("readout in standby", |s| {
+        s.lines()
+            .any(|l| l.contains("readout") && l.contains("standby"))
+    });
+    t.send(b"/readout\r");
+    t.send(b"\r");
+    t.wait_for("the state machine", |s| {
+        s.contains("● STANDBY") && s.contains("CONFIGURE")
+    });
+    t.send(b"r");
+    t.wait_for("the question", |s| {
+        s.contains("Set the target of Task alice-tasks/readout to running?")
+    });
+    t.send(b"y");
+    let s = t.wait_for("running", |s| {
+        s.contains("● RUNNING") && s.contains("standby -> configured")
+    });
+    assert!(s.contains("configured -> running"), "{s}");
+    t.send(b"\x1b");
+    t.send(b"q");
+    t.wait_for("exit", |s| s.contains("EXITED 0"));
+}
+
+#[test]
+fn invalid_yaml_in_the_editor_is_refused_and_kept() {
+    let t = Tui::start("--embedded");
+    t.wait_for("the demo pods", |s| s.contains("swarm-worker-0"));
+    t.send(b":new pool\r");
+    t.wait_for("the editor", |s| {
+        s.contains("edit new pool") && s.contains("✓ valid")
+    });
+    t.send(b"[oops: ");
+    let s = t.wait_for("the error's place", |s| s.contains("✗ document 1, line"));
+    assert!(s.contains("column"), "{s}");
+    t.send(b"\x13"); // Ctrl-S: apply
+    t.wait_for("the refusal", |s| s.contains("not sent, buffer unchanged"));
+    t.send(b"\x1b");
+    t.wait_for("the question", |s| s.contains("lose your changes?"));
+    t.send(b"n");
+    let s = t.wait_for("the buffer kept", |s| s.contains("[oops: "));
+    assert!(s.contains("edit new pool [modified]"), "{s}");
+    t.send(b"\x1b");
+    t.send(b"y");
+    t.wait_for("the pods again", |s| {
+        s.contains("swarm-worker-0") && !s.contains("edit new pool")
+    });
+    t.send(b"q");
+    t.wait_for("exit", |s| s.contains("EXITED 0"));
+}
+
+#[test]
+fn read_only_offers_none_of_the_workflow_actions() {
+    let t = Tui::start("--embedded --read-only");
+    t.wait_for("the demo pods", |s| s.contains("swarm-worker-0"));
+    t.wait_for("plan-only", |s| s.contains("plan-only"));
+    t.send(b":grid\r");
+    t.wait_for("the grid", |s| s.contains("grid swarm-worker"));
+    t.send(b"s");
+    t.wait_for("no scale", |s| {
+        s.contains("read-only: `scale` is not available")
+    });
+    t.send(b"r");
+    t.wait_for("no rebalance", |s| {
+        s.contains("read-only: `rebalance` is not available")
+    });
+    t.send(b"\x1b");
+    t.send(b":new task\r");
+    t.wait_for("no editor", |s| {
+        s.contains("read-only: `:new` is not available")
+    });
+    t.send(b"e");
+    t.wait_for("no edit", |s| {
+        s.contains("read-only: `edit` is not available")
+    });
+    t.send(b"q");
+    t.wait_for("exit", |s| s.contains("EXITED 0"));
+}

@@ -714,29 +714,32 @@ pub fn update(model: &mut Model, event: Event) -> Vec<Effect> {
     }
 }
 
-/// The header's engine field: this console's role, and who leads.
+/// The header's engine field: this console's role, and who leads, kept
+/// short (one role for all its namespaces when they agree).
 pub fn engine_summary(status: &EngineStatus) -> String {
     use crate::engine::run::EngineRole;
-    let mut parts: Vec<String> = Vec::new();
-    for (ns, n) in &status.namespaces {
-        let text = match n.role {
-            EngineRole::Leader => format!("leader in {ns}"),
-            EngineRole::Observer => format!(
-                "observer in {ns} (leader {})",
-                n.leader.as_deref().unwrap_or("unknown")
-            ),
-            EngineRole::PlanOnly => match &n.leader {
-                Some(l) => format!("plan-only in {ns} (leader {l})"),
-                None => format!("plan-only in {ns} (no engine leads)"),
-            },
-            EngineRole::Starting => format!("starting in {ns}"),
-        };
-        parts.push(text);
-    }
-    if parts.is_empty() {
-        "no namespace to manage".into()
-    } else {
-        parts.join(", ")
+    let describe = |role: EngineRole, leader: Option<&str>| match role {
+        EngineRole::Leader => "leader".to_owned(),
+        EngineRole::Observer => format!("observer ({} leads)", leader.unwrap_or("another engine")),
+        EngineRole::PlanOnly => match leader {
+            Some(l) => format!("plan-only ({l} leads)"),
+            None => "plan-only (no engine leads)".to_owned(),
+        },
+        EngineRole::Starting => "starting".to_owned(),
+    };
+    let all: Vec<(String, String)> = status
+        .namespaces
+        .iter()
+        .map(|(ns, n)| (ns.clone(), describe(n.role, n.leader.as_deref())))
+        .collect();
+    match all.first() {
+        None => "no namespace to manage".into(),
+        Some((_, first)) if all.iter().all(|(_, d)| d == first) => first.clone(),
+        Some(_) => all
+            .iter()
+            .map(|(ns, d)| format!("{d} in {ns}"))
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 
@@ -1493,11 +1496,7 @@ fn apply_grid(model: &mut Model, action: Action) -> Vec<Effect> {
         }
         Action::Scale => {
             model.prompt = Some(Prompt {
-                label: format!(
-                    "Scale {} from {} to how many workers? (Enter: plan, Esc: cancel)",
-                    crate::engine::swarm::statefulset_of(&swarm),
-                    data.replicas
-                ),
+                label: format!("Workers (now {}, Enter plans, Esc cancels):", data.replicas),
                 input: String::new(),
                 error: None,
                 purpose: PromptFor::Replicas {
@@ -1657,10 +1656,12 @@ fn apply_editor(model: &mut Model, action: Action) -> Vec<Effect> {
                     (Some(l), None) => format!(" (line {l})"),
                     _ => String::new(),
                 };
-                let msg = format!(
-                    "not sent{at}: {}; the buffer is unchanged — fix it and try again",
-                    p.message
-                );
+                let at = if p.message.contains("line ") {
+                    String::new()
+                } else {
+                    at
+                };
+                let msg = format!("not sent, buffer unchanged{at}: {}", p.message);
                 e.result = Some((msg.clone(), true));
                 model.say(msg, MessageKind::Error);
                 return Vec::new();

@@ -145,6 +145,13 @@ fn header_line(model: &Model, width: u16) -> Line<'static> {
         "header",
         &mut used,
     );
+    // The engine's role matters more than the server's address.
+    push(
+        &mut spans,
+        format!("engine:{} ", h.engine),
+        "header",
+        &mut used,
+    );
     if h.embedded {
         let label = if h.fallback {
             " embedded cluster (no kubeconfig found) "
@@ -156,12 +163,6 @@ fn header_line(model: &Model, width: u16) -> Line<'static> {
     } else {
         push(&mut spans, format!("{} ", h.server), "header", &mut used);
     }
-    push(
-        &mut spans,
-        format!("engine:{}", h.engine),
-        "header",
-        &mut used,
-    );
     Line::from(spans)
 }
 
