@@ -317,3 +317,29 @@ async fn a_task_target_is_stepped_through_every_state() {
     .await;
     assert_eq!(e.status.borrow().actions, 3, "two steps and the arrival");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scale_down_during_a_refresh_replans_instead_of_waiting_for_a_gone_worker() {
+    let d = demo(false);
+    let mut cfg = config(&d.cluster, "engine", &["swarm"]);
+    // Far longer than the wait below: only a re-plan can converge in time.
+    cfg.reconcile.worker_timeout = Duration::from_secs(600);
+    let e = start(&d.cluster, cfg);
+    until("the first assignment", async || {
+        converged_on(&d.client, 2).await.then_some(())
+    })
+    .await;
+    scale(&d.client, 3).await;
+    until("a worker refreshing", async || {
+        let s = e.status.borrow().namespaces["swarm"].swarms["swarm-worker"].clone();
+        s.refreshing.is_some().then_some(())
+    })
+    .await;
+    scale(&d.client, 2).await;
+    until("2 converged workers", async || {
+        converged_on(&d.client, 2).await.then_some(())
+    })
+    .await;
+    let s = e.status.borrow().namespaces["swarm"].swarms["swarm-worker"].clone();
+    assert!(!s.failed, "{s:?}");
+}

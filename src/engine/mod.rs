@@ -51,6 +51,14 @@ pub enum Error {
         "swarm `{swarm}`: this engine lost the lease swarmdeck-engine in {namespace} and stopped; the engine that leads now carries on"
     )]
     Superseded { swarm: String, namespace: String },
+    #[error(
+        "swarm `{swarm}`: the StatefulSet was scaled to {replicas} while {worker} was refreshing; re-planning for {replicas} workers"
+    )]
+    Rescaled {
+        swarm: String,
+        worker: String,
+        replicas: u32,
+    },
 }
 
 impl Error {

@@ -488,13 +488,19 @@ impl Engine {
             ),
             Ok(Verdict::Unchanged) => ("nothing to do: the assignment is current".into(), false),
             Ok(Verdict::DryRun) => ("dry run".into(), false),
+            // Not a failure: the next round plans for the new count.
+            Err(e @ Error::Rescaled { .. }) => (e.to_string(), false),
             Err(e) => (e.to_string(), true),
         };
+        let rescaled = matches!(result, Err(Error::Rescaled { .. }));
+        if rescaled {
+            self.wake.notify_one();
+        }
         self.set_swarm(&ns, &sw.name, |s| {
             s.refreshing = None;
             s.last = Some(text.clone());
             s.failed = failed;
-            if !failed {
+            if !failed && !rescaled {
                 s.pending_moves = 0;
                 s.pending_refresh.clear();
             }

@@ -550,6 +550,23 @@ async fn refresh(
                 if done {
                     break;
                 }
+                // A worker the StatefulSet no longer wants will not come back:
+                // stop here and let the next round plan for the new count.
+                let replicas = Api::<StatefulSet>::namespaced(client.clone(), &swarm.namespace)
+                    .get(&statefulset_of(swarm))
+                    .await
+                    .ok()
+                    .and_then(|s| s.spec.and_then(|sp| sp.replicas))
+                    .map(|r| r.max(0) as u32);
+                if let Some(replicas) = replicas
+                    && ordinal_of(worker).is_some_and(|o| o >= replicas)
+                {
+                    return Err(Error::Rescaled {
+                        swarm: swarm.name.clone(),
+                        worker: worker.clone(),
+                        replicas,
+                    });
+                }
                 if tokio::time::Instant::now() >= deadline {
                     return Err(Error::Timeout {
                         swarm: swarm.name.clone(),
@@ -569,6 +586,10 @@ async fn refresh(
         }
     }
     Ok(refreshed)
+}
+
+fn ordinal_of(worker: &str) -> Option<u32> {
+    worker.rsplit('-').next()?.parse().ok()
 }
 
 /// One row of the assignment grid.
