@@ -91,7 +91,7 @@ fn model(stores: Stores, read_only: bool) -> Model {
         embedded: true,
         fallback: false,
         read_only,
-        engine: "leader in swarm".into(),
+        engine: "leader".into(),
     };
     let mut m = Model::new(header, "swarm".into(), stores, theme, keymap);
     m.namespace = None;
