@@ -343,3 +343,31 @@ async fn a_scale_down_during_a_refresh_replans_instead_of_waiting_for_a_gone_wor
     let s = e.status.borrow().namespaces["swarm"].swarms["swarm-worker"].clone();
     assert!(!s.failed, "{s:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_swarm_resource_keeps_its_size_and_members() {
+    use swarmdeck::domain::swarm::{Swarm, SwarmSpec};
+    let d = demo(false);
+    let swarms: Api<Swarm> = Api::namespaced(d.client.clone(), "swarm");
+    swarms
+        .create(
+            &Default::default(),
+            &Swarm::new("swarm-worker", SwarmSpec { replicas: 2 }),
+        )
+        .await
+        .unwrap();
+    let _e = start(&d.cluster, config(&d.cluster, "engine", &["swarm"]));
+    let members =
+        |n: usize| -> Vec<String> { (0..n).map(|o| format!("swarm-worker-{o}")).collect() };
+    until("size 2 and both members", async || {
+        let s = swarms.get("swarm-worker").await.unwrap().status?;
+        (s.size == 2 && s.members == members(2)).then_some(())
+    })
+    .await;
+    scale(&d.client, 3).await;
+    until("size 3 and three members", async || {
+        let s = swarms.get("swarm-worker").await.unwrap().status?;
+        (s.size == 3 && s.members == members(3)).then_some(())
+    })
+    .await;
+}
