@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{CommandError, Outcome, engine_err, fail, parse_sets, read_input};
 use crate::cli::{OperatorArgs, UnitArgs};
 use crate::domain::manifest;
-use crate::engine::audit::{Auditor, Subject};
+use crate::engine::audit::Auditor;
 use crate::engine::lease::{self, LeaseConfig, Role};
 use crate::engine::unit::{self, Action};
 
@@ -97,18 +97,6 @@ fn plan_text(steps: &[unit::UnitStep]) -> String {
     out
 }
 
-fn unit_subject(object: &str) -> Subject {
-    // `Kind ns/name` or `Kind name`.
-    let (kind, rest) = object.split_once(' ').unwrap_or((object, ""));
-    let (namespace, name) = rest.split_once('/').unwrap_or(("default", rest));
-    Subject {
-        api_version: String::new(),
-        kind: kind.to_owned(),
-        namespace: namespace.to_owned(),
-        name: name.to_owned(),
-    }
-}
-
 /// `swarmdeck apply -f FILE`.
 pub(super) async fn apply(client: kube::Client, audit: Auditor, args: &UnitArgs) -> Outcome {
     let docs = load_unit(args)?;
@@ -132,7 +120,7 @@ pub(super) async fn apply(client: kube::Client, audit: Auditor, args: &UnitArgs)
             for d in &done {
                 audit
                     .record(
-                        &unit_subject(&d.object),
+                        &crate::engine::unit::subject_of(&d.object),
                         "Apply",
                         &summary,
                         past(d.action),
@@ -154,7 +142,7 @@ pub(super) async fn apply(client: kube::Client, audit: Auditor, args: &UnitArgs)
             if let Some(first) = plan.first() {
                 audit
                     .record(
-                        &unit_subject(&first.object),
+                        &crate::engine::unit::subject_of(&first.object),
                         "Apply",
                         &summary,
                         &format!("failed: {msg}"),
@@ -197,7 +185,7 @@ pub(super) async fn delete(client: kube::Client, audit: Auditor, args: &UnitArgs
     for d in done.iter().filter(|d| d.action == Action::Delete) {
         audit
             .record(
-                &unit_subject(&d.object),
+                &crate::engine::unit::subject_of(&d.object),
                 "Delete",
                 &summary,
                 "deleted",

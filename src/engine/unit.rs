@@ -414,3 +414,16 @@ pub fn diff(steps: &[UnitStep]) -> String {
     }
     out
 }
+
+/// The audit subject of an object as `Done` and `UnitStep` name it
+/// (`Kind namespace/name`, or `Kind name` for cluster-scoped kinds).
+pub fn subject_of(object: &str) -> super::audit::Subject {
+    let (kind, rest) = object.split_once(' ').unwrap_or((object, ""));
+    let (namespace, name) = rest.split_once('/').unwrap_or(("default", rest));
+    super::audit::Subject {
+        api_version: String::new(),
+        kind: kind.to_owned(),
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+    }
+}

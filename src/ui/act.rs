@@ -224,7 +224,7 @@ async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> Opti
                     match crate::engine::unit::delete(client, &docs, &namespace, |_| {}).await {
                         Ok(done) => {
                             for d in &done {
-                                let subject = unit_subject(&d.object);
+                                let subject = crate::engine::unit::subject_of(&d.object);
                                 audit
                                     .record(
                                         &subject,
@@ -267,17 +267,6 @@ async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> Opti
     }
 }
 
-fn unit_subject(object: &str) -> Subject {
-    let (kind, rest) = object.split_once(' ').unwrap_or((object, ""));
-    let (namespace, name) = rest.split_once('/').unwrap_or(("default", rest));
-    Subject {
-        api_version: String::new(),
-        kind: kind.to_owned(),
-        namespace: namespace.to_owned(),
-        name: name.to_owned(),
-    }
-}
-
 async fn apply_unit(
     client: &kube::Client,
     audit: &Auditor,
@@ -304,7 +293,7 @@ async fn apply_unit(
             for d in &done {
                 audit
                     .record(
-                        &unit_subject(&d.object),
+                        &crate::engine::unit::subject_of(&d.object),
                         "Apply",
                         "apply from the editor",
                         &d.action.to_string(),

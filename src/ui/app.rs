@@ -1522,15 +1522,20 @@ fn apply_grid(model: &mut Model, action: Action) -> Vec<Effect> {
                 inline: true,
             });
         }
+        Action::Back if model.filter.is_some() => model.filter = None,
+        other => return screen_action(model, other),
+    }
+    Vec::new()
+}
+
+/// What every screen above the tables does with palette, help, back, quit.
+fn screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
+    match action {
         Action::Palette => model.palette = Some(Palette::default()),
         Action::Help => model.help = true,
         Action::Back => {
-            if model.filter.is_some() {
-                model.filter = None;
-            } else {
-                model.stack.pop();
-                model.invalidate();
-            }
+            model.stack.pop();
+            model.invalidate();
         }
         Action::Quit => {
             model.quit = true;
@@ -1600,26 +1605,13 @@ fn apply_task(model: &mut Model, action: Action) -> Vec<Effect> {
         return Vec::new();
     }
     match action {
-        Action::Edit => {
-            return vec![Effect::EditFetch {
-                kind: ViewKind::Tasks,
-                namespace: t.namespace,
-                name: t.name,
-            }];
-        }
-        Action::Palette => model.palette = Some(Palette::default()),
-        Action::Help => model.help = true,
-        Action::Back => {
-            model.stack.pop();
-            model.invalidate();
-        }
-        Action::Quit => {
-            model.quit = true;
-            return vec![Effect::Quit];
-        }
-        _ => {}
+        Action::Edit => vec![Effect::EditFetch {
+            kind: ViewKind::Tasks,
+            namespace: t.namespace,
+            name: t.name,
+        }],
+        other => screen_action(model, other),
     }
-    Vec::new()
 }
 
 fn apply_editor(model: &mut Model, action: Action) -> Vec<Effect> {
