@@ -360,3 +360,43 @@ fn read_only_offers_none_of_the_workflow_actions() {
     t.send(b"q");
     t.wait_for("exit", |s| s.contains("EXITED 0"));
 }
+
+#[test]
+fn a_new_pool_is_dry_run_then_applied_from_the_editor() {
+    let served = Served::start("default");
+    let t = Tui::start(&format!("--kubeconfig {}", served.kubeconfig.display()));
+    t.wait_for("the console", |s| s.contains("engine:"));
+    t.send(b":new pool\r");
+    t.wait_for("the editor", |s| {
+        s.contains("edit new pool") && s.contains("✓ valid")
+    });
+    t.send(b"\x14"); // Ctrl-T: server dry run
+    t.wait_for("the dry run", |s| {
+        s.contains("dry run passed, nothing changed")
+    });
+    let sts = served
+        .cluster
+        .resolve("apps", "v1", "statefulsets")
+        .unwrap();
+    assert!(
+        served
+            .cluster
+            .get(&sts, Some("default"), "new-pool")
+            .is_err()
+    );
+    t.send(b"\x13"); // Ctrl-S: apply
+    t.wait_for("the question", |s| s.contains("as one unit? y = apply"));
+    t.send(b"y");
+    t.wait_for("the verdict", |s| s.contains("applied as one unit"));
+    assert!(
+        served
+            .cluster
+            .get(&sts, Some("default"), "new-pool")
+            .is_ok()
+    );
+    // Applied: the buffer is the new baseline, closing asks nothing.
+    t.send(b"\x1b");
+    t.wait_for("the pods", |s| !s.contains("edit new pool"));
+    t.send(b"q");
+    t.wait_for("exit", |s| s.contains("EXITED 0"));
+}

@@ -572,13 +572,12 @@ fn render_help(model: &Model, f: &mut Frame, area: Rect) {
         format!("Keys ({} mode, keymap {})", mode.name(), model.keymap.name),
         t.style("title"),
     ))];
-    // One line per action, all its keys together.
-    let mut seen: Vec<Action> = Vec::new();
+    // One entry per action, all its keys together.
+    let mut entries: Vec<(String, Action, String)> = Vec::new();
     for b in model.keymap.bindings(mode) {
-        if seen.contains(&b.action) {
+        if entries.iter().any(|(_, a, _)| *a == b.action) {
             continue;
         }
-        seen.push(b.action);
         let keys: Vec<String> = model
             .keymap
             .bindings(mode)
@@ -592,10 +591,35 @@ fn render_help(model: &Model, f: &mut Frame, area: Rect) {
                     .join(" ")
             })
             .collect();
-        lines.push(Line::from(vec![
-            Span::styled(format!("{:>14}  ", keys.join(", ")), t.style("footer.key")),
-            Span::styled(format!("{:<14} {}", b.action.id(), b.desc), t.style("help")),
-        ]));
+        entries.push((keys.join(", "), b.action, b.desc.clone()));
+    }
+    // Too many for one column: two columns of keys and action ids.
+    if entries.len() + 6 > area.height as usize && area.width >= 80 {
+        let half = entries.len().div_ceil(2);
+        for i in 0..half {
+            let mut spans = Vec::new();
+            for (keys, action, _) in [entries.get(i), entries.get(i + half)]
+                .into_iter()
+                .flatten()
+            {
+                spans.push(Span::styled(
+                    format!("{:>12}  ", keys),
+                    t.style("footer.key"),
+                ));
+                spans.push(Span::styled(
+                    format!("{:<22}", action.id()),
+                    t.style("help"),
+                ));
+            }
+            lines.push(Line::from(spans));
+        }
+    } else {
+        for (keys, action, desc) in &entries {
+            lines.push(Line::from(vec![
+                Span::styled(format!("{keys:>14}  "), t.style("footer.key")),
+                Span::styled(format!("{:<14} {desc}", action.id()), t.style("help")),
+            ]));
+        }
     }
     lines.push(Line::from(Span::styled("Commands (:)", t.style("title"))));
     let cmds: Vec<String> = COMMANDS.iter().map(|(c, _)| format!(":{c}")).collect();
@@ -604,7 +628,11 @@ fn render_help(model: &Model, f: &mut Frame, area: Rect) {
         "any key closes this help",
         t.style("footer"),
     )));
-    let w = area.width.min(72);
+    let w = area.width.min(if entries.len() + 6 > area.height as usize {
+        76
+    } else {
+        72
+    });
     let h = (lines.len() as u16 + 2).min(area.height);
     let r = Rect {
         x: (area.width - w) / 2,
