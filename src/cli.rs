@@ -114,6 +114,9 @@ pub struct UnitArgs {
     /// Print the plan (checked by a server dry run) and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// apply: take over fields another field manager set.
+    #[arg(long)]
+    pub force_conflicts: bool,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }

@@ -319,3 +319,41 @@ fn commands_hand_their_intent_to_a_running_operator() {
     let (_, out, _) = run(&served, &["status"], dir.path());
     assert!(out.contains("no engine leads (lease released)"), "{out}");
 }
+
+#[test]
+fn a_change_to_fields_another_manager_owns_needs_force_conflicts() {
+    let served = Served::start("swarm");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("jobs.yaml");
+    // The demo's jobs ConfigMap was created by another field manager.
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: swarm-controller-config, namespace: swarm}\ndata:\n  config.yml: |\n    jobs:\n      - stream:a\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let (ok, _, err) = run(&served, &["apply", "-f", f], dir.path());
+    if !ok {
+        assert!(err.contains("--force-conflicts"), "{err}");
+        assert!(
+            err.contains("document 1 (ConfigMap swarm/swarm-controller-config"),
+            "{err}"
+        );
+    }
+    let (ok, out, err) = run(
+        &served,
+        &["apply", "-f", f, "--force-conflicts"],
+        dir.path(),
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("ConfigMap swarm/swarm-controller-config configured"),
+        "{out}"
+    );
+    let cms = served.cluster.resolve("", "v1", "configmaps").unwrap();
+    let cm = served
+        .cluster
+        .get(&cms, Some("swarm"), "swarm-controller-config")
+        .unwrap();
+    assert_eq!(cm["data"]["config.yml"], "jobs:\n  - stream:a\n");
+}

@@ -100,7 +100,7 @@ fn plan_text(steps: &[unit::UnitStep]) -> String {
 /// `swarmdeck apply -f FILE`.
 pub(super) async fn apply(client: kube::Client, audit: Auditor, args: &UnitArgs) -> Outcome {
     let docs = load_unit(args)?;
-    let plan = unit::plan_apply(&client, &docs, &args.namespace)
+    let plan = unit::plan_apply(&client, &docs, &args.namespace, args.force_conflicts)
         .await
         .map_err(|e| CommandError(format!("{}: {e}; nothing was applied", args.file.display())))?;
     let text = plan_text(&plan);
@@ -110,7 +110,7 @@ pub(super) async fn apply(client: kube::Client, audit: Auditor, args: &UnitArgs)
         ));
     }
     print!("{text}");
-    let result = unit::apply(&client, &docs, &args.namespace, |d| {
+    let result = unit::apply(&client, &docs, &args.namespace, args.force_conflicts, |d| {
         println!("{} {}", d.object, past(d.action));
     })
     .await;

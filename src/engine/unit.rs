@@ -165,10 +165,13 @@ fn namespace_of(t: &Target, doc: &Document, default_ns: &str) -> Option<String> 
 
 /// Plan an apply: each document in apply order, checked by a server-side
 /// dry run. The first document the server refuses fails the whole plan.
+/// `force` takes over fields another manager set (as `kubectl apply
+/// --server-side --force-conflicts`); without it such a change is refused.
 pub async fn plan_apply(
     client: &kube::Client,
     docs: &[Document],
     default_ns: &str,
+    force: bool,
 ) -> Result<Vec<UnitStep>, Error> {
     let mut steps = Vec::new();
     for doc in apply_order(docs) {
@@ -195,7 +198,8 @@ pub async fn plan_apply(
             .map_err(|e| Error::kube(&t.object, e))?;
         let live = live.map(|o| comparable(&serde_json::to_value(o).unwrap_or_default()));
         let ns = namespace_of(&t, doc, default_ns);
-        let pp = PatchParams::apply(FIELD_MANAGER).dry_run();
+        let mut pp = PatchParams::apply(FIELD_MANAGER).dry_run();
+        pp.force = force;
         let tried = t
             .api
             .patch(&t.name, &pp, &Patch::Apply(body(doc, ns.as_deref())))
@@ -232,7 +236,7 @@ pub async fn plan_apply(
 fn refusal(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(s) if s.code == 409 => format!(
-            "{}; another field manager owns these fields: change them with the tool that set them, or remove them from the manifest",
+            "{}; another field manager owns these fields: take them over with --force-conflicts (the editor does), change them with the tool that set them, or leave them out of the manifest",
             s.message
         ),
         kube::Error::Api(s) => format!("the server refused it: {}", s.message),
@@ -254,9 +258,10 @@ pub async fn apply(
     client: &kube::Client,
     docs: &[Document],
     default_ns: &str,
+    force: bool,
     mut progress: impl FnMut(&Done),
 ) -> Result<Vec<Done>, Error> {
-    let plan = plan_apply(client, docs, default_ns).await?;
+    let plan = plan_apply(client, docs, default_ns, force).await?;
     let mut done: Vec<Done> = Vec::new();
     let mut created: Vec<Target> = Vec::new();
     for (doc, step) in apply_order(docs).into_iter().zip(&plan) {
@@ -268,7 +273,8 @@ pub async fn apply(
             }
         };
         let ns = namespace_of(&t, doc, default_ns);
-        let pp = PatchParams::apply(FIELD_MANAGER);
+        let mut pp = PatchParams::apply(FIELD_MANAGER);
+        pp.force = force;
         match t
             .api
             .patch(&t.name, &pp, &Patch::Apply(body(doc, ns.as_deref())))

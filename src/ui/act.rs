@@ -256,7 +256,7 @@ async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> Opti
         Effect::DiffUnit { text, namespace } => {
             let result = match super::editor::validate(&text) {
                 Err(p) => Err(p.message),
-                Ok(docs) => crate::engine::unit::plan_apply(client, &docs, &namespace)
+                Ok(docs) => crate::engine::unit::plan_apply(client, &docs, &namespace, true)
                     .await
                     .map(|steps| crate::engine::unit::diff(&steps))
                     .map_err(|e| e.to_string()),
@@ -276,7 +276,7 @@ async fn apply_unit(
 ) -> Result<String, String> {
     let docs = super::editor::validate(text).map_err(|p| p.message)?;
     if dry_run {
-        let steps = crate::engine::unit::plan_apply(client, &docs, namespace)
+        let steps = crate::engine::unit::plan_apply(client, &docs, namespace, true)
             .await
             .map_err(|e| format!("dry run refused: {e}"))?;
         let list: Vec<String> = steps
@@ -288,7 +288,7 @@ async fn apply_unit(
             list.join(", ")
         ));
     }
-    match crate::engine::unit::apply(client, &docs, namespace, |_| {}).await {
+    match crate::engine::unit::apply(client, &docs, namespace, true, |_| {}).await {
         Ok(done) => {
             for d in &done {
                 audit
