@@ -371,3 +371,67 @@ async fn the_swarm_resource_keeps_its_size_and_members() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_finishes_the_refresh_another_one_left_half_done() {
+    use swarmdeck::domain::swarm::SwarmRef;
+    use swarmdeck::engine::swarm::{desired_state, read_inputs, write_plan};
+    let d = demo(false);
+    // A leader wrote the assignment for 3 workers, then died before any refresh.
+    scale(&d.client, 3).await;
+    let swarm = SwarmRef::default();
+    let mut inputs = read_inputs(&d.client, &swarm).await.unwrap();
+    inputs.replicas = 3;
+    let plan = desired_state(&swarm, &inputs, &Default::default()).unwrap();
+    assert!(
+        write_plan(
+            &d.client,
+            &swarm,
+            &plan,
+            inputs.output_version.as_deref(),
+            false
+        )
+        .await
+        .unwrap()
+    );
+    let cms: Api<ConfigMap> = Api::namespaced(d.client.clone(), "swarm");
+    let pending = |cm: &ConfigMap| {
+        cm.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("swarmdeck.io/pending-refresh"))
+            .cloned()
+    };
+    let cm = cms.get("swarm-worker-config").await.unwrap();
+    assert_eq!(
+        pending(&cm).as_deref(),
+        Some("swarm-worker-0,swarm-worker-1,swarm-worker-2")
+    );
+    // The next engine finds the plan current but the refresh pending: it
+    // refreshes those workers and clears the mark.
+    let e = start(&d.cluster, config(&d.cluster, "engine", &["swarm"]));
+    until("the pending refresh done", async || {
+        let cm = cms.get("swarm-worker-config").await.unwrap();
+        pending(&cm).is_none().then_some(())
+    })
+    .await;
+    until("3 converged workers", async || {
+        converged_on(&d.client, 3).await.then_some(())
+    })
+    .await;
+    let last = e.status.borrow().namespaces["swarm"].swarms["swarm-worker"]
+        .last
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        last.starts_with("converged: version 1, 3 workers refreshed"),
+        "{last}"
+    );
+    assert!(
+        !acting(&e.writes)
+            .iter()
+            .any(|w| w.contains("configmaps/swarm-worker-config") && w.starts_with("PUT")),
+        "the assignment was not rewritten: {:?}",
+        acting(&e.writes)
+    );
+}
