@@ -1319,18 +1319,16 @@ fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
                 && !matches!(kind, ViewKind::Audit | ViewKind::Events)
             {
                 let what = format!("{} {}/{}", kind.singular(), row.namespace, row.name);
-                model.confirm = Some(Confirm {
-                    question: format!("Delete {what}? y = yes, any other key = no"),
-                    then: Then::Effects {
-                        effects: vec![Effect::Delete {
-                            kind,
-                            namespace: row.namespace,
-                            name: row.name,
-                        }],
-                        doing: format!("deleting {what} ..."),
-                    },
-                    inline: false,
-                });
+                ask(
+                    model,
+                    format!("Delete {what}? y = yes, any other key = no"),
+                    vec![Effect::Delete {
+                        kind,
+                        namespace: row.namespace,
+                        name: row.name,
+                    }],
+                    format!("deleting {what} ..."),
+                );
             }
         }
         Action::Restart => {
@@ -1343,18 +1341,16 @@ fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
                     } else {
                         "its pods are replaced one at a time"
                     };
-                    model.confirm = Some(Confirm {
-                        question: format!("Restart {what} ({how})? y = yes, any other key = no"),
-                        then: Then::Effects {
-                            effects: vec![Effect::Restart {
-                                kind,
-                                namespace: row.namespace,
-                                name: row.name,
-                            }],
-                            doing: format!("restarting {what} ..."),
-                        },
-                        inline: false,
-                    });
+                    ask(
+                        model,
+                        format!("Restart {what} ({how})? y = yes, any other key = no"),
+                        vec![Effect::Restart {
+                            kind,
+                            namespace: row.namespace,
+                            name: row.name,
+                        }],
+                        format!("restarting {what} ..."),
+                    );
                 }
                 _ => model.say("restart works on pods and statefulsets", MessageKind::Error),
             }
@@ -1402,6 +1398,15 @@ fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
         _ => {}
     }
     Vec::new()
+}
+
+/// Ask before `effects`; `doing` is said when the answer is yes.
+fn ask(model: &mut Model, question: String, effects: Vec<Effect>, doing: String) {
+    model.confirm = Some(Confirm {
+        question,
+        then: Then::Effects { effects, doing },
+        inline: false,
+    });
 }
 
 fn open_grid(model: &mut Model, swarm: SwarmRef) -> Vec<Effect> {
@@ -1675,36 +1680,32 @@ fn apply_editor(model: &mut Model, action: Action) -> Vec<Effect> {
                 }
                 Action::Apply => {
                     let docs = super::editor::validate(&text).map(|d| d.len()).unwrap_or(0);
-                    model.confirm = Some(Confirm {
-                        question: format!(
+                    ask(
+                        model,
+                        format!(
                             "Apply {docs} document{} as one unit? y = apply, any other key = no",
                             if docs == 1 { "" } else { "s" }
                         ),
-                        then: Then::Effects {
-                            effects: vec![Effect::ApplyUnit {
-                                text,
-                                namespace,
-                                dry_run: false,
-                            }],
-                            doing: "applying ...".into(),
-                        },
-                        inline: false,
-                    });
+                        vec![Effect::ApplyUnit {
+                            text,
+                            namespace,
+                            dry_run: false,
+                        }],
+                        "applying ...".into(),
+                    );
                     Vec::new()
                 }
                 _ => {
                     let docs = super::editor::validate(&text).map(|d| d.len()).unwrap_or(0);
-                    model.confirm = Some(Confirm {
-                        question: format!(
+                    ask(
+                        model,
+                        format!(
                             "Delete the {docs} object{} of this manifest? y = delete, any other key = no",
                             if docs == 1 { "" } else { "s" }
                         ),
-                        then: Then::Effects {
-                            effects: vec![Effect::DeleteUnit { text, namespace }],
-                            doing: "deleting ...".into(),
-                        },
-                        inline: false,
-                    });
+                        vec![Effect::DeleteUnit { text, namespace }],
+                        "deleting ...".into(),
+                    );
                     Vec::new()
                 }
             }
