@@ -117,6 +117,9 @@ pub struct UnitArgs {
     /// apply: take over fields another field manager set.
     #[arg(long)]
     pub force_conflicts: bool,
+    /// table: the plan, then each object as it is done; yaml/json: one document at the end.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Output,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }

@@ -160,6 +160,20 @@ fn a_manifest_is_applied_and_deleted_as_one_unit() {
     );
     assert!(ok);
     assert!(out.contains("0 objects deleted, 3 already absent"), "{out}");
+    // The same as one JSON document, for scripts.
+    let (ok, out, _) = run(
+        &served,
+        &["delete", "-f", f, "--set", "NS=ingest", "-o", "json"],
+        dir.path(),
+    );
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["plan"][0]["action"], "absent", "{out}");
+    assert_eq!(v["done"].as_array().unwrap().len(), 3, "{out}");
+    assert_eq!(
+        v["verdict"],
+        "deleted as one unit: 0 objects deleted, 3 already absent"
+    );
 }
 
 #[test]

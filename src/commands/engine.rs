@@ -97,6 +97,27 @@ fn plan_text(steps: &[unit::UnitStep]) -> String {
     out
 }
 
+/// The outcome as one document, for `-o yaml|json`.
+fn structured(
+    args: &UnitArgs,
+    plan: &[unit::UnitStep],
+    done: Option<&[unit::Done]>,
+    verdict: &str,
+) -> Option<String> {
+    let doc = serde_json::json!({
+        "file": args.file.display().to_string(),
+        "dryRun": args.dry_run,
+        "plan": plan,
+        "done": done,
+        "verdict": verdict.trim_end(),
+    });
+    match args.output {
+        crate::cli::Output::Table => None,
+        crate::cli::Output::Json => Some(super::pretty(&doc)),
+        crate::cli::Output::Yaml => Some(serde_yaml::to_string(&doc).unwrap_or_default()),
+    }
+}
+
 /// `swarmdeck apply -f FILE`.
 pub(super) async fn apply(client: kube::Client, audit: Auditor, args: &UnitArgs) -> Outcome {
     let docs = load_unit(args)?;
@@ -104,14 +125,18 @@ pub(super) async fn apply(client: kube::Client, audit: Auditor, args: &UnitArgs)
         .await
         .map_err(|e| CommandError(format!("{}: {e}; nothing was applied", args.file.display())))?;
     let text = plan_text(&plan);
+    let table = args.output == crate::cli::Output::Table;
     if args.dry_run {
-        return Ok(format!(
-            "{text}dry run: every document passed the server's dry run; nothing was changed\n"
-        ));
+        let verdict = "dry run: every document passed the server's dry run; nothing was changed\n";
+        return Ok(structured(args, &plan, None, verdict).unwrap_or(format!("{text}{verdict}")));
     }
-    print!("{text}");
+    if table {
+        print!("{text}");
+    }
     let result = unit::apply(&client, &docs, &args.namespace, args.force_conflicts, |d| {
-        println!("{} {}", d.object, past(d.action));
+        if table {
+            println!("{} {}", d.object, past(d.action));
+        }
     })
     .await;
     let summary = format!("apply {} ({} documents)", args.file.display(), docs.len());
@@ -132,10 +157,11 @@ pub(super) async fn apply(client: kube::Client, audit: Auditor, args: &UnitArgs)
                 .iter()
                 .filter(|d| d.action != Action::Unchanged)
                 .count();
-            Ok(format!(
+            let verdict = format!(
                 "applied as one unit: {changed} of {} objects changed\n",
                 done.len()
-            ))
+            );
+            Ok(structured(args, &plan, Some(&done), &verdict).unwrap_or(verdict))
         }
         Err(e) => {
             let msg = format!("{}: {e}", args.file.display());
@@ -172,13 +198,19 @@ pub(super) async fn delete(client: kube::Client, audit: Auditor, args: &UnitArgs
         .await
         .map_err(engine_err)?;
     let text = plan_text(&plan);
+    let table = args.output == crate::cli::Output::Table;
     if args.dry_run {
-        return Ok(format!("{text}dry run: nothing was deleted\n"));
+        let verdict = "dry run: nothing was deleted\n";
+        return Ok(structured(args, &plan, None, verdict).unwrap_or(format!("{text}{verdict}")));
     }
-    print!("{text}");
+    if table {
+        print!("{text}");
+    }
     let summary = format!("delete {} ({} documents)", args.file.display(), docs.len());
     let done = unit::delete(&client, &docs, &args.namespace, |d| {
-        println!("{} {}", d.object, past(d.action));
+        if table {
+            println!("{} {}", d.object, past(d.action));
+        }
     })
     .await
     .map_err(|e| CommandError(format!("{}: {e}", args.file.display())))?;
@@ -194,10 +226,11 @@ pub(super) async fn delete(client: kube::Client, audit: Auditor, args: &UnitArgs
             .await;
     }
     let deleted = done.iter().filter(|d| d.action == Action::Delete).count();
-    Ok(format!(
+    let verdict = format!(
         "deleted as one unit: {deleted} objects deleted, {} already absent\n",
         done.len() - deleted
-    ))
+    );
+    Ok(structured(args, &plan, Some(&done), &verdict).unwrap_or(verdict))
 }
 
 /// `swarmdeck operator`: the engine, headless, until SIGTERM or Ctrl-C.
