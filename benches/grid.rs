@@ -76,7 +76,7 @@ fn stores(swarm: &SwarmRef) -> Stores {
                 &swarm.jobs_config_map,
                 Extra::Jobs(Box::new(JobsInfo {
                     swarm: Some(swarm.clone()),
-                    jobs: Ok(jobs),
+                    jobs: Ok(std::sync::Arc::new(jobs)),
                     dedicated: Vec::new(),
                     rebalance_requested: false,
                 })),

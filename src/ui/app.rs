@@ -151,7 +151,9 @@ pub struct GridState {
     pub selected: usize,
     pub preview: Option<PreviewOf>,
     pub data: Option<Arc<GridData>>,
-    key: Option<(u64, u64, u64, Option<PreviewOf>)>,
+    /// Store generations last looked at, and what the data was derived from.
+    generations: Option<(u64, u64, u64)>,
+    key: Option<(Vec<usize>, Option<PreviewOf>)>,
 }
 
 impl GridState {
@@ -161,6 +163,7 @@ impl GridState {
             selected: 0,
             preview: None,
             data: None,
+            generations: None,
             key: None,
         }
     }
@@ -471,8 +474,13 @@ impl Model {
         );
         let stores = self.stores.clone();
         if let Some(Screen::Grid(g)) = self.stack.last_mut() {
-            let key = (generations.0, generations.1, generations.2, g.preview);
-            if g.key != Some(key) || g.data.is_none() {
+            let preview = g.key.as_ref().and_then(|k| k.1);
+            if g.generations == Some(generations) && g.data.is_some() && preview == g.preview {
+                return;
+            }
+            g.generations = Some(generations);
+            let key = (super::grid::fingerprint(&stores, &g.swarm), g.preview);
+            if g.key.as_ref() != Some(&key) || g.data.is_none() {
                 let data = super::grid::grid_data(&stores, &g.swarm, g.preview);
                 if g.selected >= data.workers.len() {
                     g.selected = data.workers.len().saturating_sub(1);

@@ -225,7 +225,7 @@ pub enum Extra {
 pub struct JobsInfo {
     /// The swarm this ConfigMap feeds (seed defaults, or its labels).
     pub swarm: Option<crate::domain::swarm::SwarmRef>,
-    pub jobs: Result<Vec<String>, String>,
+    pub jobs: Result<std::sync::Arc<Vec<String>>, String>,
     pub dedicated: Vec<String>,
     pub rebalance_requested: bool,
 }
@@ -404,7 +404,8 @@ pub fn cm_row(c: &ConfigMap) -> Row {
             };
             Extra::Jobs(Box::new(JobsInfo {
                 swarm,
-                jobs: crate::domain::assignment::parse_jobs(config.map_or("", String::as_str)),
+                jobs: crate::domain::assignment::parse_jobs(config.map_or("", String::as_str))
+                    .map(std::sync::Arc::new),
                 dedicated: list(annotation(crate::engine::swarm::DEDICATED_ANNOTATION)),
                 rebalance_requested: annotation(crate::engine::swarm::REBALANCE_ANNOTATION)
                     .is_some(),

@@ -138,6 +138,44 @@ pub fn swarm_of_sts(stores: &Stores, namespace: &str, name: &str) -> Option<Swar
         .find(|s| s.namespace == namespace && statefulset_of(s) == name)
 }
 
+/// What the grid of `swarm` is derived from, as the identities of the rows
+/// (a store replaces a row's Arc only when the object changed): the grid is
+/// derived again only when this moves, not on every change in the cluster.
+pub fn fingerprint(stores: &Stores, swarm: &SwarmRef) -> Vec<usize> {
+    let ns = swarm.namespace.clone();
+    let sts = statefulset_of(swarm);
+    let ptr = |r: Option<&std::sync::Arc<super::data::Row>>| {
+        r.map_or(0, |r| std::sync::Arc::as_ptr(r) as usize)
+    };
+    let mut out = Vec::new();
+    let sts_rows = stores.sts.read();
+    let sts_row = sts_rows.rows.get(&(ns.clone(), sts.clone()));
+    out.push(ptr(sts_row));
+    let replicas = sts_row.map_or(0, |r| match r.extra {
+        Extra::StatefulSet { replicas } => replicas.max(0) as usize,
+        _ => 0,
+    });
+    drop(sts_rows);
+    let cms = stores.cms.read();
+    out.push(ptr(cms
+        .rows
+        .get(&(ns.clone(), swarm.jobs_config_map.clone()))));
+    let output = cms.rows.get(&(ns.clone(), swarm.output_config_map.clone()));
+    out.push(ptr(output));
+    let written = output.map_or(0, |r| match &r.extra {
+        Extra::WorkerConfig(cfg, _) => cfg.workloads.len(),
+        _ => 0,
+    });
+    drop(cms);
+    let pods = stores.pods.read();
+    for o in 0..replicas.max(written) {
+        out.push(ptr(pods
+            .rows
+            .get(&(ns.clone(), worker_name(&sts, o as u32)))));
+    }
+    out
+}
+
 /// Derive the grid of `swarm` from the stores, with the plan of `preview`.
 pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) -> GridData {
     let ns = swarm.namespace.clone();
@@ -161,13 +199,13 @@ pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) 
         {
             Some(Extra::Jobs(info)) => match &info.jobs {
                 Ok(j) => (
-                    j.clone(),
+                    std::sync::Arc::clone(j),
                     None,
                     info.dedicated.iter().cloned().collect::<BTreeSet<_>>(),
                     info.rebalance_requested,
                 ),
                 Err(e) => (
-                    Vec::new(),
+                    std::sync::Arc::new(Vec::new()),
                     Some(format!(
                         "ConfigMap {ns}/{} does not parse: {e}",
                         swarm.jobs_config_map
@@ -177,7 +215,7 @@ pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) 
                 ),
             },
             _ => (
-                Vec::new(),
+                std::sync::Arc::new(Vec::new()),
                 Some(format!(
                     "no jobs ConfigMap {ns}/{} (key config.yml)",
                     swarm.jobs_config_map
@@ -249,12 +287,23 @@ pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) 
         })
         .collect();
     drop(pods);
-    let assigned: BTreeSet<&String> = config.workloads.values().flat_map(|w| &w.jobs).collect();
+    // One pass over the assignment: how often each stream is assigned.
+    let mut count: std::collections::HashMap<&str, u32> =
+        std::collections::HashMap::with_capacity(jobs.len());
+    for j in config.workloads.values().flat_map(|w| &w.jobs) {
+        *count.entry(j.as_str()).or_default() += 1;
+    }
     let unassigned: Vec<String> = jobs
         .iter()
-        .filter(|j| !assigned.contains(j))
+        .filter(|j| !count.contains_key(j.as_str()))
         .cloned()
         .collect();
+    let mut duplicated: Vec<String> = count
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(j, _)| (*j).to_owned())
+        .collect();
+    duplicated.sort();
     let preview = preview.map(|of| {
         let n = match of {
             PreviewOf::Scale(n) => n,
@@ -277,7 +326,7 @@ pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) 
         jobs: jobs.len(),
         jobs_error,
         version: config.version,
-        duplicated: config.duplicated_jobs().into_keys().collect(),
+        duplicated,
         workers,
         dedicated,
         unassigned,
