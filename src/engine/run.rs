@@ -109,7 +109,10 @@ pub struct NamespaceStatus {
     pub leader: Option<String>,
     pub swarms: BTreeMap<String, SwarmStatus>,
     pub tasks: BTreeMap<String, TaskStatus>,
+    /// The last controller error in this namespace.
     pub error: Option<String>,
+    /// Why the lease could not be read or taken (e.g. forbidden by RBAC).
+    pub lease_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -274,9 +277,11 @@ impl Engine {
                             }
                             status.send_if_modified(|s| {
                                 let n = s.namespaces.entry(ns.clone()).or_default();
-                                let changed = n.role != role || n.leader != leader;
+                                let changed =
+                                    n.role != role || n.leader != leader || n.lease_error.is_some();
                                 n.role = role;
                                 n.leader = leader;
+                                n.lease_error = None;
                                 changed
                             });
                         }
@@ -290,7 +295,7 @@ impl Engine {
                                 } else {
                                     EngineRole::Observer
                                 };
-                                n.error = Some(format!("lease: {e}"));
+                                n.lease_error = Some(e.to_string());
                             });
                         }
                     }

@@ -726,9 +726,17 @@ pub fn update(model: &mut Model, event: Event) -> Vec<Effect> {
 /// short (one role for all its namespaces when they agree).
 pub fn engine_summary(status: &EngineStatus) -> String {
     use crate::engine::run::EngineRole;
-    let describe = |role: EngineRole, leader: Option<&str>| match role {
+    let describe = |role: EngineRole, leader: Option<&str>, error: Option<&str>| match role {
         EngineRole::Leader => "leader".to_owned(),
-        EngineRole::Observer => format!("observer ({} leads)", leader.unwrap_or("another engine")),
+        EngineRole::Observer => match (leader, error) {
+            (Some(l), _) => format!("observer ({l} leads)"),
+            // Typically a Role without leases: say so rather than guess.
+            (None, Some(e)) => {
+                let short: String = e.chars().take(60).collect();
+                format!("observer, no lease: {short}")
+            }
+            (None, _) => "observer (another engine leads)".to_owned(),
+        },
         EngineRole::PlanOnly => match leader {
             Some(l) => format!("plan-only ({l} leads)"),
             None => "plan-only (no engine leads)".to_owned(),
@@ -738,7 +746,12 @@ pub fn engine_summary(status: &EngineStatus) -> String {
     let all: Vec<(String, String)> = status
         .namespaces
         .iter()
-        .map(|(ns, n)| (ns.clone(), describe(n.role, n.leader.as_deref())))
+        .map(|(ns, n)| {
+            (
+                ns.clone(),
+                describe(n.role, n.leader.as_deref(), n.lease_error.as_deref()),
+            )
+        })
         .collect();
     match all.first() {
         None => "no namespace to manage".into(),
@@ -1719,5 +1732,68 @@ fn apply_editor(model: &mut Model, action: Action) -> Vec<Effect> {
             }
         }
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod engine_summary_tests {
+    use super::engine_summary;
+    use crate::engine::run::{EngineRole, EngineStatus, NamespaceStatus};
+
+    fn status(list: &[(&str, EngineRole, Option<&str>, Option<&str>)]) -> EngineStatus {
+        EngineStatus {
+            identity: "me".into(),
+            namespaces: list
+                .iter()
+                .map(|(ns, role, leader, lease_error)| {
+                    (
+                        (*ns).to_owned(),
+                        NamespaceStatus {
+                            role: *role,
+                            leader: leader.map(str::to_owned),
+                            lease_error: lease_error.map(str::to_owned),
+                            ..Default::default()
+                        },
+                    )
+                })
+                .collect(),
+            actions: 0,
+        }
+    }
+
+    #[test]
+    fn the_header_says_the_role_and_who_leads() {
+        use EngineRole::*;
+        assert_eq!(
+            engine_summary(&status(&[
+                ("a", Leader, Some("me"), None),
+                ("b", Leader, Some("me"), None)
+            ])),
+            "leader"
+        );
+        assert_eq!(
+            engine_summary(&status(&[("a", Observer, Some("op-1"), None)])),
+            "observer (op-1 leads)"
+        );
+        assert_eq!(
+            engine_summary(&status(&[(
+                "a",
+                Observer,
+                None,
+                Some("Lease a/swarmdeck-engine: forbidden")
+            )])),
+            "observer, no lease: Lease a/swarmdeck-engine: forbidden"
+        );
+        assert_eq!(
+            engine_summary(&status(&[("a", PlanOnly, None, None)])),
+            "plan-only (no engine leads)"
+        );
+        assert_eq!(
+            engine_summary(&status(&[
+                ("a", Leader, Some("me"), None),
+                ("b", Observer, Some("x"), None)
+            ])),
+            "leader in a, observer (x leads) in b"
+        );
     }
 }
