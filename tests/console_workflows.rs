@@ -172,6 +172,12 @@ async fn the_grid_balanced_mid_refresh_and_previewed() {
         "{balanced}"
     );
     insta::assert_snapshot!("grid_balanced", balanced);
+    // A screen too short for the swarm says what is below.
+    let short = text(&render_to_buffer(&mut m, 120, 10));
+    assert!(
+        short.contains("… the rest of swarm-worker-0 and 1 more workers below"),
+        "{short}"
+    );
 
     // A stream search highlights and jumps to its worker.
     typed(&mut m, "/tof-1\r");

@@ -719,10 +719,12 @@ fn render_grid(model: &Model, g: &GridState, f: &mut Frame, area: Rect) {
         used += h;
         first -= 1;
     }
+    let mut last = first;
     for (i, w) in data.workers.iter().enumerate().skip(first) {
         if lines.len() >= inner.height as usize {
             break;
         }
+        last = i;
         lines.extend(super::grid::worker_lines(
             data,
             w,
@@ -732,7 +734,20 @@ fn render_grid(model: &Model, g: &GridState, f: &mut Frame, area: Rect) {
             &styles,
         ));
     }
-    lines.truncate(inner.height as usize);
+    let height = inner.height as usize;
+    if (lines.len() > height || last + 1 < data.workers.len()) && height > head + 1 {
+        // Say what is cut off rather than cutting it silently.
+        let more = data.workers.len().saturating_sub(last + 1);
+        lines.truncate(height - 1);
+        lines.push(Line::from(Span::styled(
+            format!(
+                "    … the rest of {} and {more} more workers below (j/k select, / finds a stream)",
+                data.workers[last].name
+            ),
+            styles.dim,
+        )));
+    }
+    lines.truncate(height);
     f.render_widget(Paragraph::new(lines), inner);
 }
 
