@@ -451,3 +451,29 @@ fn the_four_kubectl_task_commands() {
         |t| !t.contains("aliecs-task-pod-flp-readout"),
     );
 }
+
+#[test]
+fn the_operator_deployment_and_its_rbac_apply_with_kubectl() {
+    let s = Server::start();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/deploy");
+    let out = s.ok(&["apply", "-f", dir]);
+    for line in [
+        "serviceaccount/swarmdeck created",
+        "role.rbac.authorization.k8s.io/swarmdeck-operator created",
+        "rolebinding.rbac.authorization.k8s.io/swarmdeck-operator created",
+        "role.rbac.authorization.k8s.io/swarmdeck-read-only created",
+        "deployment.apps/swarmdeck-operator created",
+    ] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+    let sa = s.ok(&[
+        "get",
+        "deploy",
+        "swarmdeck-operator",
+        "-n",
+        "swarm",
+        "-o",
+        "jsonpath={.spec.template.spec.serviceAccountName}",
+    ]);
+    assert_eq!(sa, "swarmdeck");
+}
