@@ -610,10 +610,13 @@ pub fn display_row(
         ViewKind::Pods => {
             cells.push(Cell::Text(r.name.clone()));
             cells.extend(r.cells[..4].iter().cloned());
-            let (jobs, config) = match (
-                workers.get(&(r.namespace.clone(), r.name.clone())),
-                &r.extra,
-            ) {
+            // Most pods are not swarm workers: no key to build for them.
+            let entry = if workers.is_empty() {
+                None
+            } else {
+                workers.get(&(r.namespace.clone(), r.name.clone()))
+            };
+            let (jobs, config) = match (entry, &r.extra) {
                 (Some((n, v)), Extra::Pod { config_version, .. }) => {
                     let mark = if config_version.is_some_and(|c| c >= *v) {
                         format!("v{v} ✓")
