@@ -292,10 +292,20 @@ pub(super) fn operator(args: &OperatorArgs) -> Outcome {
             serde_json::json!({"event": "started", "identity": identity, "namespaces": namespaces, "context": conn.context, "planOnly": conn.read_only})
         );
         // One JSON line per status change: the operator's log for `kubectl logs`.
+        // Only the namespaces whose status moved, one line each.
         let reporter = tokio::spawn(async move {
+            let mut last = crate::engine::run::EngineStatus::default();
             while status.changed().await.is_ok() {
                 let s = status.borrow_and_update().clone();
-                println!("{}", serde_json::json!({"event": "status", "status": s}));
+                for (ns, n) in &s.namespaces {
+                    if last.namespaces.get(ns) != Some(n) {
+                        println!(
+                            "{}",
+                            serde_json::json!({"event": "status", "namespace": ns, "status": n, "actions": s.actions})
+                        );
+                    }
+                }
+                last = s;
             }
         });
         let exit_after = args.exit_after;
