@@ -56,40 +56,7 @@ async fn main() {
     }));
     let (tx, mut changes) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move { while changes.recv().await.is_some() {} });
-    let (stores, _tasks) = {
-        use k8s_openapi::api::apps::v1::StatefulSet;
-        use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-        use kube::Api;
-        use swarmdeck::cluster::stores::spawn;
-        use swarmdeck::ui::data;
-        let (pods, a) = spawn(
-            Api::<Pod>::namespaced(client.clone(), "swarm"),
-            data::pod_row,
-            tx.clone(),
-            "pods",
-        );
-        let (sts, b) = spawn(
-            Api::<StatefulSet>::namespaced(client.clone(), "swarm"),
-            data::sts_row,
-            tx.clone(),
-            "sts",
-        );
-        let (cms, c) = spawn(
-            Api::<ConfigMap>::namespaced(client.clone(), "swarm"),
-            data::cm_row,
-            tx.clone(),
-            "cm",
-        );
-        (
-            swarmdeck::ui::data::Stores {
-                pods,
-                sts,
-                cms,
-                ..Default::default()
-            },
-            vec![a, b, c],
-        )
-    };
+    let (stores, _tasks) = swarmdeck::ui::runtime::spawn_stores(&client, &tx, Some("swarm"));
     let (theme, _) = ThemeSource { user_dir: None }.load("default");
     let (keymap, _) = Keymap::load("default", None, false);
     let mut model = Model::new(Header::default(), "swarm".into(), stores, theme, keymap);

@@ -24,49 +24,9 @@ async fn demo_stores() -> (Stores, i64) {
     let mut world = World::new(cluster.clone(), s.faults, Timing::default(), s.nodes);
     world.run_for(6_000);
     let client = gate::in_process(&cluster, "swarm", true);
-    let (tx, _rx) = tokio::sync::mpsc::channel(1024);
-    use k8s_openapi::api::apps::v1::StatefulSet;
-    use k8s_openapi::api::core::v1::{ConfigMap, Event as KEvent, Pod};
-    use kube::Api;
-    use swarmdeck::cluster::stores::spawn;
-    use swarmdeck::ui::data;
-    let (pods, _) = spawn(
-        Api::<Pod>::all(client.clone()),
-        data::pod_row,
-        tx.clone(),
-        "pods",
-    );
-    let (sts, _) = spawn(
-        Api::<StatefulSet>::all(client.clone()),
-        data::sts_row,
-        tx.clone(),
-        "sts",
-    );
-    let (cms, _) = spawn(
-        Api::<ConfigMap>::all(client.clone()),
-        data::cm_row,
-        tx.clone(),
-        "cm",
-    );
-    let (tasks, _) = spawn(
-        Api::<swarmdeck::domain::task::Task>::all(client.clone()),
-        data::task_row,
-        tx.clone(),
-        "tasks",
-    );
-    let (events, _) = spawn(
-        Api::<KEvent>::all(client.clone()),
-        data::event_row,
-        tx.clone(),
-        "events",
-    );
-    let stores = Stores {
-        pods,
-        sts,
-        cms,
-        tasks,
-        events,
-    };
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    std::mem::forget(rx);
+    let stores = swarmdeck::ui::runtime::spawn_stores(&client, &tx, None).0;
     for _ in 0..200 {
         if [
             ViewKind::Pods,

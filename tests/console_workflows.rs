@@ -12,55 +12,16 @@ use ratatui::buffer::Buffer;
 use swarmdeck::domain::swarm::SwarmRef;
 use swarmdeck::engine::swarm::{ReconcileOptions, reconcile};
 use swarmdeck::ui::app::{Event, Header, Model, Screen, update};
-use swarmdeck::ui::data::{self, Stores, ViewKind};
+use swarmdeck::ui::data::{Stores, ViewKind};
 use swarmdeck::ui::keymap::Keymap;
 use swarmdeck::ui::runtime::render_to_buffer;
 use swarmdeck::ui::theme::ThemeSource;
 
 fn stores_of(client: &kube::Client) -> Stores {
-    use k8s_openapi::api::apps::v1::StatefulSet;
-    use k8s_openapi::api::core::v1::{ConfigMap, Event as KEvent, Pod};
-    use kube::Api;
-    use swarmdeck::cluster::stores::spawn;
     let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    // Nobody listens for changes here: the tests render when they want.
     std::mem::forget(rx);
-    Stores {
-        pods: spawn(
-            Api::<Pod>::all(client.clone()),
-            data::pod_row,
-            tx.clone(),
-            "pods",
-        )
-        .0,
-        sts: spawn(
-            Api::<StatefulSet>::all(client.clone()),
-            data::sts_row,
-            tx.clone(),
-            "sts",
-        )
-        .0,
-        cms: spawn(
-            Api::<ConfigMap>::all(client.clone()),
-            data::cm_row,
-            tx.clone(),
-            "cm",
-        )
-        .0,
-        tasks: spawn(
-            Api::<swarmdeck::domain::task::Task>::all(client.clone()),
-            data::task_row,
-            tx.clone(),
-            "tasks",
-        )
-        .0,
-        events: spawn(
-            Api::<KEvent>::all(client.clone()),
-            data::event_row,
-            tx,
-            "events",
-        )
-        .0,
-    }
+    swarmdeck::ui::runtime::spawn_stores(client, &tx, None).0
 }
 
 async fn synced(stores: &Stores) {

@@ -59,7 +59,8 @@ where
     }
 }
 
-fn spawn_stores(
+/// Watch stores for every view: all namespaces, or `only` one.
+pub fn spawn_stores(
     client: &kube::Client,
     tx: &mpsc::Sender<stores::Changed>,
     only: Option<&str>,
