@@ -28,16 +28,7 @@ async fn demo_stores() -> (Stores, i64) {
     std::mem::forget(rx);
     let stores = swarmdeck::ui::runtime::spawn_stores(&client, &tx, None).0;
     for _ in 0..200 {
-        if [
-            ViewKind::Pods,
-            ViewKind::StatefulSets,
-            ViewKind::ConfigMaps,
-            ViewKind::Tasks,
-            ViewKind::Events,
-        ]
-        .iter()
-        .all(|k| stores.get(*k).unwrap().read().synced)
-        {
+        if stores.synced() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -12,7 +12,7 @@ use ratatui::buffer::Buffer;
 use swarmdeck::domain::swarm::SwarmRef;
 use swarmdeck::engine::swarm::{ReconcileOptions, reconcile};
 use swarmdeck::ui::app::{Event, Header, Model, Screen, update};
-use swarmdeck::ui::data::{Stores, ViewKind};
+use swarmdeck::ui::data::Stores;
 use swarmdeck::ui::keymap::Keymap;
 use swarmdeck::ui::runtime::render_to_buffer;
 use swarmdeck::ui::theme::ThemeSource;
@@ -26,16 +26,7 @@ fn stores_of(client: &kube::Client) -> Stores {
 
 async fn synced(stores: &Stores) {
     for _ in 0..500 {
-        if [
-            ViewKind::Pods,
-            ViewKind::StatefulSets,
-            ViewKind::ConfigMaps,
-            ViewKind::Tasks,
-            ViewKind::Events,
-        ]
-        .iter()
-        .all(|k| stores.get(*k).unwrap().read().synced)
-        {
+        if stores.synced() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -554,6 +554,13 @@ pub struct Stores {
 }
 
 impl Stores {
+    /// Has every watch delivered its first complete list?
+    pub fn synced(&self) -> bool {
+        [&self.pods, &self.sts, &self.cms, &self.tasks, &self.events]
+            .iter()
+            .all(|s| s.read().synced)
+    }
+
     pub fn get(&self, kind: ViewKind) -> Option<&Store<Row>> {
         Some(match kind {
             ViewKind::Pods => &self.pods,

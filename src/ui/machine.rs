@@ -183,7 +183,7 @@ pub fn occ_graph(m: &Marks, s: &MachineStyles, ascii: bool) -> Vec<Line<'static>
         l
     };
     use OccState::*;
-    // Boxes: STANDBY (0,1) CONFIGURED (28,1) RUNNING (58,1) ERROR (28,8) DONE (62,8)
+    // Boxes: STANDBY (0,1) CONFIGURED (28,1) RUNNING (58,1) ERROR (28,8); DONE is a line
     c.boxed(0, 1, 16, &label(Standby), box_style(Standby), g);
     c.boxed(28, 1, 18, &label(Configured), box_style(Configured), g);
     c.boxed(58, 1, 16, &label(Running), box_style(Running), g);
