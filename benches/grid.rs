@@ -57,6 +57,7 @@ fn stores(swarm: &SwarmRef) -> Stores {
                 Extra::Pod {
                     config_version: Some(1),
                     ready: true,
+                    uid: format!("uid-{o}"),
                 },
             )
         })

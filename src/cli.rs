@@ -13,47 +13,102 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 )]
 pub struct Cli {
     #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(flatten)]
     pub console: ConsoleArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
-/// Options of the console (the default command).
+/// Which cluster, as whom, in which namespace, and whether writes are
+/// allowed: one set of flags, global, so that they mean the same before and
+/// after any verb (`swarmdeck --read-only scale ...` is `swarmdeck scale ...
+/// --read-only`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConnectionArgs {
+    /// Use the embedded cluster in this process (also chosen when no kubeconfig exists).
+    #[arg(long, global = true)]
+    pub embedded: bool,
+    /// Scenario of the embedded cluster: `demo` (default), `none` or a file.
+    #[arg(long, global = true, value_name = "FILE|demo|none")]
+    pub scenario: Option<String>,
+    /// Kubeconfig file (default: KUBECONFIG, then ~/.kube/config); `embedded serve` writes it.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context, and so the user, to act as (default: the current one).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Namespace (default: the context's, then `default`); `operator` takes it repeatedly.
+    #[arg(short = 'n', long = "namespace", global = true, value_name = "NS")]
+    pub namespaces: Vec<String>,
+    /// All namespaces (for verbs that list).
+    #[arg(short = 'A', long, global = true)]
+    pub all_namespaces: bool,
+    /// Refuse every change before it is sent: only get, list and watch leave the process.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+    /// Configuration directory with settings.toml, themes and keymaps (default:
+    /// SWARMDECK_CONFIG_DIR, then ~/.config/swarmdeck); `read_only = true` there wins.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+}
+
+impl ConnectionArgs {
+    /// The one namespace asked for, if any; `-n` given twice with different
+    /// values is an error (only `operator` manages several).
+    pub fn namespace(&self) -> Result<Option<String>, String> {
+        let mut distinct: Vec<&String> = Vec::new();
+        for n in &self.namespaces {
+            if !distinct.contains(&n) {
+                distinct.push(n);
+            }
+        }
+        match distinct.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some((*one).clone())),
+            many => Err(format!(
+                "-n/--namespace was given {} namespaces ({}); this verb acts in one",
+                many.len(),
+                many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            )),
+        }
+    }
+
+    /// The embedded cluster's scenario (`demo` unless one was named).
+    pub fn scenario(&self) -> String {
+        self.scenario.clone().unwrap_or_else(|| "demo".to_owned())
+    }
+}
+
+/// Options of the console only (the default command).
 #[derive(Debug, Args, Default)]
 pub struct ConsoleArgs {
-    /// Use the embedded cluster (also chosen when no kubeconfig exists).
-    #[arg(long)]
-    pub embedded: bool,
-    /// Scenario of the embedded cluster: `demo`, `none` or a file.
-    #[arg(long, value_name = "FILE|demo|none", default_value = "demo")]
-    pub scenario: String,
-    /// Kubeconfig file (default: KUBECONFIG, then ~/.kube/config).
-    #[arg(long, value_name = "PATH")]
-    pub kubeconfig: Option<PathBuf>,
-    /// Kubeconfig context (default: the current one).
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
-    /// Namespace to show (default: the context's).
-    #[arg(short = 'n', long, value_name = "NS")]
-    pub namespace: Option<String>,
-    /// Show all namespaces.
-    #[arg(short = 'A', long)]
-    pub all_namespaces: bool,
-    /// Refuse every change: mutating keys are unbound, the client sends only reads.
-    #[arg(long)]
-    pub read_only: bool,
     /// Theme: default, ansi16, mono, high-contrast, light, or a user theme.
     #[arg(long, value_name = "NAME")]
     pub theme: Option<String>,
     /// Keymap: default, vim, or a user keymap.
     #[arg(long, value_name = "NAME")]
     pub keymap: Option<String>,
-    /// Configuration directory (default: SWARMDECK_CONFIG_DIR, then ~/.config/swarmdeck).
-    #[arg(long, value_name = "DIR")]
-    pub config_dir: Option<PathBuf>,
     /// ASCII borders and marks (automatic when the locale is not UTF-8).
     #[arg(long)]
     pub ascii: bool,
+}
+
+impl ConsoleArgs {
+    /// The console-only flags that were given, by name.
+    pub fn given(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.theme.is_some() {
+            out.push("--theme");
+        }
+        if self.keymap.is_some() {
+            out.push("--keymap");
+        }
+        if self.ascii {
+            out.push("--ascii");
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -108,9 +163,6 @@ pub struct UnitArgs {
     /// Set a template variable (repeatable); wins over the environment.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
-    /// Namespace for documents that name none.
-    #[arg(short = 'n', long, default_value = "default")]
-    pub namespace: String,
     /// Print the plan (checked by a server dry run) and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -120,16 +172,10 @@ pub struct UnitArgs {
     /// table: the plan, then each object as it is done; yaml/json: one document at the end.
     #[arg(short, long, value_enum, default_value = "table")]
     pub output: Output,
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct OperatorArgs {
-    /// Namespace to manage (repeatable; default: POD_NAMESPACE, then the
-    /// namespaces of the demo swarm and tasks on the embedded cluster, then `default`).
-    #[arg(short = 'n', long = "namespace", value_name = "NS")]
-    pub namespaces: Vec<String>,
     /// Identity in the Lease (default: POD_NAME, then user@host/pid).
     #[arg(long)]
     pub identity: Option<String>,
@@ -145,16 +191,12 @@ pub struct OperatorArgs {
     /// Stop after this many seconds (default: run until SIGTERM or Ctrl-C).
     #[arg(long, value_name = "SECONDS")]
     pub exit_after: Option<u64>,
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[arg(short, long, value_enum, default_value = "table")]
     pub output: Output,
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -173,15 +215,8 @@ pub enum GetKind {
 pub struct GetArgs {
     #[arg(value_enum)]
     pub kind: GetKind,
-    #[arg(short = 'n', long, default_value = "default")]
-    pub namespace: String,
-    /// All namespaces.
-    #[arg(short = 'A', long)]
-    pub all_namespaces: bool,
     #[arg(short, long, value_enum, default_value = "table")]
     pub output: Output,
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,8 +230,6 @@ pub struct SetStateArgs {
     pub task: String,
     /// standby, configured or running.
     pub state: String,
-    #[arg(short = 'n', long, default_value = "default")]
-    pub namespace: String,
     /// Record the target and take the first step only; do not wait.
     #[arg(long)]
     pub no_wait: bool,
@@ -206,31 +239,13 @@ pub struct SetStateArgs {
     /// Seconds to wait for each step.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
-}
-
-/// Which cluster a command talks to.
-#[derive(Debug, Args, Clone, Default)]
-pub struct ClusterArgs {
-    /// Use the embedded demo cluster (in this process).
-    #[arg(long)]
-    pub embedded: bool,
-    #[arg(long, value_name = "PATH")]
-    pub kubeconfig: Option<PathBuf>,
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
-    /// Refuse every change before it is sent.
-    #[arg(long)]
-    pub read_only: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct GridArgs {
-    /// Swarm name (the seed swarm is `swarm-worker`).
-    pub swarm: String,
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
+    /// Swarm name in the namespace (the seed swarm is `swarm-worker`); without
+    /// one, the swarms of the namespace (or of all, with -A) are listed.
+    pub swarm: Option<String>,
     #[arg(short, long, value_enum, default_value = "table")]
     pub output: Output,
 }
@@ -241,8 +256,6 @@ pub struct RebalanceArgs {
     /// Print the plan only; change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
 }
 
 #[derive(Debug, Args)]
@@ -258,8 +271,6 @@ pub struct ScaleArgs {
     /// Refuse counts above this ceiling.
     #[arg(long, default_value_t = 500)]
     pub max_replicas: u32,
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -273,12 +284,6 @@ pub struct ServeArgs {
     /// Port on 127.0.0.1; 0 picks a free one.
     #[arg(long, default_value_t = 0)]
     pub port: u16,
-    /// Where to write the kubeconfig (default: swarmdeck-embedded.kubeconfig in the temp dir).
-    #[arg(long, value_name = "PATH")]
-    pub kubeconfig: Option<PathBuf>,
-    /// A scenario file, `demo` (the default) or `none` for an empty cluster.
-    #[arg(long, value_name = "FILE|demo|none", default_value = "demo")]
-    pub scenario: String,
     /// Add this many pods, in StatefulSets of 100 in namespace `load`.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub pods: usize,
@@ -353,8 +358,6 @@ pub struct PoolArgs {
     /// Persistent volume claim:/mount/path (repeatable).
     #[arg(long = "volume", value_name = "CLAIM:/PATH")]
     pub volumes: Vec<String>,
-    #[arg(short, long)]
-    pub namespace: Option<String>,
     #[arg(short, long, value_enum, default_value = "yaml")]
     pub output: Output,
 }

@@ -24,6 +24,42 @@ pub enum Error {
     Embedded(String),
 }
 
+/// A failed request as one line for the operator: the server's own message
+/// (never the `Debug` of its `Status`) and, for the codes an operator can act
+/// on, what to do. The caller prefixes the object.
+pub fn explain(e: &kube::Error) -> String {
+    if gate::is_refusal(e) {
+        let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(err) = src {
+            if let Some(r) = err.downcast_ref::<gate::ReadOnlyRefused>() {
+                return r.to_string();
+            }
+            src = err.source();
+        }
+    }
+    match e {
+        kube::Error::Api(s) => {
+            let message = if s.message.is_empty() {
+                s.reason.clone()
+            } else {
+                s.message.clone()
+            };
+            match s.code {
+                401 => format!(
+                    "{message} (401): the server did not accept this context's credentials; check the token or certificate with `kubectl config view --minify`"
+                ),
+                403 => format!(
+                    "{message} (403): the context's user lacks this permission; assets/deploy/operator.yaml holds the Role swarmdeck needs"
+                ),
+                _ => message,
+            }
+        }
+        kube::Error::Service(inner) => format!("cannot reach the API server: {inner}"),
+        kube::Error::HyperError(inner) => format!("cannot reach the API server: {inner}"),
+        other => other.to_string(),
+    }
+}
+
 /// How to reach the cluster.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectOptions {

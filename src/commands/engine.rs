@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use super::{CommandError, Outcome, engine_err, fail, parse_sets, read_input};
-use crate::cli::{OperatorArgs, UnitArgs};
+use super::{CommandError, Outcome, Session, engine_err, fail, parse_sets, read_input};
+use crate::cli::{ConnectionArgs, OperatorArgs, UnitArgs};
 use crate::domain::manifest;
 use crate::engine::audit::Auditor;
 use crate::engine::lease::{self, LeaseConfig, Role};
@@ -119,9 +119,10 @@ fn structured(
 }
 
 /// `swarmdeck apply -f FILE`.
-pub(super) async fn apply(client: kube::Client, audit: Auditor, args: &UnitArgs) -> Outcome {
+pub(super) async fn apply(session: Session, args: &UnitArgs) -> Outcome {
+    let (client, audit, namespace) = (session.client, session.audit, session.namespace);
     let docs = load_unit(args)?;
-    let plan = unit::plan_apply(&client, &docs, &args.namespace, args.force_conflicts)
+    let plan = unit::plan_apply(&client, &docs, &namespace, args.force_conflicts)
         .await
         .map_err(|e| CommandError(format!("{}: {e}; nothing was applied", args.file.display())))?;
     let text = plan_text(&plan);
@@ -133,7 +134,7 @@ pub(super) async fn apply(client: kube::Client, audit: Auditor, args: &UnitArgs)
     if table {
         print!("{text}");
     }
-    let result = unit::apply(&client, &docs, &args.namespace, args.force_conflicts, |d| {
+    let result = unit::apply(&client, &docs, &namespace, args.force_conflicts, |d| {
         if table {
             println!("{} {}", d.object, past(d.action));
         }
@@ -192,9 +193,10 @@ fn past(a: Action) -> &'static str {
 }
 
 /// `swarmdeck delete -f FILE`.
-pub(super) async fn delete(client: kube::Client, audit: Auditor, args: &UnitArgs) -> Outcome {
+pub(super) async fn delete(session: Session, args: &UnitArgs) -> Outcome {
+    let (client, audit, namespace) = (session.client, session.audit, session.namespace);
     let docs = load_unit(args)?;
-    let plan = unit::plan_delete(&client, &docs, &args.namespace)
+    let plan = unit::plan_delete(&client, &docs, &namespace)
         .await
         .map_err(engine_err)?;
     let text = plan_text(&plan);
@@ -207,7 +209,7 @@ pub(super) async fn delete(client: kube::Client, audit: Auditor, args: &UnitArgs
         print!("{text}");
     }
     let summary = format!("delete {} ({} documents)", args.file.display(), docs.len());
-    let done = unit::delete(&client, &docs, &args.namespace, |d| {
+    let done = unit::delete(&client, &docs, &namespace, |d| {
         if table {
             println!("{} {}", d.object, past(d.action));
         }
@@ -234,24 +236,36 @@ pub(super) async fn delete(client: kube::Client, audit: Auditor, args: &UnitArgs
 }
 
 /// `swarmdeck operator`: the engine, headless, until SIGTERM or Ctrl-C.
-pub(super) fn operator(args: &OperatorArgs) -> Outcome {
+pub(super) fn operator(args: &OperatorArgs, conn: &ConnectionArgs) -> Outcome {
     use crate::engine::run::{Engine, EngineConfig};
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| CommandError(format!("cannot start the async runtime: {e}")))?;
+    if conn.all_namespaces {
+        return fail(
+            "operator: -A is not taken: the engine manages the namespaces given with -n (repeatable), so that it needs no cluster-wide permission",
+        );
+    }
+    let asked = conn.namespaces.clone();
+    if let Some(bad) = asked.iter().find(|ns| !manifest::is_dns_label(ns)) {
+        return fail(format!(
+            "-n `{bad}` is not a namespace name (lowercase letters, digits and '-')"
+        ));
+    }
+    let mut single = conn.clone();
+    single.namespaces.truncate(1);
+    let (opts, _) = super::connect_options(&single)?;
     runtime.block_on(async {
-        let opts = crate::cluster::ConnectOptions {
-            embedded: args.cluster.embedded,
-            kubeconfig: args.cluster.kubeconfig.clone(),
-            context: args.cluster.context.clone(),
-            namespace: None,
-            read_only: args.cluster.read_only,
-            scenario: "demo".into(),
-        };
         let conn = crate::cluster::connect(&opts)
             .await
             .map_err(|e| CommandError(e.to_string()))?;
-        let namespaces = if !args.namespaces.is_empty() {
-            args.namespaces.clone()
+        let namespaces = if !asked.is_empty() {
+            let mut distinct = Vec::new();
+            for ns in asked {
+                if !distinct.contains(&ns) {
+                    distinct.push(ns);
+                }
+            }
+            distinct
         } else if let Ok(ns) = std::env::var("POD_NAMESPACE") {
             vec![ns]
         } else if conn.embedded {
@@ -259,14 +273,17 @@ pub(super) fn operator(args: &OperatorArgs) -> Outcome {
         } else {
             vec![conn.namespace.clone()]
         };
-        if let Some(bad) = namespaces
-            .iter()
-            .find(|ns| !manifest::is_dns_label(ns))
-        {
-            return fail(format!(
-                "--namespace `{bad}` is not a namespace name (lowercase letters, digits and '-')"
-            ));
-        }
+        eprintln!(
+            "acting as {} (context {}) in namespaces {}{}",
+            conn.user,
+            conn.context,
+            namespaces.join(", "),
+            if conn.read_only {
+                ", read-only: plans only, every write refused before it is sent"
+            } else {
+                ""
+            }
+        );
         let identity = args
             .identity
             .clone()

@@ -9,8 +9,8 @@ use kube::CustomResourceExt;
 use serde_json::{Value, json};
 
 use crate::cli::{
-    AssignArgs, Cli, ClusterArgs, Command, CrdsArgs, EmbeddedCommand, GridArgs, NewCommand, Output,
-    PoolArgs, RebalanceArgs, RenderArgs, ScaleArgs, ServeArgs,
+    AssignArgs, Cli, Command, ConnectionArgs, ConsoleArgs, CrdsArgs, EmbeddedCommand, GridArgs,
+    NewCommand, Output, PoolArgs, RebalanceArgs, RenderArgs, ScaleArgs, ServeArgs, TaskCommand,
 };
 use crate::domain::assignment::{self, Assignment, Policy, WorkerConfig};
 use crate::domain::manifest::{self, PoolSpec};
@@ -33,34 +33,12 @@ fn fail<T>(msg: impl Into<String>) -> Result<T, CommandError> {
 
 /// Run a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
-    let result = match cli.command {
-        None => console(cli.console),
-        Some(Command::Crds(args)) => crds(&args),
-        Some(Command::Assign(args)) => assign(&args),
-        Some(Command::Render(args)) => render(&args),
-        Some(Command::New(NewCommand::Pool(args))) => new_pool(&args),
-        Some(Command::Embedded(EmbeddedCommand::Serve(args))) => serve(&args),
-        Some(Command::Grid(args)) => with_cluster(&args.cluster, |client, _| grid(client, &args)),
-        Some(Command::Rebalance(args)) => with_cluster(&args.cluster, |client, audit| {
-            rebalance(client, audit, &args)
-        }),
-        Some(Command::Scale(args)) => scale(&args),
-        Some(Command::Get(args)) => with_cluster(&args.cluster, |client, _| get(client, &args)),
-        Some(Command::Status(args)) => {
-            with_cluster(&args.cluster, |client, _| status(client, &args))
-        }
-        Some(Command::Apply(args)) => with_cluster(&args.cluster, |client, audit| {
-            engine::apply(client, audit, &args)
-        }),
-        Some(Command::Delete(args)) => with_cluster(&args.cluster, |client, audit| {
-            engine::delete(client, audit, &args)
-        }),
-        Some(Command::Operator(args)) => engine::operator(&args),
-        Some(Command::Task(crate::cli::TaskCommand::SetState(args))) => {
-            with_cluster(&args.cluster, |client, audit| {
-                set_state(client, audit, &args)
-            })
-        }
+    let conn = cli.connection;
+    let result = match (&cli.command, cli.console.given().first()) {
+        (Some(_), Some(flag)) => fail(format!(
+            "{flag} is an option of the console; run `swarmdeck {flag} ...` without a verb"
+        )),
+        _ => dispatch(cli.command, cli.console, &conn),
     };
     match result {
         Ok(out) => {
@@ -70,6 +48,38 @@ pub fn run(cli: Cli) -> i32 {
         Err(e) => {
             eprintln!("error: {e}");
             1
+        }
+    }
+}
+
+fn dispatch(command: Option<Command>, console_args: ConsoleArgs, conn: &ConnectionArgs) -> Outcome {
+    match command {
+        None => console(console_args, conn),
+        Some(Command::Crds(args)) => crds(&args),
+        Some(Command::Assign(args)) => assign(&args),
+        Some(Command::Render(args)) => render(&args),
+        Some(Command::New(NewCommand::Pool(args))) => new_pool(&args, conn),
+        Some(Command::Embedded(EmbeddedCommand::Serve(args))) => serve(&args, conn),
+        Some(Command::Grid(args)) => with_cluster(conn, Verb::Reads, |s| grid(s, &args)),
+        Some(Command::Rebalance(args)) => {
+            let verb = Verb::writes("rebalance", args.dry_run);
+            with_cluster(conn, verb, |s| rebalance(s, &args))
+        }
+        Some(Command::Scale(args)) => scale(&args, conn),
+        Some(Command::Get(args)) => with_cluster(conn, Verb::Lists, |s| get(s, &args)),
+        Some(Command::Status(args)) => with_cluster(conn, Verb::Lists, |s| status(s, &args)),
+        Some(Command::Apply(args)) => {
+            let verb = Verb::unit("apply", args.dry_run);
+            with_cluster(conn, verb, |s| engine::apply(s, &args))
+        }
+        Some(Command::Delete(args)) => {
+            let verb = Verb::unit("delete", args.dry_run);
+            with_cluster(conn, verb, |s| engine::delete(s, &args))
+        }
+        Some(Command::Operator(args)) => engine::operator(&args, conn),
+        Some(Command::Task(TaskCommand::SetState(args))) => {
+            let verb = Verb::writes("task set-state", false);
+            with_cluster(conn, verb, |s| set_state(s, &args))
         }
     }
 }
@@ -323,7 +333,7 @@ fn render(args: &RenderArgs) -> Outcome {
     }
 }
 
-fn new_pool(args: &PoolArgs) -> Outcome {
+fn new_pool(args: &PoolArgs, conn: &ConnectionArgs) -> Outcome {
     let workers = parse_count("--workers", &args.workers)?;
     if workers == 0 {
         return fail("--workers must be at least 1: a pool with no workers runs no jobs");
@@ -342,7 +352,7 @@ fn new_pool(args: &PoolArgs) -> Outcome {
         .map_err(|e| CommandError(format!("--volume: {e}")))?;
     let spec = PoolSpec {
         name: args.name.clone(),
-        namespace: args.namespace.clone(),
+        namespace: conn.namespace().map_err(CommandError)?,
         workers,
         image: args.image.clone(),
         cpu: args.cpu.clone(),
@@ -357,8 +367,20 @@ fn new_pool(args: &PoolArgs) -> Outcome {
     }
 }
 
-fn serve(args: &ServeArgs) -> Outcome {
-    let world = crate::embedded::runtime::embedded_world(&args.scenario, args.pods)
+fn serve(args: &ServeArgs, conn: &ConnectionArgs) -> Outcome {
+    for (given, flag) in [
+        (conn.read_only, "--read-only"),
+        (conn.context.is_some(), "--context"),
+        (conn.all_namespaces, "-A"),
+    ] {
+        if given {
+            return fail(format!(
+                "embedded serve: {flag} is for clients of a cluster; give it to the commands that use the kubeconfig this writes"
+            ));
+        }
+    }
+    let namespace = conn.namespace().map_err(CommandError)?;
+    let world = crate::embedded::runtime::embedded_world(&conn.scenario(), args.pods)
         .map_err(CommandError)?;
     let cluster = world.cluster().clone();
     let runtime = tokio::runtime::Runtime::new()
@@ -374,12 +396,16 @@ fn serve(args: &ServeArgs) -> Outcome {
                     args.port
                 ))
             })?;
-        let path = args
+        let path = conn
             .kubeconfig
             .clone()
             .unwrap_or_else(|| std::env::temp_dir().join("swarmdeck-embedded.kubeconfig"));
         let url = format!("http://{addr}");
-        std::fs::write(&path, crate::embedded::kubeconfig(&url, "default")).map_err(|e| {
+        std::fs::write(&path, crate::embedded::kubeconfig(
+                &cluster,
+                &url,
+                namespace.as_deref().unwrap_or("default"),
+            )).map_err(|e| {
             CommandError(format!(
                 "cannot write the kubeconfig {}: {e}",
                 path.display()
@@ -406,21 +432,15 @@ fn serve(args: &ServeArgs) -> Outcome {
     result
 }
 
-fn console(args: crate::cli::ConsoleArgs) -> Outcome {
+fn console(args: ConsoleArgs, conn: &ConnectionArgs) -> Outcome {
     use crate::ui::runtime::{ConsoleOptions, run};
+    let (connect, _) = connect_options(conn)?;
     let opts = ConsoleOptions {
-        connect: crate::cluster::ConnectOptions {
-            embedded: args.embedded,
-            kubeconfig: args.kubeconfig,
-            context: args.context,
-            namespace: args.namespace,
-            read_only: args.read_only,
-            scenario: args.scenario,
-        },
-        all_namespaces: args.all_namespaces,
+        connect,
+        all_namespaces: conn.all_namespaces,
         theme: args.theme,
         keymap: args.keymap,
-        config_dir: args.config_dir,
+        config_dir: conn.config_dir.clone(),
         ascii: args.ascii,
     };
     let runtime = tokio::runtime::Runtime::new()
@@ -431,37 +451,184 @@ fn console(args: crate::cli::ConsoleArgs) -> Outcome {
     Ok(String::new())
 }
 
-/// Run an async command against the cluster the flags name.
-fn with_cluster<F, Fut>(args: &ClusterArgs, f: F) -> Outcome
+/// What a verb does to the cluster. The connection flags are checked once,
+/// here, for every verb: in read-only mode a verb that would write is refused
+/// before anything is sent; `-A` is taken only by verbs that list.
+#[derive(Debug, Clone, Copy)]
+enum Verb {
+    /// Reads in one namespace.
+    Reads,
+    /// Lists in one namespace, or with -A in all.
+    Lists,
+    /// Changes the cluster (`name` for messages). A dry run only reads, except
+    /// where `server_dry_run`: then it sends the writes with dryRun=All.
+    Writes {
+        name: &'static str,
+        dry_run: bool,
+        server_dry_run: bool,
+    },
+}
+
+impl Verb {
+    fn writes(name: &'static str, dry_run: bool) -> Verb {
+        Verb::Writes {
+            name,
+            dry_run,
+            server_dry_run: false,
+        }
+    }
+
+    fn unit(name: &'static str, dry_run: bool) -> Verb {
+        Verb::Writes {
+            name,
+            dry_run,
+            server_dry_run: name == "apply",
+        }
+    }
+}
+
+/// The read-only flag, settings.toml and a broken settings.toml, together:
+/// read-only from any source wins, and a settings file that cannot be read
+/// counts as asking for it (it might), so that nothing fails open.
+pub fn read_only_from(flag: bool, config_dir: Option<&Path>) -> (bool, Option<String>) {
+    let dir = crate::ui::config::config_dir(config_dir);
+    let (settings, broken) = crate::ui::config::load_settings(dir.as_deref());
+    match broken {
+        Some(why) => (
+            true,
+            Some(format!(
+                "{why}; read-only until it is fixed, since it might ask for read-only"
+            )),
+        ),
+        None => (flag || settings.read_only, None),
+    }
+}
+
+/// A connected command: its client, its identity, the namespace it works in.
+pub(crate) struct Session {
+    pub client: kube::Client,
+    pub audit: crate::engine::audit::Auditor,
+    /// `-n`, else the context's namespace, else `default`.
+    pub namespace: String,
+    /// `-n` was given (so a miss is not explained by the context's default).
+    pub namespace_given: bool,
+    pub all_namespaces: bool,
+    pub read_only: bool,
+    pub context: String,
+    pub user: String,
+}
+
+impl Session {
+    /// Who acts, where: printed (on stderr) by every command that changes
+    /// something, before it acts.
+    pub fn acting_as(&self) -> String {
+        format!(
+            "acting as {} (context {}) in namespace {}{}",
+            self.user,
+            self.context,
+            self.namespace,
+            if self.read_only {
+                ", read-only: every write is refused before it is sent"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+fn connect_options(conn: &ConnectionArgs) -> Result<(crate::cluster::ConnectOptions, Option<String>), CommandError> {
+    let namespace = conn.namespace().map_err(CommandError)?;
+    if let Some(ns) = &namespace
+        && !manifest::is_dns_label(ns)
+    {
+        return fail(format!(
+            "-n `{ns}` is not a namespace name (lowercase letters, digits and '-', at most 63)"
+        ));
+    }
+    let (read_only, settings_note) = read_only_from(conn.read_only, conn.config_dir.as_deref());
+    Ok((
+        crate::cluster::ConnectOptions {
+            embedded: conn.embedded,
+            kubeconfig: conn.kubeconfig.clone(),
+            context: conn.context.clone(),
+            namespace,
+            read_only,
+            scenario: conn.scenario(),
+        },
+        settings_note,
+    ))
+}
+
+/// Run an async command against the cluster the flags name, as the flags say.
+fn with_cluster<F, Fut>(conn: &ConnectionArgs, verb: Verb, f: F) -> Outcome
 where
-    F: FnOnce(kube::Client, crate::engine::audit::Auditor) -> Fut,
+    F: FnOnce(Session) -> Fut,
     Fut: std::future::Future<Output = Outcome>,
 {
+    let (opts, settings_note) = connect_options(conn)?;
+    match verb {
+        Verb::Writes { name, .. } if conn.all_namespaces => {
+            return fail(format!(
+                "-A lists across namespaces; `{name}` acts in one: give -n NAMESPACE"
+            ));
+        }
+        Verb::Reads if conn.all_namespaces => {
+            return fail("-A lists across namespaces; this verb reads one object: give -n NAMESPACE");
+        }
+        Verb::Writes {
+            name,
+            dry_run,
+            server_dry_run,
+        } if opts.read_only && (!dry_run || server_dry_run) => {
+            let why = settings_note.map_or_else(
+                || "--read-only".to_owned(),
+                |note| format!("settings: {note}"),
+            );
+            let what = if dry_run {
+                "its dry run is checked by the server with write requests (dryRun=All)"
+            } else {
+                "it changes the cluster"
+            };
+            return fail(format!(
+                "read-only mode ({why}): `swarmdeck {name}` refused before anything was sent: {what}{}",
+                if dry_run {
+                    "; `swarmdeck render` validates a manifest without the server"
+                } else {
+                    "; --dry-run shows the plan"
+                }
+            ));
+        }
+        _ => {}
+    }
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| CommandError(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
-        let opts = crate::cluster::ConnectOptions {
-            embedded: args.embedded,
-            kubeconfig: args.kubeconfig.clone(),
-            context: args.context.clone(),
-            namespace: None,
-            read_only: args.read_only,
-            scenario: "demo".into(),
-        };
-        let conn = crate::cluster::connect(&opts)
+        let connection = crate::cluster::connect(&opts)
             .await
             .map_err(|e| CommandError(e.to_string()))?;
-        if conn.embedded {
+        if connection.embedded {
             // Give the demo world a moment to bring its workers up.
-            wait_for_workers(&conn.client).await;
+            wait_for_workers(&connection.client).await;
         }
-        let auditor = crate::engine::audit::Auditor {
-            client: conn.client.clone(),
-            user: conn.user.clone(),
-            context: conn.context.clone(),
-            log: Some(crate::engine::audit::default_log()),
+        let session = Session {
+            client: connection.client.clone(),
+            audit: crate::engine::audit::Auditor {
+                client: connection.client.clone(),
+                user: connection.user.clone(),
+                context: connection.context.clone(),
+                log: Some(crate::engine::audit::default_log()),
+            },
+            namespace: connection.namespace.clone(),
+            namespace_given: opts.namespace.is_some(),
+            all_namespaces: conn.all_namespaces,
+            read_only: opts.read_only,
+            context: connection.context.clone(),
+            user: connection.user.clone(),
         };
-        f(conn.client.clone(), auditor).await
+        if matches!(verb, Verb::Writes { .. }) {
+            eprintln!("{}", session.acting_as());
+        }
+        f(session).await
     })
 }
 
@@ -483,10 +650,37 @@ fn engine_err(e: crate::engine::Error) -> CommandError {
     CommandError(e.to_string())
 }
 
-async fn grid(client: kube::Client, args: &GridArgs) -> Outcome {
-    let swarm = crate::engine::swarm::resolve(&client, &args.swarm)
+/// A failed request on `object`, in the operator's words.
+fn kube_err(object: &str, e: &kube::Error) -> CommandError {
+    CommandError(format!("{object}: {}", crate::cluster::explain(e)))
+}
+
+/// The swarm a command names, in the session's namespace. When the namespace
+/// came from the context and the swarm is not there, say so.
+async fn resolve(session: &Session, name: &str) -> Result<crate::domain::swarm::SwarmRef, CommandError> {
+    crate::engine::swarm::resolve(&session.client, &session.namespace, name)
         .await
-        .map_err(engine_err)?;
+        .map_err(|e| match e {
+            crate::engine::Error::UnknownSwarm { .. } if !session.namespace_given => CommandError(format!(
+                "{e} (namespace {} is context {}'s default)",
+                session.namespace, session.context
+            )),
+            e => engine_err(e),
+        })
+}
+
+async fn grid(session: Session, args: &GridArgs) -> Outcome {
+    let Some(name) = &args.swarm else {
+        return status(
+            session,
+            &crate::cli::StatusArgs {
+                output: args.output,
+            },
+        )
+        .await;
+    };
+    let client = session.client.clone();
+    let swarm = resolve(&session, name).await?;
     let (cfg, rows) = crate::engine::swarm::grid(&client, &swarm)
         .await
         .map_err(engine_err)?;
@@ -592,14 +786,10 @@ async fn run_reconcile(
     Ok(out)
 }
 
-async fn rebalance(
-    client: kube::Client,
-    audit: crate::engine::audit::Auditor,
-    args: &RebalanceArgs,
-) -> Outcome {
-    let swarm = crate::engine::swarm::resolve(&client, &args.swarm)
-        .await
-        .map_err(engine_err)?;
+async fn rebalance(session: Session, args: &RebalanceArgs) -> Outcome {
+    let client = session.client.clone();
+    let audit = session.audit.clone();
+    let swarm = resolve(&session, &args.swarm).await?;
     if args.dry_run {
         return run_reconcile(&client, &swarm, true).await;
     }
@@ -663,7 +853,7 @@ async fn record(
     }
 }
 
-fn scale(args: &ScaleArgs) -> Outcome {
+fn scale(args: &ScaleArgs, conn: &ConnectionArgs) -> Outcome {
     let replicas: u32 = args.replicas.trim().parse().map_err(|_| {
         CommandError(format!(
             "replicas `{}` is not a whole number of workers (0 or more, e.g. 3)",
@@ -681,11 +871,11 @@ fn scale(args: &ScaleArgs) -> Outcome {
             "0 replicas would leave the swarm's jobs unassigned; scale to at least 1 (delete the StatefulSet to retire a swarm)",
         );
     }
-    with_cluster(&args.cluster, |client, audit| async move {
-        let swarm = crate::engine::swarm::resolve(&client, &args.statefulset)
-            .await
-            .map_err(engine_err)?;
-        let result = scale_swarm(&client, &swarm, replicas, args, &audit.user).await;
+    let verb = Verb::writes("scale", args.dry_run);
+    with_cluster(conn, verb, |session| async move {
+        let audit = session.audit.clone();
+        let swarm = resolve(&session, &args.statefulset).await?;
+        let result = scale_swarm(&session, &swarm, replicas, args).await;
         if !args.dry_run {
             record(
                 &audit,
@@ -721,7 +911,7 @@ async fn request_rebalance(
         &kube::api::Patch::Merge(json!({"metadata": {"annotations": {REBALANCE_ANNOTATION: now}}})),
     )
     .await
-    .map_err(|e| CommandError(format!("{object}: {e}")))?;
+    .map_err(|e| kube_err(&object, &e))?;
     println!(
         "engine {leader} leads namespace {}: rebalance requested on {object}; waiting for its verdict",
         swarm.namespace
@@ -730,7 +920,7 @@ async fn request_rebalance(
         let cm = cms
             .get(&swarm.jobs_config_map)
             .await
-            .map_err(|e| CommandError(format!("{object}: {e}")))?;
+            .map_err(|e| kube_err(&object, &e))?;
         let pending = cm
             .metadata
             .annotations
@@ -783,12 +973,13 @@ async fn wait_converged(
 }
 
 async fn scale_swarm(
-    client: &kube::Client,
+    session: &Session,
     swarm: &crate::domain::swarm::SwarmRef,
     replicas: u32,
     args: &ScaleArgs,
-    user: &str,
 ) -> Outcome {
+    let client = &session.client;
+    let user = &session.user;
     let api: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
         kube::Api::namespaced(client.clone(), &swarm.namespace);
     let sts = crate::engine::swarm::statefulset_of(swarm);
@@ -797,13 +988,17 @@ async fn scale_swarm(
         field_manager: Some("swarmdeck".into()),
         ..Default::default()
     };
-    api.patch_scale(
-        &sts,
-        &pp,
-        &kube::api::Patch::Merge(json!({"spec": {"replicas": replicas}})),
-    )
-    .await
-    .map_err(|e| CommandError(format!("StatefulSet {}/{sts}: {e}", swarm.namespace)))?;
+    // In read-only mode a dry run is planned here only: the server's dry run
+    // is a write request, which read-only mode does not send.
+    if !(args.dry_run && session.read_only) {
+        api.patch_scale(
+            &sts,
+            &pp,
+            &kube::api::Patch::Merge(json!({"spec": {"replicas": replicas}})),
+        )
+        .await
+        .map_err(|e| kube_err(&format!("StatefulSet {}/{sts}", swarm.namespace), &e))?;
+    }
     if args.dry_run {
         let mut inputs = crate::engine::swarm::read_inputs(client, swarm)
             .await
@@ -844,7 +1039,7 @@ async fn scale_here(
         let s = api
             .get(sts)
             .await
-            .map_err(|e| CommandError(e.to_string()))?;
+            .map_err(|e| kube_err(&format!("StatefulSet {}/{sts}", swarm.namespace), &e))?;
         if s.status.and_then(|st| st.ready_replicas).unwrap_or(0) as u32 == replicas {
             break;
         }
@@ -853,24 +1048,23 @@ async fn scale_here(
     run_reconcile(client, swarm, false).await
 }
 
-async fn set_state(
-    client: kube::Client,
-    audit: crate::engine::audit::Auditor,
-    args: &crate::cli::SetStateArgs,
-) -> Outcome {
-    let result = match take_or_delegate(&client, &args.namespace, &audit.user).await {
+async fn set_state(session: Session, args: &crate::cli::SetStateArgs) -> Outcome {
+    let client = session.client.clone();
+    let audit = session.audit.clone();
+    let ns = session.namespace.as_str();
+    let result = match take_or_delegate(&client, ns, &audit.user).await {
         Err(e) => Err(e),
         Ok(Actor::Here(held)) => {
-            let r = set_state_inner(&client, args).await;
+            let r = set_state_inner(&client, ns, args).await;
             held.release().await;
             r
         }
-        Ok(Actor::Engine(leader)) => request_state(&client, args, &leader).await,
+        Ok(Actor::Engine(leader)) => request_state(&client, ns, args, &leader).await,
     };
     let subject = crate::engine::audit::Subject {
         api_version: "aliecs.alice.cern/v1alpha1".into(),
         kind: "Task".into(),
-        namespace: args.namespace.clone(),
+        namespace: ns.to_owned(),
         name: args.task.clone(),
     };
     record(
@@ -887,13 +1081,14 @@ async fn set_state(
 /// Record the target for the engine that leads and wait for its verdict.
 async fn request_state(
     client: &kube::Client,
+    namespace: &str,
     args: &crate::cli::SetStateArgs,
     leader: &str,
 ) -> Outcome {
     use crate::domain::task::{OccState, Task};
     use crate::engine::run::{RECOVER_ANNOTATION, REQUESTED_AT_ANNOTATION};
     use crate::engine::task::TARGET_ANNOTATION;
-    let object = format!("Task {}/{}", args.namespace, args.task);
+    let object = format!("Task {}/{}", namespace, args.task);
     let want: OccState = args
         .state
         .parse()
@@ -903,7 +1098,7 @@ async fn request_state(
             "{object}: `{want}` cannot be requested: a Task can be asked for standby, configured or running"
         ));
     }
-    let api: kube::Api<Task> = kube::Api::namespaced(client.clone(), &args.namespace);
+    let api: kube::Api<Task> = kube::Api::namespaced(client.clone(), namespace);
     let now = crate::embedded::clock::rfc3339(crate::embedded::clock::Clock::system().now_ms());
     api.patch(
         &args.task,
@@ -918,10 +1113,10 @@ async fn request_state(
         }}})),
     )
     .await
-    .map_err(|e| CommandError(format!("{object}: {e}")))?;
+    .map_err(|e| kube_err(&object, &e))?;
     println!(
         "engine {leader} leads namespace {}: target {want} recorded on {object}; waiting for its verdict",
-        args.namespace
+        namespace
     );
     if args.no_wait {
         return Ok(format!("target recorded ({object})\n"));
@@ -932,7 +1127,7 @@ async fn request_state(
         let t = api
             .get(&args.task)
             .await
-            .map_err(|e| CommandError(format!("{object}: {e}")))?;
+            .map_err(|e| kube_err(&object, &e))?;
         let status = t.status.unwrap_or_default();
         let state = status.state.clone().unwrap_or_default();
         if last.as_deref() != Some(state.as_str()) && !state.is_empty() {
@@ -942,7 +1137,7 @@ async fn request_state(
         if state == want.as_str() {
             return Ok(format!(
                 "converged: {}/{} is {want}\n",
-                args.namespace, args.task
+                namespace, args.task
             ));
         }
         if state == "error" && !args.recover {
@@ -962,7 +1157,11 @@ async fn request_state(
     }
 }
 
-async fn set_state_inner(client: &kube::Client, args: &crate::cli::SetStateArgs) -> Outcome {
+async fn set_state_inner(
+    client: &kube::Client,
+    namespace: &str,
+    args: &crate::cli::SetStateArgs,
+) -> Outcome {
     use crate::engine::task::{TaskOptions, TaskProgress, TaskVerdict};
     let opts = TaskOptions {
         step_timeout: std::time::Duration::from_secs(args.timeout),
@@ -972,14 +1171,14 @@ async fn set_state_inner(client: &kube::Client, args: &crate::cli::SetStateArgs)
     };
     let verdict = crate::engine::task::set_state(
         client,
-        &args.namespace,
+        namespace,
         &args.task,
         &args.state,
         &opts,
         |p| match p {
             TaskProgress::Planned { path } => println!(
                 "Plan for {}/{}: {}",
-                args.namespace,
+                namespace,
                 args.task,
                 path.join(", ")
             ),
@@ -992,20 +1191,21 @@ async fn set_state_inner(client: &kube::Client, args: &crate::cli::SetStateArgs)
     match verdict {
         TaskVerdict::Converged { state } => Ok(format!(
             "converged: {}/{} is {state}\n",
-            args.namespace, args.task
+            namespace, args.task
         )),
         TaskVerdict::Started => Ok(format!(
             "target recorded; first step taken ({}/{})\n",
-            args.namespace, args.task
+            namespace, args.task
         )),
         TaskVerdict::Failed { reason, recovery } => fail(format!(
             "Task {}/{} is in error: {reason}; recovery: {recovery}",
-            args.namespace, args.task
+            namespace, args.task
         )),
     }
 }
 
-async fn get(client: kube::Client, args: &crate::cli::GetArgs) -> Outcome {
+async fn get(session: Session, args: &crate::cli::GetArgs) -> Outcome {
+    let client = session.client.clone();
     use crate::cli::GetKind;
     use crate::ui::data::{self, ViewKind};
     let kind = match args.kind {
@@ -1021,15 +1221,22 @@ async fn get(client: kube::Client, args: &crate::cli::GetArgs) -> Outcome {
         &kube::api::GroupVersionKind::gvk(group, version, k),
         plural,
     );
-    let api: kube::Api<kube::api::DynamicObject> = if args.all_namespaces {
+    let api: kube::Api<kube::api::DynamicObject> = if session.all_namespaces {
         kube::Api::all_with(client, &ar)
     } else {
-        kube::Api::namespaced_with(client, &args.namespace, &ar)
+        kube::Api::namespaced_with(client, &session.namespace, &ar)
     };
     let list = api
         .list(&Default::default())
         .await
-        .map_err(|e| CommandError(format!("listing {plural}: {e}")))?;
+        .map_err(|e| {
+            let place = if session.all_namespaces {
+                "in all namespaces".to_owned()
+            } else {
+                format!("in namespace {}", session.namespace)
+            };
+            kube_err(&format!("listing {plural} {place}"), &e)
+        })?;
     let mut values: Vec<Value> = list
         .items
         .iter()
@@ -1069,7 +1276,7 @@ async fn get(client: kube::Client, args: &crate::cli::GetArgs) -> Outcome {
                 .map_or(0, |d| d.as_millis() as i64);
             let workers = std::collections::HashMap::new();
             let cols = kind.columns();
-            let skip_ns = !args.all_namespaces;
+            let skip_ns = !session.all_namespaces;
             let keep: Vec<usize> = (0..cols.len())
                 .filter(|i| {
                     !(matches!(cols[*i].0, "JOBS" | "CONFIG" | "SWARM" | "JOBS/WORKER")
@@ -1106,10 +1313,10 @@ async fn get(client: kube::Client, args: &crate::cli::GetArgs) -> Outcome {
             if rows.is_empty() {
                 out = format!(
                     "No {plural} in {}.\n",
-                    if args.all_namespaces {
+                    if session.all_namespaces {
                         "any namespace".to_owned()
                     } else {
-                        format!("namespace {}", args.namespace)
+                        format!("namespace {}", session.namespace)
                     }
                 );
             }
@@ -1118,53 +1325,32 @@ async fn get(client: kube::Client, args: &crate::cli::GetArgs) -> Outcome {
     }
 }
 
-async fn status(client: kube::Client, args: &crate::cli::StatusArgs) -> Outcome {
-    use crate::domain::swarm::SwarmRef;
+async fn status(session: Session, args: &crate::cli::StatusArgs) -> Outcome {
     use k8s_openapi::api::coordination::v1::Lease;
-    use k8s_openapi::api::core::v1::ConfigMap;
-    // The swarms: the seed one if its StatefulSet exists, and every jobs
-    // ConfigMap labelled swarmdeck.io/swarm.
-    let mut names: Vec<String> = Vec::new();
-    let seed = SwarmRef::default();
-    let sts: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
-        kube::Api::namespaced(client.clone(), &seed.namespace);
-    if sts
-        .get_opt(&seed.name)
+    let client = session.client.clone();
+    // The swarms of the namespace (of all, with -A): the seed swarm if its
+    // StatefulSet exists, and every jobs ConfigMap labelled swarmdeck.io/swarm.
+    let scope = (!session.all_namespaces).then_some(session.namespace.as_str());
+    let found = crate::engine::swarm::discover(&client, scope)
         .await
-        .map_err(|e| CommandError(e.to_string()))?
-        .is_some()
-    {
-        names.push(seed.name.clone());
-    }
-    let labelled = kube::Api::<ConfigMap>::all(client.clone())
-        .list(&kube::api::ListParams::default().labels("swarmdeck.io/swarm"))
-        .await
-        .map_err(|e| CommandError(format!("listing swarm ConfigMaps: {e}")))?;
-    for cm in labelled.items {
-        if let Some(n) = cm
-            .metadata
-            .labels
-            .and_then(|l| l.get("swarmdeck.io/swarm").cloned())
-            && !names.contains(&n)
-        {
-            names.push(n);
-        }
-    }
+        .map_err(engine_err)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let mut swarms = Vec::new();
-    for name in &names {
-        let swarm = crate::engine::swarm::resolve(&client, name)
-            .await
-            .map_err(engine_err)?;
-        let (cfg, rows) = crate::engine::swarm::grid(&client, &swarm)
+    for swarm in &found {
+        let (cfg, rows) = crate::engine::swarm::grid(&client, swarm)
             .await
             .map_err(engine_err)?;
         let lease = kube::Api::<Lease>::namespaced(client.clone(), &swarm.namespace)
             .get_opt("swarmdeck-engine")
             .await
-            .map_err(|e| CommandError(e.to_string()))?;
+            .map_err(|e| {
+                kube_err(
+                    &format!("Lease {}/swarmdeck-engine", swarm.namespace),
+                    &e,
+                )
+            })?;
         let engine = match lease.and_then(|l| l.spec) {
             Some(spec) => {
                 let holder = spec.holder_identity.unwrap_or_default();
@@ -1194,7 +1380,13 @@ async fn status(client: kube::Client, args: &crate::cli::StatusArgs) -> Outcome 
         Output::Yaml => Ok(serde_yaml::to_string(&json!({"swarms": swarms})).unwrap_or_default()),
         Output::Table => {
             if swarms.is_empty() {
-                return Ok("No swarms: neither the seed swarm (StatefulSet swarm-worker in namespace swarm) nor ConfigMaps labelled swarmdeck.io/swarm.\n".into());
+                let place = match scope {
+                    Some(ns) => format!("in namespace {ns}"),
+                    None => "in any namespace".to_owned(),
+                };
+                return Ok(format!(
+                    "No swarms {place}: no ConfigMap labelled swarmdeck.io/swarm (and the seed swarm is StatefulSet swarm-worker in namespace swarm).\n"
+                ));
             }
             let rows: Vec<[String; 7]> = swarms
                 .iter()

@@ -75,3 +75,162 @@ pub struct SwarmStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<String>,
 }
+
+/// The workers whose new job set is not confirmed yet, written with the
+/// assignment into annotation `swarmdeck.io/pending-refresh` of the output
+/// ConfigMap: each with the UID of the pod it ran when the assignment was
+/// written (`swarm-worker-0=<uid>`), or bare when it had none. A pod whose UID
+/// is not the recorded one was created after the write, so it read the new
+/// assignment: this needs no timestamp, which real API servers round to the
+/// second.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PendingRefresh(pub std::collections::BTreeMap<String, Option<String>>);
+
+impl PendingRefresh {
+    /// Parse the annotation's value (`w0=uid,w1`); blanks are skipped.
+    pub fn parse(value: &str) -> Self {
+        Self(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|w| !w.is_empty())
+                .map(|entry| match entry.split_once('=') {
+                    Some((w, uid)) if !uid.trim().is_empty() => {
+                        (w.trim().to_owned(), Some(uid.trim().to_owned()))
+                    }
+                    Some((w, _)) => (w.trim().to_owned(), None),
+                    None => (entry.to_owned(), None),
+                })
+                .collect(),
+        )
+    }
+
+    /// The annotation's value, workers in name order.
+    pub fn to_annotation(&self) -> String {
+        self.0
+            .iter()
+            .map(|(w, uid)| match uid {
+                Some(u) => format!("{w}={u}"),
+                None => w.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, worker: &str) -> bool {
+        self.0.contains_key(worker)
+    }
+
+    pub fn workers(&self) -> Vec<String> {
+        self.0.keys().cloned().collect()
+    }
+
+    /// The UID of the pod `worker` ran when the assignment was written.
+    pub fn replaced_uid(&self, worker: &str) -> Option<&str> {
+        self.0.get(worker)?.as_deref()
+    }
+}
+
+/// What the convergence rule needs to know of a worker's pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerPod<'a> {
+    pub uid: Option<&'a str>,
+    /// Ready and not being deleted.
+    pub ready: bool,
+    /// Its `swarmdeck.io/config-version` annotation, if the worker reports one.
+    pub reported: Option<u64>,
+}
+
+/// The one convergence rule, shared by the engine, the commands and the
+/// console: is this worker running the job set of `version`?
+/// - a pod that is not ready is not;
+/// - a worker that reports its loaded version is judged by it;
+/// - otherwise, a worker whose refresh is pending is converged once its pod is
+///   not the one recorded at the write (restart-pod workers; hot-reload workers
+///   must report), and one with nothing pending is converged when ready.
+pub fn worker_converged(
+    worker: &str,
+    pod: Option<WorkerPod<'_>>,
+    version: u64,
+    pending: &PendingRefresh,
+    refresh: RefreshPolicy,
+) -> bool {
+    let Some(pod) = pod.filter(|p| p.ready) else {
+        return false;
+    };
+    if let Some(reported) = pod.reported {
+        return reported >= version;
+    }
+    if !pending.contains(worker) {
+        return true;
+    }
+    match refresh {
+        RefreshPolicy::HotReload => false,
+        RefreshPolicy::RestartPod => match pending.replaced_uid(worker) {
+            Some(old) => pod.uid.is_some_and(|uid| uid != old),
+            None => true,
+        },
+    }
+}
+
+#[cfg(test)]
+mod convergence_tests {
+    use super::*;
+
+    fn pod(uid: &str, ready: bool, reported: Option<u64>) -> Option<WorkerPod<'_>> {
+        Some(WorkerPod {
+            uid: Some(uid),
+            ready,
+            reported,
+        })
+    }
+
+    #[test]
+    fn the_pending_annotation_round_trips() {
+        let p = PendingRefresh::parse(" w-1=u1, w-0 ,w-2=, ");
+        assert_eq!(p.replaced_uid("w-1"), Some("u1"));
+        assert!(p.contains("w-0") && p.replaced_uid("w-0").is_none());
+        assert!(p.contains("w-2") && p.replaced_uid("w-2").is_none());
+        assert_eq!(p.to_annotation(), "w-0,w-1=u1,w-2");
+        assert_eq!(PendingRefresh::parse(&p.to_annotation()), p);
+        assert!(PendingRefresh::parse("").is_empty());
+    }
+
+    #[test]
+    fn a_restarted_worker_converges_by_its_new_uid_not_by_time() {
+        let pending = PendingRefresh::parse("w-0=old,w-1");
+        let restart = RefreshPolicy::RestartPod;
+        // Still the pod that ran when the assignment was written.
+        assert!(!worker_converged("w-0", pod("old", true, None), 3, &pending, restart));
+        // Replaced (whatever the second it was created in), but not ready yet.
+        assert!(!worker_converged("w-0", pod("new", false, None), 3, &pending, restart));
+        assert!(worker_converged("w-0", pod("new", true, None), 3, &pending, restart));
+        // No pod at the write: any ready pod started after it.
+        assert!(worker_converged("w-1", pod("any", true, None), 3, &pending, restart));
+        assert!(!worker_converged("w-1", None, 3, &pending, restart));
+        // Nothing pending: ready is enough.
+        assert!(worker_converged("w-2", pod("x", true, None), 3, &pending, restart));
+    }
+
+    #[test]
+    fn a_reporting_worker_is_judged_by_what_it_reports() {
+        let pending = PendingRefresh::parse("w-0=old");
+        for policy in [RefreshPolicy::RestartPod, RefreshPolicy::HotReload] {
+            assert!(!worker_converged("w-0", pod("new", true, Some(2)), 3, &pending, policy));
+            assert!(worker_converged("w-0", pod("old", true, Some(3)), 3, &pending, policy));
+            assert!(!worker_converged("w-5", pod("x", true, Some(1)), 3, &pending, policy));
+        }
+        // A hot-reload worker that does not report is not converged while pending.
+        assert!(!worker_converged(
+            "w-0",
+            pod("new", true, None),
+            3,
+            &pending,
+            RefreshPolicy::HotReload
+        ));
+    }
+}

@@ -22,9 +22,47 @@ use super::registry::ResourceType;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::table;
 
-/// The API server's router. Give it to `kube::Client::new` or serve it on TCP.
+/// The API server's router for in-process clients: a request without a
+/// bearer token acts as `admin` (the process that embeds the cluster owns it);
+/// one with a token acts as that token's user.
 pub fn router(cluster: Cluster) -> Router {
-    Router::new().fallback(handle).with_state(cluster)
+    Router::new().fallback(handle).with_state(Front {
+        cluster,
+        anonymous_admin: true,
+    })
+}
+
+/// The router served on TCP: like kube-apiserver without anonymous access,
+/// every request must carry the bearer token of a known user (401 otherwise).
+pub fn tcp_router(cluster: Cluster) -> Router {
+    Router::new().fallback(handle).with_state(Front {
+        cluster,
+        anonymous_admin: false,
+    })
+}
+
+#[derive(Clone)]
+struct Front {
+    cluster: Cluster,
+    anonymous_admin: bool,
+}
+
+/// Who sends a request: the user of its bearer token, or why it is refused.
+fn authenticate(front: &Front, headers: &HeaderMap) -> Result<String, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match token {
+        Some(t) => front
+            .cluster
+            .user_by_token(t)
+            .map(|u| u.name)
+            .ok_or_else(|| ApiError::new(401, "Unauthorized", "Unauthorized")),
+        None if front.anonymous_admin => Ok("admin".to_owned()),
+        None => Err(ApiError::new(401, "Unauthorized", "Unauthorized")),
+    }
 }
 
 fn json_response(code: u16, v: &Value) -> Response {
@@ -170,13 +208,23 @@ fn route(cluster: &Cluster, path: &str) -> Result<Route, ApiError> {
 }
 
 async fn handle(
-    State(cluster): State<Cluster>,
+    State(front): State<Front>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    cluster.record_request(method.as_str(), uri.path(), uri.query().unwrap_or(""));
+    let cluster = front.cluster.clone();
+    let user = authenticate(&front, &headers);
+    cluster.record_request(
+        method.as_str(),
+        uri.path(),
+        uri.query().unwrap_or(""),
+        user.as_deref().unwrap_or("system:anonymous"),
+    );
+    if let Err(e) = user {
+        return error_response(&e);
+    }
     let query = query_map(&uri);
     let accept = headers
         .get(header::ACCEPT)

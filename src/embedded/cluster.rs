@@ -178,6 +178,36 @@ pub struct RequestRecord {
     pub method: String,
     pub path: String,
     pub query: String,
+    /// The authenticated user (`system:anonymous` when refused with 401).
+    pub user: String,
+}
+
+/// A user the embedded cluster authenticates by bearer token.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct User {
+    pub name: String,
+    pub token: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// The users every embedded cluster knows unless a scenario names others:
+/// an administrator, an operator (bound by the demo to the namespaced Role of
+/// assets/deploy) and a viewer (the read-only Role).
+pub fn default_users() -> Vec<User> {
+    [
+        ("admin", vec!["system:masters"]),
+        ("operator", vec!["swarmdeck:operators"]),
+        ("viewer", vec!["swarmdeck:viewers"]),
+    ]
+    .into_iter()
+    .map(|(name, groups)| User {
+        name: name.into(),
+        token: format!("{name}-token"),
+        groups: groups.into_iter().map(str::to_owned).collect(),
+    })
+    .collect()
 }
 
 struct Shared {
@@ -186,6 +216,7 @@ struct Shared {
     clock: Clock,
     window: usize,
     requests: Mutex<Vec<RequestRecord>>,
+    users: Mutex<Vec<User>>,
     logs: Mutex<HashMap<(String, String), Vec<String>>>,
     /// Bumped to end every open watch (as an API server restart would).
     epoch: tokio::sync::watch::Sender<u64>,
@@ -222,6 +253,7 @@ impl Cluster {
                 clock,
                 window: window.max(16),
                 requests: Mutex::new(Vec::new()),
+                users: Mutex::new(default_users()),
                 logs: Mutex::new(HashMap::new()),
                 epoch: tokio::sync::watch::channel(0).0,
             }),
@@ -253,12 +285,31 @@ impl Cluster {
         lock(&self.shared.state).rv
     }
 
-    pub fn record_request(&self, method: &str, path: &str, query: &str) {
+    pub fn record_request(&self, method: &str, path: &str, query: &str, user: &str) {
         lock(&self.shared.requests).push(RequestRecord {
             method: method.into(),
             path: path.into(),
             query: query.into(),
+            user: user.into(),
         });
+    }
+
+    /// The users this cluster authenticates.
+    pub fn users(&self) -> Vec<User> {
+        lock(&self.shared.users).clone()
+    }
+
+    /// Replace the users (a scenario's `users:`).
+    pub fn set_users(&self, users: Vec<User>) {
+        *lock(&self.shared.users) = users;
+    }
+
+    /// The user a bearer token belongs to.
+    pub fn user_by_token(&self, token: &str) -> Option<User> {
+        lock(&self.shared.users)
+            .iter()
+            .find(|u| u.token == token)
+            .cloned()
     }
 
     /// Every request served so far, in order.

@@ -29,7 +29,7 @@ pub async fn serve_tcp(
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
-    let app = api::router(cluster.clone());
+    let app = api::tcp_router(cluster.clone());
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("embedded API server stopped: {e}");
@@ -41,11 +41,42 @@ pub async fn serve_tcp(
 /// The name of the kubeconfig context that points at the embedded cluster.
 pub const CONTEXT: &str = "swarmdeck-embedded";
 
-/// A kubeconfig for `server` (plain HTTP on loopback, no credentials).
-pub fn kubeconfig(server: &str, namespace: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: {CONTEXT}\n  cluster:\n    server: {server}\ncontexts:\n- name: {CONTEXT}\n  context:\n    cluster: {CONTEXT}\n    user: {CONTEXT}\n    namespace: {namespace}\ncurrent-context: {CONTEXT}\nusers:\n- name: {CONTEXT}\n  user: {{}}\n"
-    )
+/// A kubeconfig for `server` (plain HTTP on loopback) with one context per
+/// user of `cluster`: `swarmdeck-embedded` (current) for `admin`, and a context
+/// named after each other user (`operator`, `viewer` in the demo), all with
+/// `namespace` as their namespace.
+pub fn kubeconfig(cluster: &Cluster, server: &str, namespace: &str) -> String {
+    let users = cluster.users();
+    let context_of = |user: &str| {
+        if user == "admin" {
+            CONTEXT.to_owned()
+        } else {
+            user.to_owned()
+        }
+    };
+    let mut out = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: {CONTEXT}\n  cluster:\n    server: {server}\ncurrent-context: {}\ncontexts:\n",
+        users
+            .iter()
+            .find(|u| u.name == "admin")
+            .or(users.first())
+            .map_or_else(|| CONTEXT.to_owned(), |u| context_of(&u.name))
+    );
+    for u in &users {
+        out.push_str(&format!(
+            "- name: {}\n  context:\n    cluster: {CONTEXT}\n    user: {}\n    namespace: {namespace}\n",
+            context_of(&u.name),
+            u.name
+        ));
+    }
+    out.push_str("users:\n");
+    for u in &users {
+        out.push_str(&format!(
+            "- name: {}\n  user:\n    token: {}\n",
+            u.name, u.token
+        ));
+    }
+    out
 }
 pub mod runtime;
 pub mod scenario;

@@ -18,6 +18,9 @@ struct ScenarioSpec {
     nodes: Option<usize>,
     #[serde(default)]
     faults: Vec<Fault>,
+    /// Users authenticated by bearer token (default: admin, operator, viewer).
+    #[serde(default)]
+    users: Option<Vec<super::cluster::User>>,
 }
 
 /// A parsed scenario.
@@ -26,6 +29,8 @@ pub struct Scenario {
     pub nodes: usize,
     pub faults: Vec<Fault>,
     pub objects: Vec<Value>,
+    /// The scenario's users; None keeps the cluster's default users.
+    pub users: Option<Vec<super::cluster::User>>,
 }
 
 impl Scenario {
@@ -48,6 +53,7 @@ impl Scenario {
                         })?;
                 scenario.nodes = spec.nodes.unwrap_or(3);
                 scenario.faults = spec.faults;
+                scenario.users = spec.users;
                 continue;
             }
             manifest::validate(&d).map_err(|e| e.to_string())?;
@@ -58,6 +64,9 @@ impl Scenario {
 
     /// Create the scenario's objects in apply order (CRDs and namespaces first).
     pub fn load_into(&self, cluster: &Cluster) -> Result<(), String> {
+        if let Some(users) = &self.users {
+            cluster.set_users(users.clone());
+        }
         let mut objects: Vec<&Value> = self.objects.iter().collect();
         objects.sort_by_key(|o| manifest::apply_rank(o["kind"].as_str().unwrap_or("")));
         for obj in objects {

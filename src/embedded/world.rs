@@ -46,6 +46,9 @@ pub enum FaultKind {
     Unschedulable,
     NodeNotReady,
     FailTransition,
+    /// A swarm worker that loads its entry but never reports
+    /// `swarmdeck.io/config-version`, as k8s-swarm's own workers do.
+    SilentWorker,
 }
 
 /// Timing of the simulated kubelet and operator, in milliseconds.
@@ -201,6 +204,13 @@ impl World {
             self.tick();
             left -= d;
         }
+    }
+
+    fn silent_worker(&self, ns: &str, name: &str) -> bool {
+        let full = format!("{ns}/{name}");
+        self.faults.iter().any(|f| {
+            f.fault == FaultKind::SilentWorker && f.pod.as_deref().is_some_and(|p| glob(p, &full))
+        })
     }
 
     fn fault_for_pod(&self, ns: &str, name: &str) -> Option<FaultKind> {
@@ -858,7 +868,7 @@ impl World {
             let Some((version, jobs)) = versions.get(&(ns.clone(), name.clone())).copied() else {
                 continue;
             };
-            if !Self::is_ready(&pod) {
+            if !Self::is_ready(&pod) || self.silent_worker(&ns, &name) {
                 continue;
             }
             let reported = pod["metadata"]["annotations"]["swarmdeck.io/config-version"]

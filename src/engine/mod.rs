@@ -13,7 +13,7 @@ pub mod unit;
 /// Engine errors, written for the operator.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{object}: {source}")]
+    #[error("{object}: {}", crate::cluster::explain(source))]
     Kube {
         object: String,
         #[source]
@@ -32,9 +32,14 @@ pub enum Error {
     #[error("{swarm}: {message}")]
     Invalid { swarm: String, message: String },
     #[error(
-        "swarm `{0}` is not known: it is neither the seed swarm (swarm-worker in namespace swarm) nor named by a ConfigMap labelled swarmdeck.io/swarm"
+        "swarm `{name}` is not in namespace {namespace} (swarms there: {}); give -n NAMESPACE, or label its jobs ConfigMap swarmdeck.io/swarm={name}",
+        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
     )]
-    UnknownSwarm(String),
+    UnknownSwarm {
+        name: String,
+        namespace: String,
+        known: Vec<String>,
+    },
     #[error(
         "swarm `{swarm}`: gave up after {attempts} attempts because the output ConfigMap kept changing under us; nothing of ours overwrote those changes"
     )]

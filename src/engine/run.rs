@@ -401,7 +401,7 @@ impl Engine {
             let sts = swarm::statefulset_of(&sw);
             let noop = swarm::is_noop(&plan, &inputs.current);
             let pending: Vec<String> = if noop {
-                inputs.pending.clone()
+                inputs.pending.workers()
             } else {
                 plan.changed
                     .iter()

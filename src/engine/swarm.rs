@@ -14,7 +14,9 @@ use serde::Serialize;
 
 use super::Error;
 use crate::domain::assignment::{self, Plan, Policy, WorkerConfig, parse_jobs, worker_name};
-use crate::domain::swarm::{CONFIG_KEY, RefreshPolicy, SwarmRef};
+use crate::domain::swarm::{
+    CONFIG_KEY, PendingRefresh, RefreshPolicy, SwarmRef, WorkerPod, worker_converged,
+};
 
 /// What the controller reads from the cluster.
 #[derive(Debug, Clone)]
@@ -27,7 +29,7 @@ pub struct SwarmInputs {
     /// Workers written a new job set whose refresh has not been confirmed
     /// (annotation `swarmdeck.io/pending-refresh` on the output ConfigMap),
     /// so that an engine taking over finishes what another started.
-    pub pending: Vec<String>,
+    pub pending: PendingRefresh,
     /// Value of `swarmdeck.io/rebalance-requested` on the jobs ConfigMap.
     pub rebalance_requested: Option<String>,
     /// Streams dedicated by `swarmdeck.io/dedicated` on the jobs ConfigMap.
@@ -74,25 +76,38 @@ pub fn is_noop(plan: &Plan, current: &WorkerConfig) -> bool {
         && plan.config.workloads == current.workloads
 }
 
-/// Find a swarm by name: the seed defaults, or a jobs ConfigMap labelled
-/// `swarmdeck.io/swarm=<name>` (annotations may name the StatefulSet,
-/// output ConfigMap and watch label; defaults follow the name).
-pub async fn resolve(client: &kube::Client, name: &str) -> Result<SwarmRef, Error> {
-    let seed = SwarmRef::default();
-    if name == seed.name {
-        return Ok(seed);
-    }
-    let cms: Api<ConfigMap> = Api::all(client.clone());
+/// Find a swarm by name in a namespace: a jobs ConfigMap there labelled
+/// `swarmdeck.io/swarm=<name>` (annotations may name the StatefulSet, output
+/// ConfigMap and watch label; defaults follow the name), or the seed swarm in
+/// its namespace. Reads only that namespace, so a namespaced Role suffices.
+pub async fn resolve(client: &kube::Client, namespace: &str, name: &str) -> Result<SwarmRef, Error> {
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let found = cms
         .list(&ListParams::default().labels(&format!("swarmdeck.io/swarm={name}")))
         .await
-        .map_err(|e| Error::kube("ConfigMaps labelled swarmdeck.io/swarm", e))?;
-    let cm = found
-        .items
+        .map_err(|e| {
+            Error::kube(
+                format!("ConfigMaps labelled swarmdeck.io/swarm={name} in namespace {namespace}"),
+                e,
+            )
+        })?;
+    if let Some(cm) = found.items.into_iter().next() {
+        return Ok(swarm_of(name, &cm));
+    }
+    let seed = SwarmRef::default();
+    if name == seed.name && namespace == seed.namespace {
+        return Ok(seed);
+    }
+    let known = discover(client, Some(namespace))
+        .await?
         .into_iter()
-        .next()
-        .ok_or_else(|| Error::UnknownSwarm(name.to_owned()))?;
-    Ok(swarm_of(name, &cm))
+        .map(|s| s.name)
+        .collect();
+    Err(Error::UnknownSwarm {
+        name: name.to_owned(),
+        namespace: namespace.to_owned(),
+        known,
+    })
 }
 
 /// The swarm a labelled jobs ConfigMap describes (annotations may name the
@@ -242,17 +257,11 @@ pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<Swar
                 .annotations
                 .as_ref()
                 .and_then(|a| a.get(PENDING_ANNOTATION))
-                .map(|v| {
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|w| !w.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                })
+                .map(|v| PendingRefresh::parse(v))
                 .unwrap_or_default();
             (cfg, cm.metadata.resource_version.clone(), pending)
         }
-        None => (WorkerConfig::default(), None, Vec::new()),
+        None => (WorkerConfig::default(), None, PendingRefresh::default()),
     };
     Ok(SwarmInputs {
         replicas,
@@ -265,8 +274,31 @@ pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<Swar
     })
 }
 
-/// Write the plan's config with a precondition. `Ok(false)`: someone else
-/// changed the ConfigMap since we read it; re-read and re-plan.
+/// The UIDs of the swarm's worker pods now, by worker name.
+async fn worker_uids(
+    client: &kube::Client,
+    swarm: &SwarmRef,
+) -> Result<std::collections::BTreeMap<String, String>, Error> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &swarm.namespace);
+    let list = pods
+        .list(&ListParams::default().labels(&format!("app={}", swarm.watch_label)))
+        .await
+        .map_err(|e| {
+            Error::kube(
+                format!("Pods app={} in {}", swarm.watch_label, swarm.namespace),
+                e,
+            )
+        })?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter_map(|p| Some((p.metadata.name?, p.metadata.uid?)))
+        .collect())
+}
+
+/// Write the plan's config with a precondition, recording with it which
+/// workers must refresh and the pod each ran at the write. `Ok(false)`:
+/// someone else changed the ConfigMap since we read it; re-read and re-plan.
 pub async fn write_plan(
     client: &kube::Client,
     swarm: &SwarmRef,
@@ -275,11 +307,21 @@ pub async fn write_plan(
     dry_run: bool,
 ) -> Result<bool, Error> {
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &swarm.namespace);
+    let before = worker_uids(client, swarm).await?;
+    let mut pending = PendingRefresh(
+        changed_workers(swarm, plan)
+            .into_iter()
+            .map(|w| {
+                let uid = before.get(&w).cloned();
+                (w, uid)
+            })
+            .collect(),
+    );
     let mut cm: ConfigMap = serde_json::from_value(serde_json::json!({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": swarm.output_config_map, "namespace": swarm.namespace,
             "labels": {"app.kubernetes.io/managed-by": "swarmdeck"},
-            "annotations": {PENDING_ANNOTATION: changed_workers(swarm, plan).join(",")}},
+            "annotations": {PENDING_ANNOTATION: pending.to_annotation()}},
         "data": {CONFIG_KEY: plan.config.to_yaml()},
     }))
     .map_err(|e| Error::Invalid {
@@ -299,10 +341,41 @@ pub async fn write_plan(
         None => cms.create(&pp, &cm).await,
     };
     match result {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
-        Err(e) => Err(Error::kube(object, e)),
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => return Ok(false),
+        Err(e) => return Err(Error::kube(object, e)),
     }
+    if dry_run {
+        return Ok(true);
+    }
+    // A pod created between the list above and the write may have read the
+    // old assignment: record it too, so that it is replaced (one restart too
+    // many at worst, never a worker left on stale jobs).
+    let after = worker_uids(client, swarm).await?;
+    let mut raced = false;
+    for (worker, uid) in pending.0.iter_mut() {
+        if uid.is_none()
+            && let Some(now) = after.get(worker)
+        {
+            *uid = Some(now.clone());
+            raced = true;
+        }
+    }
+    if raced {
+        cms.patch(
+            &swarm.output_config_map,
+            &kube::api::PatchParams {
+                field_manager: Some("swarmdeck".into()),
+                ..Default::default()
+            },
+            &kube::api::Patch::Merge(serde_json::json!({"metadata": {"annotations": {
+                PENDING_ANNOTATION: pending.to_annotation()
+            }}})),
+        )
+        .await
+        .map_err(|e| Error::kube(object, e))?;
+    }
+    Ok(true)
 }
 
 fn changed_workers(swarm: &SwarmRef, plan: &Plan) -> Vec<String> {
@@ -401,13 +474,23 @@ pub async fn reconcile(
             // changed worker had refreshed: finish its work.
             let targets: Vec<(String, u64)> = inputs
                 .pending
-                .iter()
+                .workers()
+                .into_iter()
                 .map(|w| {
-                    let v = inputs.current.workloads.get(w).map_or(0, |e| e.version);
-                    (w.clone(), v)
+                    let v = inputs.current.workloads.get(&w).map_or(0, |e| e.version);
+                    (w, v)
                 })
                 .collect();
-            let refreshed = refresh(client, swarm, &plan, &targets, opts, &mut progress).await?;
+            let refreshed = refresh(
+                client,
+                swarm,
+                &plan,
+                &targets,
+                &inputs.pending,
+                opts,
+                &mut progress,
+            )
+            .await?;
             clear_pending(client, swarm).await?;
             return Ok(Verdict::Converged {
                 version: inputs.current.version,
@@ -423,7 +506,14 @@ pub async fn reconcile(
             },
         );
         if opts.dry_run {
-            write_plan(client, swarm, &plan, inputs.output_version.as_deref(), true).await?;
+            // The server checks the write (dryRun=All) unless the client is
+            // read-only, which sends no write at all: then the plan stands alone.
+            match write_plan(client, swarm, &plan, inputs.output_version.as_deref(), true).await {
+                Err(Error::Kube { source, .. }) if crate::cluster::gate::is_refusal(&source) => {}
+                other => {
+                    other?;
+                }
+            }
             return Ok(Verdict::DryRun);
         }
         if !write_plan(
@@ -449,7 +539,18 @@ pub async fn reconcile(
             .iter()
             .map(|c| (worker_name(&statefulset_of(swarm), c.ordinal), c.version))
             .collect();
-        let refreshed = refresh(client, swarm, &plan, &targets, opts, &mut progress).await?;
+        // What was recorded with the write: which pod each worker ran then.
+        let written = read_inputs(client, swarm).await?.pending;
+        let refreshed = refresh(
+            client,
+            swarm,
+            &plan,
+            &targets,
+            &written,
+            opts,
+            &mut progress,
+        )
+        .await?;
         clear_pending(client, swarm).await?;
         return Ok(Verdict::Converged {
             version: plan.global_version,
@@ -470,27 +571,31 @@ pub fn pod_ready(p: &Pod) -> bool {
             .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
-/// A worker is converged when it reports the version, or when its pod started
-/// after the write that gave it that version.
-pub fn converged(p: &Pod, version: u64, written_after_ms: Option<i64>) -> bool {
-    let reported = p
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get("swarmdeck.io/config-version"))
-        .and_then(|v| v.parse::<u64>().ok());
-    let started_after = match (written_after_ms, p.metadata.creation_timestamp.as_ref()) {
-        (Some(w), Some(c)) => c.0.as_millisecond() >= w,
-        _ => false,
-    };
-    pod_ready(p) && (reported.is_some_and(|r| r >= version) || started_after)
+/// What the convergence rule needs of a worker's pod.
+pub fn worker_pod(p: &Pod) -> WorkerPod<'_> {
+    WorkerPod {
+        uid: p.metadata.uid.as_deref(),
+        ready: pod_ready(p),
+        reported: p
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("swarmdeck.io/config-version"))
+            .and_then(|v| v.parse::<u64>().ok()),
+    }
 }
 
+/// Refresh `targets` (worker, version), `max_unavailable` at a time: a
+/// restart-pod worker still running the pod recorded at the write is deleted,
+/// then each is awaited until the convergence rule holds. A worker already
+/// replaced (by an engine that stopped half-way, or because its pod started
+/// after the write) is not restarted again.
 async fn refresh(
     client: &kube::Client,
     swarm: &SwarmRef,
     plan: &Plan,
     targets: &[(String, u64)],
+    pending: &PendingRefresh,
     opts: &ReconcileOptions,
     progress: &mut impl FnMut(&Plan, Progress),
 ) -> Result<Vec<String>, Error> {
@@ -507,7 +612,6 @@ async fn refresh(
                 namespace: swarm.namespace.clone(),
             });
         }
-        let mut old_uids = Vec::new();
         for (worker, _) in batch {
             progress(
                 plan,
@@ -520,7 +624,8 @@ async fn refresh(
                 .await
                 .map_err(|e| Error::kube(format!("Pod {}/{worker}", swarm.namespace), e))?
                 .and_then(|p| p.metadata.uid);
-            if swarm.refresh == RefreshPolicy::RestartPod && uid.is_some() {
+            let stale = uid.is_some() && uid.as_deref() == pending.replaced_uid(worker);
+            if swarm.refresh == RefreshPolicy::RestartPod && stale {
                 match pods.delete(worker, &DeleteParams::default()).await {
                     Ok(_) => {}
                     Err(kube::Error::Api(s)) if s.code == 404 => {}
@@ -529,25 +634,16 @@ async fn refresh(
                     }
                 }
             }
-            old_uids.push(uid);
         }
-        for ((worker, version), old) in batch.iter().zip(old_uids) {
+        for (worker, version) in batch {
             let deadline = tokio::time::Instant::now() + opts.worker_timeout;
             loop {
                 let pod = pods
                     .get_opt(worker)
                     .await
                     .map_err(|e| Error::kube(format!("Pod {}/{worker}", swarm.namespace), e))?;
-                let done = pod.as_ref().is_some_and(|p| {
-                    let replaced = swarm.refresh == RefreshPolicy::HotReload
-                        || old.is_none()
-                        || p.metadata.uid != old;
-                    replaced
-                        && pod_ready(p)
-                        && (swarm.refresh == RefreshPolicy::RestartPod
-                            || converged(p, *version, None))
-                });
-                if done {
+                let facts = pod.as_ref().map(worker_pod);
+                if worker_converged(worker, facts, *version, pending, swarm.refresh) {
                     break;
                 }
                 // A worker the StatefulSet no longer wants will not come back:
@@ -641,15 +737,15 @@ pub async fn grid(
             || "missing".to_owned(),
             |p| crate::domain::workload::pod_state(p).to_string(),
         );
-        let reported = pod.and_then(|p| {
-            p.metadata
-                .annotations
-                .as_ref()?
-                .get("swarmdeck.io/config-version")?
-                .parse()
-                .ok()
-        });
-        let conv = pod.is_some_and(|p| converged(p, entry.version, None));
+        let facts = pod.map(worker_pod);
+        let reported = facts.and_then(|f| f.reported);
+        let conv = worker_converged(
+            &worker,
+            facts,
+            entry.version,
+            &inputs.pending,
+            swarm.refresh,
+        );
         rows.push(GridRow {
             worker,
             pod: state,
@@ -675,7 +771,7 @@ mod tests {
             jobs: jobs.clone(),
             current: WorkerConfig::default(),
             output_version: None,
-            pending: Vec::new(),
+            pending: PendingRefresh::default(),
             rebalance_requested: None,
             dedicated: Default::default(),
         };

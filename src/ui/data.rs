@@ -208,13 +208,15 @@ pub enum Extra {
     Pod {
         config_version: Option<u64>,
         ready: bool,
+        /// For the convergence rule: was this pod created after a write?
+        uid: String,
     },
     StatefulSet {
         replicas: i64,
     },
     /// An output ConfigMap: the assignment, and the workers whose refresh
     /// is not confirmed yet (annotation `swarmdeck.io/pending-refresh`).
-    WorkerConfig(Box<WorkerConfig>, Vec<String>),
+    WorkerConfig(Box<WorkerConfig>, crate::domain::swarm::PendingRefresh),
     /// A jobs ConfigMap: its jobs (or why they do not parse), dedicated
     /// streams, and whether a rebalance was requested.
     Jobs(Box<JobsInfo>),
@@ -308,6 +310,7 @@ pub fn pod_row(p: &Pod) -> Row {
         severity,
         extra: Extra::Pod {
             config_version,
+            uid: p.metadata.uid.clone().unwrap_or_default(),
             ready: p.metadata.deletion_timestamp.is_none()
                 && p.status
                     .as_ref()
@@ -378,7 +381,9 @@ pub fn cm_row(c: &ConfigMap) -> Row {
     let extra = match workers {
         Some(w) => Extra::WorkerConfig(
             Box::new(w),
-            list(annotation(crate::engine::swarm::PENDING_ANNOTATION)),
+            crate::domain::swarm::PendingRefresh::parse(
+                &annotation(crate::engine::swarm::PENDING_ANNOTATION).unwrap_or_default(),
+            ),
         ),
         None if config.is_some_and(|t| t.lines().any(|l| l.trim_start().starts_with("jobs:")))
             || c.metadata

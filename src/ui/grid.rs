@@ -11,7 +11,7 @@ use ratatui::text::{Line, Span};
 
 use super::data::{Extra, Severity, Stores};
 use crate::domain::assignment::{Policy, WorkerConfig, worker_name};
-use crate::domain::swarm::SwarmRef;
+use crate::domain::swarm::{SwarmRef, WorkerPod, worker_converged};
 use crate::engine::swarm::{SwarmInputs, desired_state, statefulset_of};
 
 /// A plan to preview.
@@ -251,23 +251,29 @@ pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) 
         .map(|(i, name)| {
             let entry = config.workloads.get(name);
             let pod = pods.rows.get(&(ns.clone(), name.clone()));
-            let (state, severity, reported, ready) = match pod {
+            let (state, severity, facts) = match pod {
                 Some(p) => {
-                    let (reported, ready) = match p.extra {
+                    let facts = match &p.extra {
                         Extra::Pod {
                             config_version,
                             ready,
-                        } => (config_version, ready),
-                        _ => (None, false),
+                            uid,
+                        } => Some(WorkerPod {
+                            uid: Some(uid.as_str()),
+                            ready: *ready,
+                            reported: *config_version,
+                        }),
+                        _ => None,
                     };
                     let state = match p.cells.get(1) {
                         Some(super::data::Cell::Text(t)) => t.clone(),
                         _ => String::new(),
                     };
-                    (state, p.severity, reported, ready)
+                    (state, p.severity, facts)
                 }
-                None => ("Missing".to_owned(), Severity::Warn, None, false),
+                None => ("Missing".to_owned(), Severity::Warn, None),
             };
+            let reported = facts.and_then(|f| f.reported);
             let version = entry.map_or(0, |e| e.version);
             let refreshing = pending.contains(name);
             WorkerLine {
@@ -277,9 +283,8 @@ pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) 
                 jobs: entry.map(|e| e.jobs.clone()).unwrap_or_default(),
                 version,
                 reported,
-                converged: ready
-                    && entry.is_some()
-                    && (reported.is_some_and(|r| r >= version) || !refreshing),
+                converged: entry.is_some()
+                    && worker_converged(name, facts, version, &pending, swarm.refresh),
                 refreshing,
                 retiring: i as u32 >= replicas,
                 ..Default::default()
@@ -357,7 +362,7 @@ fn plan_preview(
         jobs: jobs.to_vec(),
         current: config.clone(),
         output_version: None,
-        pending: Vec::new(),
+        pending: Default::default(),
         rebalance_requested: None,
         dedicated: dedicated.clone(),
     };
