@@ -69,7 +69,10 @@ impl ConnectionArgs {
             many => Err(format!(
                 "-n/--namespace was given {} namespaces ({}); this verb acts in one",
                 many.len(),
-                many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
         }
     }

@@ -403,10 +403,17 @@ async fn an_engine_finishes_the_refresh_another_one_left_half_done() {
             .cloned()
     };
     let cm = cms.get("swarm-worker-config").await.unwrap();
+    // Written with the assignment: each worker to refresh and the pod it ran.
+    let written = swarmdeck::domain::swarm::PendingRefresh::parse(&pending(&cm).unwrap());
     assert_eq!(
-        pending(&cm).as_deref(),
-        Some("swarm-worker-0,swarm-worker-1,swarm-worker-2")
+        written.workers(),
+        ["swarm-worker-0", "swarm-worker-1", "swarm-worker-2"]
     );
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(d.client.clone(), "swarm");
+    for w in written.workers() {
+        let uid = pods.get(&w).await.unwrap().metadata.uid;
+        assert_eq!(written.replaced_uid(&w), uid.as_deref(), "{w}");
+    }
     // The next engine finds the plan current but the refresh pending: it
     // refreshes those workers and clears the mark.
     let e = start(&d.cluster, config(&d.cluster, "engine", &["swarm"]));

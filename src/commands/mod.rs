@@ -401,11 +401,11 @@ fn serve(args: &ServeArgs, conn: &ConnectionArgs) -> Outcome {
             .clone()
             .unwrap_or_else(|| std::env::temp_dir().join("swarmdeck-embedded.kubeconfig"));
         let url = format!("http://{addr}");
-        std::fs::write(&path, crate::embedded::kubeconfig(
-                &cluster,
-                &url,
-                namespace.as_deref().unwrap_or("default"),
-            )).map_err(|e| {
+        std::fs::write(
+            &path,
+            crate::embedded::kubeconfig(&cluster, &url, namespace.as_deref().unwrap_or("default")),
+        )
+        .map_err(|e| {
             CommandError(format!(
                 "cannot write the kubeconfig {}: {e}",
                 path.display()
@@ -489,18 +489,33 @@ impl Verb {
 
 /// The read-only flag, settings.toml and a broken settings.toml, together:
 /// read-only from any source wins, and a settings file that cannot be read
-/// counts as asking for it (it might), so that nothing fails open.
+/// counts as asking for it (it might), so that nothing fails open. Returns
+/// whether read-only is on and, when it is, which source asked for it.
 pub fn read_only_from(flag: bool, config_dir: Option<&Path>) -> (bool, Option<String>) {
     let dir = crate::ui::config::config_dir(config_dir);
     let (settings, broken) = crate::ui::config::load_settings(dir.as_deref());
-    match broken {
-        Some(why) => (
+    let file = || {
+        dir.as_deref().map_or_else(
+            || "settings.toml".to_owned(),
+            |d| d.join("settings.toml").display().to_string(),
+        )
+    };
+    if flag {
+        (true, Some("--read-only".to_owned()))
+    } else if let Some(why) = broken {
+        (
             true,
             Some(format!(
-                "{why}; read-only until it is fixed, since it might ask for read-only"
+                "settings: {why}; read-only until it is fixed, since it might ask for read-only"
             )),
-        ),
-        None => (flag || settings.read_only, None),
+        )
+    } else if settings.read_only {
+        (
+            true,
+            Some(format!("settings: read_only = true in {}", file())),
+        )
+    } else {
+        (false, None)
     }
 }
 
@@ -536,7 +551,9 @@ impl Session {
     }
 }
 
-fn connect_options(conn: &ConnectionArgs) -> Result<(crate::cluster::ConnectOptions, Option<String>), CommandError> {
+fn connect_options(
+    conn: &ConnectionArgs,
+) -> Result<(crate::cluster::ConnectOptions, Option<String>), CommandError> {
     let namespace = conn.namespace().map_err(CommandError)?;
     if let Some(ns) = &namespace
         && !manifest::is_dns_label(ns)
@@ -573,17 +590,16 @@ where
             ));
         }
         Verb::Reads if conn.all_namespaces => {
-            return fail("-A lists across namespaces; this verb reads one object: give -n NAMESPACE");
+            return fail(
+                "-A lists across namespaces; this verb reads one object: give -n NAMESPACE",
+            );
         }
         Verb::Writes {
             name,
             dry_run,
             server_dry_run,
         } if opts.read_only && (!dry_run || server_dry_run) => {
-            let why = settings_note.map_or_else(
-                || "--read-only".to_owned(),
-                |note| format!("settings: {note}"),
-            );
+            let why = settings_note.unwrap_or_else(|| "--read-only".to_owned());
             let what = if dry_run {
                 "its dry run is checked by the server with write requests (dryRun=All)"
             } else {
@@ -657,14 +673,19 @@ fn kube_err(object: &str, e: &kube::Error) -> CommandError {
 
 /// The swarm a command names, in the session's namespace. When the namespace
 /// came from the context and the swarm is not there, say so.
-async fn resolve(session: &Session, name: &str) -> Result<crate::domain::swarm::SwarmRef, CommandError> {
+async fn resolve(
+    session: &Session,
+    name: &str,
+) -> Result<crate::domain::swarm::SwarmRef, CommandError> {
     crate::engine::swarm::resolve(&session.client, &session.namespace, name)
         .await
         .map_err(|e| match e {
-            crate::engine::Error::UnknownSwarm { .. } if !session.namespace_given => CommandError(format!(
-                "{e} (namespace {} is context {}'s default)",
-                session.namespace, session.context
-            )),
+            crate::engine::Error::UnknownSwarm { .. } if !session.namespace_given => {
+                CommandError(format!(
+                    "{e} (namespace {} is context {}'s default)",
+                    session.namespace, session.context
+                ))
+            }
             e => engine_err(e),
         })
 }
@@ -1169,25 +1190,20 @@ async fn set_state_inner(
         no_wait: args.no_wait,
         ..Default::default()
     };
-    let verdict = crate::engine::task::set_state(
-        client,
-        namespace,
-        &args.task,
-        &args.state,
-        &opts,
-        |p| match p {
-            TaskProgress::Planned { path } => println!(
-                "Plan for {}/{}: {}",
-                namespace,
-                args.task,
-                path.join(", ")
-            ),
-            TaskProgress::Stepping { event, from, to } => println!("{event}: {from} -> {to} ..."),
-            TaskProgress::Reached { state } => println!("reached {state}"),
-        },
-    )
-    .await
-    .map_err(engine_err)?;
+    let verdict =
+        crate::engine::task::set_state(client, namespace, &args.task, &args.state, &opts, |p| {
+            match p {
+                TaskProgress::Planned { path } => {
+                    println!("Plan for {}/{}: {}", namespace, args.task, path.join(", "))
+                }
+                TaskProgress::Stepping { event, from, to } => {
+                    println!("{event}: {from} -> {to} ...")
+                }
+                TaskProgress::Reached { state } => println!("reached {state}"),
+            }
+        })
+        .await
+        .map_err(engine_err)?;
     match verdict {
         TaskVerdict::Converged { state } => Ok(format!(
             "converged: {}/{} is {state}\n",
@@ -1226,17 +1242,14 @@ async fn get(session: Session, args: &crate::cli::GetArgs) -> Outcome {
     } else {
         kube::Api::namespaced_with(client, &session.namespace, &ar)
     };
-    let list = api
-        .list(&Default::default())
-        .await
-        .map_err(|e| {
-            let place = if session.all_namespaces {
-                "in all namespaces".to_owned()
-            } else {
-                format!("in namespace {}", session.namespace)
-            };
-            kube_err(&format!("listing {plural} {place}"), &e)
-        })?;
+    let list = api.list(&Default::default()).await.map_err(|e| {
+        let place = if session.all_namespaces {
+            "in all namespaces".to_owned()
+        } else {
+            format!("in namespace {}", session.namespace)
+        };
+        kube_err(&format!("listing {plural} {place}"), &e)
+    })?;
     let mut values: Vec<Value> = list
         .items
         .iter()
@@ -1345,12 +1358,7 @@ async fn status(session: Session, args: &crate::cli::StatusArgs) -> Outcome {
         let lease = kube::Api::<Lease>::namespaced(client.clone(), &swarm.namespace)
             .get_opt("swarmdeck-engine")
             .await
-            .map_err(|e| {
-                kube_err(
-                    &format!("Lease {}/swarmdeck-engine", swarm.namespace),
-                    &e,
-                )
-            })?;
+            .map_err(|e| kube_err(&format!("Lease {}/swarmdeck-engine", swarm.namespace), &e))?;
         let engine = match lease.and_then(|l| l.spec) {
             Some(spec) => {
                 let holder = spec.holder_identity.unwrap_or_default();

@@ -205,24 +205,72 @@ mod convergence_tests {
         let pending = PendingRefresh::parse("w-0=old,w-1");
         let restart = RefreshPolicy::RestartPod;
         // Still the pod that ran when the assignment was written.
-        assert!(!worker_converged("w-0", pod("old", true, None), 3, &pending, restart));
+        assert!(!worker_converged(
+            "w-0",
+            pod("old", true, None),
+            3,
+            &pending,
+            restart
+        ));
         // Replaced (whatever the second it was created in), but not ready yet.
-        assert!(!worker_converged("w-0", pod("new", false, None), 3, &pending, restart));
-        assert!(worker_converged("w-0", pod("new", true, None), 3, &pending, restart));
+        assert!(!worker_converged(
+            "w-0",
+            pod("new", false, None),
+            3,
+            &pending,
+            restart
+        ));
+        assert!(worker_converged(
+            "w-0",
+            pod("new", true, None),
+            3,
+            &pending,
+            restart
+        ));
         // No pod at the write: any ready pod started after it.
-        assert!(worker_converged("w-1", pod("any", true, None), 3, &pending, restart));
+        assert!(worker_converged(
+            "w-1",
+            pod("any", true, None),
+            3,
+            &pending,
+            restart
+        ));
         assert!(!worker_converged("w-1", None, 3, &pending, restart));
         // Nothing pending: ready is enough.
-        assert!(worker_converged("w-2", pod("x", true, None), 3, &pending, restart));
+        assert!(worker_converged(
+            "w-2",
+            pod("x", true, None),
+            3,
+            &pending,
+            restart
+        ));
     }
 
     #[test]
     fn a_reporting_worker_is_judged_by_what_it_reports() {
         let pending = PendingRefresh::parse("w-0=old");
         for policy in [RefreshPolicy::RestartPod, RefreshPolicy::HotReload] {
-            assert!(!worker_converged("w-0", pod("new", true, Some(2)), 3, &pending, policy));
-            assert!(worker_converged("w-0", pod("old", true, Some(3)), 3, &pending, policy));
-            assert!(!worker_converged("w-5", pod("x", true, Some(1)), 3, &pending, policy));
+            assert!(!worker_converged(
+                "w-0",
+                pod("new", true, Some(2)),
+                3,
+                &pending,
+                policy
+            ));
+            assert!(worker_converged(
+                "w-0",
+                pod("old", true, Some(3)),
+                3,
+                &pending,
+                policy
+            ));
+            assert!(!worker_converged(
+                "w-5",
+                pod("x", true, Some(1)),
+                3,
+                &pending,
+                policy
+            ));
         }
         // A hot-reload worker that does not report is not converged while pending.
         assert!(!worker_converged(

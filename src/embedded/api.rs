@@ -32,12 +32,15 @@ pub fn router(cluster: Cluster) -> Router {
     })
 }
 
-/// The router served on TCP: like kube-apiserver without anonymous access,
-/// every request must carry the bearer token of a known user (401 otherwise).
+/// The router served on TCP. The embedded cluster serves plain HTTP on
+/// loopback, over which kubectl (client-go) sends no bearer token: a request
+/// without one acts as `admin`, as in-process; kubectl's `--as USER`
+/// (impersonation) acts as another user. A token that is sent must be known
+/// (401 otherwise), so swarmdeck's own clients always act as their context's user.
 pub fn tcp_router(cluster: Cluster) -> Router {
     Router::new().fallback(handle).with_state(Front {
         cluster,
-        anonymous_admin: false,
+        anonymous_admin: true,
     })
 }
 
@@ -54,14 +57,37 @@ fn authenticate(front: &Front, headers: &HeaderMap) -> Result<String, ApiError> 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    match token {
+    let user = match token {
         Some(t) => front
             .cluster
             .user_by_token(t)
-            .map(|u| u.name)
-            .ok_or_else(|| ApiError::new(401, "Unauthorized", "Unauthorized")),
-        None if front.anonymous_admin => Ok("admin".to_owned()),
-        None => Err(ApiError::new(401, "Unauthorized", "Unauthorized")),
+            .ok_or_else(|| ApiError::new(401, "Unauthorized", "Unauthorized"))?,
+        None if front.anonymous_admin => front
+            .cluster
+            .users()
+            .into_iter()
+            .find(|u| u.name == "admin")
+            .unwrap_or_else(|| super::cluster::User {
+                name: "admin".into(),
+                token: String::new(),
+                groups: vec!["system:masters".into()],
+            }),
+        None => return Err(ApiError::new(401, "Unauthorized", "Unauthorized")),
+    };
+    match headers
+        .get("impersonate-user")
+        .and_then(|v| v.to_str().ok())
+    {
+        None => Ok(user.name),
+        Some(other) if user.groups.iter().any(|g| g == "system:masters") => Ok(other.to_owned()),
+        Some(other) => Err(ApiError::new(
+            403,
+            "Forbidden",
+            format!(
+                "users \"{other}\" is forbidden: User \"{}\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope",
+                user.name
+            ),
+        )),
     }
 }
 

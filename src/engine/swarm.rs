@@ -80,7 +80,11 @@ pub fn is_noop(plan: &Plan, current: &WorkerConfig) -> bool {
 /// `swarmdeck.io/swarm=<name>` (annotations may name the StatefulSet, output
 /// ConfigMap and watch label; defaults follow the name), or the seed swarm in
 /// its namespace. Reads only that namespace, so a namespaced Role suffices.
-pub async fn resolve(client: &kube::Client, namespace: &str, name: &str) -> Result<SwarmRef, Error> {
+pub async fn resolve(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<SwarmRef, Error> {
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let found = cms
         .list(&ListParams::default().labels(&format!("swarmdeck.io/swarm={name}")))

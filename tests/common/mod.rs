@@ -85,7 +85,7 @@ impl Served {
         let kubeconfig = dir.path().join("kubeconfig");
         std::fs::write(
             &kubeconfig,
-            swarmdeck::embedded::kubeconfig(&format!("http://{addr}"), namespace),
+            swarmdeck::embedded::kubeconfig(&cluster, &format!("http://{addr}"), namespace),
         )
         .unwrap();
         Served {
