@@ -159,18 +159,30 @@ pub fn worker_converged(
     pending: &PendingRefresh,
     refresh: RefreshPolicy,
 ) -> bool {
+    let entry = pending.0.get(worker).map(Option::as_deref);
+    converged_with(pod, version, entry, refresh)
+}
+
+/// The rule of `worker_converged` for one worker: `pending` is None when its
+/// refresh is not pending, else the UID recorded at the write (if it had a pod).
+pub fn converged_with(
+    pod: Option<WorkerPod<'_>>,
+    version: u64,
+    pending: Option<Option<&str>>,
+    refresh: RefreshPolicy,
+) -> bool {
     let Some(pod) = pod.filter(|p| p.ready) else {
         return false;
     };
     if let Some(reported) = pod.reported {
         return reported >= version;
     }
-    if !pending.contains(worker) {
+    let Some(recorded) = pending else {
         return true;
-    }
+    };
     match refresh {
         RefreshPolicy::HotReload => false,
-        RefreshPolicy::RestartPod => match pending.replaced_uid(worker) {
+        RefreshPolicy::RestartPod => match recorded {
             Some(old) => pod.uid.is_some_and(|uid| uid != old),
             None => true,
         },

@@ -578,17 +578,49 @@ impl Stores {
     }
 }
 
-/// What the swarm columns need: every worker's jobs and version, from the
-/// `config.yml` of the output ConfigMaps, by (namespace, pod).
-pub fn worker_entries(cms: &Store<Row>) -> HashMap<(String, String), (usize, u64)> {
+/// What the swarm columns need of one worker: its job count and version from
+/// the output ConfigMap, and what the convergence rule needs besides its pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerEntry {
+    pub jobs: usize,
+    pub version: u64,
+    /// None: no refresh pending; else the pod UID recorded at the write.
+    pub pending: Option<Option<String>>,
+    pub refresh: crate::domain::swarm::RefreshPolicy,
+}
+
+/// Every worker's entry, from the `config.yml` of the output ConfigMaps, by
+/// (namespace, pod).
+pub fn worker_entries(cms: &Store<Row>) -> HashMap<(String, String), WorkerEntry> {
     let st = cms.read();
+    // The refresh policy of each output ConfigMap, from its swarm's jobs ConfigMap.
+    let mut policy = HashMap::new();
+    for row in st.rows.values() {
+        if let Extra::Jobs(info) = &row.extra
+            && let Some(s) = &info.swarm
+        {
+            policy.insert(
+                (s.namespace.clone(), s.output_config_map.clone()),
+                s.refresh,
+            );
+        }
+    }
     let mut out = HashMap::new();
     for row in st.rows.values() {
-        if let Extra::WorkerConfig(cfg, _) = &row.extra {
+        if let Extra::WorkerConfig(cfg, pending) = &row.extra {
+            let refresh = policy
+                .get(&(row.namespace.clone(), row.name.clone()))
+                .copied()
+                .unwrap_or(crate::domain::swarm::RefreshPolicy::RestartPod);
             for (worker, entry) in &cfg.workloads {
                 out.insert(
                     (row.namespace.clone(), worker.clone()),
-                    (entry.jobs.len(), entry.version),
+                    WorkerEntry {
+                        jobs: entry.jobs.len(),
+                        version: entry.version,
+                        pending: pending.0.get(worker).cloned(),
+                        refresh,
+                    },
                 );
             }
         }
@@ -611,7 +643,7 @@ pub struct DisplayRow {
 pub fn display_row(
     kind: ViewKind,
     r: &Row,
-    workers: &HashMap<(String, String), (usize, u64)>,
+    workers: &HashMap<(String, String), WorkerEntry>,
     now_ms: i64,
 ) -> DisplayRow {
     let mut cells: Vec<Cell> = Vec::with_capacity(kind.columns().len());
@@ -629,8 +661,28 @@ pub fn display_row(
                 workers.get(&(r.namespace.clone(), r.name.clone()))
             };
             let (jobs, config) = match (entry, &r.extra) {
-                (Some((n, v)), Extra::Pod { config_version, .. }) => {
-                    let mark = if config_version.is_some_and(|c| c >= *v) {
+                (
+                    Some(e),
+                    Extra::Pod {
+                        config_version,
+                        ready,
+                        uid,
+                    },
+                ) => {
+                    let (n, v) = (&e.jobs, &e.version);
+                    let pod = crate::domain::swarm::WorkerPod {
+                        uid: Some(uid.as_str()),
+                        ready: *ready,
+                        reported: *config_version,
+                    };
+                    let converged = crate::domain::swarm::converged_with(
+                        Some(pod),
+                        e.version,
+                        e.pending.as_ref().map(Option::as_deref),
+                        e.refresh,
+                    );
+                    // A worker that reports the version has loaded it, ready or not.
+                    let mark = if converged || config_version.is_some_and(|c| c >= *v) {
                         format!("v{v} ✓")
                     } else {
                         format!(
@@ -658,7 +710,7 @@ pub fn display_row(
                         && w.strip_prefix(&prefix)
                             .is_some_and(|o| o.parse::<u32>().is_ok())
                 })
-                .map(|(_, (n, _))| *n)
+                .map(|(_, e)| e.jobs)
                 .collect();
             if mine.is_empty() {
                 cells.push(Cell::Text(String::new()));

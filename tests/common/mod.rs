@@ -64,6 +64,11 @@ pub struct Served {
 
 impl Served {
     pub fn start(namespace: &str) -> Served {
+        Served::start_with(namespace, Vec::new())
+    }
+
+    /// The demo served with these faults in its world.
+    pub fn start_with(namespace: &str, faults: Vec<swarmdeck::embedded::world::Fault>) -> Served {
         use swarmdeck::embedded::{Cluster, clock::Clock, scenario, serve_tcp};
         let rt = tokio::runtime::Runtime::new().unwrap();
         let cluster = Cluster::new(Clock::system(), 10_000);
@@ -72,12 +77,8 @@ impl Served {
             .unwrap()
             .load_into(&cluster)
             .unwrap();
-        let world = swarmdeck::embedded::world::World::new(
-            cluster.clone(),
-            Vec::new(),
-            Default::default(),
-            3,
-        );
+        let world =
+            swarmdeck::embedded::world::World::new(cluster.clone(), faults, Default::default(), 3);
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let ticker = swarmdeck::embedded::runtime::run_world(world, 0, stop.clone());
         let (addr, server) = rt.block_on(serve_tcp(&cluster, 0)).unwrap();
