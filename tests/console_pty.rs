@@ -161,12 +161,14 @@ fn read_only_refuses_writes_and_the_server_sees_none() {
     let cluster = &served.cluster;
     let before = cluster.requests().len();
 
+    // The flags in either order, as the second user of the kubeconfig.
     let t = Tui::start(&format!(
-        "--kubeconfig {} --read-only",
+        "--read-only --context viewer --kubeconfig {}",
         served.kubeconfig.display()
     ));
     let s = t.wait_for("the swarm pods", |s| s.contains("swarm-worker-0"));
     assert!(s.contains("READ-ONLY"), "{s}");
+    assert!(s.contains("ctx:viewer"), "{s}");
     t.send(b"\x04"); // Ctrl-D: delete
     t.wait_for("the read-only message", |s| {
         s.contains("read-only: `delete` is not available")
@@ -190,6 +192,12 @@ fn read_only_refuses_writes_and_the_server_sees_none() {
             .any(|r| r.path.ends_with("/pods/swarm-worker-0")),
         "the YAML came from the server"
     );
+    let strangers: Vec<_> = cluster.requests()[before..]
+        .iter()
+        .filter(|r| r.user != "viewer")
+        .cloned()
+        .collect();
+    assert!(strangers.is_empty(), "not sent as viewer: {strangers:?}");
 }
 
 #[test]

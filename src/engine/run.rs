@@ -773,7 +773,10 @@ impl Engine {
         };
         let patch = Patch::Merge(json!({"spec": {"state": step.to.as_str()}}));
         if let Err(e) = api.patch(name, &pp, &patch).await {
-            return fail(st, format!("Task {ns}/{name}: {e}"));
+            return fail(
+                st,
+                format!("Task {ns}/{name}: {}", crate::cluster::explain(&e)),
+            );
         }
         self.audit(
             &subject,

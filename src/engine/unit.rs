@@ -239,8 +239,8 @@ fn refusal(e: &kube::Error) -> String {
             "{}; another field manager owns these fields: take them over with --force-conflicts (the editor does), change them with the tool that set them, or leave them out of the manifest",
             s.message
         ),
-        kube::Error::Api(s) => format!("the server refused it: {}", s.message),
-        other => other.to_string(),
+        kube::Error::Api(_) => format!("the server refused it: {}", crate::cluster::explain(e)),
+        other => crate::cluster::explain(other),
     }
 }
 

@@ -137,9 +137,10 @@ async fn connect_checked(opts: &ConnectOptions) -> color_eyre::Result<Connection
     match tokio::time::timeout(Duration::from_secs(8), conn.client.apiserver_version()).await {
         Ok(Ok(_)) => Ok(conn),
         Ok(Err(e)) => Err(color_eyre::eyre::eyre!(
-            "cannot reach the API server of context {} at {}: {e}; check the kubeconfig, the VPN or tunnel, or use --embedded",
+            "cannot reach the API server of context {} at {}: {}; check the kubeconfig, the VPN or tunnel, or use --embedded",
             conn.context,
-            conn.server
+            conn.server,
+            cluster::explain(&e)
         )),
         Err(_) => Err(color_eyre::eyre::eyre!(
             "the API server of context {} at {} did not answer within 8 s; check the network path, or use --embedded",
@@ -450,7 +451,10 @@ async fn fetch(
     name: &str,
 ) -> Result<serde_json::Value, String> {
     let api = api_for(client, kind, namespace).ok_or("this view has no API object")?;
-    let obj = api.get(name).await.map_err(|e| e.to_string())?;
+    let obj = api
+        .get(name)
+        .await
+        .map_err(|e| crate::cluster::explain(&e))?;
     serde_json::to_value(obj).map_err(|e| e.to_string())
 }
 
@@ -468,7 +472,7 @@ async fn delete(
             if crate::cluster::gate::is_refusal(&e) {
                 "read-only mode: nothing was sent".to_owned()
             } else {
-                e.to_string()
+                crate::cluster::explain(&e)
             }
         })
 }
