@@ -85,7 +85,7 @@ fn stores(swarm: &SwarmRef) -> Stores {
             row(
                 &swarm.namespace,
                 &swarm.output_config_map,
-                Extra::WorkerConfig(Box::new(config), Vec::new()),
+                Extra::WorkerConfig(Box::new(config), Default::default()),
             ),
         ]),
         ..Default::default()
