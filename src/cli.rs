@@ -38,6 +38,10 @@ pub struct ConnectionArgs {
     /// Kubeconfig context, and so the user, to act as (default: the current one).
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
+    /// Act as this user: impersonation on a real cluster (as kubectl's --as); one of
+    /// the embedded cluster's users (admin, operator, viewer) with --embedded.
+    #[arg(long = "as", global = true, value_name = "USER")]
+    pub as_user: Option<String>,
     /// Namespace (default: the context's, then `default`); `operator` takes it repeatedly.
     #[arg(short = 'n', long = "namespace", global = true, value_name = "NS")]
     pub namespaces: Vec<String>,

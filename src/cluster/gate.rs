@@ -86,7 +86,28 @@ pub fn in_process(
     namespace: &str,
     read_only: bool,
 ) -> kube::Client {
-    let service = ReadOnlyLayer { read_only }.layer(crate::embedded::api::router(cluster.clone()));
+    in_process_as(cluster, namespace, read_only, None)
+}
+
+/// The same, sending `token` as its bearer token (the embedded cluster's
+/// user of that token; none: the embedding process, admin).
+pub fn in_process_as(
+    cluster: &crate::embedded::Cluster,
+    namespace: &str,
+    read_only: bool,
+    token: Option<&str>,
+) -> kube::Client {
+    let auth = token.and_then(|t| http::HeaderValue::from_str(&format!("Bearer {t}")).ok());
+    let service = tower::ServiceBuilder::new()
+        .layer(ReadOnlyLayer { read_only })
+        .map_request(move |mut req: Request<kube::client::Body>| {
+            if let Some(v) = &auth {
+                req.headers_mut()
+                    .insert(http::header::AUTHORIZATION, v.clone());
+            }
+            req
+        })
+        .service(crate::embedded::api::router(cluster.clone()));
     kube::Client::new(service, namespace.to_owned())
 }
 

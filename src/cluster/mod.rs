@@ -22,6 +22,8 @@ pub enum Error {
     Config { context: String, message: String },
     #[error("the embedded cluster did not start: {0}")]
     Embedded(String),
+    #[error("--as `{user}`: the embedded cluster knows the users {known}; pick one of them")]
+    UnknownUser { user: String, known: String },
 }
 
 /// A failed request as one line for the operator: the server's own message
@@ -48,15 +50,42 @@ pub fn explain(e: &kube::Error) -> String {
                 401 => format!(
                     "{message} (401): the server did not accept this context's credentials; check the token or certificate with `kubectl config view --minify`"
                 ),
-                403 => format!(
-                    "{message} (403): the context's user lacks this permission; assets/deploy/operator.yaml holds the Role swarmdeck needs"
-                ),
+                403 => format!("{message} (403): {}", missing_permission(&message)),
                 _ => message,
             }
         }
         kube::Error::Service(inner) => format!("cannot reach the API server: {inner}"),
         kube::Error::HyperError(inner) => format!("cannot reach the API server: {inner}"),
         other => other.to_string(),
+    }
+}
+
+/// What a 403 of kube-apiserver says is missing, as the permission to ask for.
+fn missing_permission(message: &str) -> String {
+    static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(
+            r#"cannot (\S+) resource "([^"]+)" in API group "([^"]*)" (?:in the namespace "([^"]+)"|at the cluster scope)"#,
+        )
+        .ok()
+    });
+    let Some(c) = re.as_ref().and_then(|re| re.captures(message)) else {
+        return "the context's user lacks this permission; assets/deploy/operator.yaml holds the Role swarmdeck needs".to_owned();
+    };
+    let resource = match &c[3] {
+        "" => c[2].to_owned(),
+        group => format!("{}.{group}", &c[2]),
+    };
+    match c.get(4) {
+        Some(ns) => format!(
+            "needs `{} {resource}` in namespace `{}`; the Role in assets/deploy/operator.yaml grants what swarmdeck needs (bind it in that namespace)",
+            &c[1],
+            ns.as_str()
+        ),
+        None => format!(
+            "needs `{} {resource}` cluster-wide; give -n NAMESPACE to work in one namespace, which a namespaced Role allows",
+            &c[1]
+        ),
     }
 }
 
@@ -70,6 +99,9 @@ pub struct ConnectOptions {
     pub read_only: bool,
     /// Scenario for the embedded cluster: `demo`, `none` or a file.
     pub scenario: String,
+    /// Act as this user: impersonation on a real cluster (kubectl's `--as`),
+    /// the user of that name on the embedded cluster.
+    pub as_user: Option<String>,
 }
 
 /// A connected client and what the header says about it.
@@ -160,12 +192,16 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, Error> {
                 context: Some(context.clone()),
                 ..Default::default()
             };
-            let config = kube::Config::from_custom_kubeconfig(kc, &options)
+            let mut config = kube::Config::from_custom_kubeconfig(kc, &options)
                 .await
                 .map_err(|e| Error::Config {
                     context: context.clone(),
                     message: e.to_string(),
                 })?;
+            if let Some(user) = &opts.as_user {
+                config.auth_info.impersonate = Some(user.clone());
+                config.auth_info.impersonate_groups = None;
+            }
             (config, context)
         }
         None => {
@@ -185,7 +221,10 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, Error> {
         context: context.clone(),
         message: e.to_string(),
     })?;
-    let user = user_of(kubeconfig.as_deref(), &context).unwrap_or_else(|| "in-cluster".into());
+    let user = match &opts.as_user {
+        Some(u) => u.clone(),
+        None => user_of(kubeconfig.as_deref(), &context).unwrap_or_else(|| "in-cluster".into()),
+    };
     Ok(Connection {
         client,
         user,
@@ -211,11 +250,33 @@ fn connect_embedded(opts: &ConnectOptions, fallback: bool) -> Result<Connection,
     let stop = Arc::new(AtomicBool::new(false));
     let handle = crate::embedded::runtime::run_world(world, 0, stop.clone());
     let namespace = opts.namespace.clone().unwrap_or_else(|| "swarm".to_owned());
-    let client = gate::in_process(&cluster, &namespace, opts.read_only);
+    let token = match &opts.as_user {
+        Some(name) => {
+            let users = cluster.users();
+            match users.iter().find(|u| &u.name == name) {
+                Some(u) => Some(u.token.clone()),
+                None => {
+                    return Err(Error::UnknownUser {
+                        user: name.clone(),
+                        known: users
+                            .iter()
+                            .map(|u| u.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                }
+            }
+        }
+        None => None,
+    };
+    let client = gate::in_process_as(&cluster, &namespace, opts.read_only, token.as_deref());
     Ok(Connection {
         client,
-        user: std::env::var("USER")
-            .map_or_else(|_| "embedded".to_owned(), |u| format!("{u} (embedded)")),
+        user: match &opts.as_user {
+            Some(u) => u.clone(),
+            None => std::env::var("USER")
+                .map_or_else(|_| "embedded".to_owned(), |u| format!("{u} (embedded)")),
+        },
         context: crate::embedded::CONTEXT.to_owned(),
         server: "in-process".to_owned(),
         namespace,

@@ -571,6 +571,7 @@ fn connect_options(
             namespace,
             read_only,
             scenario: conn.scenario(),
+            as_user: conn.as_user.clone(),
         },
         settings_note,
     ))

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use super::cluster::{
     ApiError, Change, ChangeKind, Cluster, DeleteOptions, ListOptions, WriteOptions, key_of,
 };
+use super::rbac::{self, Attributes, Identity};
 use super::registry::ResourceType;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::table;
@@ -50,8 +51,9 @@ struct Front {
     anonymous_admin: bool,
 }
 
-/// Who sends a request: the user of its bearer token, or why it is refused.
-fn authenticate(front: &Front, headers: &HeaderMap) -> Result<String, ApiError> {
+/// Who sends a request: the user of its bearer token (or, impersonated by a
+/// `system:masters` user, the one it names), or why it is refused.
+fn authenticate(front: &Front, headers: &HeaderMap) -> Result<Identity, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -74,20 +76,64 @@ fn authenticate(front: &Front, headers: &HeaderMap) -> Result<String, ApiError> 
             }),
         None => return Err(ApiError::new(401, "Unauthorized", "Unauthorized")),
     };
-    match headers
+    let who = Identity::new(&user.name, &user.groups);
+    let Some(other) = headers
         .get("impersonate-user")
         .and_then(|v| v.to_str().ok())
-    {
-        None => Ok(user.name),
-        Some(other) if user.groups.iter().any(|g| g == "system:masters") => Ok(other.to_owned()),
-        Some(other) => Err(ApiError::new(
+    else {
+        return Ok(who);
+    };
+    let groups: Vec<String> = headers
+        .get_all("impersonate-group")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    // Acting as oneself (the demo kubeconfig's `as:`, which lets kubectl,
+    // sending no token over plain HTTP, reach the right user) needs no right.
+    let as_oneself = other == who.name && groups.iter().all(|g| who.groups.contains(g));
+    if !as_oneself && !who.groups.iter().any(|g| g == "system:masters") {
+        return Err(ApiError::new(
             403,
             "Forbidden",
             format!(
                 "users \"{other}\" is forbidden: User \"{}\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope",
-                user.name
+                who.name
             ),
-        )),
+        ));
+    }
+    Ok(Identity::new(other, &groups))
+}
+
+/// The RBAC attributes of a request on a resource path.
+fn attributes(method: &Method, t: &Target, query: &HashMap<String, String>) -> Attributes {
+    let watching = query.get("watch").is_some_and(|w| w == "true" || w == "1");
+    let verb = match (method.as_str(), t.name.is_some()) {
+        ("GET" | "HEAD", true) => "get",
+        ("GET" | "HEAD", false) if watching => "watch",
+        ("GET" | "HEAD", false) => "list",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", true) => "delete",
+        ("DELETE", false) => "deletecollection",
+        (other, _) => {
+            return Attributes {
+                verb: other.to_ascii_lowercase(),
+                group: t.rt.group.clone(),
+                resource: t.rt.plural.clone(),
+                subresource: t.sub.clone(),
+                name: t.name.clone(),
+                namespace: t.namespace.clone(),
+            };
+        }
+    };
+    Attributes {
+        verb: verb.to_owned(),
+        group: t.rt.group.clone(),
+        resource: t.rt.plural.clone(),
+        subresource: t.sub.clone(),
+        name: t.name.clone(),
+        namespace: t.namespace.clone(),
     }
 }
 
@@ -246,11 +292,13 @@ async fn handle(
         method.as_str(),
         uri.path(),
         uri.query().unwrap_or(""),
-        user.as_deref().unwrap_or("system:anonymous"),
+        user.as_ref()
+            .map_or("system:anonymous", |u| u.name.as_str()),
     );
-    if let Err(e) = user {
-        return error_response(&e);
-    }
+    let who = match user {
+        Ok(who) => who,
+        Err(e) => return error_response(&e),
+    };
     let query = query_map(&uri);
     let accept = headers
         .get(header::ACCEPT)
@@ -309,6 +357,26 @@ async fn handle(
         Route::OpenApiV3Index => Ok(json_response(200, &super::openapi::v3_index(&cluster))),
         Route::OpenApiV3(gv) => super::openapi::v3(&cluster, &gv).map(|v| json_response(200, &v)),
         Route::Resource(t) => {
+            let attrs = attributes(&method, &t, &query);
+            if !rbac::allowed(&cluster, &who, &attrs) {
+                return error_response(&rbac::forbidden(&who, &attrs));
+            }
+            if t.rt.group == "authorization.k8s.io" {
+                let parsed = if content_type.contains("protobuf") {
+                    rbac::review_from_protobuf(&body).ok_or_else(|| {
+                        ApiError::bad_request("the review body is not a protobuf the embedded cluster reads; send it as JSON")
+                    })
+                } else {
+                    parse_body(&content_type, &body)
+                };
+                return match parsed {
+                    Ok(review) if t.rt.plural == "selfsubjectaccessreviews" => {
+                        json_response(201, &rbac::access_review(&cluster, &who, &review))
+                    }
+                    Ok(review) => json_response(201, &rbac::rules_review(&cluster, &who, &review)),
+                    Err(e) => error_response(&e),
+                };
+            }
             let mut query = query;
             // Like the real server: without fieldManager, the client's name is the manager.
             if !query.contains_key("fieldManager") && !user_agent.is_empty() {

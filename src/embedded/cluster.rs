@@ -198,8 +198,8 @@ pub struct User {
 pub fn default_users() -> Vec<User> {
     [
         ("admin", vec!["system:masters"]),
-        ("operator", vec!["swarmdeck:operators"]),
-        ("viewer", vec!["swarmdeck:viewers"]),
+        ("operator", vec!["swarmdeck-operators"]),
+        ("viewer", vec!["swarmdeck-viewers"]),
     ]
     .into_iter()
     .map(|(name, groups)| User {
@@ -260,6 +260,11 @@ impl Cluster {
         };
         for ns in ["default", "kube-system", "kube-public"] {
             let _ = cluster.ensure_namespace(ns);
+        }
+        if let Some(rt) = cluster.resolve_kind("rbac.authorization.k8s.io/v1", "ClusterRole") {
+            for role in super::rbac::default_cluster_roles() {
+                let _ = cluster.create(&rt, None, role, &WriteOptions::default());
+            }
         }
         cluster
     }

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod cluster;
 pub mod openapi;
 pub mod patch;
+pub mod rbac;
 pub mod registry;
 pub mod selectors;
 pub mod table;
@@ -75,6 +76,14 @@ pub fn kubeconfig(cluster: &Cluster, server: &str, namespace: &str) -> String {
             "- name: {}\n  user:\n    token: {}\n",
             u.name, u.token
         ));
+        // kubectl sends no token over plain HTTP: name the user to act as,
+        // so that its requests are not the tokenless admin's.
+        if !u.groups.iter().any(|g| g == "system:masters") {
+            out.push_str(&format!("    as: {}\n", u.name));
+            if !u.groups.is_empty() {
+                out.push_str(&format!("    as-groups: [{}]\n", u.groups.join(", ")));
+            }
+        }
     }
     out
 }

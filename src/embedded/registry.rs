@@ -57,6 +57,9 @@ impl ResourceType {
         if self.kind == "Event" {
             v.retain(|x| *x != "deletecollection");
         }
+        if self.group == "authorization.k8s.io" {
+            v = vec!["create"];
+        }
         v
     }
 
@@ -196,6 +199,42 @@ pub fn builtins() -> Vec<ResourceType> {
             "RoleBinding",
             "rolebindings",
             true,
+            &[],
+            &[],
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole",
+            "clusterroles",
+            false,
+            &[],
+            &[],
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            false,
+            &[],
+            &[],
+        ),
+        builtin(
+            "authorization.k8s.io",
+            "v1",
+            "SelfSubjectAccessReview",
+            "selfsubjectaccessreviews",
+            false,
+            &[],
+            &[],
+        ),
+        builtin(
+            "authorization.k8s.io",
+            "v1",
+            "SelfSubjectRulesReview",
+            "selfsubjectrulesreviews",
+            false,
             &[],
             &[],
         ),

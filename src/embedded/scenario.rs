@@ -21,6 +21,28 @@ struct ScenarioSpec {
     /// Users authenticated by bearer token (default: admin, operator, viewer).
     #[serde(default)]
     users: Option<Vec<super::cluster::User>>,
+    /// Namespaces that get the Roles swarmdeck ships (assets/deploy:
+    /// `swarmdeck-operator` and `swarmdeck-read-only`); bind them in the scenario.
+    #[serde(default)]
+    deploy_roles: Vec<String>,
+}
+
+/// The Roles of assets/deploy, in `namespace`.
+fn deploy_roles(namespace: &str) -> Vec<Value> {
+    [
+        include_str!("../../assets/deploy/operator.yaml"),
+        include_str!("../../assets/deploy/read-only.yaml"),
+    ]
+    .into_iter()
+    .filter_map(|text| manifest::parse_documents(text).ok())
+    .flatten()
+    .filter(|d| d.kind() == "Role")
+    .map(|d| {
+        let mut v = d.value;
+        v["metadata"]["namespace"] = json!(namespace);
+        v
+    })
+    .collect()
 }
 
 /// A parsed scenario.
@@ -54,6 +76,9 @@ impl Scenario {
                 scenario.nodes = spec.nodes.unwrap_or(3);
                 scenario.faults = spec.faults;
                 scenario.users = spec.users;
+                for ns in &spec.deploy_roles {
+                    scenario.objects.extend(deploy_roles(ns));
+                }
                 continue;
             }
             manifest::validate(&d).map_err(|e| e.to_string())?;
