@@ -288,18 +288,35 @@ async fn handle(
 ) -> Response {
     let cluster = front.cluster.clone();
     let user = authenticate(&front, &headers);
+    let name = user
+        .as_ref()
+        .map_or("system:anonymous", |u| u.name.as_str())
+        .to_owned();
+    let response = match user {
+        Ok(who) => respond(&cluster, who, &method, &uri, &headers, body).await,
+        Err(e) => error_response(&e),
+    };
     cluster.record_request(
         method.as_str(),
         uri.path(),
         uri.query().unwrap_or(""),
-        user.as_ref()
-            .map_or("system:anonymous", |u| u.name.as_str()),
+        &name,
+        response.status().as_u16(),
     );
-    let who = match user {
-        Ok(who) => who,
-        Err(e) => return error_response(&e),
-    };
-    let query = query_map(&uri);
+    response
+}
+
+async fn respond(
+    cluster: &Cluster,
+    who: Identity,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    let cluster = cluster.clone();
+    let method = method.clone();
+    let query = query_map(uri);
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

@@ -180,6 +180,8 @@ pub struct RequestRecord {
     pub query: String,
     /// The authenticated user (`system:anonymous` when refused with 401).
     pub user: String,
+    /// The HTTP status of the answer (a watch: of its start).
+    pub code: u16,
 }
 
 /// A user the embedded cluster authenticates by bearer token.
@@ -290,12 +292,13 @@ impl Cluster {
         lock(&self.shared.state).rv
     }
 
-    pub fn record_request(&self, method: &str, path: &str, query: &str, user: &str) {
+    pub fn record_request(&self, method: &str, path: &str, query: &str, user: &str, code: u16) {
         lock(&self.shared.requests).push(RequestRecord {
             method: method.into(),
             path: path.into(),
             query: query.into(),
             user: user.into(),
+            code,
         });
     }
 

@@ -110,3 +110,80 @@ impl Drop for Served {
         }
     }
 }
+
+/// Every verb of the command line, classified by how it uses the cluster,
+/// with arguments a user would give it: the flag and permission tests run
+/// each one, and a verb added later fails them until it is classified.
+pub mod verbs {
+    use clap::CommandFactory;
+
+    /// The manifest `apply` and `delete` are given: its namespace is the `-n` in play.
+    pub const UNIT: &str = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: flags-settings
+data:
+  interval: 10s
+";
+
+    /// How a verb uses the cluster, with arguments a user would give it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Class {
+        /// Works offline; sends nothing.
+        Offline,
+        /// The embedded server itself.
+        Server,
+        /// Reads (get, list, watch) only.
+        Reads,
+        /// Changes the cluster: refused in read-only mode before anything is sent.
+        Writes,
+        /// The engine: in read-only mode it runs plan-only and sends no write.
+        Engine,
+    }
+
+    /// Every leaf verb of the command line, as its words (`task set-state`).
+    pub fn leaf_verbs() -> Vec<Vec<String>> {
+        fn walk(cmd: &clap::Command, path: Vec<String>, out: &mut Vec<Vec<String>>) {
+            let subs: Vec<&clap::Command> = cmd.get_subcommands().collect();
+            if subs.is_empty() {
+                out.push(path);
+                return;
+            }
+            for s in subs {
+                let mut p = path.clone();
+                p.push(s.get_name().to_owned());
+                walk(s, p, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(&swarmdeck::cli::Cli::command(), Vec::new(), &mut out);
+        out
+    }
+
+    /// The class and sample arguments (after the verb's words) of each verb, and
+    /// the namespace it works in.
+    pub fn sample(verb: &[String], unit: &str) -> Option<(Class, Vec<String>, &'static str)> {
+        let words: Vec<&str> = verb.iter().map(String::as_str).collect();
+        let own = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        Some(match words.as_slice() {
+            ["crds"] | ["assign"] | ["render"] | ["new", "pool"] => {
+                (Class::Offline, own(&[]), "swarm")
+            }
+            ["embedded", "serve"] => (Class::Server, own(&[]), "swarm"),
+            ["grid"] => (Class::Reads, own(&["swarm-worker"]), "swarm"),
+            ["get"] => (Class::Reads, own(&["pods"]), "swarm"),
+            ["status"] => (Class::Reads, own(&[]), "swarm"),
+            ["rebalance"] => (Class::Writes, own(&["swarm-worker"]), "swarm"),
+            ["scale"] => (Class::Writes, own(&["swarm-worker", "3"]), "swarm"),
+            ["task", "set-state"] => (
+                Class::Writes,
+                own(&["readout", "configured", "--timeout", "20"]),
+                "alice-tasks",
+            ),
+            ["apply"] => (Class::Writes, own(&["-f", unit]), "swarm"),
+            ["delete"] => (Class::Writes, own(&["-f", unit]), "swarm"),
+            ["operator"] => (Class::Engine, own(&["--exit-after", "2"]), "swarm"),
+            _ => return None,
+        })
+    }
+}
