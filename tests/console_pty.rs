@@ -408,3 +408,71 @@ fn a_new_pool_is_dry_run_then_applied_from_the_editor() {
     t.send(b"q");
     t.wait_for("exit", |s| s.contains("EXITED 0"));
 }
+
+#[test]
+fn as_the_operator_a_foreign_namespace_says_why_it_is_empty() {
+    let served = Served::start("swarm");
+    let t = Tui::start(&format!(
+        "--kubeconfig {} --context operator",
+        served.kubeconfig.display()
+    ));
+    let s = t.wait_for("the swarm pods", |s| s.contains("swarm-worker-0"));
+    assert!(s.contains("ctx:operator"), "{s}");
+    // Its Role is not bound in ops: the view quotes the server, not "No pods".
+    t.send(b":ns ops\r");
+    let s = t.wait_for("the refusal", |s| {
+        s.contains("Cannot show pods: pods is forbidden: User \"operator\" cannot list")
+    });
+    assert!(s.contains("forbidden"), "{s}");
+    assert!(!s.contains("No pods in ops"), "{s}");
+    // Back in a namespace it may read, the rows come again.
+    t.send(b":ns alice-tasks\r");
+    t.send(b":tasks\r");
+    t.wait_for("the tasks", |s| s.contains("readout"));
+    t.send(b"q");
+    t.wait_for("exit", |s| s.contains("EXITED 0"));
+}
+
+#[test]
+fn as_the_viewer_a_forbidden_key_says_so_and_nothing_is_sent() {
+    let served = Served::start("swarm");
+    let cluster = &served.cluster;
+    let before = cluster.requests().len();
+    // Not read-only: the Role is what forbids.
+    let t = Tui::start(&format!(
+        "--kubeconfig {} --context viewer",
+        served.kubeconfig.display()
+    ));
+    t.wait_for("the swarm pods", |s| s.contains("swarm-worker-0"));
+    // Once the rules are known, Ctrl-D answers at once instead of asking.
+    let mut s = String::new();
+    for _ in 0..50 {
+        t.send(b"\x04");
+        std::thread::sleep(Duration::from_millis(300));
+        s = t.screen();
+        if s.contains("forbidden: `delete` needs `delete pods` in namespace swarm") {
+            break;
+        }
+        // The question asked before the rules arrived: no.
+        t.send(b"n");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        s.contains("forbidden: `delete` needs `delete pods` in namespace swarm"),
+        "{s}"
+    );
+    assert!(!s.contains("Delete pod"), "{s}");
+    t.send(b"q");
+    t.wait_for("exit", |s| s.contains("EXITED 0"));
+    let accepted: Vec<_> = cluster.requests()[before..]
+        .iter()
+        .filter(|r| {
+            r.method != "GET" && r.code < 300 && !r.path.contains("selfsubjectrulesreviews")
+        })
+        .cloned()
+        .collect();
+    assert!(
+        accepted.is_empty(),
+        "the viewer's console changed something: {accepted:?}"
+    );
+}

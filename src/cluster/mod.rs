@@ -60,6 +60,16 @@ pub fn explain(e: &kube::Error) -> String {
     }
 }
 
+/// A failing watch as one line for the operator.
+pub fn explain_watch(e: &kube::runtime::watcher::Error) -> String {
+    use kube::runtime::watcher::Error as W;
+    match e {
+        W::InitialListFailed(e) | W::WatchStartFailed(e) | W::WatchFailed(e) => explain(e),
+        W::WatchError(s) => explain(&kube::Error::Api(s.clone())),
+        other => other.to_string(),
+    }
+}
+
 /// What a 403 of kube-apiserver says is missing, as the permission to ask for.
 fn missing_permission(message: &str) -> String {
     static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
@@ -116,6 +126,8 @@ pub struct Connection {
     /// The embedded cluster was chosen because no kubeconfig was found.
     pub fallback: bool,
     pub read_only: bool,
+    /// `--as` named the user (shown beside the context).
+    pub acting_as: Option<String>,
     /// Keeps the embedded world ticking; stopping it on drop.
     world: Option<(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>)>,
     pub embedded_cluster: Option<crate::embedded::Cluster>,
@@ -234,6 +246,7 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, Error> {
         embedded: false,
         fallback: false,
         read_only: opts.read_only,
+        acting_as: opts.as_user.clone(),
         world: None,
         embedded_cluster: None,
     })
@@ -283,6 +296,7 @@ fn connect_embedded(opts: &ConnectOptions, fallback: bool) -> Result<Connection,
         embedded: true,
         fallback,
         read_only: opts.read_only,
+        acting_as: opts.as_user.clone(),
         world: Some((stop, Some(handle))),
         embedded_cluster: Some(cluster),
     })

@@ -203,7 +203,7 @@ where
                         })
                     }
                     Err(e) => {
-                        let msg = e.to_string();
+                        let msg = super::explain_watch(&e);
                         store.update(|st| {
                             let now = now_ms();
                             st.last_error_ms = now;

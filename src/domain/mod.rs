@@ -4,6 +4,7 @@
 pub mod assignment;
 pub mod hash;
 pub mod manifest;
+pub mod rbac;
 pub mod swarm;
 pub mod task;
 pub mod workload;

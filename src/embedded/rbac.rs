@@ -8,6 +8,12 @@
 use serde_json::{Value, json};
 
 use super::cluster::{ApiError, Cluster};
+pub use crate::domain::rbac::{Attributes, Rule};
+
+/// A rule as SelfSubjectRulesReview writes it.
+trait RuleJson {
+    fn to_json(&self) -> Value;
+}
 
 const RBAC: &str = "rbac.authorization.k8s.io";
 
@@ -33,27 +39,6 @@ impl Identity {
     fn is_master(&self) -> bool {
         self.groups.iter().any(|g| g == "system:masters")
     }
-}
-
-/// What a resource request asks to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attributes {
-    pub verb: String,
-    pub group: String,
-    pub resource: String,
-    pub subresource: Option<String>,
-    pub name: Option<String>,
-    pub namespace: Option<String>,
-}
-
-/// One RBAC rule, as written in a Role.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Rule {
-    pub verbs: Vec<String>,
-    pub api_groups: Vec<String>,
-    pub resources: Vec<String>,
-    pub resource_names: Vec<String>,
-    pub non_resource_urls: Vec<String>,
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -84,27 +69,7 @@ fn rules_of(role: &Value) -> Vec<Rule> {
         .unwrap_or_default()
 }
 
-impl Rule {
-    fn allows(&self, a: &Attributes) -> bool {
-        let any = |list: &[String], want: &str| list.iter().any(|x| x == "*" || x == want);
-        if !any(&self.verbs, &a.verb) || !any(&self.api_groups, &a.group) {
-            return false;
-        }
-        let resource_ok = match &a.subresource {
-            None => any(&self.resources, &a.resource),
-            Some(sub) => self.resources.iter().any(|r| {
-                r == "*" || *r == format!("{}/{sub}", a.resource) || *r == format!("*/{sub}")
-            }),
-        };
-        if !resource_ok {
-            return false;
-        }
-        self.resource_names.is_empty()
-            || a.name
-                .as_ref()
-                .is_some_and(|n| self.resource_names.contains(n))
-    }
-
+impl RuleJson for Rule {
     fn to_json(&self) -> Value {
         let mut v = json!({"verbs": self.verbs});
         if !self.non_resource_urls.is_empty() {
@@ -428,6 +393,97 @@ pub fn default_cluster_roles() -> Vec<Value> {
     ]
 }
 
+/// The fields of a protobuf message: (field number, wire value), in order.
+/// Only what kubectl's review bodies use: varints and length-delimited bytes.
+/// A protobuf field: its number and its varint or bytes.
+type Field<'a> = (u64, Result<u64, &'a [u8]>);
+
+fn proto_fields(mut b: &[u8]) -> Option<Vec<Field<'_>>> {
+    fn varint(b: &mut &[u8]) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&byte, rest) = b.split_first()?;
+            *b = rest;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let key = varint(&mut b)?;
+        match key & 7 {
+            0 => out.push((key >> 3, Ok(varint(&mut b)?))),
+            2 => {
+                let len = usize::try_from(varint(&mut b)?).ok()?;
+                let (data, rest) = (b.get(..len)?, b.get(len..)?);
+                b = rest;
+                out.push((key >> 3, Err(data)));
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+fn proto_bytes<'a>(fields: &[Field<'a>], n: u64) -> Option<&'a [u8]> {
+    fields.iter().find_map(|(f, v)| match v {
+        Err(b) if *f == n => Some(*b),
+        _ => None,
+    })
+}
+
+fn proto_string(fields: &[Field<'_>], n: u64) -> Option<String> {
+    proto_bytes(fields, n).and_then(|b| String::from_utf8(b.to_vec()).ok())
+}
+
+/// A SelfSubjectAccessReview or SelfSubjectRulesReview sent as protobuf (as
+/// `kubectl auth can-i` does), as its JSON body. The envelope is the
+/// Kubernetes `k8s\0` + `runtime.Unknown` whose `raw` holds the message.
+pub fn review_from_protobuf(body: &[u8]) -> Option<Value> {
+    let unknown = proto_fields(body.strip_prefix(b"k8s\0")?)?;
+    let type_meta = proto_fields(proto_bytes(&unknown, 1)?)?;
+    let kind = proto_string(&type_meta, 2)?;
+    let review = proto_fields(proto_bytes(&unknown, 2)?)?;
+    let spec = proto_fields(proto_bytes(&review, 2).unwrap_or_default())?;
+    match kind.as_str() {
+        "SelfSubjectAccessReview" => {
+            let mut out = json!({});
+            if let Some(ra) = proto_bytes(&spec, 1) {
+                let ra = proto_fields(ra)?;
+                let mut attrs = serde_json::Map::new();
+                for (n, key) in [
+                    (1, "namespace"),
+                    (2, "verb"),
+                    (3, "group"),
+                    (4, "version"),
+                    (5, "resource"),
+                    (6, "subresource"),
+                    (7, "name"),
+                ] {
+                    if let Some(v) = proto_string(&ra, n) {
+                        attrs.insert(key.into(), json!(v));
+                    }
+                }
+                out["resourceAttributes"] = Value::Object(attrs);
+            }
+            if let Some(nra) = proto_bytes(&spec, 2) {
+                let nra = proto_fields(nra)?;
+                out["nonResourceAttributes"] =
+                    json!({"path": proto_string(&nra, 1), "verb": proto_string(&nra, 2)});
+            }
+            Some(json!({"kind": kind, "apiVersion": "authorization.k8s.io/v1", "spec": out}))
+        }
+        "SelfSubjectRulesReview" => Some(json!({
+            "kind": kind, "apiVersion": "authorization.k8s.io/v1",
+            "spec": {"namespace": proto_string(&spec, 1).unwrap_or_default()},
+        })),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,93 +541,5 @@ mod tests {
             forbidden(&who, &list).message,
             "pods is forbidden: User \"viewer\" cannot list resource \"pods\" in API group \"\" at the cluster scope"
         );
-    }
-}
-
-/// The fields of a protobuf message: (field number, wire value), in order.
-/// Only what kubectl's review bodies use: varints and length-delimited bytes.
-fn proto_fields(mut b: &[u8]) -> Option<Vec<(u64, Result<u64, &[u8]>)>> {
-    fn varint(b: &mut &[u8]) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let (&byte, rest) = b.split_first()?;
-            *b = rest;
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
-    }
-    let mut out = Vec::new();
-    while !b.is_empty() {
-        let key = varint(&mut b)?;
-        match key & 7 {
-            0 => out.push((key >> 3, Ok(varint(&mut b)?))),
-            2 => {
-                let len = usize::try_from(varint(&mut b)?).ok()?;
-                let (data, rest) = (b.get(..len)?, b.get(len..)?);
-                b = rest;
-                out.push((key >> 3, Err(data)));
-            }
-            _ => return None,
-        }
-    }
-    Some(out)
-}
-
-fn proto_bytes<'a>(fields: &[(u64, Result<u64, &'a [u8]>)], n: u64) -> Option<&'a [u8]> {
-    fields.iter().find_map(|(f, v)| match v {
-        Err(b) if *f == n => Some(*b),
-        _ => None,
-    })
-}
-
-fn proto_string(fields: &[(u64, Result<u64, &[u8]>)], n: u64) -> Option<String> {
-    proto_bytes(fields, n).and_then(|b| String::from_utf8(b.to_vec()).ok())
-}
-
-/// A SelfSubjectAccessReview or SelfSubjectRulesReview sent as protobuf (as
-/// `kubectl auth can-i` does), as its JSON body. The envelope is the
-/// Kubernetes `k8s\0` + `runtime.Unknown` whose `raw` holds the message.
-pub fn review_from_protobuf(body: &[u8]) -> Option<Value> {
-    let unknown = proto_fields(body.strip_prefix(b"k8s\0")?)?;
-    let type_meta = proto_fields(proto_bytes(&unknown, 1)?)?;
-    let kind = proto_string(&type_meta, 2)?;
-    let review = proto_fields(proto_bytes(&unknown, 2)?)?;
-    let spec = proto_fields(proto_bytes(&review, 2).unwrap_or_default())?;
-    match kind.as_str() {
-        "SelfSubjectAccessReview" => {
-            let mut out = json!({});
-            if let Some(ra) = proto_bytes(&spec, 1) {
-                let ra = proto_fields(ra)?;
-                let mut attrs = serde_json::Map::new();
-                for (n, key) in [
-                    (1, "namespace"),
-                    (2, "verb"),
-                    (3, "group"),
-                    (4, "version"),
-                    (5, "resource"),
-                    (6, "subresource"),
-                    (7, "name"),
-                ] {
-                    if let Some(v) = proto_string(&ra, n) {
-                        attrs.insert(key.into(), json!(v));
-                    }
-                }
-                out["resourceAttributes"] = Value::Object(attrs);
-            }
-            if let Some(nra) = proto_bytes(&spec, 2) {
-                let nra = proto_fields(nra)?;
-                out["nonResourceAttributes"] =
-                    json!({"path": proto_string(&nra, 1), "verb": proto_string(&nra, 2)});
-            }
-            Some(json!({"kind": kind, "apiVersion": "authorization.k8s.io/v1", "spec": out}))
-        }
-        "SelfSubjectRulesReview" => Some(json!({
-            "kind": kind, "apiVersion": "authorization.k8s.io/v1",
-            "spec": {"namespace": proto_string(&spec, 1).unwrap_or_default()},
-        })),
-        _ => None,
     }
 }

@@ -19,6 +19,8 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub enum Event {
     Key(KeyEvent),
+    /// What the user may do in a namespace arrived.
+    Permissions(Permissions),
     Resize,
     /// A store changed (coalesced: at most one per store until seen).
     StoreChanged,
@@ -77,6 +79,8 @@ pub enum Effect {
     },
     LoadAudit,
     SwitchContext(String),
+    /// Watch this namespace instead (the stores watch one namespace only).
+    Rescope(String),
     /// Intent: the StatefulSet's scale subresource.
     Scale {
         namespace: String,
@@ -174,6 +178,21 @@ impl GridState {
 pub struct TaskScreen {
     pub namespace: String,
     pub name: String,
+}
+
+/// The rules that apply to the user in one namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permissions {
+    pub namespace: String,
+    pub rules: Vec<crate::domain::rbac::Rule>,
+}
+
+impl Permissions {
+    /// May the user do `a`? Unknown (another namespace): yes, the server decides.
+    pub fn allow(&self, a: &crate::domain::rbac::Attributes) -> bool {
+        a.namespace.as_deref() != Some(self.namespace.as_str())
+            || self.rules.iter().any(|r| r.allows(a))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -284,6 +303,14 @@ pub struct Model {
     pub engine: Option<EngineStatus>,
     pub header: Header,
     pub contexts: Vec<String>,
+    /// The stores watch this namespace only (the credentials may not list
+    /// all): another namespace needs stores of its own.
+    pub watch_only: Option<String>,
+    /// Namespaces offered by `:ns` completion besides those seen in the stores.
+    pub known_namespaces: Vec<String>,
+    /// What the user may do in a namespace (a SelfSubjectRulesReview's
+    /// rules): mutating keys say "forbidden" before asking, not after.
+    pub permissions: Option<Permissions>,
     pub typed: Vec<Key>,
     pub stores: Stores,
     pub audit: Vec<Row>,
@@ -328,6 +355,9 @@ impl Model {
             engine: None,
             header,
             contexts: Vec::new(),
+            watch_only: None,
+            known_namespaces: Vec::new(),
+            permissions: None,
             typed: Vec::new(),
             stores,
             audit: Vec::new(),
@@ -563,6 +593,7 @@ pub fn completions(model: &Model, input: &str) -> Vec<String> {
                             .keys()
                             .map(|(ns, _)| ns.clone()),
                     );
+                    seen.extend(model.known_namespaces.iter().cloned());
                     seen.sort();
                     seen.dedup();
                     n.extend(seen);
@@ -592,6 +623,10 @@ pub fn completions(model: &Model, input: &str) -> Vec<String> {
 pub fn update(model: &mut Model, event: Event) -> Vec<Effect> {
     match event {
         Event::Key(k) => on_key(model, k),
+        Event::Permissions(p) => {
+            model.permissions = Some(p);
+            Vec::new()
+        }
         Event::Resize | Event::StoreChanged => Vec::new(),
         // Ages are computed when drawn: a tick only asks for a redraw.
         Event::Tick => Vec::new(),
@@ -1050,6 +1085,13 @@ fn run_command(model: &mut Model, input: &str) -> Vec<Effect> {
             Vec::new()
         }
         ("ns", "all" | "-A") => {
+            if let Some(only) = &model.watch_only {
+                model.say(
+                    format!("these credentials may not list all namespaces: still watching {only}"),
+                    MessageKind::Error,
+                );
+                return Vec::new();
+            }
             model.namespace = None;
             model.say("all namespaces", MessageKind::Info);
             Vec::new()
@@ -1058,7 +1100,10 @@ fn run_command(model: &mut Model, input: &str) -> Vec<Effect> {
             model.namespace = Some(ns.to_owned());
             model.table_mut().selected = 0;
             model.say(format!("namespace {ns}"), MessageKind::Info);
-            Vec::new()
+            match &model.watch_only {
+                Some(only) if only != ns => vec![Effect::Rescope(ns.to_owned())],
+                _ => Vec::new(),
+            }
         }
         ("ctx", "") => {
             model.say(
@@ -1183,7 +1228,89 @@ fn open_view(model: &mut Model, kind: ViewKind) -> Vec<Effect> {
     }
 }
 
+/// What a mutating action will ask the server for, where the console can
+/// tell before it asks (the editor's units are checked by the server's dry run).
+fn required(model: &Model, action: Action) -> Option<crate::domain::rbac::Attributes> {
+    let attrs = |verb: &str, group: &str, resource: &str, sub: Option<&str>, ns: &str| {
+        crate::domain::rbac::Attributes {
+            verb: verb.to_owned(),
+            group: group.to_owned(),
+            resource: resource.to_owned(),
+            subresource: sub.map(str::to_owned),
+            name: None,
+            namespace: Some(ns.to_owned()),
+        }
+    };
+    match (model.stack.last(), action) {
+        (Some(Screen::Grid(g)), Action::Scale) => Some(attrs(
+            "patch",
+            "apps",
+            "statefulsets",
+            Some("scale"),
+            &g.swarm.namespace,
+        )),
+        (Some(Screen::Grid(g)), Action::Rebalance) => {
+            Some(attrs("patch", "", "configmaps", None, &g.swarm.namespace))
+        }
+        (
+            Some(Screen::Task(t)),
+            Action::SetStandby | Action::SetConfigured | Action::SetRunning | Action::Recover,
+        ) => Some(attrs(
+            "patch",
+            "aliecs.alice.cern",
+            "tasks",
+            None,
+            &t.namespace,
+        )),
+        (Some(Screen::Table(ViewKind::StatefulSets)), Action::Scale) => {
+            let row = model.selected_row()?;
+            Some(attrs(
+                "patch",
+                "apps",
+                "statefulsets",
+                Some("scale"),
+                &row.namespace,
+            ))
+        }
+        (Some(Screen::Table(ViewKind::StatefulSets)), Action::Rebalance) => {
+            let row = model.selected_row()?;
+            Some(attrs("patch", "", "configmaps", None, &row.namespace))
+        }
+        (Some(Screen::Table(kind)), Action::Delete | Action::Edit | Action::Restart) => {
+            let row = model.selected_row()?;
+            let (group, _, plural, _) = kind.api()?;
+            let verb = match (action, kind) {
+                (Action::Delete, _) | (Action::Restart, ViewKind::Pods) => "delete",
+                _ => "patch",
+            };
+            Some(attrs(verb, group, plural, None, &row.namespace))
+        }
+        _ => None,
+    }
+}
+
 fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
+    if action.is_mutating()
+        && let (Some(p), Some(a)) = (&model.permissions, required(model, action))
+        && !p.allow(&a)
+    {
+        let resource = match (&a.subresource, a.group.as_str()) {
+            (Some(sub), "") => format!("{}/{sub}", a.resource),
+            (Some(sub), g) => format!("{}/{sub}.{g}", a.resource),
+            (None, "") => a.resource.clone(),
+            (None, g) => format!("{}.{g}", a.resource),
+        };
+        model.say(
+            format!(
+                "forbidden: `{}` needs `{} {resource}` in namespace {}, which your Role does not grant",
+                action.id(),
+                a.verb,
+                p.namespace
+            ),
+            MessageKind::Error,
+        );
+        return Vec::new();
+    }
     let len = model.rows.len();
     let page = model.page.max(1);
     match model.mode() {
@@ -1270,6 +1397,12 @@ fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
         Action::SortReverse => {
             let t = model.table_mut();
             t.sort.1 = !t.sort.1;
+        }
+        Action::AllNamespaces if model.watch_only.is_some() => {
+            model.say(
+                "these credentials may not list all namespaces: `:ns NAME` watches another",
+                MessageKind::Error,
+            );
         }
         Action::AllNamespaces => {
             model.namespace = if model.namespace.is_some() {

@@ -104,7 +104,10 @@ pub fn spawn_stores(
 
 fn header_of(conn: &Connection) -> Header {
     Header {
-        context: conn.context.clone(),
+        context: match &conn.acting_as {
+            Some(user) => format!("{} as {user}", conn.context),
+            None => conn.context.clone(),
+        },
         server: conn.server.clone(),
         embedded: conn.embedded,
         fallback: conn.fallback,
@@ -127,6 +130,72 @@ fn contexts(opts: &ConnectOptions) -> Vec<String> {
     path.and_then(|p| kube::config::Kubeconfig::read_from(p).ok())
         .map(|kc| kc.contexts.into_iter().map(|c| c.name).collect())
         .unwrap_or_default()
+}
+
+/// The rules that apply to the user in `namespace`, from a
+/// SelfSubjectRulesReview (None when the server cannot say).
+async fn permissions(client: &kube::Client, namespace: &str) -> Option<super::app::Permissions> {
+    use k8s_openapi::api::authorization::v1::{SelfSubjectRulesReview, SelfSubjectRulesReviewSpec};
+    let review = SelfSubjectRulesReview {
+        spec: SelfSubjectRulesReviewSpec {
+            namespace: Some(namespace.to_owned()),
+        },
+        ..Default::default()
+    };
+    let api: Api<SelfSubjectRulesReview> = Api::all(client.clone());
+    let answer = api.create(&Default::default(), &review).await.ok()?;
+    let status = answer.status?;
+    if status.incomplete {
+        return None;
+    }
+    let rules = status
+        .resource_rules
+        .iter()
+        .filter_map(|r| serde_json::to_value(r).ok())
+        .map(|v| crate::domain::rbac::Rule::from_review(&v))
+        .collect();
+    Some(super::app::Permissions {
+        namespace: namespace.to_owned(),
+        rules,
+    })
+}
+
+/// The namespaces `:ns` offers: those the server lists, or, when listing
+/// namespaces is forbidden (a namespaced Role), those the kubeconfig's
+/// contexts name and the current one.
+async fn readable_namespaces(
+    client: &kube::Client,
+    opts: &ConnectOptions,
+    current: &str,
+) -> Vec<String> {
+    use k8s_openapi::api::core::v1::Namespace;
+    if let Ok(list) = Api::<Namespace>::all(client.clone())
+        .list(&kube::api::ListParams::default())
+        .await
+    {
+        return list
+            .items
+            .into_iter()
+            .filter_map(|n| n.metadata.name)
+            .collect();
+    }
+    let path = opts
+        .kubeconfig
+        .clone()
+        .or_else(|| std::env::var_os("KUBECONFIG").map(PathBuf::from));
+    let mut out: Vec<String> = path
+        .and_then(|p| kube::config::Kubeconfig::read_from(p).ok())
+        .map(|kc| {
+            kc.contexts
+                .into_iter()
+                .filter_map(|c| c.context?.namespace)
+                .collect()
+        })
+        .unwrap_or_default();
+    out.push(current.to_owned());
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Connect and make sure the API answers, with a message an operator can act on.
@@ -207,6 +276,9 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
     );
     model.ascii = opts.ascii || settings.ascii.unwrap_or(false) || !super::config::utf8_locale();
     model.contexts = contexts(&connect_opts);
+    model.watch_only = only.clone();
+    model.known_namespaces =
+        readable_namespaces(&conn.client, &connect_opts, &conn.namespace).await;
     if opts.all_namespaces && only.is_none() {
         model.namespace = None;
     }
@@ -250,6 +322,7 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
     // Context switches connect in a task; the new connection arrives here.
     let (ctx_tx, mut switched) = mpsc::channel::<Result<(Connection, Option<String>), String>>(1);
     let mut input = EventStream::new();
+    let mut asked_permissions: Option<String> = None;
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
     let mut ages = tokio::time::interval(AGE_REFRESH);
@@ -309,6 +382,9 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
                     model.stores = stores_now.clone();
                     model.default_namespace = conn.namespace.clone();
                     model.namespace = Some(conn.namespace.clone());
+                    model.watch_only = only.clone();
+                    model.known_namespaces =
+                        readable_namespaces(&conn.client, &connect_opts, &conn.namespace).await;
                     Event::Connected(header_of(&conn))
                 }
                 Err(e) => {
@@ -326,6 +402,20 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
         }
         let effects = update(&mut model, event);
         dirty = true;
+        // What the user may do where it looks: one SelfSubjectRulesReview per
+        // namespace shown (none in read-only mode: nothing is offered there).
+        if !read_only
+            && let Some(ns) = model.namespace.clone()
+            && asked_permissions.as_deref() != Some(ns.as_str())
+        {
+            asked_permissions = Some(ns.clone());
+            let (client, etx) = (conn.client.clone(), etx.clone());
+            tokio::spawn(async move {
+                if let Some(p) = permissions(&client, &ns).await {
+                    let _ = etx.send(Event::Permissions(p)).await;
+                }
+            });
+        }
         if let Some(name) = model.wanted_theme.take() {
             let (t, errs) = ThemeSource {
                 user_dir: dir.as_deref(),
@@ -396,6 +486,32 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
                 | Effect::DeleteUnit { .. }
                 | Effect::DiffUnit { .. }) => {
                     super::act::spawn(acting, conn.client.clone(), auditor_of(&conn), etx.clone());
+                }
+                Effect::Rescope(ns) => {
+                    // The credentials watch one namespace at a time: new stores
+                    // (and an engine) for the one asked for. A namespace they
+                    // may not read shows the server's reason in its views.
+                    only = Some(ns.clone());
+                    for t in tasks.drain(..) {
+                        t.abort();
+                    }
+                    let _ = std::mem::replace(
+                        &mut engine,
+                        super::act::start_engine(
+                            conn.client.clone(),
+                            auditor_of(&conn),
+                            only.clone(),
+                            ns.clone(),
+                            read_only,
+                            etx.clone(),
+                        ),
+                    )
+                    .send(());
+                    let (s, t) = spawn_stores(&conn.client, &tx, only.as_deref());
+                    stores_now = s;
+                    tasks = t;
+                    model.stores = stores_now.clone();
+                    model.watch_only = only.clone();
                 }
                 Effect::SwitchContext(name) => {
                     let mut o = connect_opts.clone();

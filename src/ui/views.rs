@@ -84,6 +84,7 @@ pub fn render(model: &Model, f: &mut Frame) {
 fn connection(model: &Model) -> (String, &'static str) {
     let mut since: Option<i64> = None;
     let mut synced = true;
+    let mut forbidden = false;
     for kind in [
         ViewKind::Pods,
         ViewKind::StatefulSets,
@@ -95,10 +96,15 @@ fn connection(model: &Model) -> (String, &'static str) {
             synced &= st.synced;
             if let Some(t) = st.stale_since(model.now_ms) {
                 since = Some(since.map_or(t, |x: i64| x.min(t)));
+                forbidden |= st
+                    .error
+                    .as_ref()
+                    .is_some_and(|(_, why)| why.contains("(403)"));
             }
         }
     }
     match since {
+        Some(_) if forbidden => ("forbidden".into(), "header.stale"),
         Some(t) => (
             format!(
                 "reconnecting, stale since {}s",
@@ -280,6 +286,23 @@ fn render_table(model: &Model, kind: ViewKind, f: &mut Frame, area: Rect) {
     f.render_widget(b, area);
     if model.rows.is_empty() {
         let synced = model.stores.get(kind).is_none_or(|s| s.read().synced);
+        // A view the server refuses says why (a 403 names the permission).
+        let refused = model
+            .stores
+            .get(kind)
+            .and_then(|s| s.read().error.as_ref().map(|(_, why)| why.clone()));
+        if let Some(why) = refused {
+            f.render_widget(
+                Paragraph::new(format!(
+                    "Cannot show {}: {why}",
+                    kind.title().to_lowercase()
+                ))
+                .wrap(ratatui::widgets::Wrap { trim: true })
+                .style(t.style("status.error")),
+                inner,
+            );
+            return;
+        }
         let text = match (kind, synced) {
             (ViewKind::Audit, _) => {
                 "No audit entries: the reconcile engine records its actions here once it runs."
