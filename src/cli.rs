@@ -202,6 +202,7 @@ pub struct OperatorArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    /// Output: table (for people), yaml or json (for scripts).
     #[arg(short, long, value_enum, default_value = "table")]
     pub output: Output,
 }
@@ -220,8 +221,10 @@ pub enum GetKind {
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
+    /// What to list: pods, sts, cm or tasks.
     #[arg(value_enum)]
     pub kind: GetKind,
+    /// Output: table (for people), yaml or json (for scripts).
     #[arg(short, long, value_enum, default_value = "table")]
     pub output: Output,
 }
@@ -234,6 +237,7 @@ pub enum TaskCommand {
 
 #[derive(Debug, Args)]
 pub struct SetStateArgs {
+    /// The Task's name, in the namespace.
     pub task: String,
     /// standby, configured or running.
     pub state: String,
@@ -253,12 +257,14 @@ pub struct GridArgs {
     /// Swarm name in the namespace (the seed swarm is `swarm-worker`); without
     /// one, the swarms of the namespace (or of all, with -A) are listed.
     pub swarm: Option<String>,
+    /// Output: table (for people), yaml or json (for scripts).
     #[arg(short, long, value_enum, default_value = "table")]
     pub output: Output,
 }
 
 #[derive(Debug, Args)]
 pub struct RebalanceArgs {
+    /// Swarm name in the namespace (the seed swarm is `swarm-worker`).
     pub swarm: String,
     /// Print the plan only; change nothing.
     #[arg(long)]
@@ -323,6 +329,7 @@ pub struct AssignArgs {
     /// StatefulSet name used for worker names in yaml output.
     #[arg(long, default_value = "swarm-worker")]
     pub statefulset: String,
+    /// Output: table (for people), yaml or json (for scripts).
     #[arg(short, long, value_enum, default_value = "table")]
     pub output: Output,
 }
@@ -335,6 +342,7 @@ pub struct RenderArgs {
     /// Set a template variable (repeatable); wins over the environment.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
+    /// Output: table (for people), yaml or json (for scripts).
     #[arg(short, long, value_enum, default_value = "yaml")]
     pub output: Output,
 }
@@ -349,8 +357,10 @@ pub enum NewCommand {
 pub struct PoolArgs {
     /// Pool (StatefulSet) name.
     pub name: String,
+    /// Number of workers (StatefulSet replicas).
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub workers: String,
+    /// The workers' container image.
     #[arg(long, value_name = "IMG")]
     pub image: String,
     /// CPU for each worker, as request and limit (e.g. 500m).
@@ -365,6 +375,7 @@ pub struct PoolArgs {
     /// Persistent volume claim:/mount/path (repeatable).
     #[arg(long = "volume", value_name = "CLAIM:/PATH")]
     pub volumes: Vec<String>,
+    /// Output: table (for people), yaml or json (for scripts).
     #[arg(short, long, value_enum, default_value = "yaml")]
     pub output: Output,
 }

@@ -678,6 +678,11 @@ async fn resolve(
     session: &Session,
     name: &str,
 ) -> Result<crate::domain::swarm::SwarmRef, CommandError> {
+    // kubectl's TYPE/NAME: a swarm is also named by its StatefulSet.
+    let name = ["swarm/", "swarms/", "sts/", "statefulset/", "statefulsets/"]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name);
     crate::engine::swarm::resolve(&session.client, &session.namespace, name)
         .await
         .map_err(|e| match e {

@@ -616,12 +616,21 @@ fn render_help(model: &Model, f: &mut Frame, area: Rect) {
             .collect();
         entries.push((keys.join(", "), b.action, b.desc.clone()));
     }
-    // Too many for one column: two columns of keys and action ids.
+    // In the operator's words: each binding's `desc` from the keymap (the
+    // action id only where a keymap gives none). Too many for one column:
+    // two columns, each description cut to fit.
+    let words = |action: &Action, desc: &str| {
+        if desc.is_empty() {
+            action.id().to_owned()
+        } else {
+            desc.to_owned()
+        }
+    };
     if entries.len() + 6 > area.height as usize && area.width >= 80 {
         let half = entries.len().div_ceil(2);
         for i in 0..half {
             let mut spans = Vec::new();
-            for (keys, action, _) in [entries.get(i), entries.get(i + half)]
+            for (keys, action, desc) in [entries.get(i), entries.get(i + half)]
                 .into_iter()
                 .flatten()
             {
@@ -629,10 +638,8 @@ fn render_help(model: &Model, f: &mut Frame, area: Rect) {
                     format!("{:>12}  ", keys),
                     t.style("footer.key"),
                 ));
-                spans.push(Span::styled(
-                    format!("{:<22}", action.id()),
-                    t.style("help"),
-                ));
+                let text: String = words(action, desc).chars().take(22).collect();
+                spans.push(Span::styled(format!("{text:<22}"), t.style("help")));
             }
             lines.push(Line::from(spans));
         }
@@ -640,7 +647,7 @@ fn render_help(model: &Model, f: &mut Frame, area: Rect) {
         for (keys, action, desc) in &entries {
             lines.push(Line::from(vec![
                 Span::styled(format!("{keys:>14}  "), t.style("footer.key")),
-                Span::styled(format!("{:<14} {desc}", action.id()), t.style("help")),
+                Span::styled(words(action, desc), t.style("help")),
             ]));
         }
     }
