@@ -250,6 +250,10 @@ pub struct SetStateArgs {
     /// Seconds to wait for each step.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// Output: table (progress and verdict as lines), yaml or json (progress on
+    /// stderr, then one document with the plan and the verdict on stdout).
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Output,
 }
 
 #[derive(Debug, Args)]
@@ -269,6 +273,10 @@ pub struct RebalanceArgs {
     /// Print the plan only; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Output: table (progress and verdict as lines), yaml or json (progress on
+    /// stderr, then one document with the plan and the verdict on stdout).
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Output,
 }
 
 #[derive(Debug, Args)]
@@ -284,6 +292,10 @@ pub struct ScaleArgs {
     /// Refuse counts above this ceiling.
     #[arg(long, default_value_t = 500)]
     pub max_replicas: u32,
+    /// Output: table (progress and verdict as lines), yaml or json (progress on
+    /// stderr, then one document with the plan and the verdict on stdout).
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Output,
 }
 
 #[derive(Debug, Subcommand)]

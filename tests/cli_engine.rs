@@ -165,3 +165,35 @@ fn status_lists_swarms_and_the_engine() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["swarms"][0]["workers"], 2);
 }
+
+#[test]
+fn scale_and_set_state_print_one_document_with_o_json() {
+    let (ok, out, err) = run(&["--embedded", "scale", "swarm-worker", "3", "-o", "json"]);
+    assert!(ok, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("stdout is one JSON document");
+    assert_eq!(doc["object"]["replicas"], 3);
+    assert_eq!(doc["verdict"], "converged: version 1, 3 workers refreshed");
+    assert_eq!(doc["plan"]["refresh"].as_array().unwrap().len(), 3);
+    assert!(
+        err.contains("refreshing swarm-worker-2 ..."),
+        "progress goes to stderr: {err}"
+    );
+    let (ok, out, err) = run(&[
+        "--embedded",
+        "-n",
+        "alice-tasks",
+        "task",
+        "set-state",
+        "readout",
+        "running",
+        "-o",
+        "yaml",
+    ]);
+    assert!(ok, "{err}");
+    let doc: serde_json::Value = serde_yaml::from_str(&out).unwrap();
+    assert_eq!(doc["verdict"], "converged: alice-tasks/readout is running");
+    assert_eq!(
+        doc["plan"]["path"],
+        serde_json::json!(["CONFIGURE -> configured", "START -> running"])
+    );
+}

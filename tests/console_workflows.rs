@@ -192,9 +192,15 @@ async fn the_grid_balanced_mid_refresh_and_previewed() {
     )
     .await
     .unwrap();
-    until("the grid to show the written version", || {
-        text(&render_to_buffer(&mut m, 120, 30)).contains("version 2")
-    })
+    // The simulated workers hot-load the entry of the running pods: wait for
+    // both to report it, so that the picture does not depend on a race.
+    until(
+        "the grid to show the written version, loaded by both",
+        || {
+            let t = text(&render_to_buffer(&mut m, 120, 30));
+            t.contains("version 2") && t.matches("v2 (reports 2)").count() == 2
+        },
+    )
     .await;
     let mid = text(&render_to_buffer(&mut m, 120, 30));
     assert!(mid.contains("refreshing"), "{mid}");

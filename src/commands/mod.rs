@@ -782,23 +782,89 @@ fn describe_plan(plan: &crate::domain::assignment::Plan, sts: &str) -> String {
     out
 }
 
+/// What a changing verb tells as it goes: progress lines, printed at once
+/// (on stdout for `-o table`, on stderr for yaml/json so that stdout holds
+/// one document), and the plan it acted on, for the structured verdict.
+pub(crate) struct Report {
+    output: Output,
+    plan: std::sync::Mutex<Option<Value>>,
+    lines: std::sync::Mutex<Vec<String>>,
+}
+
+impl Report {
+    fn new(output: Output) -> Self {
+        Self {
+            output,
+            plan: std::sync::Mutex::new(None),
+            lines: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn say(&self, line: impl Into<String>) {
+        let line: String = line.into();
+        for l in line.lines() {
+            if self.output == Output::Table {
+                println!("{l}");
+            } else {
+                eprintln!("{l}");
+            }
+            if let Ok(mut lines) = self.lines.lock() {
+                lines.push(l.to_owned());
+            }
+        }
+    }
+
+    fn plan(&self, plan: Value) {
+        if let Ok(mut p) = self.plan.lock() {
+            *p = Some(plan);
+        }
+    }
+
+    /// The verb's result: the verdict text for a table, else one document
+    /// with the object, the plan, the progress and the verdict.
+    fn finish(&self, object: Value, result: Outcome) -> Outcome {
+        let verdict = result?;
+        let doc = json!({
+            "object": object,
+            "plan": self.plan.lock().ok().and_then(|p| p.clone()),
+            "progress": self.lines.lock().map(|l| l.clone()).unwrap_or_default(),
+            "verdict": verdict.trim_end(),
+        });
+        Ok(match self.output {
+            Output::Table => verdict,
+            Output::Json => pretty(&doc),
+            Output::Yaml => serde_yaml::to_string(&doc).unwrap_or_default(),
+        })
+    }
+}
+
+fn plan_json(plan: &crate::domain::assignment::Plan, sts: &str) -> Value {
+    let name = |o: Option<u32>| o.map(|o| assignment::worker_name(sts, o));
+    json!({
+        "version": plan.global_version,
+        "moves": plan.moves.iter().map(|m| json!({"job": m.job, "from": name(m.from), "to": name(m.to)})).collect::<Vec<_>>(),
+        "refresh": plan.changed.iter().map(|c| json!({"worker": assignment::worker_name(sts, c.ordinal), "version": c.version})).collect::<Vec<_>>(),
+    })
+}
+
 async fn run_reconcile(
     client: &kube::Client,
     swarm: &crate::domain::swarm::SwarmRef,
     dry_run: bool,
+    report: &Report,
 ) -> Outcome {
     use crate::engine::swarm::{Progress, ReconcileOptions, Verdict, reconcile};
     let sts = crate::engine::swarm::statefulset_of(swarm);
     let mut out = String::new();
     let verdict = reconcile(client, swarm, &ReconcileOptions { dry_run, ..Default::default() }, |plan, p| match p {
         Progress::Planned { .. } => {
-            let text = describe_plan(plan, &sts);
-            print!("{text}");
+            report.say(describe_plan(plan, &sts));
+            report.plan(plan_json(plan, &sts));
         }
-        Progress::Replanned { attempt } => println!("the output ConfigMap changed under us (attempt {attempt}): re-planning from its new content"),
-        Progress::Written { version } => println!("wrote {} version {version}", swarm.output_config_map),
-        Progress::Refreshing { worker } => println!("refreshing {worker} ..."),
-        Progress::Refreshed { worker } => println!("{worker} ready with its new jobs"),
+        Progress::Replanned { attempt } => report.say(format!("the output ConfigMap changed under us (attempt {attempt}): re-planning from its new content")),
+        Progress::Written { version } => report.say(format!("wrote {} version {version}", swarm.output_config_map)),
+        Progress::Refreshing { worker } => report.say(format!("refreshing {worker} ...")),
+        Progress::Refreshed { worker } => report.say(format!("{worker} ready with its new jobs")),
     })
     .await
     .map_err(engine_err)?;
@@ -817,17 +883,20 @@ async fn rebalance(session: Session, args: &RebalanceArgs) -> Outcome {
     let client = session.client.clone();
     let audit = session.audit.clone();
     let swarm = resolve(&session, &args.swarm).await?;
+    let report = Report::new(args.output);
+    let object = json!({"swarm": swarm.name, "namespace": swarm.namespace});
     if args.dry_run {
-        return run_reconcile(&client, &swarm, true).await;
+        let r = run_reconcile(&client, &swarm, true, &report).await;
+        return report.finish(object, r);
     }
     let result = match take_or_delegate(&client, &swarm.namespace, &audit.user).await {
         Err(e) => Err(e),
         Ok(Actor::Here(held)) => {
-            let r = run_reconcile(&client, &swarm, false).await;
+            let r = run_reconcile(&client, &swarm, false, &report).await;
             held.release().await;
             r
         }
-        Ok(Actor::Engine(leader)) => request_rebalance(&client, &swarm, &leader).await,
+        Ok(Actor::Engine(leader)) => request_rebalance(&client, &swarm, &leader, &report).await,
     };
     {
         record(
@@ -839,7 +908,7 @@ async fn rebalance(session: Session, args: &RebalanceArgs) -> Outcome {
         )
         .await;
     }
-    result
+    report.finish(object, result)
 }
 
 fn sts_subject(swarm: &crate::domain::swarm::SwarmRef) -> crate::engine::audit::Subject {
@@ -902,7 +971,10 @@ fn scale(args: &ScaleArgs, conn: &ConnectionArgs) -> Outcome {
     with_cluster(conn, verb, |session| async move {
         let audit = session.audit.clone();
         let swarm = resolve(&session, &args.statefulset).await?;
-        let result = scale_swarm(&session, &swarm, replicas, args).await;
+        let report = Report::new(args.output);
+        let object =
+            json!({"swarm": swarm.name, "namespace": swarm.namespace, "replicas": replicas});
+        let result = scale_swarm(&session, &swarm, replicas, args, &report).await;
         if !args.dry_run {
             record(
                 &audit,
@@ -913,7 +985,7 @@ fn scale(args: &ScaleArgs, conn: &ConnectionArgs) -> Outcome {
             )
             .await;
         }
-        result
+        report.finish(object, result)
     })
 }
 
@@ -923,6 +995,7 @@ async fn request_rebalance(
     client: &kube::Client,
     swarm: &crate::domain::swarm::SwarmRef,
     leader: &str,
+    report: &Report,
 ) -> Outcome {
     use crate::engine::swarm::REBALANCE_ANNOTATION;
     let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
@@ -939,10 +1012,10 @@ async fn request_rebalance(
     )
     .await
     .map_err(|e| kube_err(&object, &e))?;
-    println!(
+    report.say(format!(
         "engine {leader} leads namespace {}: rebalance requested on {object}; waiting for its verdict",
         swarm.namespace
-    );
+    ));
     for _ in 0..3000 {
         let cm = cms
             .get(&swarm.jobs_config_map)
@@ -953,7 +1026,7 @@ async fn request_rebalance(
             .annotations
             .is_some_and(|a| a.contains_key(REBALANCE_ANNOTATION));
         if !pending {
-            return wait_converged(client, swarm, None).await;
+            return wait_converged(client, swarm, None, report).await;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
@@ -968,6 +1041,7 @@ async fn wait_converged(
     client: &kube::Client,
     swarm: &crate::domain::swarm::SwarmRef,
     replicas: Option<u32>,
+    report: &Report,
 ) -> Outcome {
     let mut last = None;
     for _ in 0..3000 {
@@ -979,7 +1053,7 @@ async fn wait_converged(
             .map_err(engine_err)?;
         let done = rows.iter().filter(|r| r.converged).count();
         if last != Some(done) {
-            println!("{done}/{} workers converged", rows.len());
+            report.say(format!("{done}/{} workers converged", rows.len()));
             last = Some(done);
         }
         let sized =
@@ -1004,6 +1078,7 @@ async fn scale_swarm(
     swarm: &crate::domain::swarm::SwarmRef,
     replicas: u32,
     args: &ScaleArgs,
+    report: &Report,
 ) -> Outcome {
     let client = &session.client;
     let user = &session.user;
@@ -1033,23 +1108,24 @@ async fn scale_swarm(
         inputs.replicas = replicas;
         let plan = crate::engine::swarm::desired_state(swarm, &inputs, &Default::default())
             .map_err(engine_err)?;
+        report.plan(plan_json(&plan, &sts));
         return Ok(format!(
             "{}dry run: nothing was changed\n",
             describe_plan(&plan, &sts)
         ));
     }
-    println!("scaled {}/{sts} to {replicas}", swarm.namespace);
+    report.say(format!("scaled {}/{sts} to {replicas}", swarm.namespace));
     let held = match take_or_delegate(client, &swarm.namespace, user).await? {
         Actor::Engine(leader) => {
-            println!(
+            report.say(format!(
                 "engine {leader} leads namespace {}: it re-plans and refreshes; waiting for its verdict",
                 swarm.namespace
-            );
-            return wait_converged(client, swarm, Some(replicas)).await;
+            ));
+            return wait_converged(client, swarm, Some(replicas), report).await;
         }
         Actor::Here(held) => held,
     };
-    let result = scale_here(client, swarm, replicas, &api, &sts).await;
+    let result = scale_here(client, swarm, replicas, &api, &sts, report).await;
     held.release().await;
     result
 }
@@ -1060,6 +1136,7 @@ async fn scale_here(
     replicas: u32,
     api: &kube::Api<k8s_openapi::api::apps::v1::StatefulSet>,
     sts: &str,
+    report: &Report,
 ) -> Outcome {
     // Wait until the StatefulSet has the new count of ready pods.
     for _ in 0..600 {
@@ -1072,21 +1149,23 @@ async fn scale_here(
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    run_reconcile(client, swarm, false).await
+    run_reconcile(client, swarm, false, report).await
 }
 
 async fn set_state(session: Session, args: &crate::cli::SetStateArgs) -> Outcome {
     let client = session.client.clone();
     let audit = session.audit.clone();
     let ns = session.namespace.as_str();
+    let report = Report::new(args.output);
+    let object = json!({"task": args.task, "namespace": ns, "target": args.state});
     let result = match take_or_delegate(&client, ns, &audit.user).await {
         Err(e) => Err(e),
         Ok(Actor::Here(held)) => {
-            let r = set_state_inner(&client, ns, args).await;
+            let r = set_state_inner(&client, ns, args, &report).await;
             held.release().await;
             r
         }
-        Ok(Actor::Engine(leader)) => request_state(&client, ns, args, &leader).await,
+        Ok(Actor::Engine(leader)) => request_state(&client, ns, args, &leader, &report).await,
     };
     let subject = crate::engine::audit::Subject {
         api_version: "aliecs.alice.cern/v1alpha1".into(),
@@ -1102,7 +1181,7 @@ async fn set_state(session: Session, args: &crate::cli::SetStateArgs) -> Outcome
         &result,
     )
     .await;
-    result
+    report.finish(object, result)
 }
 
 /// Record the target for the engine that leads and wait for its verdict.
@@ -1111,6 +1190,7 @@ async fn request_state(
     namespace: &str,
     args: &crate::cli::SetStateArgs,
     leader: &str,
+    report: &Report,
 ) -> Outcome {
     use crate::domain::task::{OccState, Task};
     use crate::engine::run::{RECOVER_ANNOTATION, REQUESTED_AT_ANNOTATION};
@@ -1141,10 +1221,10 @@ async fn request_state(
     )
     .await
     .map_err(|e| kube_err(&object, &e))?;
-    println!(
+    report.say(format!(
         "engine {leader} leads namespace {}: target {want} recorded on {object}; waiting for its verdict",
         namespace
-    );
+    ));
     if args.no_wait {
         return Ok(format!("target recorded ({object})\n"));
     }
@@ -1158,7 +1238,7 @@ async fn request_state(
         let status = t.status.unwrap_or_default();
         let state = status.state.clone().unwrap_or_default();
         if last.as_deref() != Some(state.as_str()) && !state.is_empty() {
-            println!("{object} is {state}");
+            report.say(format!("{object} is {state}"));
             last = Some(state.clone());
         }
         if state == want.as_str() {
@@ -1188,6 +1268,7 @@ async fn set_state_inner(
     client: &kube::Client,
     namespace: &str,
     args: &crate::cli::SetStateArgs,
+    report: &Report,
 ) -> Outcome {
     use crate::engine::task::{TaskOptions, TaskProgress, TaskVerdict};
     let opts = TaskOptions {
@@ -1200,12 +1281,18 @@ async fn set_state_inner(
         crate::engine::task::set_state(client, namespace, &args.task, &args.state, &opts, |p| {
             match p {
                 TaskProgress::Planned { path } => {
-                    println!("Plan for {}/{}: {}", namespace, args.task, path.join(", "))
+                    report.say(format!(
+                        "Plan for {}/{}: {}",
+                        namespace,
+                        args.task,
+                        path.join(", ")
+                    ));
+                    report.plan(json!({"path": path}));
                 }
                 TaskProgress::Stepping { event, from, to } => {
-                    println!("{event}: {from} -> {to} ...")
+                    report.say(format!("{event}: {from} -> {to} ..."))
                 }
-                TaskProgress::Reached { state } => println!("reached {state}"),
+                TaskProgress::Reached { state } => report.say(format!("reached {state}")),
             }
         })
         .await
