@@ -254,8 +254,9 @@ fn scale_the_swarm_from_the_grid_and_watch_it_converge() {
     let served = Served::start("swarm");
     let t = Tui::start(&format!("--kubeconfig {}", served.kubeconfig.display()));
     t.wait_for("the swarm pods", |s| s.contains("swarm-worker-0"));
-    t.wait_for("the console's engine leading", |s| {
-        s.contains("engine:leader")
+    // Nothing to do yet: the console's engine holds no lease.
+    t.wait_for("the console's engine standing by", |s| {
+        s.contains("engine:standby")
     });
     t.send(b":grid\r");
     t.wait_for("the grid with 2 converged workers", |s| {
@@ -275,6 +276,10 @@ fn scale_the_swarm_from_the_grid_and_watch_it_converge() {
         s.contains("3 workers (3 converged)") && s.contains("version 2")
     });
     assert!(s.contains("unassigned 0 · duplicated 0"), "{s}");
+    // The work done, the lease is given back.
+    t.wait_for("the engine standing by again", |s| {
+        s.contains("engine:standby")
+    });
     // The cluster holds it: every job exactly once over 3 workers.
     let cfg = assignment(&served.cluster).expect("the output ConfigMap");
     assert_eq!(cfg.workloads.len(), 3);
@@ -290,8 +295,8 @@ fn scale_the_swarm_from_the_grid_and_watch_it_converge() {
 fn set_a_task_running_and_see_it_pass_through_configured() {
     let served = Served::start("alice-tasks");
     let t = Tui::start(&format!("--kubeconfig {}", served.kubeconfig.display()));
-    t.wait_for("the console's engine leading", |s| {
-        s.contains("engine:leader")
+    t.wait_for("the console's engine standing by", |s| {
+        s.contains("engine:standby")
     });
     t.send(b":tasks\r");
     t.wait_for("readout in standby", |s| {
@@ -478,4 +483,37 @@ fn as_the_viewer_a_forbidden_key_says_so_and_nothing_is_sent() {
         accepted.is_empty(),
         "the viewer's console changed something: {accepted:?}"
     );
+}
+
+#[test]
+fn an_idle_console_sends_no_write_and_no_failing_request() {
+    let served = Served::start("swarm");
+    let cluster = &served.cluster;
+    let t = Tui::start(&format!("--kubeconfig {} -A", served.kubeconfig.display()));
+    t.wait_for("the pods, live, engine standing by", |s| {
+        s.contains("swarm-worker-0") && s.contains(" live ") && s.contains("engine:standby")
+    });
+    // Past start-up (lists, watches, the one rules review), then two lease
+    // periods and two controller resyncs of looking at swarms and Tasks that
+    // need nothing.
+    std::thread::sleep(Duration::from_secs(2));
+    let from = cluster.requests().len();
+    std::thread::sleep(Duration::from_secs(12));
+    let window = cluster.requests()[from..].to_vec();
+    let writes: Vec<_> = window.iter().filter(|r| r.method != "GET").collect();
+    assert!(writes.is_empty(), "an idle console wrote: {writes:?}");
+    let failed: Vec<_> = window.iter().filter(|r| r.code >= 400).collect();
+    assert!(
+        failed.is_empty(),
+        "an idle console's requests failed: {failed:?}"
+    );
+    // Nor does it poll: its watches stay open, so nothing at all is asked.
+    let polls: Vec<_> = window
+        .iter()
+        .filter(|r| !r.query.contains("watch=true"))
+        .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
+        .collect();
+    assert!(polls.is_empty(), "an idle console polled: {polls:#?}");
+    t.send(b"q");
+    t.wait_for("exit", |s| s.contains("EXITED 0"));
 }

@@ -136,10 +136,14 @@ pub async fn holder(
     now_ms: i64,
 ) -> Result<Option<String>, Error> {
     let api: Api<Lease> = Api::namespaced(client.clone(), namespace);
+    // A list by name: no lease yet is an empty answer, not a failed request.
     let lease = api
-        .get_opt(LEASE_NAME)
+        .list(&kube::api::ListParams::default().fields(&format!("metadata.name={LEASE_NAME}")))
         .await
-        .map_err(|e| Error::kube(format!("Lease {namespace}/{LEASE_NAME}"), e))?;
+        .map_err(|e| Error::kube(format!("Lease {namespace}/{LEASE_NAME}"), e))?
+        .items
+        .into_iter()
+        .next();
     Ok(lease.and_then(|l| l.spec).and_then(|spec| {
         let holder = spec.holder_identity.filter(|h| !h.is_empty())?;
         let renewed = spec.renew_time?.0.as_millisecond();

@@ -44,8 +44,12 @@ pub struct EngineConfig {
     pub lease_duration: Duration,
     /// How often (real time) the lease is renewed or contested.
     pub renew_every: Duration,
-    /// Longest pause between two controller rounds without any change.
+    /// Longest pause between two controller rounds without any change, while
+    /// something is to be done (a step that may time out).
     pub resync: Duration,
+    /// The same when nothing is to be done anywhere: watches wake the engine
+    /// on every change, so an idle engine need not poll.
+    pub idle_resync: Duration,
     /// The clock lease times are written in: the system clock, or the
     /// embedded cluster's.
     pub clock: Clock,
@@ -54,6 +58,10 @@ pub struct EngineConfig {
     pub task_step_timeout: Duration,
     /// Read-only: never contend for the lease, never write; plans only.
     pub plan_only: bool,
+    /// Take a namespace's lease only while there is something to do there
+    /// (an intent to carry out, a refresh pending), and give it back after:
+    /// a console that only looks writes nothing. `operator` leads always.
+    pub lease_on_demand: bool,
 }
 
 impl EngineConfig {
@@ -64,10 +72,12 @@ impl EngineConfig {
             lease_duration: Duration::from_secs(15),
             renew_every: Duration::from_secs(5),
             resync: Duration::from_secs(5),
+            idle_resync: Duration::from_secs(5),
             clock: Clock::system(),
             reconcile: ReconcileOptions::default(),
             task_step_timeout: Duration::from_secs(60),
             plan_only: false,
+            lease_on_demand: false,
         }
     }
 }
@@ -81,6 +91,8 @@ pub enum EngineRole {
     Leader,
     Observer,
     PlanOnly,
+    /// Leases on demand, nothing to do: holds no lease, writes nothing.
+    Standby,
 }
 
 impl std::fmt::Display for EngineRole {
@@ -90,6 +102,7 @@ impl std::fmt::Display for EngineRole {
             EngineRole::Leader => "leader",
             EngineRole::Observer => "observer",
             EngineRole::PlanOnly => "plan-only",
+            EngineRole::Standby => "standby",
         })
     }
 }
@@ -159,6 +172,11 @@ pub struct Engine {
     auditor: Option<Auditor>,
     status: Arc<watch::Sender<EngineStatus>>,
     leading: BTreeMap<String, Arc<AtomicBool>>,
+    /// Per namespace: is there something to do (leases on demand)?
+    wanted: BTreeMap<String, Arc<AtomicBool>>,
+    /// Tells the lease keeper that a namespace now wants its lease, or that
+    /// a Lease changed.
+    want_lease: Arc<Notify>,
     wake: Arc<Notify>,
     steps: HashMap<(String, String), InFlight>,
     actions: Arc<AtomicU64>,
@@ -175,7 +193,7 @@ impl Engine {
                 .collect(),
             actions: 0,
         };
-        let leading = cfg
+        let leading: BTreeMap<String, Arc<AtomicBool>> = cfg
             .namespaces
             .iter()
             .map(|ns| (ns.clone(), Arc::new(AtomicBool::new(false))))
@@ -185,6 +203,11 @@ impl Engine {
             cfg,
             auditor,
             status: Arc::new(watch::channel(status).0),
+            wanted: leading
+                .keys()
+                .map(|ns| (ns.clone(), Arc::new(AtomicBool::new(false))))
+                .collect(),
+            want_lease: Arc::new(Notify::new()),
             leading,
             wake: Arc::new(Notify::new()),
             steps: HashMap::new(),
@@ -213,10 +236,16 @@ impl Engine {
                 _ = &mut shutdown => break,
                 _ = self.round() => {}
             }
+            let busy = self.wanted.values().any(|w| w.load(Ordering::SeqCst));
+            let resync = if busy {
+                self.cfg.resync
+            } else {
+                self.cfg.idle_resync
+            };
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.cfg.resync) => {}
+                _ = tokio::time::sleep(resync) => {}
             }
         }
         drop(helpers);
@@ -244,16 +273,35 @@ impl Engine {
         let client = self.client.clone();
         let cfg = self.cfg.clone();
         let leading = self.leading.clone();
+        let wanted = self.wanted.clone();
+        let want_lease = self.want_lease.clone();
         let status = self.status.clone();
         let wake = self.wake.clone();
         tokio::spawn(async move {
             loop {
                 for ns in &cfg.namespaces {
                     let now = cfg.clock.now_ms();
+                    let idle = cfg.lease_on_demand && !wanted[ns].load(Ordering::SeqCst);
+                    if idle && !cfg.plan_only && leading[ns].swap(false, Ordering::SeqCst) {
+                        // The work is done: give the lease back, write no more.
+                        let lc = LeaseConfig {
+                            namespace: ns.clone(),
+                            identity: cfg.identity.clone(),
+                            duration: cfg.lease_duration,
+                        };
+                        if let Err(e) = lease::release(&client, &lc).await {
+                            tracing::warn!("releasing the lease in {ns}: {e}");
+                        }
+                    }
                     let outcome = if cfg.plan_only {
                         lease::holder(&client, ns, now)
                             .await
                             .map(|h| (EngineRole::PlanOnly, h))
+                    } else if idle {
+                        lease::holder(&client, ns, now).await.map(|h| match h {
+                            Some(other) => (EngineRole::Observer, Some(other)),
+                            None => (EngineRole::Standby, None),
+                        })
                     } else {
                         let lc = LeaseConfig {
                             namespace: ns.clone(),
@@ -300,7 +348,21 @@ impl Engine {
                         }
                     }
                 }
-                tokio::time::sleep(cfg.renew_every).await;
+                // A lease held (or wanted) is renewed on time; otherwise the
+                // keeper waits for a namespace to want one or a Lease to change.
+                let active = !cfg.lease_on_demand
+                    || cfg.namespaces.iter().any(|ns| {
+                        wanted[ns].load(Ordering::SeqCst) || leading[ns].load(Ordering::SeqCst)
+                    });
+                let pause = if active {
+                    cfg.renew_every
+                } else {
+                    cfg.idle_resync
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = want_lease.notified() => {}
+                }
             }
         })
     }
@@ -321,6 +383,17 @@ impl Engine {
                 Api::namespaced(self.client.clone(), ns),
                 self.wake.clone(),
             ));
+            if self.cfg.lease_on_demand {
+                // Who leads, without polling: the keeper looks when it changes.
+                handles.push(
+                    watch_kind_with::<k8s_openapi::api::coordination::v1::Lease>(
+                        Api::namespaced(self.client.clone(), ns),
+                        watcher::Config::default()
+                            .fields(&format!("metadata.name={}", lease::LEASE_NAME)),
+                        self.want_lease.clone(),
+                    ),
+                );
+            }
         }
         handles
     }
@@ -331,6 +404,10 @@ impl Engine {
             let leading = self.leading[&ns].clone();
             let swarms = self.swarms(&ns, &leading).await;
             let tasks = self.tasks(&ns, leading.load(Ordering::SeqCst)).await;
+            let need = matches!(swarms, Ok(true)) || matches!(tasks, Ok(true));
+            if !self.wanted[&ns].swap(need, Ordering::SeqCst) && need {
+                self.want_lease.notify_one();
+            }
             let error = swarms.err().or(tasks.err()).map(|e: Error| e.to_string());
             self.status.send_if_modified(|s| {
                 let n = s.namespaces.entry(ns.clone()).or_default();
@@ -375,8 +452,10 @@ impl Engine {
         }
     }
 
-    async fn swarms(&self, ns: &str, leading: &Arc<AtomicBool>) -> Result<(), Error> {
+    /// One round of the swarm controller; whether a swarm has work to do.
+    async fn swarms(&self, ns: &str, leading: &Arc<AtomicBool>) -> Result<bool, Error> {
         let found = swarm::discover(&self.client, Some(ns)).await?;
+        let mut need = false;
         for sw in found {
             let inputs = match swarm::read_inputs(&self.client, &sw).await {
                 Ok(i) => i,
@@ -415,10 +494,12 @@ impl Engine {
                     s.failed = false;
                 }
             });
+            let work = !noop || !pending.is_empty() || inputs.rebalance_requested.is_some();
+            need |= work;
             if !leading.load(Ordering::SeqCst) {
                 continue;
             }
-            if !noop || !pending.is_empty() || inputs.rebalance_requested.is_some() {
+            if work {
                 self.reconcile_swarm(&sw, leading, inputs.rebalance_requested.is_some())
                     .await;
             }
@@ -426,7 +507,7 @@ impl Engine {
                 tracing::warn!("Swarm {ns}/{}: {e}", sw.name);
             }
         }
-        Ok(())
+        Ok(need)
     }
 
     async fn reconcile_swarm(&self, sw: &SwarmRef, leading: &Arc<AtomicBool>, requested: bool) {
@@ -572,12 +653,14 @@ impl Engine {
         Ok(())
     }
 
-    async fn tasks(&mut self, ns: &str, leading: bool) -> Result<(), Error> {
+    /// One round of the Task controller; whether a Task has a step to take.
+    async fn tasks(&mut self, ns: &str, leading: bool) -> Result<bool, Error> {
         let api: Api<Task> = Api::namespaced(self.client.clone(), ns);
+        let mut need = false;
         let list = match api.list(&ListParams::default()).await {
             Ok(l) => l,
             // The Task CRD is not installed here: nothing to drive.
-            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(false),
             Err(e) => return Err(Error::kube(format!("Tasks in {ns}"), e)),
         };
         let mut seen = Vec::new();
@@ -596,6 +679,7 @@ impl Engine {
             };
             seen.push(name.clone());
             let st = self.drive_task(ns, &name, &raw, &t, leading, &api).await;
+            need |= !st.failed && st.actual.as_deref() != Some(st.target.as_str());
             self.set_task(ns, &name, st);
         }
         self.steps
@@ -606,7 +690,7 @@ impl Engine {
             tasks.retain(|name, _| seen.contains(name));
             tasks.len() != before
         });
-        Ok(())
+        Ok(need)
     }
 
     async fn drive_task(
@@ -815,10 +899,16 @@ where
     K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
     K::DynamicType: Default,
 {
+    watch_kind_with(api, watcher::Config::default(), wake)
+}
+
+fn watch_kind_with<K>(api: Api<K>, config: watcher::Config, wake: Arc<Notify>) -> JoinHandle<()>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+    K::DynamicType: Default,
+{
     tokio::spawn(async move {
-        let mut events = watcher(api, watcher::Config::default())
-            .default_backoff()
-            .boxed();
+        let mut events = watcher(api, config).default_backoff().boxed();
         while let Some(event) = events.next().await {
             match event {
                 Ok(

@@ -368,6 +368,10 @@ pub fn start_engine(
         let identity = crate::engine::lease::default_identity(&auditor.user);
         let mut cfg = EngineConfig::new(namespaces, format!("console:{identity}"));
         cfg.plan_only = read_only;
+        // A console that only looks writes nothing: a lease only while there
+        // is an intent to carry out.
+        cfg.lease_on_demand = true;
+        cfg.idle_resync = std::time::Duration::from_secs(300);
         let engine = Engine::new(client, cfg, Some(auditor));
         let mut status = engine.status();
         let forward = tokio::spawn(async move {

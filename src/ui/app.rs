@@ -777,6 +777,8 @@ pub fn engine_summary(status: &EngineStatus) -> String {
             None => "plan-only (no engine leads)".to_owned(),
         },
         EngineRole::Starting => "starting".to_owned(),
+        // Holds no lease until there is something to do: writes nothing.
+        EngineRole::Standby => "standby".to_owned(),
     };
     let all: Vec<(String, String)> = status
         .namespaces
