@@ -517,3 +517,51 @@ fn an_idle_console_sends_no_write_and_no_failing_request() {
     t.send(b"q");
     t.wait_for("exit", |s| s.contains("EXITED 0"));
 }
+
+#[test]
+fn a_missing_crd_is_said_asked_for_rarely_and_picked_up_once_installed() {
+    use swarmdeck::embedded::{Cluster, clock::Clock, scenario, serve_tcp};
+    // A cluster without the Task CRD.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cluster = Cluster::new(Clock::system(), 10_000);
+    let (addr, _server) = rt.block_on(serve_tcp(&cluster, 0)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        swarmdeck::embedded::kubeconfig(&cluster, &format!("http://{addr}"), "default"),
+    )
+    .unwrap();
+    let t = Tui::start(&format!("--kubeconfig {}", kubeconfig.display()));
+    t.wait_for("the console", |s| s.contains("Pods(default)"));
+    t.send(b":tasks\r");
+    t.wait_for("the missing CRD said", |s| {
+        s.contains("CRD tasks.aliecs.alice.cern is not installed")
+    });
+    // Asked again rarely, not every second: over 8 s, the view's watch and
+    // the engine's together ask at most a handful of times.
+    let tasks = |c: &Cluster| {
+        c.requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/apis/aliecs.alice.cern"))
+            .count()
+    };
+    let before = tasks(&cluster);
+    std::thread::sleep(Duration::from_secs(8));
+    let asked = tasks(&cluster) - before;
+    let seen: Vec<String> = cluster
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/apis/aliecs.alice.cern"))
+        .map(|r| format!("{} {}?{} {}", r.method, r.path, r.query, r.code))
+        .collect();
+    assert!(
+        asked <= 8,
+        "the Task list was asked for {asked} times in 8 s: {seen:#?}"
+    );
+    // Installed while the console runs: the view picks it up.
+    scenario::install_crds(&cluster).unwrap();
+    t.wait_for("the Task view", |s| s.contains("No tasks in default"));
+    t.send(b"q");
+    t.wait_for("exit", |s| s.contains("EXITED 0"));
+}

@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use futures::StreamExt;
 use kube::Api;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use serde::de::DeserializeOwned;
 
 /// Which store changed.
@@ -104,32 +104,51 @@ impl<R> Store<R> {
     }
 }
 
-/// Retry delays for a console: 0.5 s doubling to at most 5 s, so a returning
-/// API server is seen within seconds (a controller's default waits up to 30 s).
+/// Retry pacing for a console's watch. A server that cannot be reached is
+/// tried again soon (0.5 s doubling to 2 s: a refused connection costs it
+/// nothing, and a returning server is seen within seconds); one that answers
+/// with an error (a kind it does not serve, a permission it denies, an
+/// overload) is asked again only after 1 s doubling to 60 s, with jitter, so
+/// that a console never hammers an API server with requests that fail.
 #[derive(Debug, Clone)]
-pub struct ConsoleBackoff {
-    next: std::time::Duration,
+pub struct Retry {
+    transport: std::time::Duration,
+    answered: std::time::Duration,
 }
 
-impl Default for ConsoleBackoff {
+impl Default for Retry {
     fn default() -> Self {
         Self {
-            next: std::time::Duration::from_millis(500),
+            transport: std::time::Duration::from_millis(500),
+            answered: std::time::Duration::from_secs(1),
         }
     }
 }
 
-impl Iterator for ConsoleBackoff {
-    type Item = std::time::Duration;
-    fn next(&mut self) -> Option<Self::Item> {
-        let now = self.next;
-        self.next = (self.next * 2).min(std::time::Duration::from_secs(5));
-        Some(now)
+impl Retry {
+    /// How long to wait before the watch tries again after `e`.
+    pub fn delay(&mut self, e: &watcher::Error) -> std::time::Duration {
+        use std::time::Duration;
+        let answered = match e {
+            watcher::Error::InitialListFailed(k)
+            | watcher::Error::WatchStartFailed(k)
+            | watcher::Error::WatchFailed(k) => matches!(k, kube::Error::Api(_)),
+            watcher::Error::WatchError(_) | watcher::Error::NoResourceVersion => true,
+        };
+        if answered {
+            let d = self.answered;
+            self.answered = (d * 2).min(Duration::from_secs(60));
+            // ±20 % so that many consoles do not retry in step.
+            let jitter = (now_ms().rem_euclid(400) - 200) as f64 / 1000.0;
+            d.mul_f64(1.0 + jitter)
+        } else {
+            let d = self.transport;
+            self.transport = (d * 2).min(Duration::from_secs(2));
+            d
+        }
     }
-}
 
-impl kube::runtime::utils::Backoff for ConsoleBackoff {
-    fn reset(&mut self) {
+    pub fn reset(&mut self) {
         *self = Self::default();
     }
 }
@@ -166,10 +185,19 @@ where
         let store = store.clone();
         tokio::spawn(async move {
             let mut staged: BTreeMap<(String, String), Arc<R>> = BTreeMap::new();
-            let mut stream = watcher(api, watcher::Config::default())
-                .default_backoff()
-                .boxed();
+            let mut stream = watcher(api, watcher::Config::default()).boxed();
+            let mut retry = Retry::default();
             while let Some(item) = stream.next().await {
+                let pause = match &item {
+                    Err(e) => Some(retry.delay(e)),
+                    // Init comes before every (re)list, also one that fails:
+                    // only a list that completed, or news, is progress.
+                    Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => None,
+                    Ok(_) => {
+                        retry.reset();
+                        None
+                    }
+                };
                 let notify_now = match item {
                     Ok(watcher::Event::Init) => {
                         staged.clear();
@@ -216,8 +244,55 @@ where
                 if notify_now && notify.send(Changed(tag)).await.is_err() {
                     return;
                 }
+                if let Some(d) = pause {
+                    tokio::time::sleep(d).await;
+                }
             }
         })
     };
     (store, handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn answered(code: u16) -> watcher::Error {
+        watcher::Error::InitialListFailed(kube::Error::Api(Box::new(
+            kube::core::Status::failure(
+                "the server could not find the requested resource",
+                "NotFound",
+            )
+            .with_code(code),
+        )))
+    }
+
+    fn unreachable() -> watcher::Error {
+        watcher::Error::InitialListFailed(kube::Error::Service(Box::new(std::io::Error::other(
+            "connection refused",
+        ))))
+    }
+
+    #[test]
+    fn an_unreachable_server_is_retried_within_seconds() {
+        let mut r = Retry::default();
+        let waits: Vec<Duration> = (0..8).map(|_| r.delay(&unreachable())).collect();
+        assert_eq!(waits[0], Duration::from_millis(500));
+        assert!(
+            waits.iter().all(|w| *w <= Duration::from_secs(2)),
+            "{waits:?}"
+        );
+    }
+
+    #[test]
+    fn a_server_that_refuses_is_asked_again_only_after_30_s_and_more() {
+        let mut r = Retry::default();
+        let waits: Vec<Duration> = (0..8).map(|_| r.delay(&answered(404))).collect();
+        assert!(waits[0] <= Duration::from_millis(1200), "{waits:?}");
+        assert!(waits[7] >= Duration::from_secs(30), "{waits:?}");
+        assert!(waits[7] <= Duration::from_secs(72), "{waits:?}");
+        r.reset();
+        assert!(r.delay(&answered(403)) <= Duration::from_millis(1200));
+    }
 }

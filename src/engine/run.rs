@@ -15,7 +15,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use serde::Serialize;
 use serde_json::json;
 use tokio::sync::{Notify, watch};
@@ -908,16 +908,22 @@ where
     K::DynamicType: Default,
 {
     tokio::spawn(async move {
-        let mut events = watcher(api, config).default_backoff().boxed();
+        let mut events = watcher(api, config).boxed();
+        let mut retry = crate::cluster::stores::Retry::default();
         while let Some(event) = events.next().await {
             match event {
                 Ok(
                     watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone,
                 ) => {
+                    retry.reset();
                     wake.notify_one();
                 }
+                // Init comes before every (re)list, also one that fails.
                 Ok(_) => {}
-                Err(e) => tracing::debug!("engine watch: {e}"),
+                Err(e) => {
+                    tracing::debug!("engine watch: {e}");
+                    tokio::time::sleep(retry.delay(&e)).await;
+                }
             }
         }
     })

@@ -292,13 +292,17 @@ fn render_table(model: &Model, kind: ViewKind, f: &mut Frame, area: Rect) {
             .get(kind)
             .and_then(|s| s.read().error.as_ref().map(|(_, why)| why.clone()));
         if let Some(why) = refused {
+            let text = if kind == ViewKind::Tasks
+                && why.contains("could not find the requested resource")
+            {
+                "CRD tasks.aliecs.alice.cern is not installed in this cluster: `swarmdeck crds | kubectl apply -f -` installs it, and this view picks it up (it asks again now and then, less often the longer it is missing)".to_owned()
+            } else {
+                format!("Cannot show {}: {why}", kind.title().to_lowercase())
+            };
             f.render_widget(
-                Paragraph::new(format!(
-                    "Cannot show {}: {why}",
-                    kind.title().to_lowercase()
-                ))
-                .wrap(ratatui::widgets::Wrap { trim: true })
-                .style(t.style("status.error")),
+                Paragraph::new(text)
+                    .wrap(ratatui::widgets::Wrap { trim: true })
+                    .style(t.style("status.error")),
                 inner,
             );
             return;
