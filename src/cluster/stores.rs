@@ -167,6 +167,9 @@ fn key_of<K: kube::Resource>(o: &K) -> (String, String) {
     )
 }
 
+/// Rows shown at a time while a first list streams in (the watcher's page size).
+const FIRST_LIST_PAGE: usize = 500;
+
 /// Start watching `api`, converting each object with `convert`. Every time
 /// the store changes while the UI has not looked yet, `tag` is sent once.
 pub fn spawn<K, R, F>(
@@ -185,6 +188,10 @@ where
         let store = store.clone();
         tokio::spawn(async move {
             let mut staged: BTreeMap<(String, String), Arc<R>> = BTreeMap::new();
+            // Until the first list completes, rows are shown page by page as
+            // they arrive (a relist later replaces them only when complete,
+            // so that a reconnect neither flickers nor shows ghosts).
+            let mut ever_synced = false;
             let mut stream = watcher(api, watcher::Config::default()).boxed();
             let mut retry = Retry::default();
             while let Some(item) = stream.next().await {
@@ -205,9 +212,15 @@ where
                     }
                     Ok(watcher::Event::InitApply(o)) => {
                         staged.insert(key_of(&o), Arc::new(convert(&o)));
-                        false
+                        if !ever_synced && staged.len() % FIRST_LIST_PAGE == 0 {
+                            let so_far = staged.clone();
+                            store.update(|st| st.rows = so_far)
+                        } else {
+                            false
+                        }
                     }
                     Ok(watcher::Event::InitDone) => {
+                        ever_synced = true;
                         // Replace wholesale: objects deleted while disconnected vanish.
                         let rows = std::mem::take(&mut staged);
                         store.update(|st| {

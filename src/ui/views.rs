@@ -261,11 +261,17 @@ fn render_table(model: &Model, kind: ViewKind, f: &mut Frame, area: Rect) {
         })
         .collect();
     let ns = model.namespace.clone().unwrap_or_else(|| "all".into());
+    // While the first list streams in, its rows are shown as they come.
+    let loading = model
+        .stores
+        .get(kind)
+        .is_some_and(|s| !s.read().synced && !model.rows.is_empty());
     let mut title = vec![Span::styled(
         format!(
-            " {}({ns})[{}] ",
+            " {}({ns})[{}{}] ",
             crumbs.last().copied().unwrap_or(""),
-            model.rows.len()
+            model.rows.len(),
+            if loading { ", loading..." } else { "" }
         ),
         t.style("title"),
     )];
