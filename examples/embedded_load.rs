@@ -13,7 +13,8 @@ use kube::api::{Api, ListParams, WatchEvent, WatchParams};
 use serde_json::json;
 use swarmdeck::embedded::cluster::WriteOptions;
 use swarmdeck::embedded::world::{Timing, World};
-use swarmdeck::embedded::{Cluster, clock::Clock, scenario, serve_tcp};
+use swarmdeck::embedded::{Cluster, scenario, serve_tcp};
+use swarmdeck::time::Clock;
 
 fn rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")

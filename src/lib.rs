@@ -8,4 +8,5 @@ pub mod commands;
 pub mod domain;
 pub mod embedded;
 pub mod engine;
+pub mod time;
 pub mod ui;

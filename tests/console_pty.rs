@@ -520,7 +520,8 @@ fn an_idle_console_sends_no_write_and_no_failing_request() {
 
 #[test]
 fn a_missing_crd_is_said_asked_for_rarely_and_picked_up_once_installed() {
-    use swarmdeck::embedded::{Cluster, clock::Clock, scenario, serve_tcp};
+    use swarmdeck::embedded::{Cluster, scenario, serve_tcp};
+    use swarmdeck::time::Clock;
     // A cluster without the Task CRD.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let cluster = Cluster::new(Clock::system(), 10_000);

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use ratatui::buffer::Buffer;
 use swarmdeck::cluster::gate;
+use swarmdeck::embedded::Cluster;
 use swarmdeck::embedded::scenario::{self, Scenario};
 use swarmdeck::embedded::world::{Timing, World};
-use swarmdeck::embedded::{Cluster, clock::Clock};
+use swarmdeck::time::Clock;
 use swarmdeck::ui::app::{Event, Header, Model, update};
 use swarmdeck::ui::data::{Stores, ViewKind};
 use swarmdeck::ui::keymap::Keymap;

@@ -10,7 +10,8 @@ use kube::api::{
 };
 use kube::runtime::watcher;
 use serde_json::json;
-use swarmdeck::embedded::{Cluster, clock::Clock, in_process_client};
+use swarmdeck::embedded::{Cluster, in_process_client};
+use swarmdeck::time::Clock;
 
 fn cluster(window: usize) -> Cluster {
     Cluster::new(Clock::manual(1_795_305_600_000), window)

@@ -10,7 +10,8 @@ use swarmdeck::domain::task::Task;
 use swarmdeck::domain::workload::{ExecState, FailedSubstate, PendingSubstate, pod_state};
 use swarmdeck::embedded::scenario::{self, Scenario};
 use swarmdeck::embedded::world::{Timing, World};
-use swarmdeck::embedded::{Cluster, clock::Clock, in_process_client};
+use swarmdeck::embedded::{Cluster, in_process_client};
+use swarmdeck::time::Clock;
 
 fn demo() -> (World, kube::Client) {
     let cluster = Cluster::new(Clock::manual(1_795_305_600_000), 100_000);

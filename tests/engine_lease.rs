@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use swarmdeck::embedded::{Cluster, clock::Clock};
+use swarmdeck::embedded::Cluster;
 use swarmdeck::engine::lease::{LeaseConfig, Role, elect, release};
+use swarmdeck::time::Clock;
 
 fn engine(cluster: &Cluster, who: &str) -> (kube::Client, LeaseConfig) {
     let client = swarmdeck::cluster::gate::in_process(cluster, "swarm", false);

@@ -36,7 +36,7 @@ impl Held {
 }
 
 fn now_ms() -> i64 {
-    crate::embedded::clock::Clock::system().now_ms()
+    crate::time::Clock::system().now_ms()
 }
 
 /// Take the namespace's lease for the duration of a command, or name the

@@ -1000,7 +1000,7 @@ async fn request_rebalance(
     use crate::engine::swarm::REBALANCE_ANNOTATION;
     let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
         kube::Api::namespaced(client.clone(), &swarm.namespace);
-    let now = crate::embedded::clock::rfc3339(crate::embedded::clock::Clock::system().now_ms());
+    let now = crate::time::rfc3339(crate::time::Clock::system().now_ms());
     let object = format!("ConfigMap {}/{}", swarm.namespace, swarm.jobs_config_map);
     cms.patch(
         &swarm.jobs_config_map,
@@ -1206,7 +1206,7 @@ async fn request_state(
         ));
     }
     let api: kube::Api<Task> = kube::Api::namespaced(client.clone(), namespace);
-    let now = crate::embedded::clock::rfc3339(crate::embedded::clock::Clock::system().now_ms());
+    let now = crate::time::rfc3339(crate::time::Clock::system().now_ms());
     api.patch(
         &args.task,
         &kube::api::PatchParams {

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
 
-use super::clock::Clock;
 use super::registry::{self, ResourceType};
 use crate::domain::manifest;
+use crate::time::Clock;
 
 /// Group and plural: how objects of a type are stored (all versions share it).
 pub type ResKey = (String, String);
@@ -1200,7 +1200,7 @@ impl Cluster {
             }
             let mut next = (*current).clone();
             let when = self.shared.clock.now_ms() + grace * 1000;
-            next["metadata"]["deletionTimestamp"] = json!(super::clock::rfc3339(when));
+            next["metadata"]["deletionTimestamp"] = json!(crate::time::rfc3339(when));
             next["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
             let mut st = lock(&self.shared.state);
             return Ok(self.commit(

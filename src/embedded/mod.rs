@@ -3,7 +3,6 @@
 //! live cluster. Depends only on the domain and the API types.
 
 pub mod api;
-pub mod clock;
 pub mod cluster;
 pub mod openapi;
 pub mod patch;

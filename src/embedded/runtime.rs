@@ -4,10 +4,10 @@
 pub fn embedded_world(scenario: &str, pods: usize) -> Result<super::world::World, String> {
     use super::{
         Cluster,
-        clock::Clock,
         scenario::{self, Scenario},
         world::{Timing, World},
     };
+    use crate::time::Clock;
     let text = match scenario {
         "demo" => scenario::DEMO.to_owned(),
         "none" => String::new(),

@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use super::clock::parse_rfc3339;
 use super::registry::ResourceType;
+use crate::time::{human_duration, parse_rfc3339};
 
 fn age(obj: &Value, now_ms: i64) -> String {
     let Some(created) = obj["metadata"]["creationTimestamp"]
@@ -14,20 +14,6 @@ fn age(obj: &Value, now_ms: i64) -> String {
         return "<unknown>".into();
     };
     human_duration((now_ms - created).max(0) / 1000)
-}
-
-/// Kubernetes' short duration format: 45s, 3m12s, 5h, 3d4h, 2y.
-pub fn human_duration(secs: i64) -> String {
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 600 => format!("{}m{}s", s / 60, s % 60),
-        s if s < 3 * 3600 => format!("{}m", s / 60),
-        s if s < 8 * 3600 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
-        s if s < 2 * 86_400 => format!("{}h", s / 3600),
-        s if s < 8 * 86_400 => format!("{}d{}h", s / 86_400, (s % 86_400) / 3600),
-        s if s < 365 * 86_400 => format!("{}d", s / 86_400),
-        s => format!("{}y", s / (365 * 86_400)),
-    }
 }
 
 fn pod_status(obj: &Value) -> String {

@@ -33,7 +33,7 @@ fn now() -> String {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    crate::embedded::clock::rfc3339(ms)
+    crate::time::rfc3339(ms)
 }
 
 impl Auditor {

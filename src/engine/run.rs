@@ -29,7 +29,7 @@ use super::task::TARGET_ANNOTATION;
 use crate::domain::assignment::worker_name;
 use crate::domain::swarm::{Swarm, SwarmRef};
 use crate::domain::task::{OccState, Task, plan_path};
-use crate::embedded::clock::Clock;
+use crate::time::Clock;
 
 /// Annotation on a Task: take the recovery path out of `error` on the way
 /// to the target (set by `task set-state --recover`).

@@ -34,7 +34,7 @@ fn why(e: &kube::Error) -> String {
 }
 
 fn now() -> String {
-    crate::embedded::clock::rfc3339(crate::embedded::clock::Clock::system().now_ms())
+    crate::time::rfc3339(crate::time::Clock::system().now_ms())
 }
 
 /// Perform one of the acting effects in a task; the result comes back on `tx`.

@@ -153,9 +153,7 @@ impl Cell {
         match self {
             Cell::Text(s) => s.clone(),
             Cell::Num(n) => n.to_string(),
-            Cell::Age(Some(t)) => {
-                crate::embedded::table::human_duration((now_ms - t).max(0) / 1000)
-            }
+            Cell::Age(Some(t)) => crate::time::human_duration((now_ms - t).max(0) / 1000),
             Cell::Age(None) => "<unknown>".into(),
         }
     }

@@ -933,7 +933,7 @@ fn render_task(model: &Model, ts: &TaskScreen, f: &mut Frame, area: Rect) {
             Span::styled(
                 format!(
                     "{:>9} ago  ",
-                    crate::embedded::table::human_duration((model.now_ms - at).max(0) / 1000)
+                    crate::time::human_duration((model.now_ms - at).max(0) / 1000)
                 ),
                 t.style("footer"),
             ),

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use swarmdeck::embedded::Cluster;
 use swarmdeck::embedded::scenario::{self, Scenario};
 use swarmdeck::embedded::world::{Timing, World};
-use swarmdeck::embedded::{Cluster, clock::Clock};
+use swarmdeck::time::Clock;
 
 pub struct Demo {
     pub cluster: Cluster,
@@ -69,7 +70,8 @@ impl Served {
 
     /// The demo served with these faults in its world.
     pub fn start_with(namespace: &str, faults: Vec<swarmdeck::embedded::world::Fault>) -> Served {
-        use swarmdeck::embedded::{Cluster, clock::Clock, scenario, serve_tcp};
+        use swarmdeck::embedded::{Cluster, scenario, serve_tcp};
+        use swarmdeck::time::Clock;
         let rt = tokio::runtime::Runtime::new().unwrap();
         let cluster = Cluster::new(Clock::system(), 10_000);
         scenario::install_crds(&cluster).unwrap();

@@ -1,5 +1,7 @@
-//! Time for the embedded cluster: real time when serving, a clock the tests
-//! move by hand otherwise, so that nothing in a test ever sleeps.
+//! Time, for everyone: a clock (the system's, or one the tests move by hand so
+//! that nothing in a test sleeps), RFC 3339 as Kubernetes writes it, and
+//! kubectl's short durations. The console, the engine, the commands and the
+//! embedded cluster all read time here.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -103,6 +105,20 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     Some((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000)
+}
+
+/// Kubernetes' short duration format: 45s, 3m12s, 5h, 3d4h, 2y.
+pub fn human_duration(secs: i64) -> String {
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 600 => format!("{}m{}s", s / 60, s % 60),
+        s if s < 3 * 3600 => format!("{}m", s / 60),
+        s if s < 8 * 3600 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        s if s < 2 * 86_400 => format!("{}h", s / 3600),
+        s if s < 8 * 86_400 => format!("{}d{}h", s / 86_400, (s % 86_400) / 3600),
+        s if s < 365 * 86_400 => format!("{}d", s / 86_400),
+        s => format!("{}y", s / (365 * 86_400)),
+    }
 }
 
 #[cfg(test)]
