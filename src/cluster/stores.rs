@@ -212,7 +212,7 @@ where
                     }
                     Ok(watcher::Event::InitApply(o)) => {
                         staged.insert(key_of(&o), Arc::new(convert(&o)));
-                        if !ever_synced && staged.len() % FIRST_LIST_PAGE == 0 {
+                        if !ever_synced && staged.len().is_multiple_of(FIRST_LIST_PAGE) {
                             let so_far = staged.clone();
                             store.update(|st| st.rows = so_far)
                         } else {
