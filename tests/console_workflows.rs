@@ -350,3 +350,59 @@ async fn read_only_offers_none_of_the_actions() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_variables_are_set_from_the_editor() {
+    let d = common::demo(false);
+    let stores = stores_of(&d.client);
+    synced(&stores).await;
+    let mut m = model(stores, false);
+    typed(&mut m, ":new task\r");
+    let ctrl = |m: &mut Model, c: char| {
+        update(
+            m,
+            Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)),
+        )
+    };
+    let problem = |m: &Model| match m.screen() {
+        Screen::Editor(e) => e.problem.clone().map(|p| p.message),
+        _ => panic!("the editor closed"),
+    };
+    let said = problem(&m).expect("the template's variables are not set");
+    assert!(
+        said.contains("with `:set NAME=VALUE` in the palette"),
+        "{said}"
+    );
+    // Every unset name, from the message: set each from the editor's palette.
+    let names: Vec<String> = regex::Regex::new(r"(O2_[A-Z_]+) \(line")
+        .unwrap()
+        .captures_iter(&said)
+        .map(|c| c[1].to_owned())
+        .collect();
+    assert!(!names.is_empty(), "{said}");
+    for name in &names {
+        ctrl(&mut m, 'o');
+        typed(&mut m, &format!("set {name}=v1\r"));
+    }
+    assert_eq!(problem(&m), None, "all set, the template validates");
+    // The expanded pane lists each variable with its value and source.
+    ctrl(&mut m, 'p');
+    let shown = text(&render_to_buffer(&mut m, 160, 40));
+    assert!(
+        shown.contains(&format!("{} = v1  (:set)", names[0])),
+        "{shown}"
+    );
+    // Unset again: said again, and the buffer is still there.
+    ctrl(&mut m, 'o');
+    typed(&mut m, &format!("unset {}\r", names[0]));
+    assert!(problem(&m).is_some_and(|p| p.contains(&names[0])));
+    // Nothing in the palette takes the editor away.
+    ctrl(&mut m, 'o');
+    typed(&mut m, "pods\r");
+    assert!(matches!(m.screen(), Screen::Editor(_)));
+    let shown = text(&render_to_buffer(&mut m, 160, 40));
+    assert!(
+        shown.contains("`:pods` is not available in the editor"),
+        "{shown}"
+    );
+}

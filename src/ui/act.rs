@@ -213,12 +213,17 @@ async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> Opti
             text,
             namespace,
             dry_run,
+            vars,
         } => Some(Event::UnitDone {
-            result: apply_unit(client, audit, &text, &namespace, dry_run).await,
+            result: apply_unit(client, audit, &text, &vars, &namespace, dry_run).await,
             applied: !dry_run,
         }),
-        Effect::DeleteUnit { text, namespace } => {
-            let result = match super::editor::validate(&text) {
+        Effect::DeleteUnit {
+            text,
+            namespace,
+            vars,
+        } => {
+            let result = match super::editor::validate(&text, &vars) {
                 Err(p) => Err(p.message),
                 Ok(docs) => {
                     match crate::engine::unit::delete(client, &docs, &namespace, |_| {}).await {
@@ -253,8 +258,12 @@ async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> Opti
                 applied: false,
             })
         }
-        Effect::DiffUnit { text, namespace } => {
-            let result = match super::editor::validate(&text) {
+        Effect::DiffUnit {
+            text,
+            namespace,
+            vars,
+        } => {
+            let result = match super::editor::validate(&text, &vars) {
                 Err(p) => Err(p.message),
                 Ok(docs) => crate::engine::unit::plan_apply(client, &docs, &namespace, true)
                     .await
@@ -271,10 +280,11 @@ async fn apply_unit(
     client: &kube::Client,
     audit: &Auditor,
     text: &str,
+    vars: &super::editor::Vars,
     namespace: &str,
     dry_run: bool,
 ) -> Result<String, String> {
-    let docs = super::editor::validate(text).map_err(|p| p.message)?;
+    let docs = super::editor::validate(text, vars).map_err(|p| p.message)?;
     if dry_run {
         let steps = crate::engine::unit::plan_apply(client, &docs, namespace, true)
             .await

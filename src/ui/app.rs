@@ -110,14 +110,17 @@ pub enum Effect {
         text: String,
         namespace: String,
         dry_run: bool,
+        vars: super::editor::Vars,
     },
     DeleteUnit {
         text: String,
         namespace: String,
+        vars: super::editor::Vars,
     },
     DiffUnit {
         text: String,
         namespace: String,
+        vars: super::editor::Vars,
     },
 }
 
@@ -308,6 +311,9 @@ pub struct Model {
     pub watch_only: Option<String>,
     /// Namespaces offered by `:ns` completion besides those seen in the stores.
     pub known_namespaces: Vec<String>,
+    /// Template variables set with `:set NAME=VALUE` (they win over the
+    /// environment in the editor, its dry runs and applies).
+    pub vars: super::editor::Vars,
     /// What the user may do in a namespace (a SelfSubjectRulesReview's
     /// rules): mutating keys say "forbidden" before asking, not after.
     pub permissions: Option<Permissions>,
@@ -358,6 +364,7 @@ impl Model {
             watch_only: None,
             known_namespaces: Vec::new(),
             permissions: None,
+            vars: Default::default(),
             typed: Vec::new(),
             stores,
             audit: Vec::new(),
@@ -550,6 +557,9 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("events", "events"),
     ("audit", "the engine's audit log"),
     ("ns", "NAME | all: switch namespace"),
+    ("set", "NAME=VALUE: a ${VAR} for the editor"),
+    ("unset", "NAME: forget a :set variable"),
+    ("vars", "the :set variables"),
     ("ctx", "NAME: switch context"),
     ("theme", "NAME: switch theme"),
     ("grid", "[SWARM]: the assignment grid"),
@@ -615,6 +625,16 @@ pub fn completions(model: &Model, input: &str) -> Vec<String> {
                 .filter(|p| p.starts_with(a))
                 .map(|p| format!("{cmd} {p}"))
                 .collect()
+        }
+    }
+}
+
+/// `:set` and `:unset` reach open editors at once: they validate again.
+fn sync_editor_vars(model: &mut Model) {
+    for screen in &mut model.stack {
+        if let Screen::Editor(e) = screen {
+            e.vars = model.vars.clone();
+            e.validate();
         }
     }
 }
@@ -711,8 +731,9 @@ pub fn update(model: &mut Model, event: Event) -> Vec<Effect> {
             match result {
                 Ok(text) => {
                     model.stack.retain(|s| !matches!(s, Screen::Editor(_)));
+                    let vars = model.vars.clone();
                     model.stack.push(Screen::Editor(Box::new(EditorState::new(
-                        title, &text, namespace,
+                        title, &text, namespace, vars,
                     ))));
                 }
                 Err(e) => model.say(format!("cannot edit {title}: {e}"), MessageKind::Error),
@@ -1071,6 +1092,17 @@ fn run_command(model: &mut Model, input: &str) -> Vec<Effect> {
         None => (input, ""),
     };
     let cmd = cmd.trim_start_matches(':');
+    // Over the editor the palette sets variables only: nothing may take the
+    // buffer away.
+    if matches!(model.stack.last(), Some(Screen::Editor(_)))
+        && !matches!(cmd, "set" | "unset" | "vars")
+    {
+        model.say(
+            format!("`:{cmd}` is not available in the editor: it takes :set, :unset and :vars (Esc closes the editor first)"),
+            MessageKind::Error,
+        );
+        return Vec::new();
+    }
     if let Some(kind) = ViewKind::ALL
         .iter()
         .find(|v| v.command() == cmd || v.title().eq_ignore_ascii_case(cmd))
@@ -1106,6 +1138,49 @@ fn run_command(model: &mut Model, input: &str) -> Vec<Effect> {
                 Some(only) if only != ns => vec![Effect::Rescope(ns.to_owned())],
                 _ => Vec::new(),
             }
+        }
+        ("set", assignment) => {
+            match assignment.split_once('=') {
+                Some((name, value))
+                    if !name.is_empty()
+                        && name
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+                {
+                    model.vars.insert(name.to_owned(), value.to_owned());
+                    model.say(format!("${{{name}}} = {value}"), MessageKind::Info);
+                }
+                _ => model.say(
+                    format!("usage: :set NAME=VALUE (a name of letters, digits and _), not `{assignment}`"),
+                    MessageKind::Error,
+                ),
+            }
+            sync_editor_vars(model);
+            Vec::new()
+        }
+        ("unset", name) => {
+            if model.vars.remove(name).is_some() {
+                model.say(format!("${{{name}}} unset"), MessageKind::Info);
+            } else {
+                model.say(
+                    format!("${{{name}}} was not set with :set"),
+                    MessageKind::Error,
+                );
+            }
+            sync_editor_vars(model);
+            Vec::new()
+        }
+        ("vars", _) => {
+            let list: Vec<String> = model.vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            model.say(
+                if list.is_empty() {
+                    "no variables set with :set (the editor also reads the environment)".to_owned()
+                } else {
+                    list.join("  ")
+                },
+                MessageKind::Info,
+            );
+            Vec::new()
         }
         ("ctx", "") => {
             model.say(
@@ -1182,9 +1257,12 @@ fn run_command(model: &mut Model, input: &str) -> Vec<Effect> {
                         .namespace
                         .clone()
                         .unwrap_or_else(|| model.default_namespace.clone());
-                    model
-                        .stack
-                        .push(Screen::Editor(Box::new(EditorState::new(title, &text, ns))));
+                    model.stack.push(Screen::Editor(Box::new(EditorState::new(
+                        title,
+                        &text,
+                        ns,
+                        model.vars.clone(),
+                    ))));
                 }
                 None => model.say(
                     "usage: :new task | fairmq | pool | swarm | manifest",
@@ -1776,6 +1854,10 @@ fn apply_task(model: &mut Model, action: Action) -> Vec<Effect> {
 }
 
 fn apply_editor(model: &mut Model, action: Action) -> Vec<Effect> {
+    if action == Action::Palette {
+        model.palette = Some(Palette::default());
+        return Vec::new();
+    }
     let Some(Screen::Editor(e)) = model.stack.last_mut() else {
         return Vec::new();
     };
@@ -1821,6 +1903,7 @@ fn apply_editor(model: &mut Model, action: Action) -> Vec<Effect> {
             }
             let text = e.text();
             let namespace = e.namespace.clone();
+            let vars = e.vars.clone();
             match action {
                 Action::DryRun => {
                     e.busy = true;
@@ -1828,14 +1911,21 @@ fn apply_editor(model: &mut Model, action: Action) -> Vec<Effect> {
                         text,
                         namespace,
                         dry_run: true,
+                        vars,
                     }]
                 }
                 Action::Diff => {
                     e.busy = true;
-                    vec![Effect::DiffUnit { text, namespace }]
+                    vec![Effect::DiffUnit {
+                        text,
+                        namespace,
+                        vars,
+                    }]
                 }
                 Action::Apply => {
-                    let docs = super::editor::validate(&text).map(|d| d.len()).unwrap_or(0);
+                    let docs = super::editor::validate(&text, &vars)
+                        .map(|d| d.len())
+                        .unwrap_or(0);
                     ask(
                         model,
                         format!(
@@ -1846,20 +1936,27 @@ fn apply_editor(model: &mut Model, action: Action) -> Vec<Effect> {
                             text,
                             namespace,
                             dry_run: false,
+                            vars,
                         }],
                         "applying ...".into(),
                     );
                     Vec::new()
                 }
                 _ => {
-                    let docs = super::editor::validate(&text).map(|d| d.len()).unwrap_or(0);
+                    let docs = super::editor::validate(&text, &vars)
+                        .map(|d| d.len())
+                        .unwrap_or(0);
                     ask(
                         model,
                         format!(
                             "Delete the {docs} object{} of this manifest? y = delete, any other key = no",
                             if docs == 1 { "" } else { "s" }
                         ),
-                        vec![Effect::DeleteUnit { text, namespace }],
+                        vec![Effect::DeleteUnit {
+                            text,
+                            namespace,
+                            vars,
+                        }],
                         "deleting ...".into(),
                     );
                     Vec::new()

@@ -38,10 +38,23 @@ pub struct EditorState {
     /// The last dry run, apply or delete, as the operator reads it.
     pub result: Option<(String, bool)>,
     pub busy: bool,
+    /// Values given with `:set`, which win over the environment.
+    pub vars: Vars,
+}
+
+/// Template variables set in the console (`:set NAME=VALUE`).
+pub type Vars = std::collections::BTreeMap<String, String>;
+
+/// Where a variable's value comes from.
+pub fn source(vars: &Vars, name: &str) -> Option<(String, &'static str)> {
+    match vars.get(name) {
+        Some(v) => Some((v.clone(), ":set")),
+        None => std::env::var(name).ok().map(|v| (v, "environment")),
+    }
 }
 
 impl EditorState {
-    pub fn new(title: String, text: &str, namespace: String) -> Self {
+    pub fn new(title: String, text: &str, namespace: String, vars: Vars) -> Self {
         let mut area = TextArea::new(text.lines().map(str::to_owned).collect());
         area.set_line_number_style(ratatui::style::Style::default());
         let mut s = Self {
@@ -54,6 +67,7 @@ impl EditorState {
             diff: None,
             result: None,
             busy: false,
+            vars,
         };
         s.validate();
         s
@@ -71,7 +85,7 @@ impl EditorState {
 
     /// Validate the buffer and mark the problem's line.
     pub fn validate(&mut self) {
-        self.problem = validate(&self.text()).err();
+        self.problem = validate(&self.text(), &self.vars).err();
         let pattern = match &self.problem {
             Some(Problem { line: Some(l), .. }) => self
                 .area
@@ -86,26 +100,71 @@ impl EditorState {
 
     /// The expanded text, or why it cannot be expanded.
     pub fn expanded(&self) -> Result<String, String> {
-        manifest::expand(&self.text(), lookup).map_err(|e| e.to_string())
+        manifest::expand(&self.text(), |n| lookup(&self.vars, n)).map_err(|e| console_advice(&e))
+    }
+
+    /// Every `${VAR}` of the buffer with its value and where it comes from
+    /// (None: not set).
+    pub fn variables(&self) -> Vec<(String, Option<(String, &'static str)>)> {
+        let names = std::cell::RefCell::new(Vec::<String>::new());
+        let _ = manifest::expand(&self.text(), |n| {
+            let mut names = names.borrow_mut();
+            if !names.iter().any(|x| x == n) {
+                names.push(n.to_owned());
+            }
+            Some(String::new())
+        });
+        let mut names = names.into_inner();
+        names.sort();
+        names
+            .into_iter()
+            .map(|n| {
+                let value = source(&self.vars, &n);
+                (n, value)
+            })
+            .collect()
     }
 }
 
-/// Template variables come from the environment, as for `swarmdeck apply`.
-pub fn lookup(name: &str) -> Option<String> {
-    std::env::var(name).ok()
+/// A template variable's value: `:set` first, then the environment.
+pub fn lookup(vars: &Vars, name: &str) -> Option<String> {
+    source(vars, name).map(|(v, _)| v)
+}
+
+/// An error as the console's user can act on it: unset variables are set
+/// with `:set`, not with a command-line flag.
+fn console_advice(e: &ManifestError) -> String {
+    match e {
+        ManifestError::Variables(v) => {
+            let list: Vec<String> =
+                v.0.iter()
+                    .map(|(name, lines)| {
+                        let lines: Vec<String> = lines.iter().map(usize::to_string).collect();
+                        format!("{name} (line {})", lines.join(", "))
+                    })
+                    .collect();
+            format!(
+                "{} variable{} not set: {}; set {} with `:set NAME=VALUE` in the palette (or in the environment before starting the console), or write `$${{NAME}}` for a literal",
+                list.len(),
+                if list.len() == 1 { " is" } else { "s are" },
+                list.join(", "),
+                if list.len() == 1 { "it" } else { "them" }
+            )
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Validate a manifest as `apply` would, with the problem's place. Unset
 /// `${VAR}`s are reported only once the rest is valid, so that a template
 /// is still checked as it is edited.
-pub fn validate(text: &str) -> Result<Vec<manifest::Document>, Problem> {
-    if let Err(ManifestError::Variables(_)) = manifest::expand(text, lookup) {
-        manifest::load(text, |name| {
-            Some(lookup(name).unwrap_or_else(|| "x".into()))
-        })
-        .map_err(problem)?;
+pub fn validate(text: &str, vars: &Vars) -> Result<Vec<manifest::Document>, Problem> {
+    let look = |name: &str| lookup(vars, name);
+    if let Err(ManifestError::Variables(_)) = manifest::expand(text, look) {
+        manifest::load(text, |name| Some(look(name).unwrap_or_else(|| "x".into())))
+            .map_err(problem)?;
     }
-    manifest::load(text, lookup).map_err(problem)
+    manifest::load(text, look).map_err(problem)
 }
 
 fn problem(e: ManifestError) -> Problem {
@@ -120,7 +179,7 @@ fn problem(e: ManifestError) -> Problem {
             ManifestError::Empty => (None, None),
         };
         Problem {
-            message: e.to_string(),
+            message: console_advice(&e),
             line,
             column,
         }
@@ -213,13 +272,18 @@ mod tests {
 
     #[test]
     fn a_syntax_error_has_its_line_and_column() {
-        let p = validate("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x\n").unwrap_err();
+        let p = validate(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x\n",
+            &Vars::new(),
+        )
+        .unwrap_err();
         assert!(p.line.is_some(), "{p:?}");
         assert!(p.message.contains("line"), "{}", p.message);
         let mut e = EditorState::new(
             "t".into(),
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
             "default".into(),
+            Vars::new(),
         );
         assert!(e.problem.is_none());
         assert!(!e.modified());
@@ -227,6 +291,31 @@ mod tests {
         e.validate();
         assert!(e.modified());
         assert!(e.problem.is_some());
+    }
+
+    #[test]
+    fn set_variables_win_over_the_environment_and_the_advice_names_set() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${SD_TEST_NAME}\n  namespace: ${SD_TEST_NS}\n";
+        let mut e = EditorState::new("t".into(), text, "default".into(), Vars::new());
+        let p = e.problem.clone().expect("two unset variables");
+        assert!(
+            p.message.starts_with("2 variables are not set: SD_TEST_NAME (line 4), SD_TEST_NS (line 5); set them with `:set NAME=VALUE`"),
+            "{}",
+            p.message
+        );
+        assert_eq!(p.line, Some(4));
+        e.vars.insert("SD_TEST_NAME".into(), "cfg".into());
+        e.vars.insert("SD_TEST_NS".into(), "swarm".into());
+        e.validate();
+        assert!(e.problem.is_none(), "{:?}", e.problem);
+        assert!(e.expanded().unwrap().contains("name: cfg"));
+        assert_eq!(
+            e.variables(),
+            vec![
+                ("SD_TEST_NAME".to_owned(), Some(("cfg".to_owned(), ":set"))),
+                ("SD_TEST_NS".to_owned(), Some(("swarm".to_owned(), ":set"))),
+            ]
+        );
     }
 
     #[test]

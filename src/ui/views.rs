@@ -987,13 +987,31 @@ fn render_editor(model: &Model, e: &EditorState, f: &mut Frame, area: Rect) {
     f.render_widget(&area_widget, text_area);
     if let Some(side) = side {
         let (title, body): (&str, Vec<Line>) = match e.pane {
-            Pane::Expanded => (
-                " ${VAR} expanded ",
+            Pane::Expanded => (" ${VAR} expanded ", {
+                // The variables first: each value and where it comes from.
+                let mut lines: Vec<Line> = e
+                    .variables()
+                    .into_iter()
+                    .map(|(name, value)| match value {
+                        Some((v, from)) => Line::from(Span::styled(
+                            format!("{name} = {v}  ({from})"),
+                            t.style("status.ok"),
+                        )),
+                        None => Line::from(Span::styled(
+                            format!("{name} not set: `:set {name}=VALUE`"),
+                            t.style("status.error"),
+                        )),
+                    })
+                    .collect();
+                if !lines.is_empty() {
+                    lines.push(Line::from(""));
+                }
                 match e.expanded() {
-                    Ok(text) => text.lines().map(|l| Line::from(l.to_owned())).collect(),
-                    Err(err) => vec![Line::from(Span::styled(err, t.style("message.error")))],
-                },
-            ),
+                    Ok(text) => lines.extend(text.lines().map(|l| Line::from(l.to_owned()))),
+                    Err(err) => lines.push(Line::from(Span::styled(err, t.style("message.error")))),
+                }
+                lines
+            }),
             _ => (
                 " diff against the live objects ",
                 match &e.diff {
