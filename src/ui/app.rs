@@ -81,6 +81,8 @@ pub enum Effect {
     SwitchContext(String),
     /// Watch this namespace instead (the stores watch one namespace only).
     Rescope(String),
+    /// Remember the `:set` variables for this context in settings.toml.
+    SaveVars(super::editor::Vars),
     /// Intent: the StatefulSet's scale subresource.
     Scale {
         namespace: String,
@@ -560,6 +562,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("set", "NAME=VALUE: a ${VAR} for the editor"),
     ("unset", "NAME: forget a :set variable"),
     ("vars", "the :set variables"),
+    ("save-vars", "remember the :set variables for this context"),
     ("ctx", "NAME: switch context"),
     ("theme", "NAME: switch theme"),
     ("grid", "[SWARM]: the assignment grid"),
@@ -1095,7 +1098,7 @@ fn run_command(model: &mut Model, input: &str) -> Vec<Effect> {
     // Over the editor the palette sets variables only: nothing may take the
     // buffer away.
     if matches!(model.stack.last(), Some(Screen::Editor(_)))
-        && !matches!(cmd, "set" | "unset" | "vars")
+        && !matches!(cmd, "set" | "unset" | "vars" | "save-vars")
     {
         model.say(
             format!("`:{cmd}` is not available in the editor: it takes :set, :unset and :vars (Esc closes the editor first)"),
@@ -1170,6 +1173,7 @@ fn run_command(model: &mut Model, input: &str) -> Vec<Effect> {
             sync_editor_vars(model);
             Vec::new()
         }
+        ("save-vars", _) => vec![Effect::SaveVars(model.vars.clone())],
         ("vars", _) => {
             let list: Vec<String> = model.vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
             model.say(

@@ -14,6 +14,49 @@ pub struct Settings {
     pub theme: Option<String>,
     pub keymap: Option<String>,
     pub ascii: Option<bool>,
+    /// Template variables remembered per context (`:save-vars`): context ->
+    /// name -> value.
+    #[serde(default)]
+    pub vars: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+}
+
+/// Remember `vars` for `context` in `settings.toml` of `dir`, keeping every
+/// other setting and comment of the file as it is.
+pub fn save_vars(
+    dir: &Path,
+    context: &str,
+    vars: &std::collections::BTreeMap<String, String>,
+) -> Result<PathBuf, String> {
+    let path = dir.join("settings.toml");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| {
+        format!(
+            "{} does not parse ({e}); fix it first, nothing was written",
+            path.display()
+        )
+    })?;
+    let all = doc
+        .entry("vars")
+        .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
+    let Some(all) = all.as_table_like_mut() else {
+        return Err(format!(
+            "{}: `vars` is not a table; fix it first, nothing was written",
+            path.display()
+        ));
+    };
+    let mut table = toml_edit::Table::new();
+    for (k, v) in vars {
+        table.insert(k, toml_edit::value(v.as_str()));
+    }
+    all.insert(context, toml_edit::Item::Table(table));
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::write(&path, doc.to_string())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
 }
 
 /// The configuration directory: `--config-dir`, `SWARMDECK_CONFIG_DIR`,
@@ -77,4 +120,42 @@ pub fn utf8_locale() -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_variables_come_back_for_their_context_and_the_file_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("settings.toml"),
+            "# my wall screen\ntheme = \"mono\"\n",
+        )
+        .unwrap();
+        let vars: std::collections::BTreeMap<String, String> =
+            [("O2_PARTITION".to_owned(), "p1".to_owned())].into();
+        save_vars(dir.path(), "prod", &vars).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("settings.toml")).unwrap();
+        assert!(
+            text.starts_with("# my wall screen\ntheme = \"mono\"\n"),
+            "{text}"
+        );
+        let (settings, error) = load_settings(Some(dir.path()));
+        assert_eq!(error, None);
+        assert_eq!(settings.theme.as_deref(), Some("mono"));
+        assert_eq!(settings.vars["prod"], vars);
+        // A broken file is not overwritten.
+        std::fs::write(dir.path().join("settings.toml"), "theme = [\n").unwrap();
+        assert!(
+            save_vars(dir.path(), "prod", &vars)
+                .unwrap_err()
+                .contains("does not parse")
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("settings.toml")).unwrap(),
+            "theme = [\n"
+        );
+    }
 }

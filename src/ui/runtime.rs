@@ -205,6 +205,13 @@ async fn connect_checked(opts: &ConnectOptions) -> color_eyre::Result<Connection
         .map_err(|e| color_eyre::eyre::eyre!("{e}"))?;
     match tokio::time::timeout(Duration::from_secs(8), conn.client.apiserver_version()).await {
         Ok(Ok(_)) => Ok(conn),
+        // It answered, but not to these credentials.
+        Ok(Err(e @ kube::Error::Api(_))) => Err(color_eyre::eyre::eyre!(
+            "the API server of context {} at {} refused this console: {}",
+            conn.context,
+            conn.server,
+            cluster::explain(&e)
+        )),
         Ok(Err(e)) => Err(color_eyre::eyre::eyre!(
             "cannot reach the API server of context {} at {}: {}; check the kubeconfig, the VPN or tunnel, or use --embedded",
             conn.context,
@@ -277,6 +284,11 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
     model.ascii = opts.ascii || settings.ascii.unwrap_or(false) || !super::config::utf8_locale();
     model.contexts = contexts(&connect_opts);
     model.watch_only = only.clone();
+    model.vars = settings
+        .vars
+        .get(&conn.context)
+        .cloned()
+        .unwrap_or_default();
     model.known_namespaces =
         readable_namespaces(&conn.client, &connect_opts, &conn.namespace).await;
     if opts.all_namespaces && only.is_none() {
@@ -383,6 +395,12 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
                     model.default_namespace = conn.namespace.clone();
                     model.namespace = Some(conn.namespace.clone());
                     model.watch_only = only.clone();
+                    model.vars = super::config::load_settings(dir.as_deref())
+                        .0
+                        .vars
+                        .get(&conn.context)
+                        .cloned()
+                        .unwrap_or_default();
                     model.known_namespaces =
                         readable_namespaces(&conn.client, &connect_opts, &conn.namespace).await;
                     Event::Connected(header_of(&conn))
@@ -431,6 +449,27 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
         for effect in effects {
             match effect {
                 Effect::Quit => quit = true,
+                Effect::SaveVars(vars) => {
+                    model.message = Some(match dir.as_deref() {
+                        None => (
+                            "no configuration directory (set SWARMDECK_CONFIG_DIR or --config-dir): nothing saved".to_owned(),
+                            MessageKind::Error,
+                        ),
+                        Some(d) => match super::config::save_vars(d, &conn.context, &vars) {
+                            Ok(path) => (
+                                format!(
+                                    "{} variable{} remembered for context {} in {}",
+                                    vars.len(),
+                                    if vars.len() == 1 { "" } else { "s" },
+                                    conn.context,
+                                    path.display()
+                                ),
+                                MessageKind::Info,
+                            ),
+                            Err(e) => (e, MessageKind::Error),
+                        },
+                    });
+                }
                 Effect::Copy(text) => {
                     // OSC 52: the terminal (even at the far end of ssh) puts it on the clipboard.
                     let b64 = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
