@@ -726,7 +726,7 @@ fn scale_of(obj: &Value) -> Value {
                 .join(",")
         })
         .unwrap_or_default();
-    json!({
+    let mut scale = json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
         "metadata": {
@@ -736,7 +736,12 @@ fn scale_of(obj: &Value) -> Value {
         },
         "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(1)},
         "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector},
-    })
+    });
+    // autoscaling/v1 declares replicas omitempty: zero is not written.
+    if scale["spec"]["replicas"] == 0 {
+        scale["spec"] = json!({});
+    }
+    scale
 }
 
 fn set_scale(

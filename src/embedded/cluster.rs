@@ -105,6 +105,12 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
+        if self.reason.is_empty() {
+            // As kube-apiserver writes a Status without a reason.
+            if let Some(m) = s.as_object_mut() {
+                m.remove("reason");
+            }
+        }
         if !self.details.is_null() {
             s["details"] = self.details.clone();
         }
@@ -592,6 +598,7 @@ impl Cluster {
             }
             obj["metadata"] = Value::Object(meta);
         }
+        omit_empty(&mut obj);
         prepare_status_on_create(rt, &mut obj);
         if let Some(manager) = &opts.field_manager {
             let fields = field_set(&obj, rt);
@@ -732,6 +739,8 @@ impl Cluster {
         if opts.strict && sub.is_none() {
             self.strict_check(rt, &body, name)?;
         }
+        let mut body = body;
+        omit_empty(&mut body);
         let mut st = lock(&self.shared.state);
         let current = get_in(&st, rt, ns, name)?;
         check_resource_version(rt, name, &current, &body)?;
@@ -996,8 +1005,34 @@ impl Cluster {
                 "the name of the applied object ({n}) does not match the name on the URL ({name})"
             )));
         }
-        if opts.strict {
-            self.strict_check(rt, &applied, name)?;
+        if opts.strict
+            && let Err(e) = self.strict_check(rt, &applied, name)
+        {
+            // Server-side apply builds a typed patch first and fails there,
+            // as kube-apiserver does: 500, no reason.
+            let field = e
+                .message
+                .split("unknown field \"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .map(str::to_owned);
+            return Err(match field {
+                Some(f) => ApiError::new(
+                    500,
+                    "",
+                    format!(
+                        "failed to create typed patch object ({}/{name}; {}, Kind={}): .{f}: field not declared in schema",
+                        applied["metadata"]["namespace"].as_str().unwrap_or(""),
+                        if rt.group.is_empty() {
+                            format!("/{}", rt.version)
+                        } else {
+                            rt.api_version()
+                        },
+                        rt.kind
+                    ),
+                ),
+                None => e,
+            });
         }
         let applied_fields = field_set(&applied, rt);
         let now = self.shared.clock.micro_timestamp();
@@ -1062,15 +1097,12 @@ impl Cluster {
                 .iter()
                 .map(|(m, p)| format!("conflict with \"{m}\": .{}", display_path(p)))
                 .collect();
-            let mut e = ApiError::conflict(
-                rt,
-                name,
-                &format!(
-                    "Apply failed with {} conflict{}: {}",
-                    list.len(),
-                    if list.len() == 1 { "" } else { "s" },
-                    list.join("; ")
-                ),
+            let mut e = ApiError::conflict(rt, name, "");
+            e.message = format!(
+                "Apply failed with {} conflict{}: {}",
+                list.len(),
+                if list.len() == 1 { "" } else { "s" },
+                list.join("; ")
             );
             e.details["causes"] = json!(conflicts.iter().map(|(m, p)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{m}\""), "field": format!(".{}", display_path(p))})).collect::<Vec<_>>());
             return Err(e);
@@ -1420,7 +1452,46 @@ fn check_type(rt: &ResourceType, map: &Map<String, Value>) -> ApiResult<()> {
     Ok(())
 }
 
+/// The map fields Kubernetes declares `omitempty`, which it never stores
+/// empty: an object written with `data: {}` comes back without `data`.
+fn omit_empty(obj: &mut Value) {
+    let empty = |v: &Value| v.as_object().is_some_and(|m| m.is_empty());
+    if let Some(m) = obj.as_object_mut() {
+        for k in ["data", "binaryData", "stringData"] {
+            if m.get(k).is_some_and(empty) {
+                m.remove(k);
+            }
+        }
+    }
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        for k in ["labels", "annotations"] {
+            if meta.get(k).is_some_and(empty) {
+                meta.remove(k);
+            }
+        }
+    }
+}
+
 fn validate_name(rt: &ResourceType, name: &str) -> ApiResult<()> {
+    // RBAC names are path segments, as upstream (`system:aggregate-to-view`).
+    if rt.group == "rbac.authorization.k8s.io" {
+        if name == "."
+            || name == ".."
+            || name.contains('/')
+            || name.contains('%')
+            || name.is_empty()
+        {
+            return Err(ApiError::invalid(
+                rt,
+                name,
+                "metadata.name",
+                &format!(
+                    "Invalid value: \"{name}\": may not be '.' or '..', and may not contain '/' or '%'"
+                ),
+            ));
+        }
+        return Ok(());
+    }
     let label_kinds = ["Namespace", "Service"];
     let ok = if label_kinds.contains(&rt.kind.as_str()) {
         manifest::is_dns_label(name)
@@ -1576,6 +1647,11 @@ pub fn field_set(obj: &Value, rt: &ResourceType) -> BTreeSet<Vec<String>> {
             ] {
                 meta.remove(k);
             }
+        }
+        if m.get("metadata")
+            .is_some_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
+        {
+            m.remove("metadata");
         }
         if rt.has_status() {
             m.remove("status");

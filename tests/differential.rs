@@ -1,0 +1,439 @@
+//! The differential tier: one list of scenarios, each a sequence of requests
+//! through `kube::Client`, run against the embedded cluster and against a real
+//! kube-apiserver; what comes back is normalised (uids, resourceVersions and
+//! times compared by shape, not value) and compared field by field. A
+//! difference fails the test unless `tests/differential-allow.txt` lists it
+//! with its reason.
+//!
+//! The real server is the one `../shared/realk8s/up.sh` starts; `.ci/run`
+//! starts it and sets `SWARMDECK_REALK8S_KUBECONFIG`. Without it the tier
+//! says it is skipped and passes (the README's test command stays the same on
+//! a machine without the binaries).
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+/// A client for a context of a kubeconfig.
+async fn client(path: &std::path::Path, context: &str) -> kube::Client {
+    let kc = kube::config::Kubeconfig::read_from(path).unwrap();
+    let options = kube::config::KubeConfigOptions {
+        context: Some(context.to_owned()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(kc, &options)
+        .await
+        .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+/// What a request gave: the object, or the Status of its error.
+fn outcome<T: serde::Serialize>(r: Result<T, kube::Error>) -> Value {
+    match r {
+        Ok(v) => normalise(serde_json::to_value(v).unwrap_or(Value::Null)),
+        Err(kube::Error::Api(s)) => {
+            json!({"status": {"code": s.code, "reason": s.reason, "message": s.message}})
+        }
+        Err(e) => json!({"transport": e.to_string()}),
+    }
+}
+
+fn is_timestamp(s: &str) -> bool {
+    // RFC 3339 in whole seconds, as kube-apiserver writes creationTimestamp.
+    s.len() == 20 && s.ends_with('Z') && s.as_bytes()[10] == b'T'
+}
+
+/// Values that differ by nature between two servers become their shape.
+fn normalise(mut v: Value) -> Value {
+    fn walk(v: &mut Value, key: &str) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    walk(x, k);
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, key)),
+            Value::String(s) => match key {
+                "uid" => *s = "<uid>".into(),
+                "resourceVersion" => *s = "<rv>".into(),
+                "creationTimestamp" | "time" | "deletionTimestamp" => {
+                    *s = if is_timestamp(s) {
+                        "<time, whole seconds>".into()
+                    } else {
+                        format!("<time, other shape: {s}>")
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    walk(&mut v, "");
+    v
+}
+
+/// Every leaf that differs, as `path: embedded | real`.
+fn differences(path: &str, a: &Value, b: &Value, out: &mut Vec<(String, String)>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                differences(
+                    &format!("{path}.{k}"),
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                differences(&format!("{path}[{i}]"), p, q, out);
+            }
+        }
+        _ if a != b => out.push((path.to_owned(), format!("embedded {a} | real {b}"))),
+        _ => {}
+    }
+}
+
+/// The scenarios, run as `admin` (and `viewer` where said) in `ns`.
+async fn scenarios(
+    admin: &kube::Client,
+    viewer: &kube::Client,
+    ns: &str,
+) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    let cms: Api<ConfigMap> = Api::namespaced(admin.clone(), ns);
+    let cm = |name: &str, data: Value| -> ConfigMap {
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "labels": {"tier": "diff"}},
+            "data": data,
+        }))
+        .unwrap()
+    };
+    let pp = PostParams::default();
+
+    let created = cms.create(&pp, &cm("one", json!({"a": "1"}))).await;
+    let rv = created
+        .as_ref()
+        .ok()
+        .and_then(|c| c.metadata.resource_version.clone());
+    out.insert("create".into(), outcome(created));
+    out.insert(
+        "create again".into(),
+        outcome(cms.create(&pp, &cm("one", json!({"a": "1"}))).await),
+    );
+    out.insert("get missing".into(), outcome(cms.get("missing").await));
+    let mut changed = cm("one", json!({"a": "2"}));
+    changed.metadata.resource_version = rv.clone();
+    out.insert(
+        "update".into(),
+        outcome(cms.replace("one", &pp, &changed).await),
+    );
+    let mut stale = cm("one", json!({"a": "3"}));
+    stale.metadata.resource_version = rv;
+    out.insert(
+        "update stale".into(),
+        outcome(cms.replace("one", &pp, &stale).await),
+    );
+    out.insert(
+        "merge patch".into(),
+        outcome(
+            cms.patch(
+                "one",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"data": {"b": "x"}})),
+            )
+            .await,
+        ),
+    );
+    out.insert(
+        "json patch".into(),
+        outcome(
+            cms.patch(
+                "one",
+                &PatchParams::default(),
+                &Patch::<()>::Json(
+                    serde_json::from_value(json!([{"op": "remove", "path": "/data/b"}])).unwrap(),
+                ),
+            )
+            .await,
+        ),
+    );
+    out.insert(
+        "dry-run create".into(),
+        outcome(
+            cms.create(
+                &PostParams {
+                    dry_run: true,
+                    ..Default::default()
+                },
+                &cm("dry", json!({})),
+            )
+            .await,
+        ),
+    );
+    out.insert("dry-run left nothing".into(), outcome(cms.get("dry").await));
+    // Server-side apply: a second manager changing a field another owns.
+    let ssa = |v: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owned"}, "data": {"k": v}});
+    out.insert(
+        "apply".into(),
+        outcome(
+            cms.patch(
+                "owned",
+                &PatchParams::apply("first"),
+                &Patch::Apply(ssa("1")),
+            )
+            .await,
+        ),
+    );
+    out.insert(
+        "apply conflict".into(),
+        outcome(
+            cms.patch(
+                "owned",
+                &PatchParams::apply("second"),
+                &Patch::Apply(ssa("2")),
+            )
+            .await,
+        ),
+    );
+    out.insert(
+        "apply forced".into(),
+        outcome(
+            cms.patch(
+                "owned",
+                &PatchParams::apply("second").force(),
+                &Patch::Apply(ssa("2")),
+            )
+            .await,
+        ),
+    );
+    let mut strict = PatchParams::apply("strict");
+    strict.field_validation = Some(kube::api::ValidationDirective::Strict);
+    out.insert(
+        "apply unknown field, strict".into(),
+        outcome(
+            cms.patch(
+                "strict",
+                &strict,
+                &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "strict"}, "data": {"k": "v"}, "bogus": 1})),
+            )
+            .await,
+        ),
+    );
+    let names = |l: Result<kube::core::ObjectList<ConfigMap>, kube::Error>| match l {
+        Ok(l) => {
+            let mut n: Vec<String> = l
+                .items
+                .into_iter()
+                .filter_map(|c| c.metadata.name)
+                .collect();
+            n.sort();
+            json!(n)
+        }
+        Err(e) => outcome::<()>(Err(e)),
+    };
+    out.insert(
+        "list by label".into(),
+        names(cms.list(&ListParams::default().labels("tier=diff")).await),
+    );
+    out.insert(
+        "list by field".into(),
+        names(
+            cms.list(&ListParams::default().fields("metadata.name=owned"))
+                .await,
+        ),
+    );
+
+    // RBAC: the viewer may read this namespace (view), not write it.
+    let as_viewer: Api<ConfigMap> = Api::namespaced(viewer.clone(), ns);
+    out.insert(
+        "viewer get".into(),
+        json!(as_viewer.get("one").await.is_ok()),
+    );
+    out.insert(
+        "viewer delete".into(),
+        outcome(
+            as_viewer
+                .delete("one", &DeleteParams::default())
+                .await
+                .map(|_| ()),
+        ),
+    );
+    out.insert(
+        "viewer list all namespaces".into(),
+        names(
+            Api::<ConfigMap>::all(viewer.clone())
+                .list(&ListParams::default())
+                .await,
+        ),
+    );
+    {
+        use k8s_openapi::api::authorization::v1::{
+            ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+        };
+        let ask = |verb: &str| SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    namespace: Some(ns.to_owned()),
+                    verb: Some(verb.to_owned()),
+                    resource: Some("configmaps".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let reviews: Api<SelfSubjectAccessReview> = Api::all(viewer.clone());
+        for verb in ["get", "delete"] {
+            let allowed = reviews
+                .create(&pp, &ask(verb))
+                .await
+                .ok()
+                .and_then(|r| r.status)
+                .map(|s| s.allowed);
+            out.insert(format!("viewer can-i {verb} configmaps"), json!(allowed));
+        }
+    }
+
+    // The scale subresource of a StatefulSet.
+    let sts: Api<StatefulSet> = Api::namespaced(admin.clone(), ns);
+    let set: StatefulSet = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "pool"},
+        "spec": {"replicas": 0, "serviceName": "pool",
+            "selector": {"matchLabels": {"app": "pool"}},
+            "template": {"metadata": {"labels": {"app": "pool"}},
+                "spec": {"containers": [{"name": "w", "image": "example/w:1"}]}}},
+    }))
+    .unwrap();
+    let _ = sts.create(&pp, &set).await;
+    out.insert(
+        "scale patch".into(),
+        outcome(
+            sts.patch_scale(
+                "pool",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"replicas": 0}})),
+            )
+            .await
+            .map(|s| s.spec),
+        ),
+    );
+    out.insert(
+        "delete".into(),
+        outcome(
+            cms.delete("one", &DeleteParams::default())
+                .await
+                .map(|_| ()),
+        ),
+    );
+    out.insert("deleted".into(), outcome(cms.get("one").await));
+    out
+}
+
+/// The namespace both servers run the scenarios in, with the viewer bound to
+/// the `view` ClusterRole there.
+async fn prepare(admin: &kube::Client, ns: &str) {
+    use k8s_openapi::api::core::v1::Namespace;
+    use k8s_openapi::api::rbac::v1::RoleBinding;
+    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
+    Api::<Namespace>::all(admin.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "viewer-view"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "viewer"}],
+    }))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+}
+
+fn allowed() -> Vec<(String, String)> {
+    include_str!("differential-allow.txt")
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let (path, why) = l.split_once(" -- ")?;
+            Some((path.trim().to_owned(), why.trim().to_owned()))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_cluster_answers_as_kube_apiserver_does() {
+    let Some(real_kc) = std::env::var_os("SWARMDECK_REALK8S_KUBECONFIG") else {
+        println!(
+            "differential tier skipped: SWARMDECK_REALK8S_KUBECONFIG is not set (.ci/run sets it when ../shared/realk8s/up.sh exists)"
+        );
+        return;
+    };
+    let ns = format!("difftest-{}", std::process::id());
+    let real_kc = std::path::PathBuf::from(real_kc);
+    let real_admin = client(&real_kc, "realk8s-admin").await;
+    let real_viewer = client(&real_kc, "realk8s-viewer").await;
+    prepare(&real_admin, &ns).await;
+    let real = scenarios(&real_admin, &real_viewer, &ns).await;
+
+    let served = tokio::task::spawn_blocking(|| common::Served::start("default"))
+        .await
+        .unwrap();
+    let emb_admin = client(&served.kubeconfig, "swarmdeck-embedded").await;
+    let emb_viewer = client(&served.kubeconfig, "viewer").await;
+    prepare(&emb_admin, &ns).await;
+    let embedded = scenarios(&emb_admin, &emb_viewer, &ns).await;
+
+    let _ = Api::<k8s_openapi::api::core::v1::Namespace>::all(real_admin)
+        .delete(&ns, &DeleteParams::default())
+        .await;
+    tokio::task::spawn_blocking(move || drop(served))
+        .await
+        .unwrap();
+
+    let allow = allowed();
+    let mut found = Vec::new();
+    let mut fields = 0usize;
+    for (name, want) in &real {
+        let got = embedded.get(name).cloned().unwrap_or(Value::Null);
+        fields += count(want);
+        differences(name, &got, want, &mut found);
+    }
+    let unexplained: Vec<String> = found
+        .iter()
+        .filter(|(path, _)| !allow.iter().any(|(p, _)| path.starts_with(p.as_str())))
+        .map(|(p, d)| format!("{p}: {d}"))
+        .collect();
+    println!(
+        "differential tier: {} scenarios, {fields} fields compared, {} differences ({} allowed)",
+        real.len(),
+        found.len(),
+        found.len() - unexplained.len()
+    );
+    assert!(
+        unexplained.is_empty(),
+        "the embedded cluster differs from kube-apiserver:\n{}",
+        unexplained.join("\n")
+    );
+}
+
+fn count(v: &Value) -> usize {
+    match v {
+        Value::Object(m) => m.values().map(count).sum(),
+        Value::Array(a) => a.iter().map(count).sum::<usize>().max(1),
+        _ => 1,
+    }
+}
