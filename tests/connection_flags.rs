@@ -7,20 +7,13 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::Served;
 use common::verbs::{Class, UNIT, leaf_verbs, sample};
 
 fn run(args: &[String], state: &std::path::Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_swarmdeck"))
-        .args(args)
-        .env_remove("KUBECONFIG")
-        .env("HOME", state)
-        .env("XDG_STATE_HOME", state)
-        .env("XDG_CONFIG_HOME", state)
-        .output()
-        .unwrap()
+    common::swarmdeck(args, None, state)
 }
 
 /// `flags` placed before the verb's words, or after its arguments.

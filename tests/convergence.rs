@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::Served;
 use k8s_openapi::api::core::v1::Pod;
 use swarmdeck::embedded::world::{Fault, FaultKind};
@@ -20,16 +18,7 @@ fn silent_workers() -> Vec<Fault> {
 }
 
 fn swarmdeck(served: &Served, args: &[&str], state: &std::path::Path) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_swarmdeck"))
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(&served.kubeconfig)
-        .env_remove("KUBECONFIG")
-        .env("HOME", state)
-        .env("XDG_STATE_HOME", state)
-        .env("XDG_CONFIG_HOME", state)
-        .output()
-        .unwrap();
+    let out = common::swarmdeck(args, Some(&served.kubeconfig), state);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

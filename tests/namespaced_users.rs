@@ -12,16 +12,7 @@ use common::Served;
 use common::verbs::{Class, UNIT, leaf_verbs, sample};
 
 fn run(served: &Served, args: &[String], state: &std::path::Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_swarmdeck"))
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(&served.kubeconfig)
-        .env_remove("KUBECONFIG")
-        .env("HOME", state)
-        .env("XDG_STATE_HOME", state)
-        .env("XDG_CONFIG_HOME", state)
-        .output()
-        .unwrap()
+    common::swarmdeck(args, Some(&served.kubeconfig), state)
 }
 
 fn text(b: &[u8]) -> String {

@@ -278,23 +278,27 @@ pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<Swar
     })
 }
 
-/// The UIDs of the swarm's worker pods now, by worker name.
-async fn worker_uids(
-    client: &kube::Client,
-    swarm: &SwarmRef,
-) -> Result<std::collections::BTreeMap<String, String>, Error> {
+/// The swarm's worker pods (label `app=<watch label>`).
+async fn worker_pods(client: &kube::Client, swarm: &SwarmRef) -> Result<Vec<Pod>, Error> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &swarm.namespace);
-    let list = pods
-        .list(&ListParams::default().labels(&format!("app={}", swarm.watch_label)))
+    pods.list(&ListParams::default().labels(&format!("app={}", swarm.watch_label)))
         .await
+        .map(|l| l.items)
         .map_err(|e| {
             Error::kube(
                 format!("Pods app={} in {}", swarm.watch_label, swarm.namespace),
                 e,
             )
-        })?;
-    Ok(list
-        .items
+        })
+}
+
+/// The UIDs of the swarm's worker pods now, by worker name.
+async fn worker_uids(
+    client: &kube::Client,
+    swarm: &SwarmRef,
+) -> Result<std::collections::BTreeMap<String, String>, Error> {
+    Ok(worker_pods(client, swarm)
+        .await?
         .into_iter()
         .filter_map(|p| Some((p.metadata.name?, p.metadata.uid?)))
         .collect())
@@ -709,16 +713,7 @@ pub async fn grid(
     swarm: &SwarmRef,
 ) -> Result<(WorkerConfig, Vec<GridRow>), Error> {
     let inputs = read_inputs(client, swarm).await?;
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &swarm.namespace);
-    let list = pods
-        .list(&ListParams::default().labels(&format!("app={}", swarm.watch_label)))
-        .await
-        .map_err(|e| {
-            Error::kube(
-                format!("Pods app={} in {}", swarm.watch_label, swarm.namespace),
-                e,
-            )
-        })?;
+    let pods = worker_pods(client, swarm).await?;
     let sts = statefulset_of(swarm);
     let mut rows = Vec::new();
     for ordinal in 0..inputs.replicas {
@@ -733,8 +728,7 @@ pub async fn grid(
                     jobs: Vec::new(),
                     version: 0,
                 });
-        let pod = list
-            .items
+        let pod = pods
             .iter()
             .find(|p| p.metadata.name.as_deref() == Some(worker.as_str()));
         let state = pod.map_or_else(

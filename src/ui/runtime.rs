@@ -132,6 +132,48 @@ fn contexts(opts: &ConnectOptions) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Who the console's engine audits as.
+fn auditor_of(conn: &Connection) -> crate::engine::audit::Auditor {
+    crate::engine::audit::Auditor {
+        client: conn.client.clone(),
+        user: conn.user.clone(),
+        context: conn.context.clone(),
+        log: Some(crate::engine::audit::default_log()),
+    }
+}
+
+/// Watch anew (another context, or another namespace for credentials that
+/// watch one at a time): the old stores' watches and the old engine stop,
+/// new ones start for `only` (None: all namespaces).
+fn rewatch(
+    conn: &Connection,
+    only: Option<&str>,
+    namespace: &str,
+    read_only: bool,
+    (tx, etx): (&mpsc::Sender<stores::Changed>, &mpsc::Sender<Event>),
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+    engine: &mut tokio::sync::oneshot::Sender<()>,
+) -> Stores {
+    for t in tasks.drain(..) {
+        t.abort();
+    }
+    let old = std::mem::replace(
+        engine,
+        super::act::start_engine(
+            conn.client.clone(),
+            auditor_of(conn),
+            only.map(str::to_owned),
+            namespace.to_owned(),
+            read_only,
+            etx.clone(),
+        ),
+    );
+    let _ = old.send(());
+    let (stores_now, handles) = spawn_stores(&conn.client, tx, only);
+    *tasks = handles;
+    stores_now
+}
+
 /// The rules that apply to the user in `namespace`, from a
 /// SelfSubjectRulesReview (None when the server cannot say).
 async fn permissions(client: &kube::Client, namespace: &str) -> Option<super::app::Permissions> {
@@ -317,12 +359,6 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
 
     let mut terminal = ratatui::init();
     let (etx, mut effects_done) = mpsc::channel::<Event>(64);
-    let auditor_of = |conn: &Connection| crate::engine::audit::Auditor {
-        client: conn.client.clone(),
-        user: conn.user.clone(),
-        context: conn.context.clone(),
-        log: Some(crate::engine::audit::default_log()),
-    };
     let mut engine = super::act::start_engine(
         conn.client.clone(),
         auditor_of(&conn),
@@ -372,25 +408,16 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
             Some(result) = switched.recv() => match result {
                 Ok((new, scoped)) => {
                     only = scoped;
-                    for t in tasks.drain(..) {
-                        t.abort();
-                    }
                     conn = new;
-                    let _ = std::mem::replace(
+                    stores_now = rewatch(
+                        &conn,
+                        only.as_deref(),
+                        &conn.namespace,
+                        read_only,
+                        (&tx, &etx),
+                        &mut tasks,
                         &mut engine,
-                        super::act::start_engine(
-                            conn.client.clone(),
-                            auditor_of(&conn),
-                            only.clone(),
-                            conn.namespace.clone(),
-                            read_only,
-                            etx.clone(),
-                        ),
-                    )
-                    .send(());
-                    let (s, t) = spawn_stores(&conn.client, &tx, only.as_deref());
-                    stores_now = s;
-                    tasks = t;
+                    );
                     model.stores = stores_now.clone();
                     model.default_namespace = conn.namespace.clone();
                     model.namespace = Some(conn.namespace.clone());
@@ -531,24 +558,15 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
                     // (and an engine) for the one asked for. A namespace they
                     // may not read shows the server's reason in its views.
                     only = Some(ns.clone());
-                    for t in tasks.drain(..) {
-                        t.abort();
-                    }
-                    let _ = std::mem::replace(
+                    stores_now = rewatch(
+                        &conn,
+                        only.as_deref(),
+                        &ns,
+                        read_only,
+                        (&tx, &etx),
+                        &mut tasks,
                         &mut engine,
-                        super::act::start_engine(
-                            conn.client.clone(),
-                            auditor_of(&conn),
-                            only.clone(),
-                            ns.clone(),
-                            read_only,
-                            etx.clone(),
-                        ),
-                    )
-                    .send(());
-                    let (s, t) = spawn_stores(&conn.client, &tx, only.as_deref());
-                    stores_now = s;
-                    tasks = t;
+                    );
                     model.stores = stores_now.clone();
                     model.watch_only = only.clone();
                 }

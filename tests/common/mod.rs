@@ -113,6 +113,26 @@ impl Drop for Served {
     }
 }
 
+/// Run the swarmdeck binary with `args` (and `--kubeconfig` when given),
+/// its home, state and configuration in `state`, and no KUBECONFIG.
+pub fn swarmdeck<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+    kubeconfig: Option<&std::path::Path>,
+    state: &std::path::Path,
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_swarmdeck"));
+    cmd.args(args);
+    if let Some(k) = kubeconfig {
+        cmd.arg("--kubeconfig").arg(k);
+    }
+    cmd.env_remove("KUBECONFIG")
+        .env("HOME", state)
+        .env("XDG_STATE_HOME", state)
+        .env("XDG_CONFIG_HOME", state)
+        .output()
+        .unwrap()
+}
+
 /// Every verb of the command line, classified by how it uses the cluster,
 /// with arguments a user would give it: the flag and permission tests run
 /// each one, and a verb added later fails them until it is classified.
