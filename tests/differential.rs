@@ -329,6 +329,70 @@ async fn scenarios(
             .map(|s| s.spec),
         ),
     );
+    // A watch from a resourceVersion sees what came after it, in order.
+    let from = cms
+        .get("owned")
+        .await
+        .ok()
+        .and_then(|c| c.metadata.resource_version)
+        .unwrap_or_default();
+    for v in ["a", "b"] {
+        let _ = cms
+            .patch(
+                "owned",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"data": {"w": v}})),
+            )
+            .await;
+    }
+    let _ = cms.delete("owned", &DeleteParams::default()).await;
+    out.insert("watch from a version".into(), watched(&cms, &from).await);
+
+    // A custom resource: its status only through /status, its Table with
+    // the CRD's printer columns.
+    let tasks: Api<swarmdeck::domain::task::Task> = Api::namespaced(admin.clone(), ns);
+    let task: swarmdeck::domain::task::Task = serde_json::from_value(json!({
+        "apiVersion": "aliecs.alice.cern/v1alpha1", "kind": "Task",
+        "metadata": {"name": "readout"},
+        "spec": {"pod": {"containers": [{"name": "readout", "image": "example/readout:1"}]},
+            "control": {"mode": "direct", "port": 31000}, "state": "standby"},
+        "status": {"state": "running"},
+    }))
+    .unwrap();
+    out.insert(
+        "task create with a status".into(),
+        outcome(tasks.create(&pp, &task).await.map(|t| t.status)),
+    );
+    out.insert(
+        "task status patch".into(),
+        outcome(
+            tasks
+                .patch_status(
+                    "readout",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": {"state": "standby"}})),
+                )
+                .await
+                .map(|t| (t.status, t.spec.state)),
+        ),
+    );
+    out.insert(
+        "task spec patch leaves the status".into(),
+        outcome(
+            tasks
+                .patch(
+                    "readout",
+                    &PatchParams::default(),
+                    &Patch::Merge(
+                        json!({"spec": {"state": "configured"}, "status": {"state": "error"}}),
+                    ),
+                )
+                .await
+                .map(|t| (t.status, t.spec.state, t.metadata.generation)),
+        ),
+    );
+    out.insert("task table".into(), table(admin, ns).await);
+
     out.insert(
         "delete".into(),
         outcome(
@@ -346,6 +410,35 @@ async fn scenarios(
 async fn prepare(admin: &kube::Client, ns: &str) {
     use k8s_openapi::api::core::v1::Namespace;
     use k8s_openapi::api::rbac::v1::RoleBinding;
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    // The Task CRD, as `swarmdeck crds` gives it, established before use.
+    let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
+    if crds
+        .get_opt("tasks.aliecs.alice.cern")
+        .await
+        .unwrap()
+        .is_none()
+    {
+        crds.create(&PostParams::default(), &swarmdeck::domain::task::task_crd())
+            .await
+            .unwrap();
+    }
+    for _ in 0..100 {
+        let established = crds
+            .get("tasks.aliecs.alice.cern")
+            .await
+            .ok()
+            .and_then(|c| c.status)
+            .and_then(|s| s.conditions)
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            });
+        if established {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
     Api::<Namespace>::all(admin.clone())
         .create(&PostParams::default(), &namespace)
@@ -436,4 +529,79 @@ fn count(v: &Value) -> usize {
         Value::Array(a) => a.iter().map(count).sum::<usize>().max(1),
         _ => 1,
     }
+}
+
+/// The events of a watch from `from` (it ends after a second).
+async fn watched(cms: &Api<ConfigMap>, from: &str) -> Value {
+    use futures::StreamExt;
+    let params = kube::api::WatchParams::default().timeout(1);
+    let stream = match cms.watch(&params, from).await {
+        Ok(s) => s,
+        Err(e) => return outcome::<()>(Err(e)),
+    };
+    let events: Vec<Value> = stream
+        .filter_map(|e| async move {
+            match e {
+                Ok(kube::api::WatchEvent::Added(c)) => {
+                    Some(json!(["ADDED", c.metadata.name, c.data]))
+                }
+                Ok(kube::api::WatchEvent::Modified(c)) => {
+                    Some(json!(["MODIFIED", c.metadata.name, c.data]))
+                }
+                Ok(kube::api::WatchEvent::Deleted(c)) => Some(json!(["DELETED", c.metadata.name])),
+                Ok(kube::api::WatchEvent::Bookmark(_)) => None,
+                Ok(kube::api::WatchEvent::Error(s)) => Some(json!(["ERROR", s.code])),
+                Err(e) => Some(json!(["ERROR", e.to_string()])),
+            }
+        })
+        .collect()
+        .await;
+    json!(events)
+}
+
+/// `kubectl get tasks`' Table: the columns and the cells but the age.
+async fn table(client: &kube::Client, ns: &str) -> Value {
+    let request = http::Request::get(format!(
+        "/apis/aliecs.alice.cern/v1alpha1/namespaces/{ns}/tasks"
+    ))
+    .header(
+        "Accept",
+        "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+    )
+    .body(Vec::new())
+    .unwrap();
+    let v: Value = match client.request(request).await {
+        Ok(v) => v,
+        Err(e) => return outcome::<()>(Err(e)),
+    };
+    let columns: Vec<Value> = v["columnDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| json!([c["name"], c["type"], c["format"], c["priority"]]))
+        .collect();
+    let age = columns.iter().position(|c| c[0] == "Age");
+    let rows: Vec<Value> = v["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let mut cells = r["cells"].as_array().cloned().unwrap_or_default();
+            if let Some(i) = age
+                && i < cells.len()
+            {
+                let shown = cells[i].as_str().unwrap_or("").to_owned();
+                let is_age = regex::Regex::new(r"^\d+(s|m\d*s?|h\d*m?|d\d*h?|y)$")
+                    .unwrap()
+                    .is_match(&shown);
+                cells[i] = json!(if is_age {
+                    "<age>".to_owned()
+                } else {
+                    format!("<not an age: {shown}>")
+                });
+            }
+            json!(cells)
+        })
+        .collect();
+    json!({"kind": v["kind"], "apiVersion": v["apiVersion"], "columns": columns, "rows": rows})
 }

@@ -177,6 +177,20 @@ fn crds_namespaces_pods_and_task_columns() {
     });
     let header: Vec<&str> = tasks.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["NAME", "DESIRED", "ACTUAL", "AGE"]);
+    // A `date` printer column arrives as an age, as kube-apiserver sends it.
+    let age = tasks
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap();
+    assert!(
+        regex::Regex::new(r"^\d+(s|m\d*s?|h)$")
+            .unwrap()
+            .is_match(age),
+        "{tasks}"
+    );
     let resources = s.ok(&["api-resources"]);
     assert!(
         resources.contains("tasks") && resources.contains("aliecs.alice.cern/v1alpha1"),

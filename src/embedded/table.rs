@@ -87,16 +87,10 @@ pub fn columns(rt: &ResourceType) -> Vec<(&'static str, String, String)> {
         "PersistentVolumeClaim" => cols.extend([c("Status", "string"), c("Age", "string")]),
         "CustomResourceDefinition" => cols.extend([c("Created At", "date")]),
         _ if !rt.printer_columns.is_empty() => {
+            // As kube-apiserver: a `date` column says so, and its cells
+            // hold the age already (the server converts it).
             for (name, ty, _) in &rt.printer_columns {
-                cols.push((
-                    "",
-                    name.clone(),
-                    if ty == "date" {
-                        "string".into()
-                    } else {
-                        ty.clone()
-                    },
-                ));
+                cols.push(("", name.clone(), ty.clone()));
             }
         }
         _ => cols.push(c("Age", "string")),
