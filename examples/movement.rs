@@ -1,7 +1,14 @@
-//! Measures how many jobs move when the pool or the job list changes.
+//! Measures how many jobs move when the pool or the job list changes, the
+//! way the engine assigns: from the assignment the cluster holds.
 //! `cargo run --release --example movement [S_MAX] [N_MAX]`
 
-use swarmdeck::domain::assignment::{Policy, assign, movement_on_scale, others_moved};
+use swarmdeck::domain::assignment::{
+    Assignment, Policy, WorkerConfig, assign, assign_from, movement_on_scale, others_moved, plan,
+};
+
+fn written(a: &Assignment) -> WorkerConfig {
+    plan(&WorkerConfig::default(), a, "w").config
+}
 
 fn main() {
     let args: Vec<usize> = std::env::args()
@@ -30,20 +37,21 @@ fn main() {
             .filter(|n| **n <= n_max && (**n as usize) < s)
         {
             let a = assign(&jobs, n, &p).unwrap();
-            let b = assign(&jobs, n + 1, &p).unwrap();
+            let b = assign_from(&written(&a), "w", &jobs, n + 1, &p).unwrap();
+            let back = assign_from(&written(&b), "w", &jobs, n, &p).unwrap();
             let up = movement_on_scale(&a, &b).ratio();
-            let down = movement_on_scale(&b, &a).ratio();
+            let down = movement_on_scale(&b, &back).ratio();
             let trials = 40;
             let (mut add, mut rem) = (0usize, 0usize);
             for t in 0..trials {
                 let extra = format!("stream:new-{t}");
                 let mut more = jobs.clone();
                 more.push(extra.clone());
-                let c = assign(&more, n, &p).unwrap();
+                let c = assign_from(&written(&a), "w", &more, n, &p).unwrap();
                 add += others_moved(&a, &c, &extra);
                 let gone = &jobs[(t * 7919) % s];
                 let fewer: Vec<&String> = jobs.iter().filter(|j| *j != gone).collect();
-                let d = assign(fewer, n, &p).unwrap();
+                let d = assign_from(&written(&a), "w", fewer, n, &p).unwrap();
                 rem += others_moved(&a, &d, gone);
             }
             let add = add as f64 / trials as f64;

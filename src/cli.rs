@@ -338,6 +338,10 @@ pub struct AssignArgs {
     /// A stream that gets a worker of its own (repeatable).
     #[arg(long, value_name = "JOB")]
     pub dedicated: Vec<String>,
+    /// The current assignment (a swarm-worker-config `config.yml`): start from
+    /// it, moving only what balance requires, and print the plan from it.
+    #[arg(long, value_name = "FILE", conflicts_with = "from_workers")]
+    pub previous: Option<std::path::PathBuf>,
     /// StatefulSet name used for worker names in yaml output.
     #[arg(long, default_value = "swarm-worker")]
     pub statefulset: String,

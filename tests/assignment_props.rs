@@ -3,7 +3,19 @@
 use std::collections::BTreeSet;
 
 use proptest::prelude::*;
-use swarmdeck::domain::assignment::{Policy, WorkerConfig, assign, plan};
+use swarmdeck::domain::assignment::{
+    Assignment, Policy, WorkerConfig, assign, assign_from, moved_between, others_moved, plan,
+};
+
+/// An assignment as the cluster holds it.
+fn written(a: &Assignment) -> WorkerConfig {
+    plan(&WorkerConfig::default(), a, "w").config
+}
+
+fn unique(jobs: &[String]) -> Vec<String> {
+    let set: BTreeSet<&String> = jobs.iter().collect();
+    set.into_iter().cloned().collect()
+}
 
 fn job_names() -> impl Strategy<Value = Vec<String>> {
     prop::collection::vec("[a-z]{1,3}:[a-z0-9]{1,6}", 0..300)
@@ -106,5 +118,51 @@ proptest! {
             prop_assert_eq!(changed, old != Some(&w.jobs));
         }
         prop_assert_eq!(p.global_version, first.global_version + 1);
+    }
+
+    #[test]
+    fn from_any_previous_every_job_once_and_balanced(
+        jobs in job_names(), before in job_names(), n in 1u32..30, m in 1u32..30,
+    ) {
+        let previous = written(&assign(&before, m, &Policy::default()).unwrap());
+        let a = assign_from(&previous, "w", &jobs, n, &Policy::default()).unwrap();
+        let mut seen = BTreeSet::new();
+        for w in &a.workers {
+            for j in &w.jobs {
+                prop_assert!(seen.insert(j.clone()), "{j} assigned twice");
+            }
+        }
+        prop_assert_eq!(seen.len(), unique(&jobs).len());
+        prop_assert!(a.spread() <= 1, "spread {}", a.spread());
+        // Deterministic, whatever the input order.
+        let mut reversed = jobs.clone();
+        reversed.reverse();
+        prop_assert_eq!(a, assign_from(&previous, "w", &reversed, n, &Policy::default()).unwrap());
+    }
+
+    #[test]
+    fn scaling_by_one_moves_exactly_the_lower_bound(jobs in job_names(), n in 1u32..40) {
+        let total = unique(&jobs).len();
+        let small = assign(&jobs, n, &Policy::default()).unwrap();
+        let up = assign_from(&written(&small), "w", &jobs, n + 1, &Policy::default()).unwrap();
+        prop_assert_eq!(moved_between(&small, &up), total / (n as usize + 1));
+        let down = assign_from(&written(&up), "w", &jobs, n, &Policy::default()).unwrap();
+        let leaving = up.workers[n as usize].jobs.len();
+        prop_assert_eq!(moved_between(&up, &down), leaving);
+        prop_assert!(down.spread() <= 1);
+    }
+
+    #[test]
+    fn one_added_or_removed_job_moves_at_most_one_other(
+        jobs in job_names(), n in 1u32..40, extra in "[a-z]{1,3}:[a-z0-9]{7,9}",
+    ) {
+        let before = assign(&jobs, n, &Policy::default()).unwrap();
+        let mut more = jobs.clone();
+        more.push(extra.clone());
+        let after = assign_from(&written(&before), "w", &more, n, &Policy::default()).unwrap();
+        prop_assert!(others_moved(&before, &after, &extra) <= 1);
+        let back = assign_from(&written(&after), "w", &jobs, n, &Policy::default()).unwrap();
+        prop_assert!(others_moved(&after, &back, &extra) <= 1);
+        prop_assert!(back.spread() <= 1);
     }
 }

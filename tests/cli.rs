@@ -388,3 +388,82 @@ fn every_command_has_help() {
         assert!(out.contains("Usage: swarmdeck"), "{args:?}: {out}");
     }
 }
+
+#[test]
+fn assign_from_a_previous_assignment_moves_only_the_lower_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let jobs: String = (0..30).map(|i| format!("stream:s{i:02}\n")).collect();
+    let jobs = write(&dir, "jobs.txt", &jobs);
+    let previous = write(
+        &dir,
+        "previous.yml",
+        &ok(&["assign", "--jobs", &jobs, "--workers", "2", "-o", "yaml"]),
+    );
+    let out = ok(&[
+        "assign",
+        "--jobs",
+        &jobs,
+        "--workers",
+        "3",
+        "--previous",
+        &previous,
+    ]);
+    assert!(
+        out.contains("Plan 2 -> 3 workers: 10 jobs moved, lower bound 10, ratio 1.000"),
+        "{out}"
+    );
+    // The new assignment as the cluster would hold it: one job more moves none.
+    let three = write(
+        &dir,
+        "three.yml",
+        &ok(&[
+            "assign",
+            "--jobs",
+            &jobs,
+            "--workers",
+            "3",
+            "--previous",
+            &previous,
+            "-o",
+            "yaml",
+        ]),
+    );
+    let before = WorkerConfig::parse(&std::fs::read_to_string(&three).unwrap()).unwrap();
+    let more = write(
+        &dir,
+        "more.txt",
+        &format!("{}stream:new\n", std::fs::read_to_string(&jobs).unwrap()),
+    );
+    let after = WorkerConfig::parse(&ok(&[
+        "assign",
+        "--jobs",
+        &more,
+        "--workers",
+        "3",
+        "--previous",
+        &three,
+        "-o",
+        "yaml",
+    ]))
+    .unwrap();
+    for (worker, entry) in &before.workloads {
+        for job in &entry.jobs {
+            assert!(after.workloads[worker].jobs.contains(job), "{job} moved");
+        }
+    }
+    // A previous assignment that does not parse is named.
+    let broken = write(&dir, "broken.yml", "workloads: [\n");
+    let e = err(&[
+        "assign",
+        "--jobs",
+        &jobs,
+        "--workers",
+        "3",
+        "--previous",
+        &broken,
+    ]);
+    assert!(
+        e.contains("broken.yml") && e.contains("swarm-worker-config"),
+        "{e}"
+    );
+}

@@ -172,15 +172,35 @@ fn assign(args: &AssignArgs) -> Outcome {
         dedicated: args.dedicated.iter().cloned().collect(),
     };
     let sts = &args.statefulset;
-    let after =
-        assignment::assign(&jobs, workers, &policy).map_err(|e| CommandError(e.to_string()))?;
-    let before = from
-        .map(|m| assignment::assign(&jobs, m, &policy))
-        .transpose()
-        .map_err(|e| CommandError(format!("--from-workers: {e}")))?;
-    let base = match &before {
-        Some(b) => assignment::plan(&WorkerConfig::default(), b, sts).config,
-        None => WorkerConfig::default(),
+    let previous = args
+        .previous
+        .as_ref()
+        .map(|p| {
+            let text = read_input(p, "previous assignment")?;
+            WorkerConfig::parse(&text).map_err(|e| {
+                CommandError(format!(
+                    "{}: {e}; give the config.yml of a swarm-worker-config",
+                    p.display()
+                ))
+            })
+        })
+        .transpose()?;
+    let after = match &previous {
+        Some(prev) => assignment::assign_from(prev, sts, &jobs, workers, &policy),
+        None => assignment::assign(&jobs, workers, &policy),
+    }
+    .map_err(|e| CommandError(e.to_string()))?;
+    let before = match &previous {
+        Some(prev) => Some(prev.to_assignment(sts)),
+        None => from
+            .map(|m| assignment::assign(&jobs, m, &policy))
+            .transpose()
+            .map_err(|e| CommandError(format!("--from-workers: {e}")))?,
+    };
+    let base = match (&previous, &before) {
+        (Some(prev), _) => prev.clone(),
+        (None, Some(b)) => assignment::plan(&WorkerConfig::default(), b, sts).config,
+        (None, None) => WorkerConfig::default(),
     };
     let plan = assignment::plan(&base, &after, sts);
     let movement = before

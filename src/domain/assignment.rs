@@ -142,6 +142,111 @@ where
     Ok(Assignment { workers: out })
 }
 
+/// Assign `jobs` to workers `0..workers` starting from `previous` (the
+/// current `swarm-worker-config` of StatefulSet `statefulset`): every job
+/// stays where it is unless balance requires it to move, and then only the
+/// minimum moves. Capacities are `floor(S/k)` or `ceil(S/k)`, the larger ones
+/// going to the workers that hold the most already; each worker keeps the
+/// previous jobs that fit its capacity (those with the highest affinity for
+/// it); the others — jobs beyond a capacity, of a removed worker, new, or
+/// listed twice — fill the free places, each from its jump-hash home onward.
+/// So scaling n → n±1 moves exactly the lower bound, and one added or removed
+/// job moves at most one other. Deterministic for a given (previous, set of
+/// jobs, workers, policy); with nothing usable in `previous` it is `assign`.
+pub fn assign_from<I, S>(
+    previous: &WorkerConfig,
+    statefulset: &str,
+    jobs: I,
+    workers: u32,
+    policy: &Policy,
+) -> Result<Assignment, AssignError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let all: BTreeSet<String> = jobs.into_iter().map(|j| j.as_ref().to_owned()).collect();
+    // The canonical function checks the policy and places dedicated streams.
+    let canonical = assign(&all, workers, policy)?;
+    let d = canonical.workers.iter().filter(|w| w.dedicated).count() as u32;
+    let pool = workers - d;
+    let shared: Vec<&String> = all
+        .iter()
+        .filter(|j| !policy.dedicated.contains(*j))
+        .collect();
+    let wanted: BTreeSet<&str> = shared.iter().map(|j| j.as_str()).collect();
+    // What each pool worker held, each job counted once (a job listed twice
+    // stays with the lowest ordinal; the other copy is released).
+    let mut held: Vec<Vec<&str>> = vec![Vec::new(); pool as usize];
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    for i in 0..pool {
+        if let Some(entry) = previous.workloads.get(&worker_name(statefulset, d + i)) {
+            let mut mine: Vec<&str> = entry
+                .jobs
+                .iter()
+                .map(String::as_str)
+                .filter(|j| wanted.contains(j) && seen.insert(j))
+                .collect();
+            mine.sort_unstable();
+            held[i as usize] = mine;
+        }
+    }
+    if held.iter().all(Vec::is_empty) || pool == 0 {
+        return Ok(canonical);
+    }
+    let total = shared.len();
+    let k = pool as usize;
+    let (q, r) = (total / k, total % k);
+    let mut by_holding: Vec<usize> = (0..k).collect();
+    by_holding.sort_by_key(|&w| (std::cmp::Reverse(held[w].len()), w));
+    let mut capacity = vec![q; k];
+    for &w in &by_holding[..r] {
+        capacity[w] += 1;
+    }
+    let mut out: Vec<Vec<String>> = vec![Vec::new(); k];
+    let mut placed: BTreeSet<&str> = BTreeSet::new();
+    for w in 0..k {
+        let mut mine = held[w].clone();
+        if mine.len() > capacity[w] {
+            let score = |j: &&str| std::cmp::Reverse(affinity(stable_hash(j), w as u32));
+            mine.sort_by_key(score);
+            mine.truncate(capacity[w]);
+        }
+        for j in mine {
+            placed.insert(j);
+            out[w].push(j.to_owned());
+        }
+    }
+    let mut free: Vec<(u64, &str)> = shared
+        .iter()
+        .map(|j| j.as_str())
+        .filter(|j| !placed.contains(j))
+        .map(|j| (stable_hash(j), j))
+        .collect();
+    free.sort_unstable();
+    let mut open: BTreeSet<usize> = (0..k).filter(|&w| out[w].len() < capacity[w]).collect();
+    for (key, job) in free {
+        let home = jump(key, pool) as usize;
+        let Some(w) = open
+            .range(home..)
+            .next()
+            .or_else(|| open.iter().next())
+            .copied()
+        else {
+            break; // Cannot happen: capacities add up to the job count.
+        };
+        out[w].push(job.to_owned());
+        if out[w].len() == capacity[w] {
+            open.remove(&w);
+        }
+    }
+    let mut result = canonical;
+    for (i, mut jobs) in out.into_iter().enumerate() {
+        jobs.sort_unstable();
+        result.workers[d as usize + i].jobs = jobs;
+    }
+    Ok(result)
+}
+
 /// The core: a bucket in `0..k` for every key, with bucket sizes differing by at
 /// most one. Works on indices so that it allocates no strings.
 fn balanced_buckets(keys: &[u64], k: u32) -> Vec<u32> {

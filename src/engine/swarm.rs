@@ -52,11 +52,19 @@ pub fn desired_state(
 ) -> Result<Plan, Error> {
     let mut policy = policy.clone();
     policy.dedicated.extend(inputs.dedicated.iter().cloned());
-    let assignment =
-        assignment::assign(&inputs.jobs, inputs.replicas, &policy).map_err(|e| Error::Invalid {
-            swarm: format!("swarm `{}`", swarm.name),
-            message: e.to_string(),
-        })?;
+    // From the assignment the cluster holds: a job moves only when balance
+    // requires it, and then only the fewest move.
+    let assignment = assignment::assign_from(
+        &inputs.current,
+        &statefulset_of(swarm),
+        &inputs.jobs,
+        inputs.replicas,
+        &policy,
+    )
+    .map_err(|e| Error::Invalid {
+        swarm: format!("swarm `{}`", swarm.name),
+        message: e.to_string(),
+    })?;
     Ok(assignment::plan(
         &inputs.current,
         &assignment,
