@@ -266,12 +266,26 @@ fn render_table(model: &Model, kind: ViewKind, f: &mut Frame, area: Rect) {
         .stores
         .get(kind)
         .is_some_and(|s| !s.read().synced && !model.rows.is_empty());
+    // Rows listed but the watch refused (a Role with get and list, no
+    // watch): say the table does not follow changes; nothing polls instead.
+    let not_live = model.stores.get(kind).is_some_and(|s| {
+        s.read()
+            .error
+            .as_ref()
+            .is_some_and(|(_, why)| why.contains("cannot watch"))
+    }) && !model.rows.is_empty();
     let mut title = vec![Span::styled(
         format!(
             " {}({ns})[{}{}] ",
             crumbs.last().copied().unwrap_or(""),
             model.rows.len(),
-            if loading { ", loading..." } else { "" }
+            if loading {
+                ", loading..."
+            } else if not_live {
+                ", not live: the Role allows list but not watch"
+            } else {
+                ""
+            }
         ),
         t.style("title"),
     )];
