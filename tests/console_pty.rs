@@ -268,8 +268,9 @@ fn scale_the_swarm_from_the_grid_and_watch_it_converge() {
         s.contains("`x` is not a whole number of workers")
     });
     t.send(b"\x7f3\r");
+    // The moves are drawn (the line may be cut at 100 columns).
     t.wait_for("the plan", |s| {
-        s.contains("plan (scale to 3)") && s.contains("→ swarm-worker-2")
+        s.contains("plan (scale to 3)") && s.contains("→ swarm-worker-") && s.contains("+10")
     });
     t.send(b"y");
     let s = t.wait_for("3 converged workers", |s| {
