@@ -61,8 +61,10 @@ pub enum ManifestError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissingVariables(pub BTreeMap<String, Vec<usize>>);
 
-impl fmt::Display for MissingVariables {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl MissingVariables {
+    /// "2 variables are not set: A (line 1, 3), B (line 2)", without advice:
+    /// the command line and the console each say how to set them.
+    pub fn listing(&self) -> String {
         let list: Vec<String> = self
             .0
             .iter()
@@ -71,13 +73,27 @@ impl fmt::Display for MissingVariables {
                 format!("{name} (line {})", lines.join(", "))
             })
             .collect();
-        write!(
-            f,
-            "{} variable{} not set: {}; set {} in the environment (or pass --set NAME=VALUE), or write `$${{NAME}}` for a literal",
+        format!(
+            "{} variable{} not set: {}",
             list.len(),
             if list.len() == 1 { " is" } else { "s are" },
-            list.join(", "),
-            if list.len() == 1 { "it" } else { "them" }
+            list.join(", ")
+        )
+    }
+
+    /// "it" or "them", for the advice that follows the listing.
+    pub fn them(&self) -> &'static str {
+        if self.0.len() == 1 { "it" } else { "them" }
+    }
+}
+
+impl fmt::Display for MissingVariables {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}; set {} in the environment (or pass --set NAME=VALUE), or write `$${{NAME}}` for a literal",
+            self.listing(),
+            self.them()
         )
     }
 }

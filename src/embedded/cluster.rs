@@ -661,7 +661,9 @@ impl Cluster {
         }
     }
 
-    fn strict_check(&self, rt: &ResourceType, obj: &Value, name: &str) -> ApiResult<()> {
+    /// The first field `fieldValidation=Strict` refuses: its dotted path and
+    /// what is wrong with it.
+    fn strict_problem(&self, rt: &ResourceType, obj: &Value) -> Option<(String, String)> {
         let mut checked = obj.clone();
         if let Some(m) = checked.as_object_mut() {
             m.remove("status");
@@ -676,19 +678,26 @@ impl Cluster {
                 None => Vec::new(),
             },
         };
-        if let Some((path, msg)) = problems.into_iter().next() {
-            let field = path.join(".");
-            let detail = if msg.starts_with("unknown field") {
-                format!("unknown field \"{field}\"")
-            } else {
-                msg
-            };
-            return Err(ApiError::bad_request(format!(
-                "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {detail} (object {name})",
-                rt.kind, rt.version, rt.kind
-            )));
-        }
-        Ok(())
+        problems
+            .into_iter()
+            .next()
+            .map(|(path, msg)| (path.join("."), msg))
+    }
+
+    /// `fieldValidation=Strict` on a create or update, in kube-apiserver's words.
+    fn strict_check(&self, rt: &ResourceType, obj: &Value, name: &str) -> ApiResult<()> {
+        let Some((field, msg)) = self.strict_problem(rt, obj) else {
+            return Ok(());
+        };
+        let detail = if msg.starts_with("unknown field") {
+            format!("unknown field \"{field}\"")
+        } else {
+            msg
+        };
+        Err(ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {detail} (object {name})",
+            rt.kind, rt.version, rt.kind
+        )))
     }
 
     /// The `openAPIV3Schema` of a custom resource's version.
@@ -1005,34 +1014,28 @@ impl Cluster {
                 "the name of the applied object ({n}) does not match the name on the URL ({name})"
             )));
         }
+        // Server-side apply builds a typed patch first and fails there, as
+        // kube-apiserver does: 500, no reason, for an unknown field.
         if opts.strict
-            && let Err(e) = self.strict_check(rt, &applied, name)
+            && let Some((field, msg)) = self.strict_problem(rt, &applied)
         {
-            // Server-side apply builds a typed patch first and fails there,
-            // as kube-apiserver does: 500, no reason.
-            let field = e
-                .message
-                .split("unknown field \"")
-                .nth(1)
-                .and_then(|r| r.split('"').next())
-                .map(str::to_owned);
-            return Err(match field {
-                Some(f) => ApiError::new(
-                    500,
-                    "",
-                    format!(
-                        "failed to create typed patch object ({}/{name}; {}, Kind={}): .{f}: field not declared in schema",
-                        applied["metadata"]["namespace"].as_str().unwrap_or(""),
-                        if rt.group.is_empty() {
-                            format!("/{}", rt.version)
-                        } else {
-                            rt.api_version()
-                        },
-                        rt.kind
-                    ),
+            if !msg.starts_with("unknown field") {
+                self.strict_check(rt, &applied, name)?;
+            }
+            return Err(ApiError::new(
+                500,
+                "",
+                format!(
+                    "failed to create typed patch object ({}/{name}; {}, Kind={}): .{field}: field not declared in schema",
+                    applied["metadata"]["namespace"].as_str().unwrap_or(""),
+                    if rt.group.is_empty() {
+                        format!("/{}", rt.version)
+                    } else {
+                        rt.api_version()
+                    },
+                    rt.kind
                 ),
-                None => e,
-            });
+            ));
         }
         let applied_fields = field_set(&applied, rt);
         let now = self.shared.clock.micro_timestamp();

@@ -135,22 +135,11 @@ pub fn lookup(vars: &Vars, name: &str) -> Option<String> {
 /// with `:set`, not with a command-line flag.
 fn console_advice(e: &ManifestError) -> String {
     match e {
-        ManifestError::Variables(v) => {
-            let list: Vec<String> =
-                v.0.iter()
-                    .map(|(name, lines)| {
-                        let lines: Vec<String> = lines.iter().map(usize::to_string).collect();
-                        format!("{name} (line {})", lines.join(", "))
-                    })
-                    .collect();
-            format!(
-                "{} variable{} not set: {}; set {} with `:set NAME=VALUE` in the palette (or in the environment before starting the console), or write `$${{NAME}}` for a literal",
-                list.len(),
-                if list.len() == 1 { " is" } else { "s are" },
-                list.join(", "),
-                if list.len() == 1 { "it" } else { "them" }
-            )
-        }
+        ManifestError::Variables(v) => format!(
+            "{}; set {} with `:set NAME=VALUE` in the palette (or in the environment before starting the console), or write `$${{NAME}}` for a literal",
+            v.listing(),
+            v.them()
+        ),
         other => other.to_string(),
     }
 }

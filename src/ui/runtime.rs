@@ -132,6 +132,11 @@ fn contexts(opts: &ConnectOptions) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The template variables remembered for a context (`:save-vars`).
+fn vars_for(settings: &super::config::Settings, context: &str) -> super::editor::Vars {
+    settings.vars.get(context).cloned().unwrap_or_default()
+}
+
 /// Who the console's engine audits as.
 fn auditor_of(conn: &Connection) -> crate::engine::audit::Auditor {
     crate::engine::audit::Auditor {
@@ -326,11 +331,7 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
     model.ascii = opts.ascii || settings.ascii.unwrap_or(false) || !super::config::utf8_locale();
     model.contexts = contexts(&connect_opts);
     model.watch_only = only.clone();
-    model.vars = settings
-        .vars
-        .get(&conn.context)
-        .cloned()
-        .unwrap_or_default();
+    model.vars = vars_for(&settings, &conn.context);
     model.known_namespaces =
         readable_namespaces(&conn.client, &connect_opts, &conn.namespace).await;
     if opts.all_namespaces && only.is_none() {
@@ -368,7 +369,9 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
         etx.clone(),
     );
     // Context switches connect in a task; the new connection arrives here.
-    let (ctx_tx, mut switched) = mpsc::channel::<Result<(Connection, Option<String>), String>>(1);
+    // The new connection, its watch scope and the namespaces `:ns` offers.
+    type Switched = (Connection, Option<String>, Vec<String>);
+    let (ctx_tx, mut switched) = mpsc::channel::<Result<Switched, String>>(1);
     let mut input = EventStream::new();
     let mut asked_permissions: Option<String> = None;
     let mut dirty = true;
@@ -406,7 +409,7 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
             Some(_) = changes.recv() => Event::StoreChanged,
             Some(ev) = effects_done.recv() => ev,
             Some(result) = switched.recv() => match result {
-                Ok((new, scoped)) => {
+                Ok((new, scoped, namespaces)) => {
                     only = scoped;
                     conn = new;
                     stores_now = rewatch(
@@ -422,14 +425,8 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
                     model.default_namespace = conn.namespace.clone();
                     model.namespace = Some(conn.namespace.clone());
                     model.watch_only = only.clone();
-                    model.vars = super::config::load_settings(dir.as_deref())
-                        .0
-                        .vars
-                        .get(&conn.context)
-                        .cloned()
-                        .unwrap_or_default();
-                    model.known_namespaces =
-                        readable_namespaces(&conn.client, &connect_opts, &conn.namespace).await;
+                    model.vars = vars_for(&super::config::load_settings(dir.as_deref()).0, &conn.context);
+                    model.known_namespaces = namespaces;
                     Event::Connected(header_of(&conn))
                 }
                 Err(e) => {
@@ -582,8 +579,11 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
                     tokio::spawn(async move {
                         let result = match connect_checked(&o).await {
                             Ok(c) => {
+                                // Off the UI loop: it never awaits the network.
                                 let scoped = scope(&c.client, &c.namespace).await;
-                                Ok((c, scoped))
+                                let namespaces =
+                                    readable_namespaces(&c.client, &o, &c.namespace).await;
+                                Ok((c, scoped, namespaces))
                             }
                             Err(e) => Err(e.to_string()),
                         };
