@@ -166,3 +166,72 @@ proptest! {
         prop_assert!(back.spread() <= 1);
     }
 }
+
+mod handoff {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+    use swarmdeck::domain::assignment::{Policy, WorkerConfig, assign, assign_from, plan};
+    use swarmdeck::domain::handoff::{HandoffMode, Phase, holds, phases};
+
+    fn listed_by(cfg: &WorkerConfig, job: &str) -> Vec<String> {
+        cfg.workloads
+            .iter()
+            .filter(|(_, e)| e.jobs.iter().any(|j| j == job))
+            .map(|(w, _)| w.clone())
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// DESIGN 5.1: no written version lists a stream twice; a stream is
+        /// written to a worker only when nobody (alive) listed it in the
+        /// version before; the target is reached in at most two writes.
+        #[test]
+        fn strict_handoff_never_grants_what_another_holds(
+            jobs in prop::collection::vec("[a-z]{1,2}:[0-9]{1,3}", 1..120),
+            n in 1u32..12,
+            m in 1u32..12,
+            drop_every in 2usize..9,
+            added in prop::collection::vec("new:[0-9]{1,3}", 0..6),
+            dup in any::<bool>(),
+            leaving_gone in any::<bool>(),
+        ) {
+            let mut before = plan(&WorkerConfig::default(), &assign(&jobs, n, &Policy::default()).unwrap(), "w").config;
+            if dup && n > 1 {
+                // A hand edit lists one stream under two workers.
+                if let Some(j) = before.workloads["w-0"].jobs.first().cloned() {
+                    before.workloads.get_mut("w-1").unwrap().jobs.push(j);
+                }
+            }
+            let mut next: Vec<String> = jobs.iter().enumerate().filter(|(i, _)| i % drop_every != 0).map(|(_, j)| j.clone()).collect();
+            next.extend(added);
+            let target = assign_from(&before, "w", &next, m, &Policy::default()).unwrap();
+            let gone: BTreeSet<u32> = if leaving_gone { (m..n).collect() } else { BTreeSet::new() };
+            let steps = phases(&before, &target, "w", HandoffMode::Strict, &gone);
+            prop_assert!(steps.len() <= 2, "{} writes", steps.len());
+            let mut prev = before.clone();
+            for (i, (step, p)) in steps.iter().enumerate() {
+                let cfg = &p.config;
+                prop_assert!(cfg.duplicated_jobs().is_empty(), "write {i} lists a stream twice");
+                for (w, e) in &cfg.workloads {
+                    for j in &e.jobs {
+                        let had = prev.workloads.get(w).is_some_and(|p| p.jobs.contains(j));
+                        if had { continue; }
+                        let others: Vec<String> = listed_by(&prev, j).into_iter()
+                            .filter(|o| o != w)
+                            .filter(|o| !gone.iter().any(|g| *o == format!("w-{g}")))
+                            .collect();
+                        prop_assert!(others.is_empty(), "write {i} ({:?}) grants {j} to {w} while {others:?} list it", step.phase);
+                    }
+                }
+                if i + 1 < steps.len() {
+                    prop_assert_eq!(step.phase, Phase::Release);
+                }
+                prev = cfg.clone();
+            }
+            prop_assert!(holds(&prev, &target, "w"));
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! Everything here is a function of its inputs and is tested exhaustively.
 
 pub mod assignment;
+pub mod handoff;
 pub mod hash;
 pub mod manifest;
 pub mod rbac;
