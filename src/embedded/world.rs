@@ -4,7 +4,7 @@
 //! ECS control-operator. It acts only through the cluster's API operations, on
 //! the cluster's clock, so tests drive it by advancing time.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -60,6 +60,11 @@ pub struct Timing {
     pub transition_ms: i64,
     pub terminate_ms: i64,
     pub crash_ms: i64,
+    /// A hot-reload worker reloads this long after its ConfigMap changed
+    /// (a kubelet syncs ConfigMap volumes periodically), plus up to
+    /// `reload_jitter_ms`.
+    pub reload_ms: i64,
+    pub reload_jitter_ms: i64,
 }
 
 impl Default for Timing {
@@ -71,6 +76,8 @@ impl Default for Timing {
             transition_ms: 800,
             terminate_ms: 1_000,
             crash_ms: 3_000,
+            reload_ms: 2_000,
+            reload_jitter_ms: 2_000,
         }
     }
 }
@@ -102,6 +109,177 @@ pub struct World {
     not_ready: HashSet<String>,
     events: u64,
     recent_events: std::collections::VecDeque<(String, String)>,
+    /// What each swarm worker's container has loaded, by pod UID.
+    loaded: HashMap<String, Loaded>,
+    ownership: Ownership,
+}
+
+/// A worker container's loaded entry.
+#[derive(Debug, Clone)]
+struct Loaded {
+    version: u64,
+    jobs: Vec<String>,
+    /// A hot reload due at (ms, version).
+    reload_at: Option<(i64, u64)>,
+}
+
+/// One worker holding one stream over an interval of the world's clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holding {
+    pub namespace: String,
+    pub stream: String,
+    pub worker: String,
+    pub pod_uid: String,
+    pub from_ms: i64,
+    /// None: still held.
+    pub to_ms: Option<i64>,
+}
+
+/// Which worker had which stream loaded when (DESIGN 5.1): the record the
+/// handoff's guarantees are checked against. A handle: clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct Ownership(Arc<std::sync::Mutex<OwnershipLog>>);
+
+#[derive(Debug, Default)]
+struct OwnershipLog {
+    done: Vec<Holding>,
+    open: BTreeMap<(String, String, String), Holding>,
+    now_ms: i64,
+}
+
+impl Ownership {
+    fn observe(&self, now: i64, holding: Vec<(String, String, String, String)>) {
+        let mut log = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        log.now_ms = now;
+        let current: HashSet<(String, String, String)> = holding
+            .iter()
+            .map(|(ns, s, _, uid)| (ns.clone(), s.clone(), uid.clone()))
+            .collect();
+        let ended: Vec<(String, String, String)> = log
+            .open
+            .keys()
+            .filter(|k| !current.contains(*k))
+            .cloned()
+            .collect();
+        for k in ended {
+            if let Some(mut h) = log.open.remove(&k) {
+                h.to_ms = Some(now);
+                log.done.push(h);
+            }
+        }
+        for (ns, stream, worker, uid) in holding {
+            log.open
+                .entry((ns.clone(), stream.clone(), uid.clone()))
+                .or_insert(Holding {
+                    namespace: ns,
+                    stream,
+                    worker,
+                    pod_uid: uid,
+                    from_ms: now,
+                    to_ms: None,
+                });
+        }
+    }
+
+    /// Every interval so far, closed ones first.
+    pub fn intervals(&self) -> Vec<Holding> {
+        let log = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        log.done
+            .iter()
+            .cloned()
+            .chain(log.open.values().cloned())
+            .collect()
+    }
+
+    /// The world's clock at the last observation.
+    pub fn now_ms(&self) -> i64 {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).now_ms
+    }
+
+    /// Milliseconds, summed over the streams of `namespace`, during which two
+    /// or more pods had one stream loaded at once, from `since_ms` on.
+    pub fn overlap_ms(&self, namespace: &str, since_ms: i64) -> i64 {
+        let now = self.now_ms();
+        let mut by_stream: BTreeMap<String, Vec<(i64, i32)>> = BTreeMap::new();
+        for h in self.intervals() {
+            if h.namespace != namespace {
+                continue;
+            }
+            let (from, to) = (h.from_ms.max(since_ms), h.to_ms.unwrap_or(now));
+            if to <= from {
+                continue;
+            }
+            let ev = by_stream.entry(h.stream).or_default();
+            ev.push((from, 1));
+            ev.push((to, -1));
+        }
+        let mut total = 0;
+        for (_, mut ev) in by_stream {
+            ev.sort();
+            let (mut count, mut last) = (0, 0);
+            for (t, d) in ev {
+                if count >= 2 {
+                    total += t - last;
+                }
+                count += d;
+                last = t;
+            }
+        }
+        total
+    }
+
+    /// Streams of `namespace` that were overlapping, each with its pods,
+    /// from `since_ms` on (for a failing test's message).
+    pub fn overlapping(&self, namespace: &str, since_ms: i64) -> Vec<(String, Vec<Holding>)> {
+        let now = self.now_ms();
+        let all: Vec<Holding> = self
+            .intervals()
+            .into_iter()
+            .filter(|h| h.namespace == namespace && h.to_ms.unwrap_or(now) > since_ms)
+            .collect();
+        let mut out = Vec::new();
+        let streams: BTreeSet<&str> = all.iter().map(|h| h.stream.as_str()).collect();
+        for s in streams {
+            let hs: Vec<&Holding> = all.iter().filter(|h| h.stream == s).collect();
+            let clash = hs.iter().enumerate().any(|(i, a)| {
+                hs[i + 1..].iter().any(|b| {
+                    a.from_ms.max(b.from_ms) < a.to_ms.unwrap_or(now).min(b.to_ms.unwrap_or(now))
+                })
+            });
+            if clash {
+                out.push((s.to_owned(), hs.into_iter().cloned().collect()));
+            }
+        }
+        out
+    }
+
+    /// For each stream of `namespace` that changed pod after `since_ms`:
+    /// the time nobody had it loaded between the last holder before and the
+    /// first after (0 when they overlapped).
+    pub fn gaps_ms(&self, namespace: &str, since_ms: i64) -> Vec<(String, i64)> {
+        let mut by_stream: BTreeMap<String, Vec<Holding>> = BTreeMap::new();
+        for h in self.intervals() {
+            if h.namespace == namespace {
+                by_stream.entry(h.stream.clone()).or_default().push(h);
+            }
+        }
+        let mut out = Vec::new();
+        for (stream, mut hs) in by_stream {
+            hs.sort_by_key(|h| h.from_ms);
+            let Some(before) = hs.iter().filter(|h| h.from_ms <= since_ms).last() else {
+                continue;
+            };
+            let Some(after) = hs
+                .iter()
+                .find(|h| h.from_ms > since_ms && h.worker != before.worker)
+            else {
+                continue;
+            };
+            let end = before.to_ms.unwrap_or(after.from_ms);
+            out.push((stream, (after.from_ms - end).max(0)));
+        }
+        out
+    }
 }
 
 /// Events kept before the oldest are removed, as a real cluster expires them.
@@ -149,6 +327,8 @@ impl World {
             not_ready: HashSet::new(),
             events: 0,
             recent_events: std::collections::VecDeque::new(),
+            loaded: HashMap::new(),
+            ownership: Ownership::default(),
         };
         w.create_nodes();
         w
@@ -156,6 +336,12 @@ impl World {
 
     pub fn cluster(&self) -> &Cluster {
         &self.cluster
+    }
+
+    /// The ownership record: a handle that stays valid when the world moves
+    /// to another thread.
+    pub fn ownership(&self) -> Ownership {
+        self.ownership.clone()
     }
 
     fn rt(&self, group: &str, version: &str, plural: &str) -> Option<ResourceType> {
@@ -191,7 +377,7 @@ impl World {
         self.deployments_tick();
         self.tasks_tick(now);
         self.kubelet_tick(now);
-        self.workers_tick();
+        self.workers_tick(now);
     }
 
     /// Advance a manual clock by `ms` in steps, ticking after each (tests).
@@ -836,15 +1022,33 @@ impl World {
         let _ = self.set_pod_status(pod, st);
     }
 
-    /// Swarm workers: a ready pod whose name is a key under `workloads` of a
-    /// `config.yml` in a ConfigMap of its namespace loads that entry and
-    /// reports the version it loaded.
-    fn workers_tick(&mut self) {
+    /// Swarm workers: a pod whose name is a key under `workloads` of a
+    /// `config.yml` in a ConfigMap of its namespace loads that entry when its
+    /// container starts and reports the version it loaded. A restart-pod
+    /// worker keeps what it loaded until its pod is replaced; a hot-reload
+    /// worker (its swarm's jobs ConfigMap says `swarmdeck.io/refresh:
+    /// hot-reload`) reloads after the propagation delay a kubelet takes to
+    /// sync a ConfigMap volume. Every stream a running worker has loaded is
+    /// written to the ownership record.
+    fn workers_tick(&mut self, now: i64) {
         let Some(pod_rt) = self.rt("", "v1", "pods") else {
             return;
         };
-        let mut versions: HashMap<(String, String), (u64, usize)> = HashMap::new();
-        for cm in self.cluster.all("", "configmaps") {
+        let mut entries: HashMap<(String, String), (u64, Vec<String>, bool)> = HashMap::new();
+        let mut hot: HashSet<(String, String)> = HashSet::new();
+        let configmaps = self.cluster.all("", "configmaps");
+        for cm in &configmaps {
+            let Some(swarm) = cm["metadata"]["labels"]["swarmdeck.io/swarm"].as_str() else {
+                continue;
+            };
+            if cm["metadata"]["annotations"]["swarmdeck.io/refresh"] == "hot-reload" {
+                let output = cm["metadata"]["annotations"]["swarmdeck.io/output-configmap"]
+                    .as_str()
+                    .map_or_else(|| format!("{swarm}-worker-config"), str::to_owned);
+                hot.insert((ns_of(cm).unwrap_or("default").to_owned(), output));
+            }
+        }
+        for cm in &configmaps {
             let Some(text) = cm["data"]["config.yml"].as_str() else {
                 continue;
             };
@@ -854,27 +1058,84 @@ impl World {
             let Ok(cfg) = crate::domain::assignment::WorkerConfig::parse(text) else {
                 continue;
             };
-            let ns = ns_of(&cm).unwrap_or("default").to_owned();
+            let ns = ns_of(cm).unwrap_or("default").to_owned();
+            let reload = hot.contains(&(ns.clone(), name_of(cm).to_owned()));
             for (worker, entry) in cfg.workloads {
-                versions.insert((ns.clone(), worker), (entry.version, entry.jobs.len()));
+                entries.insert((ns.clone(), worker), (entry.version, entry.jobs, reload));
             }
         }
-        if versions.is_empty() {
+        if entries.is_empty() && self.loaded.is_empty() {
             return;
         }
+        let mut holding: Vec<(String, String, String, String)> = Vec::new();
+        let mut alive = HashSet::new();
         for pod in self.cluster.all("", "pods") {
             let ns = ns_of(&pod).unwrap_or("default").to_owned();
             let name = name_of(&pod).to_owned();
-            let Some((version, jobs)) = versions.get(&(ns.clone(), name.clone())).copied() else {
-                continue;
-            };
-            if !Self::is_ready(&pod) || self.silent_worker(&ns, &name) {
+            let uid = uid_key(&pod);
+            let key = (ns.clone(), name.clone());
+            let entry = entries.get(&key);
+            let terminating = pod["metadata"]["deletionTimestamp"].is_string();
+            let ready = Self::is_ready(&pod);
+            if !self.loaded.contains_key(&uid) {
+                // A container that starts reads its entry (none: no jobs).
+                let Some((version, jobs, _)) = entry.filter(|_| ready) else {
+                    continue;
+                };
+                self.loaded.insert(
+                    uid.clone(),
+                    Loaded {
+                        version: *version,
+                        jobs: jobs.clone(),
+                        reload_at: None,
+                    },
+                );
+                self.cluster.append_log(
+                    &ns,
+                    &name,
+                    format!("loaded {} jobs (config version {version})", jobs.len()),
+                );
+            }
+            alive.insert(uid.clone());
+            if let Some((version, jobs, true)) = entry
+                && !terminating
+            {
+                let delay = self.timing.reload_ms
+                    + (crate::domain::hash::stable_hash(&format!("{uid}/{version}"))
+                        % self.timing.reload_jitter_ms.max(1) as u64) as i64;
+                let loaded = self.loaded.get_mut(&uid).expect("inserted above");
+                if loaded.version != *version {
+                    match loaded.reload_at {
+                        Some((due, v)) if v == *version && now >= due => {
+                            loaded.version = *version;
+                            loaded.jobs = jobs.clone();
+                            loaded.reload_at = None;
+                            self.cluster.append_log(
+                                &ns,
+                                &name,
+                                format!("reloaded {} jobs (config version {version})", jobs.len()),
+                            );
+                        }
+                        Some((_, v)) if v == *version => {}
+                        _ => loaded.reload_at = Some((now + delay, *version)),
+                    }
+                }
+            }
+            let loaded = &self.loaded[&uid];
+            // A worker processes its streams while its container runs: ready,
+            // or shutting down after a delete until the pod is gone.
+            if ready || terminating {
+                for j in &loaded.jobs {
+                    holding.push((ns.clone(), j.clone(), name.clone(), uid.clone()));
+                }
+            }
+            if !ready || self.silent_worker(&ns, &name) || loaded.version == 0 {
                 continue;
             }
             let reported = pod["metadata"]["annotations"]["swarmdeck.io/config-version"]
                 .as_str()
                 .and_then(|v| v.parse::<u64>().ok());
-            if reported == Some(version) {
+            if reported == Some(loaded.version) {
                 continue;
             }
             let mut next = (*pod).clone();
@@ -882,26 +1143,18 @@ impl World {
                 next["metadata"]["annotations"] = json!({});
             }
             next["metadata"]["annotations"]["swarmdeck.io/config-version"] =
-                json!(version.to_string());
-            if self
-                .cluster
-                .replace(
-                    &pod_rt,
-                    Some(&ns),
-                    &name,
-                    next,
-                    None,
-                    &WriteOptions::default(),
-                )
-                .is_ok()
-            {
-                self.cluster.append_log(
-                    &ns,
-                    &name,
-                    format!("loaded {jobs} jobs (config version {version})"),
-                );
-            }
+                json!(loaded.version.to_string());
+            let _ = self.cluster.replace(
+                &pod_rt,
+                Some(&ns),
+                &name,
+                next,
+                None,
+                &WriteOptions::default(),
+            );
         }
+        self.loaded.retain(|uid, _| alive.contains(uid));
+        self.ownership.observe(now, holding);
     }
 
     fn tasks_tick(&mut self, now: i64) {
