@@ -37,15 +37,19 @@ fn scale_prints_the_plan_converges_and_is_audited() {
     assert_eq!(line["action"], "Scale");
     assert_eq!(line["object"], "StatefulSet swarm/swarm-worker");
     assert_eq!(line["context"], "swarmdeck-embedded");
-    assert_eq!(line["result"], "converged: version 1, 3 workers refreshed");
+    // Strict handoff: the new worker is granted its streams before the
+    // StatefulSet starts it, so only the two running workers refresh.
+    let verdict =
+        "converged: version 1, 2 workers refreshed, 1 started with their streams (swarm-worker-2)";
+    assert_eq!(line["result"], verdict);
     assert!(ok, "{err}");
     assert!(out.contains("scaled swarm/swarm-worker to 3"), "{out}");
     assert!(out.contains("refresh swarm-worker-2 (version 1"), "{out}");
     assert!(
-        out.trim_end()
-            .ends_with("converged: version 1, 3 workers refreshed"),
+        out.contains("swarm-worker-2 starts with version 1 (no restart)"),
         "{out}"
     );
+    assert!(out.trim_end().ends_with(verdict), "{out}");
 }
 
 #[test]
@@ -172,7 +176,11 @@ fn scale_and_set_state_print_one_document_with_o_json() {
     assert!(ok, "{err}");
     let doc: serde_json::Value = serde_json::from_str(&out).expect("stdout is one JSON document");
     assert_eq!(doc["object"]["replicas"], 3);
-    assert_eq!(doc["verdict"], "converged: version 1, 3 workers refreshed");
+    assert_eq!(
+        doc["verdict"],
+        "converged: version 1, 2 workers refreshed, 1 started with their streams (swarm-worker-2)"
+    );
+    assert_eq!(doc["plan"]["phases"][0]["phase"], "grant");
     assert_eq!(doc["plan"]["refresh"].as_array().unwrap().len(), 3);
     assert!(
         err.contains("refreshing swarm-worker-2 ..."),

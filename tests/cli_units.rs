@@ -248,8 +248,9 @@ fn commands_hand_their_intent_to_a_running_operator() {
     let (ok, out, err) = run(&served, &["scale", "swarm-worker", "3"], dir.path());
     assert!(ok, "{err}\n{out}");
     assert!(out.contains("engine op-1 leads namespace swarm"), "{out}");
+    // Strict handoff: a release (version 2), then the grant (version 3).
     assert!(
-        out.trim_end().ends_with("converged: version 2, 3 workers"),
+        out.trim_end().ends_with("converged: version 3, 3 workers"),
         "{out}"
     );
 

@@ -273,8 +273,9 @@ fn scale_the_swarm_from_the_grid_and_watch_it_converge() {
         s.contains("plan (scale to 3)") && s.contains("→ swarm-worker-") && s.contains("+10")
     });
     t.send(b"y");
+    // Strict handoff: the release is version 2, the grant version 3.
     let s = t.wait_for("3 converged workers", |s| {
-        s.contains("3 workers (3 converged)") && s.contains("version 2")
+        s.contains("3 workers (3 converged)") && s.contains("version 3")
     });
     assert!(s.contains("unassigned 0 · duplicated 0"), "{s}");
     // The work done, the lease is given back.

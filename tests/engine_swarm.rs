@@ -108,7 +108,10 @@ async fn scale_up_and_down_refreshes_only_changed_workers() {
     })
     .await
     .unwrap();
-    let Verdict::Converged { version, refreshed } = verdict else {
+    let Verdict::Converged {
+        version, refreshed, ..
+    } = verdict
+    else {
         panic!("{verdict:?}")
     };
     assert_eq!(version, 2);

@@ -867,6 +867,77 @@ fn plan_json(plan: &crate::domain::assignment::Plan, sts: &str) -> Value {
     })
 }
 
+/// The handoff's writes, one paragraph each: what each releases or grants,
+/// and who refreshes (a worker that has no pod yet starts with its streams).
+fn describe_phases(
+    phases: &[(crate::domain::handoff::Step, crate::domain::assignment::Plan)],
+    mode: crate::domain::handoff::HandoffMode,
+    replicas: u32,
+    sts: &str,
+) -> String {
+    use crate::domain::handoff::Phase;
+    if phases.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "Handoff {}: {} write{}\n",
+        mode.as_str(),
+        phases.len(),
+        if phases.len() == 1 { "" } else { "s" }
+    );
+    for (i, (step, plan)) in phases.iter().enumerate() {
+        out.push_str(&format!(
+            "  {}. {} (version {}): {}\n",
+            i + 1,
+            step.phase.as_str(),
+            plan.global_version,
+            match step.phase {
+                Phase::Release => "streams that move leave their owners; none is granted until they confirm",
+                Phase::Grant => "streams go to their new owners",
+            }
+        ));
+        for s in &step.streams {
+            let from = if s.from.is_empty() {
+                "new".to_owned()
+            } else {
+                s.from.join(", ")
+            };
+            let line = match (&s.to, step.phase) {
+                (None, _) => format!("drop {} from {from}", s.stream),
+                (Some(to), Phase::Release) => format!("release {} from {from} (for {to})", s.stream),
+                (Some(to), Phase::Grant) => format!("grant {} to {to} (from {from})", s.stream),
+            };
+            out.push_str(&format!("     {line}\n"));
+        }
+        for c in &plan.changed {
+            let w = assignment::worker_name(sts, c.ordinal);
+            if c.ordinal >= replicas {
+                out.push_str(&format!("     {w} starts with version {} (no restart)\n", c.version));
+            } else {
+                out.push_str(&format!("     refresh {w} (version {})\n", c.version));
+            }
+        }
+        for o in &plan.removed_workers {
+            out.push_str(&format!(
+                "     {} leaves: its streams are granted once its pod is gone\n",
+                assignment::worker_name(sts, *o)
+            ));
+        }
+    }
+    out
+}
+
+fn phases_json(
+    phases: &[(crate::domain::handoff::Step, crate::domain::assignment::Plan)],
+) -> Value {
+    phases
+        .iter()
+        .map(|(step, plan)| {
+            json!({"phase": step.phase, "version": plan.global_version, "streams": step.streams})
+        })
+        .collect()
+}
+
 async fn run_reconcile(
     client: &kube::Client,
     swarm: &crate::domain::swarm::SwarmRef,
@@ -876,23 +947,39 @@ async fn run_reconcile(
     use crate::engine::swarm::{Progress, ReconcileOptions, Verdict, reconcile};
     let sts = crate::engine::swarm::statefulset_of(swarm);
     let mut out = String::new();
+    let inputs = crate::engine::swarm::read_inputs(client, swarm)
+        .await
+        .map_err(engine_err)?;
+    let plan = crate::engine::swarm::desired_state(swarm, &inputs, &Default::default())
+        .map_err(engine_err)?;
+    let phases = crate::engine::swarm::preview(client, swarm, &inputs, &Default::default())
+        .await
+        .map_err(engine_err)?;
+    if !phases.is_empty() {
+        report.say(format!(
+            "{}{}",
+            describe_plan(&plan, &sts),
+            describe_phases(&phases, inputs.mode, inputs.replicas, &sts)
+        ));
+        let mut doc = plan_json(&plan, &sts);
+        doc["phases"] = phases_json(&phases);
+        report.plan(doc);
+    }
     let verdict = reconcile(client, swarm, &ReconcileOptions { dry_run, ..Default::default() }, |plan, p| match p {
-        Progress::Planned { .. } => {
-            report.say(describe_plan(plan, &sts));
-            report.plan(plan_json(plan, &sts));
+        Progress::Planned { phase, streams, .. } if !dry_run => {
+            report.say(format!("writing the {} (version {}, {streams} streams)", phase.as_str(), plan.global_version));
         }
+        Progress::Planned { .. } => {}
         Progress::Replanned { attempt } => report.say(format!("the output ConfigMap changed under us (attempt {attempt}): re-planning from its new content")),
-        Progress::Written { version } => report.say(format!("wrote {} version {version}", swarm.output_config_map)),
+        Progress::Written { version, phase } => report.say(format!("wrote {} version {version} ({})", swarm.output_config_map, phase.as_str())),
         Progress::Refreshing { worker } => report.say(format!("refreshing {worker} ...")),
-        Progress::Refreshed { worker } => report.say(format!("{worker} ready with its new jobs")),
+        Progress::Refreshed { worker } => report.say(format!("{worker} confirmed")),
+        Progress::Scaled { replicas } => report.say(format!("scaled {}/{sts} to {replicas}", swarm.namespace)),
     })
     .await
     .map_err(engine_err)?;
     match verdict {
-        Verdict::Converged { version, refreshed } => out.push_str(&format!(
-            "converged: version {version}, {} workers refreshed\n",
-            refreshed.len()
-        )),
+        v @ Verdict::Converged { .. } => out.push_str(&format!("{v}\n")),
         Verdict::Unchanged => out.push_str("nothing to do: the assignment is current\n"),
         Verdict::DryRun => out.push_str("dry run: nothing was changed\n"),
     }
@@ -1078,7 +1165,12 @@ async fn wait_converged(
         }
         let sized =
             replicas.is_none_or(|n| rows.len() == n as usize) && cfg.workloads.len() == rows.len();
-        if sized && done == rows.len() && inputs.pending.is_empty() {
+        if sized
+            && done == rows.len()
+            && inputs.pending.is_empty()
+            && inputs.handoff.is_none()
+            && inputs.scale_to.is_none()
+        {
             return Ok(format!(
                 "converged: version {}, {} workers\n",
                 cfg.version,
@@ -1100,11 +1192,20 @@ async fn scale_swarm(
     args: &ScaleArgs,
     report: &Report,
 ) -> Outcome {
+    use crate::domain::handoff::HandoffMode;
     let client = &session.client;
     let user = &session.user;
     let api: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
         kube::Api::namespaced(client.clone(), &swarm.namespace);
     let sts = crate::engine::swarm::statefulset_of(swarm);
+    let sts_object = format!("StatefulSet {}/{sts}", swarm.namespace);
+    let mut inputs = crate::engine::swarm::read_inputs(client, swarm)
+        .await
+        .map_err(engine_err)?;
+    // Strict handoff: new workers are granted their streams before they
+    // start, so the engine sets the count once they are; the request is an
+    // annotation it carries out. Fewer workers (or fast handoff): set now.
+    let grant_first = inputs.mode == HandoffMode::Strict && replicas > inputs.replicas;
     let pp = kube::api::PatchParams {
         dry_run: args.dry_run,
         field_manager: Some("swarmdeck".into()),
@@ -1113,28 +1214,65 @@ async fn scale_swarm(
     // In read-only mode a dry run is planned here only: the server's dry run
     // is a write request, which read-only mode does not send.
     if !(args.dry_run && session.read_only) {
-        api.patch_scale(
-            &sts,
-            &pp,
-            &kube::api::Patch::Merge(json!({"spec": {"replicas": replicas}})),
-        )
-        .await
-        .map_err(|e| kube_err(&format!("StatefulSet {}/{sts}", swarm.namespace), &e))?;
+        if grant_first {
+            let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+                kube::Api::namespaced(client.clone(), &swarm.namespace);
+            cms.patch(
+                &swarm.jobs_config_map,
+                &pp,
+                &kube::api::Patch::Merge(json!({"metadata": {"annotations": {
+                    crate::engine::swarm::SCALE_ANNOTATION: replicas.to_string()
+                }}})),
+            )
+            .await
+            .map_err(|e| {
+                kube_err(
+                    &format!("ConfigMap {}/{}", swarm.namespace, swarm.jobs_config_map),
+                    &e,
+                )
+            })?;
+        } else {
+            api.patch_scale(
+                &sts,
+                &pp,
+                &kube::api::Patch::Merge(json!({"spec": {"replicas": replicas}})),
+            )
+            .await
+            .map_err(|e| kube_err(&sts_object, &e))?;
+        }
     }
     if args.dry_run {
-        let mut inputs = crate::engine::swarm::read_inputs(client, swarm)
-            .await
-            .map_err(engine_err)?;
-        inputs.replicas = replicas;
+        if grant_first {
+            inputs.scale_to = Some(replicas);
+        } else {
+            inputs.replicas = replicas;
+            inputs.scale_to = None;
+        }
         let plan = crate::engine::swarm::desired_state(swarm, &inputs, &Default::default())
             .map_err(engine_err)?;
-        report.plan(plan_json(&plan, &sts));
+        let phases =
+            crate::engine::swarm::preview(client, swarm, &inputs, &Default::default())
+                .await
+                .map_err(engine_err)?;
+        let mut doc = plan_json(&plan, &sts);
+        doc["phases"] = phases_json(&phases);
+        report.plan(doc);
         return Ok(format!(
-            "{}dry run: nothing was changed\n",
-            describe_plan(&plan, &sts)
+            "{}{}dry run: nothing was changed\n",
+            describe_plan(&plan, &sts),
+            describe_phases(&phases, inputs.mode, inputs.replicas, &sts)
         ));
     }
-    report.say(format!("scaled {}/{sts} to {replicas}", swarm.namespace));
+    if grant_first {
+        report.say(format!(
+            "asked for {replicas} workers of {sts_object} (annotation {} on ConfigMap {}/{}): the new workers are granted their streams before they start",
+            crate::engine::swarm::SCALE_ANNOTATION,
+            swarm.namespace,
+            swarm.jobs_config_map
+        ));
+    } else {
+        report.say(format!("scaled {}/{sts} to {replicas}", swarm.namespace));
+    }
     let held = match take_or_delegate(client, &swarm.namespace, user).await? {
         Actor::Engine(leader) => {
             report.say(format!(
@@ -1145,7 +1283,11 @@ async fn scale_swarm(
         }
         Actor::Here(held) => held,
     };
-    let result = scale_here(client, swarm, replicas, &api, &sts, report).await;
+    let result = if grant_first {
+        run_reconcile(client, swarm, false, report).await
+    } else {
+        scale_here(client, swarm, replicas, &api, &sts, report).await
+    };
     held.release().await;
     result
 }

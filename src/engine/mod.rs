@@ -45,12 +45,24 @@ pub enum Error {
     )]
     Contended { swarm: String, attempts: u32 },
     #[error(
-        "swarm `{swarm}`: worker {worker} did not become ready with its new jobs within {seconds} s; the engine stopped refreshing (the others are untouched)"
+        "swarm `{swarm}`: worker {worker} did not become ready with its new jobs within {seconds} s ({waiting}); the engine stopped refreshing (the others are untouched)"
     )]
     Timeout {
         swarm: String,
         worker: String,
         seconds: u64,
+        /// What the engine was waiting for.
+        waiting: String,
+    },
+    #[error(
+        "swarm `{swarm}`: worker {worker} did not confirm the release of {streams} streams within {seconds} s ({waiting}); they stay in no worker's list until it does, so none runs twice"
+    )]
+    ReleaseTimeout {
+        swarm: String,
+        worker: String,
+        streams: usize,
+        seconds: u64,
+        waiting: String,
     },
     #[error(
         "swarm `{swarm}`: this engine lost the lease swarmdeck-engine in {namespace} and stopped; the engine that leads now carries on"

@@ -494,7 +494,7 @@ impl Engine {
                     s.failed = false;
                 }
             });
-            let work = !noop || !pending.is_empty() || inputs.rebalance_requested.is_some();
+            let work = swarm::has_work(&plan, &inputs);
             need |= work;
             if !leading.load(Ordering::SeqCst) {
                 continue;
@@ -520,17 +520,26 @@ impl Engine {
         let mut summary = String::new();
         let result = swarm::reconcile(&self.client, sw, &opts, |plan, p| {
             match &p {
-                Progress::Planned { moves, changed } => {
-                    summary = format!(
-                        "version {} -> {}: {moves} jobs move, refresh {}",
+                Progress::Planned {
+                    moves,
+                    changed,
+                    phase,
+                    streams,
+                } => {
+                    if !summary.is_empty() {
+                        summary.push_str("; then ");
+                    }
+                    summary.push_str(&format!(
+                        "version {} -> {} ({}): {moves} jobs move, {streams} streams in handoff, refresh {}",
                         plan.global_version.saturating_sub(1),
                         plan.global_version,
+                        phase.as_str(),
                         if changed.is_empty() {
                             "none".to_owned()
                         } else {
                             changed.join(", ")
                         }
-                    );
+                    ));
                 }
                 Progress::Refreshing { worker } => {
                     self.set_swarm(&ns, &sw.name, |s| s.refreshing = Some(worker.clone()));
@@ -539,7 +548,7 @@ impl Engine {
                     s.refreshing = None;
                     s.pending_refresh.retain(|w| w != worker);
                 }),
-                Progress::Replanned { .. } | Progress::Written { .. } => {}
+                Progress::Replanned { .. } | Progress::Written { .. } | Progress::Scaled { .. } => {}
             }
             tracing::info!("swarm {}/{}: {p:?}", ns, sw.name);
         })
@@ -565,13 +574,7 @@ impl Engine {
             }
         }
         let (text, failed) = match &result {
-            Ok(Verdict::Converged { version, refreshed }) => (
-                format!(
-                    "converged: version {version}, {} workers refreshed",
-                    refreshed.len()
-                ),
-                false,
-            ),
+            Ok(v @ Verdict::Converged { .. }) => (v.to_string(), false),
             Ok(Verdict::Unchanged) => ("nothing to do: the assignment is current".into(), false),
             Ok(Verdict::DryRun) => ("dry run".into(), false),
             // Not a failure: the next round plans for the new count.

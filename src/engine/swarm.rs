@@ -13,7 +13,12 @@ use kube::api::{DeleteParams, ListParams, PostParams};
 use serde::Serialize;
 
 use super::Error;
-use crate::domain::assignment::{self, Plan, Policy, WorkerConfig, parse_jobs, worker_name};
+use std::collections::BTreeSet;
+
+use crate::domain::assignment::{
+    self, Assignment, Plan, Policy, WorkerConfig, parse_jobs, worker_name,
+};
+use crate::domain::handoff::{self, HandoffMode, HandoffState, Phase, Step};
 use crate::domain::swarm::{
     CONFIG_KEY, PendingRefresh, RefreshPolicy, SwarmRef, WorkerPod, worker_converged,
 };
@@ -34,6 +39,44 @@ pub struct SwarmInputs {
     pub rebalance_requested: Option<String>,
     /// Streams dedicated by `swarmdeck.io/dedicated` on the jobs ConfigMap.
     pub dedicated: std::collections::BTreeSet<String>,
+    /// `swarmdeck.io/handoff` on the jobs ConfigMap (strict unless `fast`).
+    pub mode: HandoffMode,
+    /// Why the mode annotation was not understood (strict is used).
+    pub mode_error: Option<String>,
+    /// The handoff under way, as written with the assignment.
+    pub handoff: Option<HandoffState>,
+    /// `swarmdeck.io/scale-requested` on the jobs ConfigMap: a scale asked of
+    /// swarmdeck, carried out after the new workers are granted their streams.
+    pub scale_to: Option<u32>,
+}
+
+impl SwarmInputs {
+    /// Inputs for a plan made offline (previews): nothing pending, strict.
+    pub fn offline(
+        replicas: u32,
+        jobs: Vec<String>,
+        current: WorkerConfig,
+        dedicated: std::collections::BTreeSet<String>,
+    ) -> Self {
+        Self {
+            replicas,
+            jobs,
+            current,
+            output_version: None,
+            pending: PendingRefresh::default(),
+            rebalance_requested: None,
+            dedicated,
+            mode: HandoffMode::Strict,
+            mode_error: None,
+            handoff: None,
+            scale_to: None,
+        }
+    }
+
+    /// The number of workers the swarm is being taken to.
+    pub fn wanted_replicas(&self) -> u32 {
+        self.scale_to.unwrap_or(self.replicas)
+    }
 }
 
 /// Annotation on the output ConfigMap: workers still to refresh.
@@ -43,32 +86,57 @@ pub const PENDING_ANNOTATION: &str = "swarmdeck.io/pending-refresh";
 pub const DEDICATED_ANNOTATION: &str = "swarmdeck.io/dedicated";
 /// Annotation on the jobs ConfigMap: a rebalance was asked for.
 pub const REBALANCE_ANNOTATION: &str = "swarmdeck.io/rebalance-requested";
+/// Annotation on the jobs ConfigMap: the worker count asked for, which the
+/// engine sets on the StatefulSet once the new workers are granted their
+/// streams (so that they never start without them).
+pub const SCALE_ANNOTATION: &str = "swarmdeck.io/scale-requested";
 
-/// The plan for a swarm, or that nothing needs to change.
+/// The assignment the swarm should hold: from the one the cluster holds (and
+/// the handoff under way), a job moves only when balance requires it, and
+/// then only the fewest move.
+pub fn target(swarm: &SwarmRef, inputs: &SwarmInputs, policy: &Policy) -> Result<Assignment, Error> {
+    let mut policy = policy.clone();
+    policy.dedicated.extend(inputs.dedicated.iter().cloned());
+    let sts = statefulset_of(swarm);
+    let base = handoff::planning_base(&inputs.current, inputs.handoff.as_ref(), &sts);
+    assignment::assign_from(&base, &sts, &inputs.jobs, inputs.wanted_replicas(), &policy).map_err(
+        |e| Error::Invalid {
+            swarm: format!("swarm `{}`", swarm.name),
+            message: e.to_string(),
+        },
+    )
+}
+
+/// The plan for a swarm, from what is written to the target (whatever the
+/// number of writes the handoff takes), or that nothing needs to change.
 pub fn desired_state(
     swarm: &SwarmRef,
     inputs: &SwarmInputs,
     policy: &Policy,
 ) -> Result<Plan, Error> {
-    let mut policy = policy.clone();
-    policy.dedicated.extend(inputs.dedicated.iter().cloned());
-    // From the assignment the cluster holds: a job moves only when balance
-    // requires it, and then only the fewest move.
-    let assignment = assignment::assign_from(
-        &inputs.current,
-        &statefulset_of(swarm),
-        &inputs.jobs,
-        inputs.replicas,
-        &policy,
-    )
-    .map_err(|e| Error::Invalid {
-        swarm: format!("swarm `{}`", swarm.name),
-        message: e.to_string(),
-    })?;
+    let target = target(swarm, inputs, policy)?;
     Ok(assignment::plan(
         &inputs.current,
-        &assignment,
+        &target,
         &statefulset_of(swarm),
+    ))
+}
+
+/// The writes that take the swarm to its target, each with its plan, as the
+/// engine will make them (`gone`: leaving ordinals with no pod any more).
+pub fn handoff_phases(
+    swarm: &SwarmRef,
+    inputs: &SwarmInputs,
+    policy: &Policy,
+    gone: &BTreeSet<u32>,
+) -> Result<Vec<(Step, Plan)>, Error> {
+    let target = target(swarm, inputs, policy)?;
+    Ok(handoff::phases(
+        &inputs.current,
+        &target,
+        &statefulset_of(swarm),
+        inputs.mode,
+        gone,
     ))
 }
 
@@ -82,6 +150,16 @@ pub fn is_noop(plan: &Plan, current: &WorkerConfig) -> bool {
     plan.changed.is_empty()
         && plan.removed_workers.is_empty()
         && plan.config.workloads == current.workloads
+}
+
+/// Does the swarm have anything to do: a write, a refresh to finish, a scale
+/// to carry out, a handoff record to close?
+pub fn has_work(plan: &Plan, inputs: &SwarmInputs) -> bool {
+    !is_noop(plan, &inputs.current)
+        || !inputs.pending.is_empty()
+        || inputs.scale_to.is_some()
+        || inputs.handoff.is_some()
+        || inputs.rebalance_requested.is_some()
 }
 
 /// Find a swarm by name in a namespace: a jobs ConfigMap there labelled
@@ -245,7 +323,35 @@ pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<Swar
                 .collect()
         })
         .unwrap_or_default();
-    let (current, output_version, pending) = match cms
+    let annotation = |key: &str| {
+        jobs_cm
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .cloned()
+    };
+    let (mode, mode_error) = match HandoffMode::parse(annotation(handoff::MODE_ANNOTATION).as_deref())
+    {
+        Ok(m) => (m, None),
+        Err(e) => (HandoffMode::Strict, Some(e)),
+    };
+    let scale_to = match annotation(SCALE_ANNOTATION) {
+        None => None,
+        Some(v) => match v.trim().parse::<u32>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                return Err(Error::Invalid {
+                    swarm: format!("swarm `{}`", swarm.name),
+                    message: format!(
+                        "annotation {SCALE_ANNOTATION} on ConfigMap {}/{} is `{v}`, not a worker count of 1 or more; remove it or run `swarmdeck scale {} N`",
+                        swarm.namespace, swarm.jobs_config_map, swarm.name
+                    ),
+                });
+            }
+        },
+    };
+    let (current, output_version, pending, state) = match cms
         .get_opt(&swarm.output_config_map)
         .await
         .map_err(|e| {
@@ -264,16 +370,26 @@ pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<Swar
             let cfg = WorkerConfig::parse(&text).map_err(|message| Error::Invalid { swarm: format!("swarm `{}`", swarm.name),
                 message: format!("the output ConfigMap {} does not parse ({message}); fix or delete it before the engine writes it again", swarm.output_config_map),
             })?;
-            let pending = cm
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(PENDING_ANNOTATION))
+            let ann = cm.metadata.annotations.clone().unwrap_or_default();
+            let pending = ann
+                .get(PENDING_ANNOTATION)
                 .map(|v| PendingRefresh::parse(v))
                 .unwrap_or_default();
-            (cfg, cm.metadata.resource_version.clone(), pending)
+            // A record that does not parse is dropped: the written lists are
+            // the truth, and planning from them alone stays safe.
+            let state = ann.get(handoff::STATE_ANNOTATION).and_then(|v| {
+                HandoffState::parse(v)
+                    .inspect_err(|e| tracing::warn!("swarm {}: {e}", swarm.name))
+                    .ok()
+            });
+            (cfg, cm.metadata.resource_version.clone(), pending, state)
         }
-        None => (WorkerConfig::default(), None, PendingRefresh::default()),
+        None => (
+            WorkerConfig::default(),
+            None,
+            PendingRefresh::default(),
+            None,
+        ),
     };
     Ok(SwarmInputs {
         replicas,
@@ -283,6 +399,10 @@ pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<Swar
         pending,
         rebalance_requested,
         dedicated,
+        mode,
+        mode_error,
+        handoff: state,
+        scale_to,
     })
 }
 
@@ -312,9 +432,9 @@ async fn worker_uids(
         .collect())
 }
 
-/// Write the plan's config with a precondition, recording with it which
-/// workers must refresh and the pod each ran at the write. `Ok(false)`:
-/// someone else changed the ConfigMap since we read it; re-read and re-plan.
+/// Write a plan's config in one write (no handoff record), every changed
+/// worker to refresh. `Ok(false)`: someone else changed the ConfigMap since
+/// we read it; re-read and re-plan.
 pub async fn write_plan(
     client: &kube::Client,
     swarm: &SwarmRef,
@@ -322,22 +442,52 @@ pub async fn write_plan(
     version: Option<&str>,
     dry_run: bool,
 ) -> Result<bool, Error> {
+    write_step(client, swarm, plan, None, u32::MAX, version, dry_run).await
+}
+
+/// Write one step of a handoff with a precondition, recording with it the
+/// workers that must confirm it — each with the pod it ran at the write — and
+/// the handoff's phase. Workers that must confirm: those whose list changed
+/// and that run or will run (ordinal below `replicas`, or a pod now), and
+/// leaving workers that still have a pod. `Ok(false)`: someone else changed
+/// the ConfigMap since we read it; re-read and re-plan.
+pub async fn write_step(
+    client: &kube::Client,
+    swarm: &SwarmRef,
+    plan: &Plan,
+    state: Option<&HandoffState>,
+    replicas: u32,
+    version: Option<&str>,
+    dry_run: bool,
+) -> Result<bool, Error> {
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &swarm.namespace);
+    let sts = statefulset_of(swarm);
     let before = worker_uids(client, swarm).await?;
+    let changed = plan.changed.iter().map(|c| (c.ordinal, false));
+    let leaving = plan.removed_workers.iter().map(|o| (*o, true));
     let mut pending = PendingRefresh(
-        changed_workers(swarm, plan)
-            .into_iter()
-            .map(|w| {
+        changed
+            .chain(leaving)
+            .map(|(o, leaving)| (worker_name(&sts, o), o, leaving))
+            .filter(|(w, o, leaving)| before.contains_key(w) || (!leaving && *o < replicas))
+            .map(|(w, _, _)| {
                 let uid = before.get(&w).cloned();
                 (w, uid)
             })
             .collect(),
     );
+    let mut annotations = serde_json::Map::new();
+    if !pending.is_empty() {
+        annotations.insert(PENDING_ANNOTATION.into(), pending.to_annotation().into());
+    }
+    if let Some(state) = state {
+        annotations.insert(handoff::STATE_ANNOTATION.into(), state.to_annotation().into());
+    }
     let mut cm: ConfigMap = serde_json::from_value(serde_json::json!({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": swarm.output_config_map, "namespace": swarm.namespace,
             "labels": {"app.kubernetes.io/managed-by": "swarmdeck"},
-            "annotations": {PENDING_ANNOTATION: pending.to_annotation()}},
+            "annotations": annotations},
         "data": {CONFIG_KEY: plan.config.to_yaml()},
     }))
     .map_err(|e| Error::Invalid {
@@ -394,25 +544,26 @@ pub async fn write_plan(
     Ok(true)
 }
 
-fn changed_workers(swarm: &SwarmRef, plan: &Plan) -> Vec<String> {
-    plan.changed
-        .iter()
-        .map(|c| worker_name(&statefulset_of(swarm), c.ordinal))
-        .collect()
-}
-
-/// Mark the refresh of `plan`'s workers done (only the annotation changes).
-async fn clear_pending(client: &kube::Client, swarm: &SwarmRef) -> Result<(), Error> {
+/// The refresh of the last write is confirmed: drop the pending mark, and the
+/// handoff record unless a grant still follows a release.
+async fn finish_phase(
+    client: &kube::Client,
+    swarm: &SwarmRef,
+    state: Option<&HandoffState>,
+) -> Result<(), Error> {
+    let keep = state.is_some_and(|s| s.phase == Phase::Release);
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &swarm.namespace);
+    let mut clear = serde_json::json!({"metadata": {"annotations": {PENDING_ANNOTATION: null}}});
+    if !keep {
+        clear["metadata"]["annotations"][handoff::STATE_ANNOTATION] = serde_json::Value::Null;
+    }
     cms.patch(
         &swarm.output_config_map,
         &kube::api::PatchParams {
             field_manager: Some("swarmdeck".into()),
             ..Default::default()
         },
-        &kube::api::Patch::Merge(
-            serde_json::json!({"metadata": {"annotations": {PENDING_ANNOTATION: null}}}),
-        ),
+        &kube::api::Patch::Merge(clear),
     )
     .await
     .map_err(|e| {
@@ -424,14 +575,116 @@ async fn clear_pending(client: &kube::Client, swarm: &SwarmRef) -> Result<(), Er
     Ok(())
 }
 
+/// Ask swarmdeck for `replicas` workers: the annotation on the jobs
+/// ConfigMap that the engine carries out (granting new workers their
+/// streams before the StatefulSet starts them).
+pub async fn request_scale(
+    client: &kube::Client,
+    swarm: &SwarmRef,
+    replicas: u32,
+) -> Result<(), kube::Error> {
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &swarm.namespace);
+    cms.patch(
+        &swarm.jobs_config_map,
+        &kube::api::PatchParams {
+            field_manager: Some("swarmdeck".into()),
+            ..Default::default()
+        },
+        &kube::api::Patch::Merge(serde_json::json!({"metadata": {"annotations": {
+            SCALE_ANNOTATION: replicas.to_string()
+        }}})),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Carry out a requested scale: set the StatefulSet's scale subresource and
+/// remove the request.
+async fn carry_out_scale(
+    client: &kube::Client,
+    swarm: &SwarmRef,
+    replicas: u32,
+    current: u32,
+) -> Result<(), Error> {
+    let sts = statefulset_of(swarm);
+    let pp = kube::api::PatchParams {
+        field_manager: Some("swarmdeck".into()),
+        ..Default::default()
+    };
+    if replicas != current {
+        Api::<StatefulSet>::namespaced(client.clone(), &swarm.namespace)
+            .patch_scale(
+                &sts,
+                &pp,
+                &kube::api::Patch::Merge(serde_json::json!({"spec": {"replicas": replicas}})),
+            )
+            .await
+            .map_err(|e| Error::kube(format!("StatefulSet {}/{sts}", swarm.namespace), e))?;
+    }
+    Api::<ConfigMap>::namespaced(client.clone(), &swarm.namespace)
+        .patch(
+            &swarm.jobs_config_map,
+            &pp,
+            &kube::api::Patch::Merge(
+                serde_json::json!({"metadata": {"annotations": {SCALE_ANNOTATION: null}}}),
+            ),
+        )
+        .await
+        .map_err(|e| {
+            Error::kube(
+                format!("ConfigMap {}/{}", swarm.namespace, swarm.jobs_config_map),
+                e,
+            )
+        })?;
+    Ok(())
+}
+
+/// The writes the engine would make for `inputs`, as it would make them now
+/// (leaving workers whose pods are gone are not waited for).
+pub async fn preview(
+    client: &kube::Client,
+    swarm: &SwarmRef,
+    inputs: &SwarmInputs,
+    policy: &Policy,
+) -> Result<Vec<(Step, Plan)>, Error> {
+    let pods = worker_uids(client, swarm).await?;
+    let gone = gone_workers(swarm, &inputs.current, inputs.wanted_replicas(), &pods);
+    handoff_phases(swarm, inputs, policy, &gone)
+}
+
+/// Ordinals beyond `replicas` listed in `current` whose pod is gone.
+fn gone_workers(
+    swarm: &SwarmRef,
+    current: &WorkerConfig,
+    replicas: u32,
+    pods: &std::collections::BTreeMap<String, String>,
+) -> BTreeSet<u32> {
+    let sts = statefulset_of(swarm);
+    current
+        .workloads
+        .keys()
+        .filter_map(|w| ordinal_of(w).filter(|_| !pods.contains_key(w)))
+        .filter(|o| *o >= replicas)
+        .filter(|o| current.workloads.contains_key(&worker_name(&sts, *o)))
+        .collect()
+}
+
 /// Progress as the engine reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Progress {
-    Planned { moves: usize, changed: Vec<String> },
+    /// A write is planned: a release, a grant, or (fast) the whole change.
+    Planned {
+        moves: usize,
+        changed: Vec<String>,
+        phase: Phase,
+        streams: usize,
+    },
     Replanned { attempt: u32 },
-    Written { version: u64 },
+    Written { version: u64, phase: Phase },
     Refreshing { worker: String },
     Refreshed { worker: String },
+    /// The StatefulSet was set to the requested count.
+    Scaled { replicas: u32 },
 }
 
 /// The final verdict.
@@ -439,10 +692,42 @@ pub enum Progress {
 pub enum Verdict {
     Converged {
         version: u64,
+        /// Workers restarted or reloaded (each once per write it confirmed).
         refreshed: Vec<String>,
+        /// New workers that started with their streams (no restart).
+        started: Vec<String>,
     },
     Unchanged,
     DryRun,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verdict::Converged {
+                version,
+                refreshed,
+                started,
+            } => {
+                write!(
+                    f,
+                    "converged: version {version}, {} workers refreshed",
+                    refreshed.len()
+                )?;
+                if !started.is_empty() {
+                    write!(
+                        f,
+                        ", {} started with their streams ({})",
+                        started.len(),
+                        started.join(", ")
+                    )?;
+                }
+                Ok(())
+            }
+            Verdict::Unchanged => f.write_str("nothing to do: the assignment is current"),
+            Verdict::DryRun => f.write_str("dry run: nothing was changed"),
+        }
+    }
 }
 
 /// Options of a reconcile.
@@ -453,8 +738,8 @@ pub struct ReconcileOptions {
     pub worker_timeout: Duration,
     pub poll: Duration,
     pub policy: Policy,
-    /// While this engine leads; checked before each refresh batch so that an
-    /// engine that lost its lease stops acting.
+    /// While this engine leads; checked before each write and refresh batch
+    /// so that an engine that lost its lease stops acting.
     pub leading: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
@@ -471,60 +756,149 @@ impl Default for ReconcileOptions {
     }
 }
 
-/// Plan, write and refresh until the swarm converged (or why not).
+fn check_leading(swarm: &SwarmRef, opts: &ReconcileOptions) -> Result<(), Error> {
+    if opts
+        .leading
+        .as_ref()
+        .is_some_and(|l| !l.load(std::sync::atomic::Ordering::SeqCst))
+    {
+        return Err(Error::Superseded {
+            swarm: swarm.name.clone(),
+            namespace: swarm.namespace.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Plan, write and refresh until the swarm converged (or why not). Each
+/// round reads what the cluster holds and takes one step: finish the refresh
+/// the last write asked for (ours or another engine's), else make the next
+/// write of the handoff (release, then grant), else carry out a requested
+/// scale. So an engine that takes over mid-handoff finishes it, and a change
+/// of jobs or workers meanwhile re-plans from what is written.
 pub async fn reconcile(
     client: &kube::Client,
     swarm: &SwarmRef,
     opts: &ReconcileOptions,
     mut progress: impl FnMut(&Plan, Progress),
 ) -> Result<Verdict, Error> {
-    const ATTEMPTS: u32 = 5;
-    for attempt in 1..=ATTEMPTS {
+    const CONFLICTS: u32 = 5;
+    // A strict handoff takes two writes; more than this means the inputs
+    // keep changing under us.
+    const WRITES: u32 = 8;
+    let sts = statefulset_of(swarm);
+    let (mut conflicts, mut writes) = (0, 0);
+    let mut refreshed = Vec::new();
+    let mut started = Vec::new();
+    let mut acted = false;
+    loop {
         let inputs = read_inputs(client, swarm).await?;
-        let plan = desired_state(swarm, &inputs, &opts.policy)?;
-        if is_noop(&plan, &inputs.current) {
-            if inputs.pending.is_empty() || opts.dry_run {
-                return Ok(Verdict::Unchanged);
-            }
-            // An engine wrote this assignment and stopped before every
-            // changed worker had refreshed: finish its work.
-            let targets: Vec<(String, u64)> = inputs
+        if !inputs.pending.is_empty() && !opts.dry_run {
+            check_leading(swarm, opts)?;
+            let streams = inputs
+                .handoff
+                .as_ref()
+                .filter(|s| s.phase == Phase::Release)
+                .map(|s| s.streams.clone())
+                .unwrap_or_default();
+            let targets: Vec<Target> = inputs
                 .pending
                 .workers()
                 .into_iter()
                 .map(|w| {
-                    let v = inputs.current.workloads.get(&w).map_or(0, |e| e.version);
-                    (w, v)
+                    let held = streams.iter().filter(|s| s.from.contains(&w)).count();
+                    match inputs.current.workloads.get(&w) {
+                        Some(e) => Target::Refresh {
+                            worker: w,
+                            version: e.version,
+                            releases: held,
+                        },
+                        None => Target::Leave {
+                            worker: w,
+                            releases: held,
+                        },
+                    }
                 })
                 .collect();
-            let refreshed = refresh(
-                client,
-                swarm,
-                &plan,
-                &targets,
-                &inputs.pending,
-                opts,
-                &mut progress,
-            )
-            .await?;
-            clear_pending(client, swarm).await?;
-            return Ok(Verdict::Converged {
-                version: inputs.current.version,
-                refreshed,
-            });
+            let plan = assignment::plan(&inputs.current, &inputs.current.to_assignment(&sts), &sts);
+            refreshed.extend(
+                refresh(client, swarm, &plan, &targets, &inputs.pending, opts, &mut progress)
+                    .await?,
+            );
+            finish_phase(client, swarm, inputs.handoff.as_ref()).await?;
+            acted = true;
+            continue;
         }
-        let changed = changed_workers(swarm, &plan);
+        let target = target(swarm, &inputs, &opts.policy)?;
+        let pods = worker_uids(client, swarm).await?;
+        let gone = gone_workers(swarm, &inputs.current, inputs.wanted_replicas(), &pods);
+        let Some(step) = handoff::next_step(&inputs.current, &target, &sts, inputs.mode, &gone)
+        else {
+            if opts.dry_run {
+                return Ok(if inputs.scale_to.is_some() {
+                    Verdict::DryRun
+                } else {
+                    Verdict::Unchanged
+                });
+            }
+            if inputs.handoff.is_some() {
+                finish_phase(client, swarm, None).await?;
+            }
+            if let Some(n) = inputs.scale_to {
+                check_leading(swarm, opts)?;
+                carry_out_scale(client, swarm, n, inputs.replicas).await?;
+                let plan = assignment::plan(&inputs.current, &target, &sts);
+                progress(&plan, Progress::Scaled { replicas: n });
+                // The new workers start with their streams: wait until they
+                // run (nothing to restart).
+                let new: Vec<Target> = (inputs.replicas..n)
+                    .map(|o| worker_name(&sts, o))
+                    .map(|w| Target::Refresh {
+                        version: inputs.current.workloads.get(&w).map_or(0, |e| e.version),
+                        worker: w,
+                        releases: 0,
+                    })
+                    .collect();
+                started =
+                    refresh(client, swarm, &plan, &new, &inputs.pending, opts, &mut progress)
+                        .await?;
+                acted = true;
+            }
+            return Ok(if acted {
+                Verdict::Converged {
+                    version: inputs.current.version,
+                    refreshed,
+                    started,
+                }
+            } else {
+                Verdict::Unchanged
+            });
+        };
+        let plan = assignment::plan(&inputs.current, &step.assignment, &sts);
         progress(
             &plan,
             Progress::Planned {
                 moves: plan.relocated(),
-                changed: changed.clone(),
+                changed: plan
+                    .changed
+                    .iter()
+                    .map(|c| worker_name(&sts, c.ordinal))
+                    .collect(),
+                phase: step.phase,
+                streams: step.streams.len(),
             },
         );
+        let state = (inputs.mode == HandoffMode::Strict).then(|| HandoffState {
+            phase: step.phase,
+            since: crate::time::rfc3339(crate::time::Clock::system().now_ms()),
+            streams: step.streams.clone(),
+        });
+        let replicas = inputs.replicas;
         if opts.dry_run {
-            // The server checks the write (dryRun=All) unless the client is
-            // read-only, which sends no write at all: then the plan stands alone.
-            match write_plan(client, swarm, &plan, inputs.output_version.as_deref(), true).await {
+            // The server checks the first write (dryRun=All) unless the
+            // client is read-only, which sends no write at all: then the plan
+            // stands alone.
+            match write_step(client, swarm, &plan, state.as_ref(), replicas, inputs.output_version.as_deref(), true).await {
                 Err(Error::Kube { source, .. }) if crate::cluster::gate::is_refusal(&source) => {}
                 other => {
                     other?;
@@ -532,51 +906,44 @@ pub async fn reconcile(
             }
             return Ok(Verdict::DryRun);
         }
-        if !write_plan(
+        check_leading(swarm, opts)?;
+        writes += 1;
+        if writes > WRITES {
+            return Err(Error::Contended {
+                swarm: swarm.name.clone(),
+                attempts: WRITES,
+            });
+        }
+        if !write_step(
             client,
             swarm,
             &plan,
+            state.as_ref(),
+            replicas,
             inputs.output_version.as_deref(),
             false,
         )
         .await?
         {
-            progress(&plan, Progress::Replanned { attempt });
+            conflicts += 1;
+            progress(&plan, Progress::Replanned { attempt: conflicts });
+            if conflicts >= CONFLICTS {
+                return Err(Error::Contended {
+                    swarm: swarm.name.clone(),
+                    attempts: CONFLICTS,
+                });
+            }
             continue;
         }
+        acted = true;
         progress(
             &plan,
             Progress::Written {
                 version: plan.global_version,
+                phase: step.phase,
             },
         );
-        let targets: Vec<(String, u64)> = plan
-            .changed
-            .iter()
-            .map(|c| (worker_name(&statefulset_of(swarm), c.ordinal), c.version))
-            .collect();
-        // What was recorded with the write: which pod each worker ran then.
-        let written = read_inputs(client, swarm).await?.pending;
-        let refreshed = refresh(
-            client,
-            swarm,
-            &plan,
-            &targets,
-            &written,
-            opts,
-            &mut progress,
-        )
-        .await?;
-        clear_pending(client, swarm).await?;
-        return Ok(Verdict::Converged {
-            version: plan.global_version,
-            refreshed,
-        });
     }
-    Err(Error::Contended {
-        swarm: swarm.name.clone(),
-        attempts: ATTEMPTS,
-    })
 }
 
 pub fn pod_ready(p: &Pod) -> bool {
@@ -601,38 +968,90 @@ pub fn worker_pod(p: &Pod) -> WorkerPod<'_> {
     }
 }
 
-/// Refresh `targets` (worker, version), `max_unavailable` at a time: a
-/// restart-pod worker still running the pod recorded at the write is deleted,
-/// then each is awaited until the convergence rule holds. A worker already
-/// replaced (by an engine that stopped half-way, or because its pod started
-/// after the write) is not restarted again.
+/// A worker a write asked to confirm it.
+#[derive(Debug, Clone)]
+enum Target {
+    /// Run the job set of `version` (restart, or hot-reload and report).
+    Refresh {
+        worker: String,
+        version: u64,
+        /// Streams it releases with this write.
+        releases: usize,
+    },
+    /// Leave: its pod must be gone (a scale-down), or replaced if the
+    /// StatefulSet wants it back.
+    Leave { worker: String, releases: usize },
+}
+
+impl Target {
+    fn worker(&self) -> &str {
+        match self {
+            Target::Refresh { worker, .. } | Target::Leave { worker, .. } => worker,
+        }
+    }
+}
+
+/// What a worker that has not confirmed is waiting for, in the operator's words.
+fn waiting_for(pod: Option<&Pod>, target: &Target, pending: &PendingRefresh, refresh: RefreshPolicy) -> String {
+    let Some(p) = pod else {
+        return "its pod does not exist".into();
+    };
+    if p.metadata.deletion_timestamp.is_some() {
+        return "its pod is still terminating".into();
+    }
+    let facts = worker_pod(p);
+    match target {
+        Target::Leave { .. } => "its pod is still running".into(),
+        Target::Refresh { worker, version, .. } => {
+            if !facts.ready {
+                return "its pod is not ready".into();
+            }
+            match facts.reported {
+                Some(r) => format!("it reports swarmdeck.io/config-version {r}, not {version}"),
+                None if refresh == RefreshPolicy::HotReload => {
+                    format!("it has not reported swarmdeck.io/config-version {version}")
+                }
+                None if facts.uid.is_some() && facts.uid == pending.replaced_uid(worker) => {
+                    "its pod is still the one that ran at the write".into()
+                }
+                None => "its pod has not confirmed".into(),
+            }
+        }
+    }
+}
+
+/// Confirm `targets`, `max_unavailable` at a time: a restart-pod worker
+/// still running the pod recorded at the write is deleted, then each is
+/// awaited until the convergence rule holds; a leaving worker until its pod
+/// is gone. A worker already replaced (by an engine that stopped half-way,
+/// or because its pod started after the write) is not restarted again.
 async fn refresh(
     client: &kube::Client,
     swarm: &SwarmRef,
     plan: &Plan,
-    targets: &[(String, u64)],
+    targets: &[Target],
     pending: &PendingRefresh,
     opts: &ReconcileOptions,
     progress: &mut impl FnMut(&Plan, Progress),
 ) -> Result<Vec<String>, Error> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &swarm.namespace);
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), &swarm.namespace);
+    let replicas_now = async || {
+        sets.get(&statefulset_of(swarm))
+            .await
+            .ok()
+            .and_then(|s| s.spec.and_then(|sp| sp.replicas))
+            .map(|r| r.max(0) as u32)
+    };
     let mut refreshed = Vec::new();
     for batch in targets.chunks(opts.max_unavailable.max(1)) {
-        if opts
-            .leading
-            .as_ref()
-            .is_some_and(|l| !l.load(std::sync::atomic::Ordering::SeqCst))
-        {
-            return Err(Error::Superseded {
-                swarm: swarm.name.clone(),
-                namespace: swarm.namespace.clone(),
-            });
-        }
-        for (worker, _) in batch {
+        check_leading(swarm, opts)?;
+        for target in batch {
+            let worker = target.worker();
             progress(
                 plan,
                 Progress::Refreshing {
-                    worker: worker.clone(),
+                    worker: worker.to_owned(),
                 },
             );
             let uid = pods
@@ -641,7 +1060,17 @@ async fn refresh(
                 .map_err(|e| Error::kube(format!("Pod {}/{worker}", swarm.namespace), e))?
                 .and_then(|p| p.metadata.uid);
             let stale = uid.is_some() && uid.as_deref() == pending.replaced_uid(worker);
-            if swarm.refresh == RefreshPolicy::RestartPod && stale {
+            // A leaving worker the StatefulSet wants back must drop what it
+            // released: restart it whatever the refresh policy.
+            let wanted_back = matches!(target, Target::Leave { .. })
+                && ordinal_of(worker)
+                    .zip(replicas_now().await)
+                    .is_some_and(|(o, n)| o < n);
+            let restart = match target {
+                Target::Refresh { .. } => swarm.refresh == RefreshPolicy::RestartPod,
+                Target::Leave { .. } => wanted_back,
+            };
+            if restart && stale {
                 match pods.delete(worker, &DeleteParams::default()).await {
                     Ok(_) => {}
                     Err(kube::Error::Api(s)) if s.code == 404 => {}
@@ -651,39 +1080,62 @@ async fn refresh(
                 }
             }
         }
-        for (worker, version) in batch {
+        for target in batch {
+            let worker = target.worker();
             let deadline = tokio::time::Instant::now() + opts.worker_timeout;
             loop {
                 let pod = pods
                     .get_opt(worker)
                     .await
                     .map_err(|e| Error::kube(format!("Pod {}/{worker}", swarm.namespace), e))?;
-                let facts = pod.as_ref().map(worker_pod);
-                if worker_converged(worker, facts, *version, pending, swarm.refresh) {
+                let done = match target {
+                    Target::Refresh { version, .. } => worker_converged(
+                        worker,
+                        pod.as_ref().map(worker_pod),
+                        *version,
+                        pending,
+                        swarm.refresh,
+                    ),
+                    // Gone, or replaced by a pod that read the release.
+                    Target::Leave { .. } => pod.as_ref().is_none_or(|p| {
+                        p.metadata.uid.is_some()
+                            && p.metadata.uid.as_deref() != pending.replaced_uid(worker)
+                    }),
+                };
+                if done {
                     break;
                 }
                 // A worker the StatefulSet no longer wants will not come back:
                 // stop here and let the next round plan for the new count.
-                let replicas = Api::<StatefulSet>::namespaced(client.clone(), &swarm.namespace)
-                    .get(&statefulset_of(swarm))
-                    .await
-                    .ok()
-                    .and_then(|s| s.spec.and_then(|sp| sp.replicas))
-                    .map(|r| r.max(0) as u32);
-                if let Some(replicas) = replicas
+                if let Target::Refresh { .. } = target
+                    && let Some(replicas) = replicas_now().await
                     && ordinal_of(worker).is_some_and(|o| o >= replicas)
                 {
                     return Err(Error::Rescaled {
                         swarm: swarm.name.clone(),
-                        worker: worker.clone(),
+                        worker: worker.to_owned(),
                         replicas,
                     });
                 }
                 if tokio::time::Instant::now() >= deadline {
-                    return Err(Error::Timeout {
-                        swarm: swarm.name.clone(),
-                        worker: worker.clone(),
-                        seconds: opts.worker_timeout.as_secs(),
+                    let waiting = waiting_for(pod.as_ref(), target, pending, swarm.refresh);
+                    let (Target::Refresh { releases, .. } | Target::Leave { releases, .. }) =
+                        target;
+                    return Err(if *releases > 0 {
+                        Error::ReleaseTimeout {
+                            swarm: swarm.name.clone(),
+                            worker: worker.to_owned(),
+                            streams: *releases,
+                            seconds: opts.worker_timeout.as_secs(),
+                            waiting,
+                        }
+                    } else {
+                        Error::Timeout {
+                            swarm: swarm.name.clone(),
+                            worker: worker.to_owned(),
+                            seconds: opts.worker_timeout.as_secs(),
+                            waiting,
+                        }
                     });
                 }
                 tokio::time::sleep(opts.poll).await;
@@ -691,10 +1143,10 @@ async fn refresh(
             progress(
                 plan,
                 Progress::Refreshed {
-                    worker: worker.clone(),
+                    worker: worker.to_owned(),
                 },
             );
-            refreshed.push(worker.clone());
+            refreshed.push(worker.to_owned());
         }
     }
     Ok(refreshed)

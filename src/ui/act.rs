@@ -37,6 +37,47 @@ fn now() -> String {
     crate::time::rfc3339(crate::time::Clock::system().now_ms())
 }
 
+/// Scale a worker pool as `swarmdeck scale` does: more workers of a swarm in
+/// strict handoff are asked of the engine (annotation on its jobs
+/// ConfigMap), which grants them their streams before they start; otherwise
+/// the scale subresource is set. `Ok(true)`: asked of the engine.
+async fn scale(
+    client: &kube::Client,
+    namespace: &str,
+    statefulset: &str,
+    replicas: u32,
+) -> Result<bool, String> {
+    use crate::engine::swarm;
+    let found = swarm::discover(client, Some(namespace))
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(sw) = found
+        .iter()
+        .find(|s| swarm::statefulset_of(s) == statefulset)
+    {
+        let inputs = swarm::read_inputs(client, sw)
+            .await
+            .map_err(|e| e.to_string())?;
+        if inputs.mode == crate::domain::handoff::HandoffMode::Strict
+            && replicas > inputs.replicas
+        {
+            swarm::request_scale(client, sw, replicas)
+                .await
+                .map_err(|e| why(&e))?;
+            return Ok(true);
+        }
+    }
+    Api::<StatefulSet>::namespaced(client.clone(), namespace)
+        .patch_scale(
+            statefulset,
+            &pp(),
+            &Patch::Merge(json!({"spec": {"replicas": replicas}})),
+        )
+        .await
+        .map(|_| false)
+        .map_err(|e| why(&e))
+}
+
 /// Perform one of the acting effects in a task; the result comes back on `tx`.
 pub fn spawn(effect: Effect, client: kube::Client, auditor: Auditor, tx: mpsc::Sender<Event>) {
     tokio::spawn(async move {
@@ -54,16 +95,7 @@ async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> Opti
             statefulset,
             replicas,
         } => {
-            let api: Api<StatefulSet> = Api::namespaced(client.clone(), &namespace);
-            let result = api
-                .patch_scale(
-                    &statefulset,
-                    &pp(),
-                    &Patch::Merge(json!({"spec": {"replicas": replicas}})),
-                )
-                .await
-                .map(|_| ())
-                .map_err(|e| why(&e));
+            let result = scale(client, &namespace, &statefulset, replicas).await;
             let subject = Subject {
                 api_version: "apps/v1".into(),
                 kind: "StatefulSet".into(),
@@ -75,14 +107,19 @@ async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> Opti
                 &subject,
                 "Scale",
                 &format!("replicas -> {replicas}"),
-                &result,
+                &result.clone().map(|_| ()),
             )
             .await;
             Some(Event::Acted {
-                what: format!(
-                    "scaled {namespace}/{statefulset} to {replicas}: the engine re-plans and refreshes the changed workers"
-                ),
-                result,
+                what: match &result {
+                    Ok(true) => format!(
+                        "asked for {replicas} workers of {namespace}/{statefulset}: the engine grants the new workers their streams, then starts them"
+                    ),
+                    _ => format!(
+                        "scaled {namespace}/{statefulset} to {replicas}: the engine re-plans and refreshes the changed workers"
+                    ),
+                },
+                result: result.map(|_| ()),
             })
         }
         Effect::Rebalance(swarm) => {

@@ -357,15 +357,7 @@ fn plan_preview(
     config: &WorkerConfig,
     dedicated: &BTreeSet<String>,
 ) -> Preview {
-    let inputs = SwarmInputs {
-        replicas,
-        jobs: jobs.to_vec(),
-        current: config.clone(),
-        output_version: None,
-        pending: Default::default(),
-        rebalance_requested: None,
-        dedicated: dedicated.clone(),
-    };
+    let inputs = SwarmInputs::offline(replicas, jobs.to_vec(), config.clone(), dedicated.clone());
     let plan = match desired_state(swarm, &inputs, &Policy::default()) {
         Ok(p) => p,
         Err(e) => {
