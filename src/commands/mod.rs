@@ -870,7 +870,10 @@ fn plan_json(plan: &crate::domain::assignment::Plan, sts: &str) -> Value {
 /// The handoff's writes, one paragraph each: what each releases or grants,
 /// and who refreshes (a worker that has no pod yet starts with its streams).
 fn describe_phases(
-    phases: &[(crate::domain::handoff::Step, crate::domain::assignment::Plan)],
+    phases: &[(
+        crate::domain::handoff::Step,
+        crate::domain::assignment::Plan,
+    )],
     mode: crate::domain::handoff::HandoffMode,
     replicas: u32,
     sts: &str,
@@ -892,7 +895,8 @@ fn describe_phases(
             step.phase.as_str(),
             plan.global_version,
             match step.phase {
-                Phase::Release => "streams that move leave their owners; none is granted until they confirm",
+                Phase::Release =>
+                    "streams that move leave their owners; none is granted until they confirm",
                 Phase::Grant => "streams go to their new owners",
             }
         ));
@@ -904,7 +908,9 @@ fn describe_phases(
             };
             let line = match (&s.to, step.phase) {
                 (None, _) => format!("drop {} from {from}", s.stream),
-                (Some(to), Phase::Release) => format!("release {} from {from} (for {to})", s.stream),
+                (Some(to), Phase::Release) => {
+                    format!("release {} from {from} (for {to})", s.stream)
+                }
                 (Some(to), Phase::Grant) => format!("grant {} to {to} (from {from})", s.stream),
             };
             out.push_str(&format!("     {line}\n"));
@@ -912,7 +918,10 @@ fn describe_phases(
         for c in &plan.changed {
             let w = assignment::worker_name(sts, c.ordinal);
             if c.ordinal >= replicas {
-                out.push_str(&format!("     {w} starts with version {} (no restart)\n", c.version));
+                out.push_str(&format!(
+                    "     {w} starts with version {} (no restart)\n",
+                    c.version
+                ));
             } else {
                 out.push_str(&format!("     refresh {w} (version {})\n", c.version));
             }
@@ -928,7 +937,10 @@ fn describe_phases(
 }
 
 fn phases_json(
-    phases: &[(crate::domain::handoff::Step, crate::domain::assignment::Plan)],
+    phases: &[(
+        crate::domain::handoff::Step,
+        crate::domain::assignment::Plan,
+    )],
 ) -> Value {
     phases
         .iter()
@@ -1250,10 +1262,9 @@ async fn scale_swarm(
         }
         let plan = crate::engine::swarm::desired_state(swarm, &inputs, &Default::default())
             .map_err(engine_err)?;
-        let phases =
-            crate::engine::swarm::preview(client, swarm, &inputs, &Default::default())
-                .await
-                .map_err(engine_err)?;
+        let phases = crate::engine::swarm::preview(client, swarm, &inputs, &Default::default())
+            .await
+            .map_err(engine_err)?;
         let mut doc = plan_json(&plan, &sts);
         doc["phases"] = phases_json(&phases);
         report.plan(doc);

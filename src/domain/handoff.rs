@@ -455,7 +455,7 @@ mod tests {
         let target = assign_from(&before, "w", &all, 2, &Policy::default()).unwrap();
         let live = phases(&before, &target, "w", HandoffMode::Strict, &BTreeSet::new());
         assert_eq!(live.len(), 2, "the leaving pod must confirm first");
-        assert!(live[0].1.config.workloads.get("w-2").is_none());
+        assert!(!live[0].1.config.workloads.contains_key("w-2"));
         let gone = phases(
             &before,
             &target,

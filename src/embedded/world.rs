@@ -266,7 +266,7 @@ impl Ownership {
         let mut out = Vec::new();
         for (stream, mut hs) in by_stream {
             hs.sort_by_key(|h| h.from_ms);
-            let Some(before) = hs.iter().filter(|h| h.from_ms <= since_ms).last() else {
+            let Some(before) = hs.iter().rev().find(|h| h.from_ms <= since_ms) else {
                 continue;
             };
             let Some(after) = hs

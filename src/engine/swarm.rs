@@ -94,7 +94,11 @@ pub const SCALE_ANNOTATION: &str = "swarmdeck.io/scale-requested";
 /// The assignment the swarm should hold: from the one the cluster holds (and
 /// the handoff under way), a job moves only when balance requires it, and
 /// then only the fewest move.
-pub fn target(swarm: &SwarmRef, inputs: &SwarmInputs, policy: &Policy) -> Result<Assignment, Error> {
+pub fn target(
+    swarm: &SwarmRef,
+    inputs: &SwarmInputs,
+    policy: &Policy,
+) -> Result<Assignment, Error> {
     let mut policy = policy.clone();
     policy.dedicated.extend(inputs.dedicated.iter().cloned());
     let sts = statefulset_of(swarm);
@@ -264,8 +268,12 @@ pub async fn discover(
         else {
             continue;
         };
-        if !found.iter().any(|s: &SwarmRef| s.name == name) {
-            found.push(swarm_of(&name, &cm));
+        // A labelled jobs ConfigMap describes its swarm, the seed one too.
+        let described = swarm_of(&name, &cm);
+        match found.iter_mut().find(|s: &&mut SwarmRef| s.name == name) {
+            Some(seed) if seed.namespace == described.namespace => *seed = described,
+            Some(_) => {}
+            None => found.push(described),
         }
     }
     Ok(found)
@@ -331,11 +339,11 @@ pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<Swar
             .and_then(|a| a.get(key))
             .cloned()
     };
-    let (mode, mode_error) = match HandoffMode::parse(annotation(handoff::MODE_ANNOTATION).as_deref())
-    {
-        Ok(m) => (m, None),
-        Err(e) => (HandoffMode::Strict, Some(e)),
-    };
+    let (mode, mode_error) =
+        match HandoffMode::parse(annotation(handoff::MODE_ANNOTATION).as_deref()) {
+            Ok(m) => (m, None),
+            Err(e) => (HandoffMode::Strict, Some(e)),
+        };
     let scale_to = match annotation(SCALE_ANNOTATION) {
         None => None,
         Some(v) => match v.trim().parse::<u32>() {
@@ -481,7 +489,10 @@ pub async fn write_step(
         annotations.insert(PENDING_ANNOTATION.into(), pending.to_annotation().into());
     }
     if let Some(state) = state {
-        annotations.insert(handoff::STATE_ANNOTATION.into(), state.to_annotation().into());
+        annotations.insert(
+            handoff::STATE_ANNOTATION.into(),
+            state.to_annotation().into(),
+        );
     }
     let mut cm: ConfigMap = serde_json::from_value(serde_json::json!({
         "apiVersion": "v1", "kind": "ConfigMap",
@@ -679,12 +690,23 @@ pub enum Progress {
         phase: Phase,
         streams: usize,
     },
-    Replanned { attempt: u32 },
-    Written { version: u64, phase: Phase },
-    Refreshing { worker: String },
-    Refreshed { worker: String },
+    Replanned {
+        attempt: u32,
+    },
+    Written {
+        version: u64,
+        phase: Phase,
+    },
+    Refreshing {
+        worker: String,
+    },
+    Refreshed {
+        worker: String,
+    },
     /// The StatefulSet was set to the requested count.
-    Scaled { replicas: u32 },
+    Scaled {
+        replicas: u32,
+    },
 }
 
 /// The final verdict.
@@ -822,8 +844,16 @@ pub async fn reconcile(
                 .collect();
             let plan = assignment::plan(&inputs.current, &inputs.current.to_assignment(&sts), &sts);
             refreshed.extend(
-                refresh(client, swarm, &plan, &targets, &inputs.pending, opts, &mut progress)
-                    .await?,
+                refresh(
+                    client,
+                    swarm,
+                    &plan,
+                    &targets,
+                    &inputs.pending,
+                    opts,
+                    &mut progress,
+                )
+                .await?,
             );
             finish_phase(client, swarm, inputs.handoff.as_ref()).await?;
             acted = true;
@@ -859,9 +889,16 @@ pub async fn reconcile(
                         releases: 0,
                     })
                     .collect();
-                started =
-                    refresh(client, swarm, &plan, &new, &inputs.pending, opts, &mut progress)
-                        .await?;
+                started = refresh(
+                    client,
+                    swarm,
+                    &plan,
+                    &new,
+                    &inputs.pending,
+                    opts,
+                    &mut progress,
+                )
+                .await?;
                 acted = true;
             }
             return Ok(if acted {
@@ -898,7 +935,17 @@ pub async fn reconcile(
             // The server checks the first write (dryRun=All) unless the
             // client is read-only, which sends no write at all: then the plan
             // stands alone.
-            match write_step(client, swarm, &plan, state.as_ref(), replicas, inputs.output_version.as_deref(), true).await {
+            match write_step(
+                client,
+                swarm,
+                &plan,
+                state.as_ref(),
+                replicas,
+                inputs.output_version.as_deref(),
+                true,
+            )
+            .await
+            {
                 Err(Error::Kube { source, .. }) if crate::cluster::gate::is_refusal(&source) => {}
                 other => {
                     other?;
@@ -992,7 +1039,12 @@ impl Target {
 }
 
 /// What a worker that has not confirmed is waiting for, in the operator's words.
-fn waiting_for(pod: Option<&Pod>, target: &Target, pending: &PendingRefresh, refresh: RefreshPolicy) -> String {
+fn waiting_for(
+    pod: Option<&Pod>,
+    target: &Target,
+    pending: &PendingRefresh,
+    refresh: RefreshPolicy,
+) -> String {
     let Some(p) = pod else {
         return "its pod does not exist".into();
     };
@@ -1002,7 +1054,9 @@ fn waiting_for(pod: Option<&Pod>, target: &Target, pending: &PendingRefresh, ref
     let facts = worker_pod(p);
     match target {
         Target::Leave { .. } => "its pod is still running".into(),
-        Target::Refresh { worker, version, .. } => {
+        Target::Refresh {
+            worker, version, ..
+        } => {
             if !facts.ready {
                 return "its pod is not ready".into();
             }
@@ -1224,15 +1278,8 @@ mod tests {
     fn the_plan_is_a_pure_function_of_the_inputs() {
         let swarm = SwarmRef::default();
         let jobs: Vec<String> = (0..30).map(|i| format!("stream:{i}")).collect();
-        let inputs = SwarmInputs {
-            replicas: 2,
-            jobs: jobs.clone(),
-            current: WorkerConfig::default(),
-            output_version: None,
-            pending: PendingRefresh::default(),
-            rebalance_requested: None,
-            dedicated: Default::default(),
-        };
+        let inputs =
+            SwarmInputs::offline(2, jobs.clone(), WorkerConfig::default(), Default::default());
         let first = desired_state(&swarm, &inputs, &Policy::default()).unwrap();
         assert_eq!(first.changed.len(), 2);
         let applied = SwarmInputs {

@@ -58,8 +58,7 @@ async fn scale(
         let inputs = swarm::read_inputs(client, sw)
             .await
             .map_err(|e| e.to_string())?;
-        if inputs.mode == crate::domain::handoff::HandoffMode::Strict
-            && replicas > inputs.replicas
+        if inputs.mode == crate::domain::handoff::HandoffMode::Strict && replicas > inputs.replicas
         {
             swarm::request_scale(client, sw, replicas)
                 .await

@@ -16,6 +16,8 @@ use swarmdeck::time::Clock;
 pub struct Demo {
     pub cluster: Cluster,
     pub client: kube::Client,
+    /// Which worker pod had which stream loaded when.
+    pub ownership: swarmdeck::embedded::world::Ownership,
     stop: Arc<AtomicBool>,
 }
 
@@ -26,12 +28,20 @@ impl Drop for Demo {
 }
 
 pub fn demo(read_only: bool) -> Demo {
+    demo_with(read_only, Vec::new())
+}
+
+/// The demo with faults added to the scenario's.
+pub fn demo_with(read_only: bool, faults: Vec<swarmdeck::embedded::world::Fault>) -> Demo {
     let cluster = Cluster::new(Clock::manual(1_795_305_600_000), 100_000);
     scenario::install_crds(&cluster).unwrap();
     let s = Scenario::parse(scenario::DEMO).unwrap();
     s.load_into(&cluster).unwrap();
-    let mut world = World::new(cluster.clone(), s.faults, Timing::default(), s.nodes);
+    let mut all = s.faults;
+    all.extend(faults);
+    let mut world = World::new(cluster.clone(), all, Timing::default(), s.nodes);
     world.run_for(3_000);
+    let ownership = world.ownership();
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -46,6 +56,7 @@ pub fn demo(read_only: bool) -> Demo {
     Demo {
         cluster,
         client,
+        ownership,
         stop,
     }
 }
