@@ -171,18 +171,14 @@ fn pods_of(d: &Demo, worker: &str) -> BTreeSet<String> {
 }
 
 fn demo_jobs() -> Vec<String> {
-    swarmdeck::domain::assignment::parse_jobs(
-        &swarmdeck::embedded::scenario::Scenario::parse(swarmdeck::embedded::scenario::DEMO)
-            .unwrap()
-            .objects
-            .iter()
-            .find(|o| o["metadata"]["name"] == "swarm-controller-config")
-            .unwrap()["data"]["config.yml"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-    )
-    .unwrap()
+    let demo = swarmdeck::embedded::scenario::Scenario::parse(swarmdeck::embedded::scenario::DEMO)
+        .unwrap();
+    let cm = demo
+        .objects
+        .iter()
+        .find(|o| o["metadata"]["name"] == "swarm-controller-config")
+        .unwrap();
+    swarmdeck::domain::assignment::parse_jobs(cm["data"]["config.yml"].as_str().unwrap()).unwrap()
 }
 
 async fn scenario_scale_up_and_down(hot: bool) {
