@@ -166,50 +166,59 @@ async fn the_grid_balanced_mid_refresh_and_previewed() {
     let t = text(&render_to_buffer(&mut m, 120, 30));
     assert!(!t.contains("plan (scale"), "{t}");
 
-    // Mid-refresh: the assignment for 3 written, no worker refreshed yet.
-    use kube::Api;
-    use kube::api::{Patch, PatchParams};
-    Api::<k8s_openapi::api::apps::v1::StatefulSet>::namespaced(d.client.clone(), "swarm")
-        .patch_scale(
-            "swarm-worker",
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"spec": {"replicas": 3}})),
-        )
+    // Mid-handoff: 3 workers asked for, the release written (the streams
+    // that go to the new worker are in nobody's list), no worker refreshed
+    // yet, the StatefulSet not grown.
+    use swarmdeck::domain::handoff::{self, HandoffMode, HandoffState, Phase};
+    swarmdeck::engine::swarm::request_scale(&d.client, &swarm, 3)
         .await
         .unwrap();
-    let mut inputs = swarmdeck::engine::swarm::read_inputs(&d.client, &swarm)
+    let inputs = swarmdeck::engine::swarm::read_inputs(&d.client, &swarm)
         .await
         .unwrap();
-    inputs.replicas = 3;
+    let target = swarmdeck::engine::swarm::target(&swarm, &inputs, &Default::default()).unwrap();
+    let step = handoff::next_step(
+        &inputs.current,
+        &target,
+        "swarm-worker",
+        HandoffMode::Strict,
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(step.phase, Phase::Release);
     let plan =
-        swarmdeck::engine::swarm::desired_state(&swarm, &inputs, &Default::default()).unwrap();
-    swarmdeck::engine::swarm::write_plan(
+        swarmdeck::domain::assignment::plan(&inputs.current, &step.assignment, "swarm-worker");
+    let state = HandoffState {
+        phase: Phase::Release,
+        since: swarmdeck::time::rfc3339(d.cluster.clock().now_ms()),
+        streams: step.streams.clone(),
+    };
+    swarmdeck::engine::swarm::write_step(
         &d.client,
         &swarm,
         &plan,
+        Some(&state),
+        inputs.replicas,
         inputs.output_version.as_deref(),
         false,
     )
     .await
     .unwrap();
-    // The simulated workers hot-load the entry of the running pods: wait for
-    // both to report it, so that the picture does not depend on a race.
-    until(
-        "the grid to show the written version, loaded by both",
-        || {
-            let t = text(&render_to_buffer(&mut m, 120, 30));
-            t.contains("version 2") && t.matches("v2 (reports 2)").count() == 2
-        },
-    )
+    until("the grid to show the release", || {
+        let t = text(&render_to_buffer(&mut m, 120, 30));
+        t.contains("version 2") && t.contains("handoff strict: release")
+    })
     .await;
     let mid = text(&render_to_buffer(&mut m, 120, 30));
     assert!(mid.contains("refreshing"), "{mid}");
-    assert!(mid.contains("3 workers"), "{mid}");
-    // The new pod's state moves on: keep only the rest of its line.
-    let mid = regex::Regex::new(r"swarm-worker-2\s+\S+\s+")
-        .unwrap()
-        .replace_all(&mid, "swarm-worker-2 STATE ")
-        .into_owned();
+    assert!(
+        mid.contains("streams released, granted once their old owners confirm"),
+        "{mid}"
+    );
+    assert!(mid.contains("scale to 3 workers requested"), "{mid}");
+    let moving = step.streams.len();
+    assert!(mid.contains(&format!("{moving} streams released")), "{mid}");
+    assert!(mid.contains(&format!("in handoff {moving}")), "{mid}");
     let mid = regex::Regex::new(r"\((\d) converged\)")
         .unwrap()
         .replace_all(&mid, "(N converged)")

@@ -728,12 +728,22 @@ async fn grid(session: Session, args: &GridArgs) -> Outcome {
     };
     let client = session.client.clone();
     let swarm = resolve(&session, name).await?;
-    let (cfg, rows) = crate::engine::swarm::grid(&client, &swarm)
+    let (inputs, rows) = crate::engine::swarm::grid_with_inputs(&client, &swarm)
         .await
         .map_err(engine_err)?;
+    let cfg = &inputs.current;
     match args.output {
         Output::Yaml => Ok(cfg.to_yaml()),
-        Output::Json => Ok(pretty(&json!({"version": cfg.version, "workers": rows}))),
+        Output::Json => Ok(pretty(&json!({
+            "version": cfg.version,
+            "workers": rows,
+            "handoff": {
+                "mode": inputs.mode,
+                "state": inputs.handoff,
+                "scaleRequested": inputs.scale_to,
+                "duplicated": cfg.duplicated_jobs(),
+            },
+        }))),
         Output::Table => {
             let table_rows: Vec<[String; 6]> = rows
                 .iter()
@@ -765,6 +775,19 @@ async fn grid(session: Session, args: &GridArgs) -> Outcome {
                 cfg.version,
                 dup.len()
             ));
+            for line in crate::domain::handoff::summary_lines(
+                inputs.mode,
+                inputs.handoff.as_ref(),
+                inputs.scale_to,
+                &dup,
+                crate::time::Clock::system().now_ms(),
+            ) {
+                out.push_str(&line);
+                out.push('\n');
+            }
+            if let Some(e) = &inputs.mode_error {
+                out.push_str(&format!("warning: {e}\n"));
+            }
             Ok(out)
         }
     }
@@ -918,10 +941,13 @@ fn describe_phases(
         for c in &plan.changed {
             let w = assignment::worker_name(sts, c.ordinal);
             if c.ordinal >= replicas {
-                out.push_str(&format!(
-                    "     {w} starts with version {} (no restart)\n",
-                    c.version
-                ));
+                // Not started yet: it starts with what it is granted.
+                if !c.added.is_empty() {
+                    out.push_str(&format!(
+                        "     {w} starts with version {} (no restart)\n",
+                        c.version
+                    ));
+                }
             } else {
                 out.push_str(&format!("     refresh {w} (version {})\n", c.version));
             }

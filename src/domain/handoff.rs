@@ -113,6 +113,68 @@ impl HandoffState {
     }
 }
 
+/// What the grid says about a swarm's handoff, one line each: the mode, the
+/// phase under way with its streams (from → to) and for how long, a scale
+/// waiting for its grant, and streams a hand edit listed twice.
+pub fn summary_lines(
+    mode: HandoffMode,
+    state: Option<&HandoffState>,
+    scale_to: Option<u32>,
+    duplicated: &BTreeMap<String, usize>,
+    now_ms: i64,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    match state {
+        None => out.push(format!("handoff {}: no stream in handoff", mode.as_str())),
+        Some(st) => {
+            let age = crate::time::parse_rfc3339(&st.since)
+                .map(|t| {
+                    format!(
+                        " for {}",
+                        crate::time::human_duration((now_ms - t).max(0) / 1000)
+                    )
+                })
+                .unwrap_or_default();
+            let moving: Vec<&InFlight> = st.waiting().collect();
+            out.push(format!(
+                "handoff {}: {}{age} · {} streams {}",
+                mode.as_str(),
+                st.phase.as_str(),
+                moving.len(),
+                match st.phase {
+                    Phase::Release => "released, granted once their old owners confirm",
+                    Phase::Grant => "granted, waiting for their new owners",
+                }
+            ));
+            for s in moving {
+                let from = if s.from.is_empty() {
+                    "new".to_owned()
+                } else {
+                    s.from.join(", ")
+                };
+                out.push(format!(
+                    "  {}  {from} → {}",
+                    s.stream,
+                    s.to.as_deref().unwrap_or("-")
+                ));
+            }
+        }
+    }
+    if let Some(n) = scale_to {
+        out.push(format!(
+            "scale to {n} workers requested: the StatefulSet is set once the new workers are granted their streams"
+        ));
+    }
+    if !duplicated.is_empty() {
+        out.push(format!(
+            "{} streams listed twice ({}): the engine releases the extra copy before anything else",
+            duplicated.len(),
+            duplicated.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    out
+}
+
 /// One write of a handoff.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Step {

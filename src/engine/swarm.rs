@@ -1226,6 +1226,15 @@ pub async fn grid(
     client: &kube::Client,
     swarm: &SwarmRef,
 ) -> Result<(WorkerConfig, Vec<GridRow>), Error> {
+    let (inputs, rows) = grid_with_inputs(client, swarm).await?;
+    Ok((inputs.current, rows))
+}
+
+/// The grid and what it was derived from (handoff state, scale request).
+pub async fn grid_with_inputs(
+    client: &kube::Client,
+    swarm: &SwarmRef,
+) -> Result<(SwarmInputs, Vec<GridRow>), Error> {
     let inputs = read_inputs(client, swarm).await?;
     let pods = worker_pods(client, swarm).await?;
     let sts = statefulset_of(swarm);
@@ -1267,7 +1276,7 @@ pub async fn grid(
             converged: conv,
         });
     }
-    Ok((inputs.current, rows))
+    Ok((inputs, rows))
 }
 
 #[cfg(test)]

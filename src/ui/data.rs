@@ -214,7 +214,12 @@ pub enum Extra {
     },
     /// An output ConfigMap: the assignment, and the workers whose refresh
     /// is not confirmed yet (annotation `swarmdeck.io/pending-refresh`).
-    WorkerConfig(Box<WorkerConfig>, crate::domain::swarm::PendingRefresh),
+    /// The handoff record (`swarmdeck.io/handoff-state`) rides along.
+    WorkerConfig(
+        Box<WorkerConfig>,
+        crate::domain::swarm::PendingRefresh,
+        Option<Box<crate::domain::handoff::HandoffState>>,
+    ),
     /// A jobs ConfigMap: its jobs (or why they do not parse), dedicated
     /// streams, and whether a rebalance was requested.
     Jobs(Box<JobsInfo>),
@@ -228,6 +233,10 @@ pub struct JobsInfo {
     pub jobs: Result<std::sync::Arc<Vec<String>>, String>,
     pub dedicated: Vec<String>,
     pub rebalance_requested: bool,
+    /// `swarmdeck.io/handoff` (or why it is not understood: strict is used).
+    pub handoff: Result<crate::domain::handoff::HandoffMode, String>,
+    /// `swarmdeck.io/scale-requested`, when it holds a count.
+    pub scale_requested: Option<u32>,
 }
 
 /// A row of a resource view. Cells exclude NAMESPACE and the swarm columns,
@@ -382,6 +391,9 @@ pub fn cm_row(c: &ConfigMap) -> Row {
             crate::domain::swarm::PendingRefresh::parse(
                 &annotation(crate::engine::swarm::PENDING_ANNOTATION).unwrap_or_default(),
             ),
+            annotation(crate::domain::handoff::STATE_ANNOTATION)
+                .and_then(|v| crate::domain::handoff::HandoffState::parse(&v).ok())
+                .map(Box::new),
         ),
         None if config.is_some_and(|t| t.lines().any(|l| l.trim_start().starts_with("jobs:")))
             || c.metadata
@@ -412,6 +424,11 @@ pub fn cm_row(c: &ConfigMap) -> Row {
                 dedicated: list(annotation(crate::engine::swarm::DEDICATED_ANNOTATION)),
                 rebalance_requested: annotation(crate::engine::swarm::REBALANCE_ANNOTATION)
                     .is_some(),
+                handoff: crate::domain::handoff::HandoffMode::parse(
+                    annotation(crate::domain::handoff::MODE_ANNOTATION).as_deref(),
+                ),
+                scale_requested: annotation(crate::engine::swarm::SCALE_ANNOTATION)
+                    .and_then(|v| v.trim().parse().ok()),
             }))
         }
         None => Extra::None,
@@ -605,7 +622,7 @@ pub fn worker_entries(cms: &Store<Row>) -> HashMap<(String, String), WorkerEntry
     }
     let mut out = HashMap::new();
     for row in st.rows.values() {
-        if let Extra::WorkerConfig(cfg, pending) = &row.extra {
+        if let Extra::WorkerConfig(cfg, pending, _) = &row.extra {
             let refresh = policy
                 .get(&(row.namespace.clone(), row.name.clone()))
                 .copied()

@@ -10,9 +10,10 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
 use super::data::{Extra, Severity, Stores};
-use crate::domain::assignment::{Policy, WorkerConfig, worker_name};
+use crate::domain::assignment::{Policy, worker_name};
+use crate::domain::handoff::{HandoffMode, HandoffState, Phase};
 use crate::domain::swarm::{SwarmRef, WorkerPod, worker_converged};
-use crate::engine::swarm::{SwarmInputs, desired_state, statefulset_of};
+use crate::engine::swarm::{SwarmInputs, desired_state, handoff_phases, statefulset_of};
 
 /// A plan to preview.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +58,8 @@ pub struct Preview {
     pub moves: usize,
     pub refresh: Vec<String>,
     pub version: u64,
+    /// The writes of the handoff, one summary each.
+    pub phases: Vec<String>,
     /// Why there is no plan (too few workers for the dedicated streams ...).
     pub error: Option<String>,
 }
@@ -72,8 +75,15 @@ pub struct GridData {
     pub workers: Vec<WorkerLine>,
     pub dedicated: BTreeSet<String>,
     pub unassigned: Vec<String>,
+    /// Released, waiting for their grant.
+    pub handing_off: usize,
     pub duplicated: Vec<String>,
     pub rebalance_requested: bool,
+    /// The swarm's handoff mode (or why its annotation is not understood).
+    pub handoff: Result<HandoffMode, String>,
+    /// The handoff under way, as the output ConfigMap records it.
+    pub in_handoff: Option<HandoffState>,
+    pub scale_requested: Option<u32>,
     pub preview: Option<Preview>,
     /// Width of one stream cell: the longest stream name and its mark.
     pub cell_width: usize,
@@ -163,7 +173,7 @@ pub fn fingerprint(stores: &Stores, swarm: &SwarmRef) -> Vec<usize> {
     let output = cms.rows.get(&(ns.clone(), swarm.output_config_map.clone()));
     out.push(ptr(output));
     let written = output.map_or(0, |r| match &r.extra {
-        Extra::WorkerConfig(cfg, _) => cfg.workloads.len(),
+        Extra::WorkerConfig(cfg, _, _) => cfg.workloads.len(),
         _ => 0,
     });
     drop(cms);
@@ -190,6 +200,16 @@ pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) 
             _ => None,
         })
         .unwrap_or(0);
+    let (handoff, scale_requested) = match stores
+        .cms
+        .read()
+        .rows
+        .get(&(ns.clone(), swarm.jobs_config_map.clone()))
+        .map(|r| &r.extra)
+    {
+        Some(Extra::Jobs(info)) => (info.handoff.clone(), info.scale_requested),
+        _ => (Ok(HandoffMode::Strict), None),
+    };
     let (jobs, jobs_error, dedicated, rebalance_requested) = {
         let cms = stores.cms.read();
         match cms
@@ -225,16 +245,20 @@ pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) 
             ),
         }
     };
-    let (config, pending) = stores
+    let (config, pending, in_handoff) = stores
         .cms
         .read()
         .rows
         .get(&(ns.clone(), swarm.output_config_map.clone()))
         .and_then(|r| match &r.extra {
-            Extra::WorkerConfig(cfg, pending) => Some(((**cfg).clone(), pending.clone())),
+            Extra::WorkerConfig(cfg, pending, state) => {
+                Some(((**cfg).clone(), pending.clone(), state.as_deref().cloned()))
+            }
             _ => None,
         })
         .unwrap_or_default();
+    // Workers asked for and not started yet are not leaving.
+    let wanted = scale_requested.unwrap_or(replicas).max(replicas);
     let pods = stores.pods.read();
     let mut names: Vec<String> = (0..replicas).map(|o| worker_name(&sts, o)).collect();
     let mut extra: Vec<String> = config
@@ -271,6 +295,8 @@ pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) 
                     };
                     (state, p.severity, facts)
                 }
+                // Granted its streams before the StatefulSet starts it.
+                None if (i as u32) < wanted => ("new".to_owned(), Severity::Pending, None),
                 None => ("Missing".to_owned(), Severity::Warn, None),
             };
             let reported = facts.and_then(|f| f.reported);
@@ -286,7 +312,7 @@ pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) 
                 converged: entry.is_some()
                     && worker_converged(name, facts, version, &pending, swarm.refresh),
                 refreshing,
-                retiring: i as u32 >= replicas,
+                retiring: i as u32 >= wanted,
                 ..Default::default()
             }
         })
@@ -298,23 +324,41 @@ pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) 
     for j in config.workloads.values().flat_map(|w| &w.jobs) {
         *count.entry(j.as_str()).or_default() += 1;
     }
+    // Released streams waiting for their grant are in handoff, not lost.
+    let in_flight: BTreeSet<&str> = in_handoff
+        .iter()
+        .flat_map(|s| s.waiting().map(|f| f.stream.as_str()))
+        .collect();
     let unassigned: Vec<String> = jobs
         .iter()
-        .filter(|j| !count.contains_key(j.as_str()))
+        .filter(|j| !count.contains_key(j.as_str()) && !in_flight.contains(j.as_str()))
         .cloned()
         .collect();
+    let handing_off = jobs
+        .iter()
+        .filter(|j| !count.contains_key(j.as_str()) && in_flight.contains(j.as_str()))
+        .count();
     let mut duplicated: Vec<String> = count
         .iter()
         .filter(|(_, n)| **n > 1)
         .map(|(j, _)| (*j).to_owned())
         .collect();
     duplicated.sort();
+    let mode = handoff.clone().unwrap_or_default();
     let preview = preview.map(|of| {
         let n = match of {
             PreviewOf::Scale(n) => n,
             PreviewOf::Rebalance => replicas,
         };
-        plan_preview(swarm, &mut workers, of, n, &jobs, &config, &dedicated)
+        let mut inputs = SwarmInputs::offline(n, jobs.to_vec(), config.clone(), dedicated.clone());
+        inputs.mode = mode;
+        inputs.handoff = in_handoff.clone();
+        if mode == HandoffMode::Strict && n > replicas {
+            // Granted before the StatefulSet grows, as the engine does.
+            inputs.replicas = replicas;
+            inputs.scale_to = Some(n);
+        }
+        plan_preview(swarm, &mut workers, of, &inputs, replicas)
     });
     let cell_width = workers
         .iter()
@@ -335,7 +379,11 @@ pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) 
         workers,
         dedicated,
         unassigned,
+        handing_off,
         rebalance_requested,
+        handoff,
+        in_handoff,
+        scale_requested,
         preview,
     }
 }
@@ -352,13 +400,12 @@ fn plan_preview(
     swarm: &SwarmRef,
     workers: &mut Vec<WorkerLine>,
     of: PreviewOf,
-    replicas: u32,
-    jobs: &[String],
-    config: &WorkerConfig,
-    dedicated: &BTreeSet<String>,
+    inputs: &SwarmInputs,
+    running: u32,
 ) -> Preview {
-    let inputs = SwarmInputs::offline(replicas, jobs.to_vec(), config.clone(), dedicated.clone());
-    let plan = match desired_state(swarm, &inputs, &Policy::default()) {
+    let replicas = inputs.wanted_replicas();
+    let config = &inputs.current;
+    let plan = match desired_state(swarm, inputs, &Policy::default()) {
         Ok(p) => p,
         Err(e) => {
             return Preview {
@@ -366,10 +413,54 @@ fn plan_preview(
                 moves: 0,
                 refresh: Vec::new(),
                 version: config.version,
+                phases: Vec::new(),
                 error: Some(e.to_string()),
             };
         }
     };
+    // Leaving workers whose pod is gone are not waited for.
+    let gone: BTreeSet<u32> = workers
+        .iter()
+        .filter(|w| w.state == "Missing")
+        .map(|w| ordinal_of(&w.name))
+        .filter(|o| *o >= replicas)
+        .collect();
+    let phases = handoff_phases(swarm, inputs, &Policy::default(), &gone)
+        .unwrap_or_default()
+        .iter()
+        .map(|(step, p)| {
+            let (starts, refresh): (Vec<String>, Vec<String>) = p
+                .changed
+                .iter()
+                .map(|c| (c, worker_name(&statefulset_of(swarm), c.ordinal)))
+                .fold((Vec::new(), Vec::new()), |(mut s, mut r), (c, w)| {
+                    // A worker not started yet is given its streams, and
+                    // starts with them: no refresh.
+                    if c.ordinal < running {
+                        r.push(w);
+                    } else if !c.added.is_empty() {
+                        s.push(w);
+                    }
+                    (s, r)
+                });
+            let mut text = format!(
+                "{} v{}: {} streams",
+                step.phase.as_str(),
+                p.global_version,
+                step.streams.iter().filter(|s| s.to.is_some()).count()
+            );
+            if step.phase == Phase::Release {
+                text.push_str(" leave");
+            }
+            if !refresh.is_empty() {
+                text.push_str(&format!(", refresh {}", refresh.join(", ")));
+            }
+            if !starts.is_empty() {
+                text.push_str(&format!(", {} start with them", starts.join(", ")));
+            }
+            text
+        })
+        .collect();
     let sts = statefulset_of(swarm);
     for o in 0..replicas {
         let name = worker_name(&sts, o);
@@ -410,6 +501,7 @@ fn plan_preview(
     let refresh: Vec<String> = plan
         .changed
         .iter()
+        .filter(|c| c.ordinal < running || inputs.scale_to.is_none())
         .map(|c| worker_name(&sts, c.ordinal))
         .collect();
     for w in workers.iter_mut() {
@@ -420,6 +512,7 @@ fn plan_preview(
         moves: plan.relocated(),
         refresh,
         version: plan.global_version,
+        phases,
         error: None,
     }
 }
@@ -458,6 +551,22 @@ pub fn summary(g: &GridData, s: &GridStyles) -> Line<'static> {
         format!("· duplicated {} ", g.duplicated.len()),
         bad(g.duplicated.len()),
     ));
+    if g.handing_off > 0 {
+        spans.push(Span::styled(
+            format!("· in handoff {} ", g.handing_off),
+            s.pending,
+        ));
+    }
+    match &g.handoff {
+        Ok(mode) => spans.push(Span::styled(
+            format!("· handoff {} ", mode.as_str()),
+            s.base,
+        )),
+        Err(_) => spans.push(Span::styled(
+            "· handoff strict (annotation not understood) ",
+            s.warn,
+        )),
+    }
     if g.rebalance_requested {
         spans.push(Span::styled("· rebalance requested ", s.pending));
     }
@@ -465,6 +574,58 @@ pub fn summary(g: &GridData, s: &GridStyles) -> Line<'static> {
         spans.push(Span::styled(format!("· {e}"), s.error));
     }
     Line::from(spans)
+}
+
+/// The handoff under way (phase, for how long, each stream from → to), a
+/// scale waiting for its grant, streams listed twice: nothing when all is
+/// quiet.
+pub fn handoff_lines(g: &GridData, s: &GridStyles, now_ms: i64) -> Vec<Line<'static>> {
+    let duplicated: BTreeMap<String, usize> = g.duplicated.iter().map(|d| (d.clone(), 2)).collect();
+    if g.in_handoff.is_none() && g.scale_requested.is_none() && duplicated.is_empty() {
+        return Vec::new();
+    }
+    let lines = crate::domain::handoff::summary_lines(
+        g.handoff.clone().unwrap_or_default(),
+        g.in_handoff.as_ref(),
+        g.scale_requested,
+        &duplicated,
+        now_ms,
+    );
+    // At most a handful of streams: the grid below shows the rest.
+    const SHOWN: usize = 5;
+    let streams = lines.iter().filter(|l| l.starts_with("  ")).count();
+    let mut lines: Vec<String> = lines;
+    if streams > SHOWN {
+        let mut seen = 0;
+        lines.retain(|l| {
+            if !l.starts_with("  ") {
+                return true;
+            }
+            seen += 1;
+            seen <= SHOWN
+        });
+        let at = lines
+            .iter()
+            .rposition(|l| l.starts_with("  "))
+            .map_or(lines.len(), |i| i + 1);
+        lines.insert(at, format!("  … and {} more", streams - SHOWN));
+    }
+    let mut out: Vec<Line<'static>> = lines
+        .into_iter()
+        .filter(|l| !l.ends_with("no stream in handoff"))
+        .map(|l| {
+            let style = if l.contains("listed twice") {
+                s.error
+            } else {
+                s.pending
+            };
+            Line::from(Span::styled(format!(" {l} "), style))
+        })
+        .collect();
+    if let Err(e) = &g.handoff {
+        out.push(Line::from(Span::styled(format!(" {e} "), s.warn)));
+    }
+    out
 }
 
 /// The preview lines, when a plan is shown.
@@ -477,27 +638,33 @@ pub fn preview_lines(g: &GridData, s: &GridStyles) -> Vec<Line<'static>> {
             format!(" {}: {e} ", p.of),
             s.error,
         ))],
-        None => vec![
-            Line::from(Span::styled(
-                format!(
-                    " plan ({}): version {} → {}, {} streams move, refresh {} ",
-                    p.of,
-                    g.version,
-                    p.version,
-                    p.moves,
-                    if p.refresh.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        p.refresh.join(", ")
-                    }
-                ),
-                s.pending,
-            )),
-            Line::from(Span::styled(
-                " y = apply through the engine, any other key = cancel ",
-                s.warn,
-            )),
-        ],
+        None => vec![Line::from(Span::styled(
+            format!(
+                " plan ({}): version {} → {}, {} streams move, refresh {} ",
+                p.of,
+                g.version,
+                p.version,
+                p.moves,
+                if p.refresh.is_empty() {
+                    "none".to_owned()
+                } else {
+                    p.refresh.join(", ")
+                }
+            ),
+            s.pending,
+        ))]
+        .into_iter()
+        .chain(
+            p.phases
+                .iter()
+                .enumerate()
+                .map(|(i, ph)| Line::from(Span::styled(format!("   {}. {ph} ", i + 1), s.pending))),
+        )
+        .chain(std::iter::once(Line::from(Span::styled(
+            " y = apply through the engine, any other key = cancel ",
+            s.warn,
+        ))))
+        .collect(),
     }
 }
 

@@ -741,6 +741,7 @@ fn render_grid(model: &Model, g: &GridState, f: &mut Frame, area: Rect) {
     };
     let styles = grid_styles(model);
     let mut lines = vec![super::grid::summary(data, &styles)];
+    lines.extend(super::grid::handoff_lines(data, &styles, model.now_ms));
     lines.extend(super::grid::preview_lines(data, &styles));
     if let Some(engine) = model
         .engine
