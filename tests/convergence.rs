@@ -33,9 +33,11 @@ fn after_a_scale_every_view_agrees_the_silent_swarm_converged() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, out, err) = swarmdeck(&served, &["scale", "swarm-worker", "3"], dir.path());
     assert!(ok, "{out}{err}");
+    // The new worker is granted its streams before it starts.
     assert!(
-        out.trim_end()
-            .ends_with("converged: version 1, 3 workers refreshed"),
+        out.trim_end().ends_with(
+            "converged: version 1, 2 workers refreshed, 1 started with their streams (swarm-worker-2)"
+        ),
         "{out}"
     );
 

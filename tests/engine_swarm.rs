@@ -100,10 +100,12 @@ async fn scale_up_and_down_refreshes_only_changed_workers() {
     scale(&d.client, 3).await;
     wait_ready(&d.client, 3).await;
     let before = uids(&d.client).await;
+    // Strict handoff: the release refreshes the workers that give streams
+    // up, the grant the one that takes them; each worker at most once.
     let mut changed = Vec::new();
     let verdict = reconcile(&d.client, &swarm, &opts(), |_, p| {
         if let Progress::Planned { changed: c, .. } = p {
-            changed = c;
+            changed.extend(c);
         }
     })
     .await
@@ -114,11 +116,17 @@ async fn scale_up_and_down_refreshes_only_changed_workers() {
     else {
         panic!("{verdict:?}")
     };
-    assert_eq!(version, 2);
+    assert_eq!(version, 3, "a release and a grant");
     assert_eq!(refreshed, changed);
+    let once: BTreeSet<&String> = refreshed.iter().collect();
+    assert_eq!(
+        once.len(),
+        refreshed.len(),
+        "refreshed twice: {refreshed:?}"
+    );
     let (cfg, _) = output(&d.client).await;
     every_job_once(&cfg, 3);
-    assert_eq!(cfg.version, 2);
+    assert_eq!(cfg.version, 3);
     let after = uids(&d.client).await;
     for (pod, uid) in &before {
         let was_refreshed = changed.contains(pod);
@@ -142,8 +150,9 @@ async fn scale_up_and_down_refreshes_only_changed_workers() {
     let verdict = reconcile(&d.client, &swarm, &opts(), |_, _| {})
         .await
         .unwrap();
+    // The leaving worker's pod is gone: its streams go to the others at once.
     assert!(
-        matches!(verdict, Verdict::Converged { version: 3, .. }),
+        matches!(verdict, Verdict::Converged { version: 4, .. }),
         "{verdict:?}"
     );
     let (cfg, _) = output(&d.client).await;
@@ -202,9 +211,10 @@ async fn a_concurrent_edit_is_never_overwritten() {
     .await
     .unwrap();
     assert_eq!(replanned, 1);
-    // The new plan was made from their content: version 7 + 1, not 1 + 1.
+    // The new plan was made from their content: the release is version
+    // 7 + 1 (not 1 + 1), the grant 9.
     assert!(
-        matches!(verdict, Verdict::Converged { version: 8, .. }),
+        matches!(verdict, Verdict::Converged { version: 9, .. }),
         "{verdict:?}"
     );
     every_job_once(&output(&d.client).await.0, 3);

@@ -356,6 +356,36 @@ fn moved(
     out
 }
 
+/// The plan of one step from `current`: versions as `assignment::plan`
+/// gives them, except that a release does not create an entry for a worker
+/// that had none and is given nothing yet (a worker about to be granted
+/// its streams is written once, with them, and needs no refresh before).
+pub fn step_plan(
+    current: &WorkerConfig,
+    step: &Step,
+    statefulset: &str,
+) -> super::assignment::Plan {
+    let mut plan = super::assignment::plan(current, &step.assignment, statefulset);
+    if step.phase == Phase::Release {
+        let empty_new: Vec<u32> = plan
+            .changed
+            .iter()
+            .filter(|c| c.added.is_empty() && c.removed.is_empty())
+            .map(|c| c.ordinal)
+            .filter(|o| {
+                !current
+                    .workloads
+                    .contains_key(&worker_name(statefulset, *o))
+            })
+            .collect();
+        plan.changed.retain(|c| !empty_new.contains(&c.ordinal));
+        for o in empty_new {
+            plan.config.workloads.remove(&worker_name(statefulset, o));
+        }
+    }
+    plan
+}
+
 /// Every write from `current` to `target`, as the engine would make them
 /// (each applied to the config the previous one wrote): for previews.
 pub fn phases(
@@ -372,7 +402,7 @@ pub fn phases(
         let Some(step) = next_step(&written, target, statefulset, mode, gone) else {
             break;
         };
-        let plan = super::assignment::plan(&written, &step.assignment, statefulset);
+        let plan = step_plan(&written, &step, statefulset);
         written = plan.config.clone();
         out.push((step, plan));
     }

@@ -829,7 +829,10 @@ pub async fn reconcile(
                 .into_iter()
                 .map(|w| {
                     let held = streams.iter().filter(|s| s.from.contains(&w)).count();
-                    match inputs.current.workloads.get(&w) {
+                    // A worker the StatefulSet no longer wants confirms by
+                    // going away, whatever was written for it.
+                    let leaving = ordinal_of(&w).is_some_and(|o| o >= inputs.wanted_replicas());
+                    match inputs.current.workloads.get(&w).filter(|_| !leaving) {
                         Some(e) => Target::Refresh {
                             worker: w,
                             version: e.version,
@@ -911,7 +914,7 @@ pub async fn reconcile(
                 Verdict::Unchanged
             });
         };
-        let plan = assignment::plan(&inputs.current, &step.assignment, &sts);
+        let plan = handoff::step_plan(&inputs.current, &step, &sts);
         progress(
             &plan,
             Progress::Planned {
