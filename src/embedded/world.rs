@@ -145,6 +145,8 @@ struct OwnershipLog {
     done: Vec<Holding>,
     open: BTreeMap<(String, String, String), Holding>,
     now_ms: i64,
+    /// Every pod container started: (namespace, pod, uid, ms).
+    starts: Vec<(String, String, String, i64)>,
 }
 
 impl Ownership {
@@ -179,6 +181,25 @@ impl Ownership {
                     to_ms: None,
                 });
         }
+    }
+
+    fn started(&self, namespace: &str, pod: &str, uid: &str, now: i64) {
+        let mut log = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        log.starts
+            .push((namespace.to_owned(), pod.to_owned(), uid.to_owned(), now));
+    }
+
+    /// Pods of `namespace` whose name starts with `prefix` started from
+    /// `since_ms` on (a new pod, not a container restart), in order.
+    pub fn starts(&self, namespace: &str, prefix: &str, since_ms: i64) -> Vec<String> {
+        let log = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        log.starts
+            .iter()
+            .filter(|(ns, pod, _, at)| {
+                ns == namespace && pod.starts_with(prefix) && *at >= since_ms
+            })
+            .map(|(_, pod, _, _)| pod.clone())
+            .collect()
     }
 
     /// Every interval so far, closed ones first.
@@ -1004,6 +1025,12 @@ impl World {
             },
         );
         if restarts == 0 {
+            self.ownership.started(
+                ns_of(pod).unwrap_or("default"),
+                name_of(pod),
+                &uid_key(pod),
+                now,
+            );
             self.record_event(
                 pod,
                 "Normal",
