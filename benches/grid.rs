@@ -80,12 +80,14 @@ fn stores(swarm: &SwarmRef) -> Stores {
                     jobs: Ok(std::sync::Arc::new(jobs)),
                     dedicated: Vec::new(),
                     rebalance_requested: false,
+                    handoff: Ok(Default::default()),
+                    scale_requested: None,
                 })),
             ),
             row(
                 &swarm.namespace,
                 &swarm.output_config_map,
-                Extra::WorkerConfig(Box::new(config), Default::default()),
+                Extra::WorkerConfig(Box::new(config), Default::default(), None),
             ),
         ]),
         ..Default::default()
