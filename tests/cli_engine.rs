@@ -44,7 +44,7 @@ fn scale_prints_the_plan_converges_and_is_audited() {
     assert_eq!(line["result"], verdict);
     assert!(ok, "{err}");
     assert!(out.contains("scaled swarm/swarm-worker to 3"), "{out}");
-    assert!(out.contains("refresh swarm-worker-2 (version 1"), "{out}");
+    assert!(out.contains("new swarm-worker-2 (version 1"), "{out}");
     assert!(
         out.contains("swarm-worker-2 starts with version 1 (no restart)"),
         "{out}"
@@ -63,7 +63,13 @@ fn dry_runs_change_nothing_and_say_so() {
     );
     let (ok, out, err) = run(&["scale", "swarm-worker", "4", "--dry-run", "--embedded"]);
     assert!(ok, "{err}");
-    assert!(out.contains("refresh swarm-worker-3"), "{out}");
+    // Strict handoff: the new workers are written before they start.
+    assert!(out.contains("new swarm-worker-3"), "{out}");
+    assert!(
+        out.contains("swarm-worker-3 starts with version 1 (no restart)"),
+        "{out}"
+    );
+    assert!(out.contains("Handoff strict: 1 write"), "{out}");
 }
 
 #[test]

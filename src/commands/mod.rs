@@ -793,7 +793,9 @@ async fn grid(session: Session, args: &GridArgs) -> Outcome {
     }
 }
 
-fn describe_plan(plan: &crate::domain::assignment::Plan, sts: &str) -> String {
+/// The plan from what is written to the target; `running`: the workers
+/// that run now (higher ordinals are new: they start with their jobs).
+fn describe_plan(plan: &crate::domain::assignment::Plan, sts: &str, running: u32) -> String {
     let mut out = format!(
         "Plan: global version {} -> {}, {} jobs move\n",
         plan.global_version - 1,
@@ -815,7 +817,12 @@ fn describe_plan(plan: &crate::domain::assignment::Plan, sts: &str) -> String {
     }
     for c in &plan.changed {
         out.push_str(&format!(
-            "  refresh {} (version {}, +{} -{} jobs)\n",
+            "  {} {} (version {}, +{} -{} jobs)\n",
+            if c.ordinal < running {
+                "refresh"
+            } else {
+                "new"
+            },
             assignment::worker_name(sts, c.ordinal),
             c.version,
             c.added.len(),
@@ -996,7 +1003,7 @@ async fn run_reconcile(
     if !phases.is_empty() {
         report.say(format!(
             "{}{}",
-            describe_plan(&plan, &sts),
+            describe_plan(&plan, &sts, inputs.replicas),
             describe_phases(&phases, inputs.mode, inputs.replicas, &sts)
         ));
         let mut doc = plan_json(&plan, &sts);
@@ -1296,7 +1303,7 @@ async fn scale_swarm(
         report.plan(doc);
         return Ok(format!(
             "{}{}dry run: nothing was changed\n",
-            describe_plan(&plan, &sts),
+            describe_plan(&plan, &sts, inputs.replicas),
             describe_phases(&phases, inputs.mode, inputs.replicas, &sts)
         ));
     }

@@ -185,6 +185,24 @@ pub struct Step {
     pub streams: Vec<InFlight>,
 }
 
+impl Step {
+    /// A grant names where its streams come from: the workers that released
+    /// them (the written lists no longer say).
+    pub fn with_origins(mut self, released: Option<&HandoffState>) -> Self {
+        let Some(released) = released.filter(|r| r.phase == Phase::Release) else {
+            return self;
+        };
+        if self.phase == Phase::Grant {
+            for s in self.streams.iter_mut().filter(|s| s.from.is_empty()) {
+                if let Some(r) = released.streams.iter().find(|r| r.stream == s.stream) {
+                    s.from = r.from.clone();
+                }
+            }
+        }
+        self
+    }
+}
+
 /// Who lists each stream in `current`, by ordinal (a hand-edited config may
 /// list one twice). Workers in `gone` (leaving, with no pod any more) are
 /// not counted: nobody runs what they list.
@@ -397,11 +415,19 @@ pub fn phases(
 ) -> Vec<(Step, super::assignment::Plan)> {
     let mut out = Vec::new();
     let mut written = current.clone();
+    let mut released: Option<HandoffState> = None;
     // Strict needs two writes at most; a third would be a bug, not a plan.
     for _ in 0..3 {
-        let Some(step) = next_step(&written, target, statefulset, mode, gone) else {
+        let Some(step) = next_step(&written, target, statefulset, mode, gone)
+            .map(|s| s.with_origins(released.as_ref()))
+        else {
             break;
         };
+        released = Some(HandoffState {
+            phase: step.phase,
+            since: String::new(),
+            streams: step.streams.clone(),
+        });
         let plan = step_plan(&written, &step, statefulset);
         written = plan.config.clone();
         out.push((step, plan));
@@ -578,6 +604,15 @@ mod tests {
         let target = assign_from(&before, "w", &all, 3, &Policy::default()).unwrap();
         let step = next_step(&before, &target, "w", HandoffMode::Strict, &BTreeSet::new()).unwrap();
         let released = plan(&before, &step.assignment, "w").config;
+        let grant = next_step(
+            &released,
+            &target,
+            "w",
+            HandoffMode::Strict,
+            &BTreeSet::new(),
+        )
+        .unwrap();
+        assert!(grant.streams.iter().all(|s| s.from.is_empty()));
         let state = HandoffState {
             phase: Phase::Release,
             since: "2026-12-02T10:00:00Z".into(),
@@ -588,6 +623,12 @@ mod tests {
         let base = planning_base(&released, Some(&back), "w");
         let replanned = assign_from(&base, "w", &all, 3, &Policy::default()).unwrap();
         assert_eq!(replanned, target);
+        // The grant names the workers that released each stream.
+        let grant = grant.with_origins(Some(&back));
+        assert!(
+            grant.streams.iter().all(|s| !s.from.is_empty()),
+            "{grant:?}"
+        );
     }
 
     #[test]

@@ -866,6 +866,7 @@ pub async fn reconcile(
         let pods = worker_uids(client, swarm).await?;
         let gone = gone_workers(swarm, &inputs.current, inputs.wanted_replicas(), &pods);
         let Some(step) = handoff::next_step(&inputs.current, &target, &sts, inputs.mode, &gone)
+            .map(|s| s.with_origins(inputs.handoff.as_ref()))
         else {
             if opts.dry_run {
                 return Ok(if inputs.scale_to.is_some() {
