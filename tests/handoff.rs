@@ -410,3 +410,43 @@ async fn a_worker_that_never_confirms_keeps_its_streams_ungranted() {
         .unwrap();
     assert_eq!(sts.spec.unwrap().replicas, Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaving_pod_stuck_terminating_keeps_its_streams_ungranted() {
+    let stuck: swarmdeck::embedded::world::Fault =
+        serde_json::from_value(json!({"pod": "swarm/swarm-worker-2", "fault": "stuckTerminating"}))
+            .unwrap();
+    let d = demo_with(false, vec![stuck]);
+    // Hot-reload workers: the engine deletes no pod, only the scale-down does.
+    annotate_jobs(&d, json!({"swarmdeck.io/refresh": "hot-reload"})).await;
+    scale_from_outside(&d, 3).await;
+    converge(&d).await;
+    settled(&d, 3, 32).await;
+    let held: Vec<String> = output(&d).await.0.workloads["swarm-worker-2"].jobs.clone();
+    scale_from_outside(&d, 2).await;
+    let quick = ReconcileOptions {
+        worker_timeout: Duration::from_secs(2),
+        ..opts()
+    };
+    let err = reconcile(&d.client, &swarm(&d).await, &quick, |_, _| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "worker swarm-worker-2 did not confirm the release of {} streams",
+            held.len()
+        )) && err.contains("its pod is still terminating"),
+        "{err}"
+    );
+    // Its streams are in nobody's list while its pod still runs them.
+    let (cfg, state) = output(&d).await;
+    assert_eq!(cfg.workloads.len(), 2);
+    for s in &held {
+        assert!(cfg.workloads.values().all(|e| !e.jobs.contains(s)), "{s}");
+    }
+    let state = state.unwrap();
+    assert_eq!(state.phase, Phase::Release);
+    assert_eq!(state.waiting().count(), held.len());
+    no_overlap(&d);
+}

@@ -632,6 +632,38 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_removed_while_in_handoff_is_dropped() {
+        let all = jobs(12);
+        let before = written(&assign(&all, 2, &Policy::default()).unwrap());
+        let target = assign_from(&before, "w", &all, 3, &Policy::default()).unwrap();
+        let step = next_step(&before, &target, "w", HandoffMode::Strict, &BTreeSet::new()).unwrap();
+        let released = plan(&before, &step.assignment, "w").config;
+        let state = HandoffState {
+            phase: Phase::Release,
+            since: String::new(),
+            streams: step.streams.clone(),
+        };
+        let gone = step.streams[0].stream.clone();
+        let fewer: Vec<String> = all.iter().filter(|j| **j != gone).cloned().collect();
+        let base = planning_base(&released, Some(&state), "w");
+        let target = assign_from(&base, "w", &fewer, 3, &Policy::default()).unwrap();
+        let steps = phases(
+            &released,
+            &target,
+            "w",
+            HandoffMode::Strict,
+            &BTreeSet::new(),
+        );
+        let last = &steps.last().unwrap().1.config;
+        assert!(holds(last, &target, "w"));
+        assert!(last.workloads.values().all(|e| !e.jobs.contains(&gone)));
+        assert_eq!(
+            last.workloads.values().map(|e| e.jobs.len()).sum::<usize>(),
+            11
+        );
+    }
+
+    #[test]
     fn the_mode_annotation_is_strict_unless_it_says_fast() {
         assert_eq!(HandoffMode::parse(None), Ok(HandoffMode::Strict));
         assert_eq!(HandoffMode::parse(Some("fast")), Ok(HandoffMode::Fast));

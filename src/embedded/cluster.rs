@@ -789,7 +789,15 @@ impl Cluster {
         } else {
             String::new()
         };
+        // The last finalizer removed from an object being deleted removes it;
+        // a pod in its grace period stays until the kubelet deletes it
+        // (updates to it — status, annotations — keep it, as on a real server).
+        let graceful_pod = rt.kind == "Pod"
+            && next["metadata"]["deletionGracePeriodSeconds"]
+                .as_i64()
+                .is_some_and(|g| g > 0);
         let finalizing = next["metadata"]["deletionTimestamp"].is_string()
+            && !graceful_pod
             && next["metadata"]["finalizers"]
                 .as_array()
                 .is_none_or(Vec::is_empty);

@@ -49,6 +49,9 @@ pub enum FaultKind {
     /// A swarm worker that loads its entry but never reports
     /// `swarmdeck.io/config-version`, as k8s-swarm's own workers do.
     SilentWorker,
+    /// A pod that never finishes terminating once deleted (a finalizer or a
+    /// node that stopped answering): it keeps running what it loaded.
+    StuckTerminating,
 }
 
 /// Timing of the simulated kubelet and operator, in milliseconds.
@@ -833,7 +836,9 @@ impl World {
                     st["phase"] = json!("Terminating");
                     self.record_event(&pod, "Normal", "Killing", "Stopping container", "kubelet");
                     let _ = self.set_pod_status(&pod, st);
-                } else if now - ends >= t.terminate_ms.min(grace) {
+                } else if now - ends >= t.terminate_ms.min(grace)
+                    && self.fault_for_pod(&ns, &name) != Some(FaultKind::StuckTerminating)
+                {
                     let _ = self.cluster.remove_now(&pod_rt, Some(&ns), &name);
                     self.pods.remove(&uid);
                     self.cluster
