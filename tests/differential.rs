@@ -393,6 +393,54 @@ async fn scenarios(
     );
     out.insert("task table".into(), table(admin, ns).await);
 
+    // Pods: one bound to a node is deleted gracefully and stays through an
+    // update (the kubelet finishes it); one never scheduled goes at once.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(admin.clone(), ns);
+    let pod = |name: &str, node: Option<&str>| -> k8s_openapi::api::core::v1::Pod {
+        let mut spec = json!({"containers": [{"name": "c", "image": "example/worker:1"}]});
+        if let Some(n) = node {
+            spec["nodeName"] = json!(n);
+        }
+        serde_json::from_value(json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name}, "spec": spec}))
+        .unwrap()
+    };
+    let shape = |p: Result<k8s_openapi::api::core::v1::Pod, kube::Error>| {
+        outcome(p.map(|p| {
+            json!({
+                "terminating": p.metadata.deletion_timestamp.is_some(),
+                "grace": p.metadata.deletion_grace_period_seconds,
+                "annotations": p.metadata.annotations,
+            })
+        }))
+    };
+    let _ = pods.create(&pp, &pod("bound", Some("diff-node"))).await;
+    let _ = pods.create(&pp, &pod("unscheduled", None)).await;
+    let _ = pods.delete("bound", &DeleteParams::default()).await;
+    out.insert("pod bound, deleted".into(), shape(pods.get("bound").await));
+    out.insert(
+        "pod terminating, annotated".into(),
+        shape(
+            pods.patch(
+                "bound",
+                &PatchParams::default(),
+                &Patch::Merge(
+                    json!({"metadata": {"annotations": {"swarmdeck.io/config-version": "3"}}}),
+                ),
+            )
+            .await,
+        ),
+    );
+    out.insert(
+        "pod terminating, still there".into(),
+        shape(pods.get("bound").await),
+    );
+    let _ = pods.delete("unscheduled", &DeleteParams::default()).await;
+    out.insert(
+        "pod never scheduled, deleted".into(),
+        shape(pods.get("unscheduled").await),
+    );
+
     out.insert(
         "delete".into(),
         outcome(

@@ -1229,7 +1229,16 @@ impl Cluster {
         let has_finalizers = current["metadata"]["finalizers"]
             .as_array()
             .is_some_and(|f| !f.is_empty());
-        let grace = if rt.kind == "Pod" {
+        // As kube-apiserver: a pod never scheduled, or whose containers
+        // have all finished, has no kubelet to wait for and goes at once.
+        let settled = current["spec"]["nodeName"]
+            .as_str()
+            .is_none_or(str::is_empty)
+            || matches!(
+                current["status"]["phase"].as_str(),
+                Some("Succeeded" | "Failed")
+            );
+        let grace = if rt.kind == "Pod" && !settled {
             opts.grace_period
                 .filter(|g| *g >= 0)
                 .or_else(|| current["spec"]["terminationGracePeriodSeconds"].as_i64())
