@@ -450,3 +450,40 @@ async fn a_leaving_pod_stuck_terminating_keeps_its_streams_ungranted() {
     assert_eq!(state.waiting().count(), held.len());
     no_overlap(&d);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn larger_pools_and_a_rebalance_never_run_a_stream_twice() {
+    for hot in [false, true] {
+        let d = demo(false);
+        if hot {
+            annotate_jobs(&d, json!({"swarmdeck.io/refresh": "hot-reload"})).await;
+        }
+        scale_from_outside(&d, 8).await;
+        converge(&d).await;
+        settled(&d, 8, 32).await;
+        // 8 -> 9 through swarmdeck, 9 -> 8, then the same from outside.
+        request_scale(&d.client, &swarm(&d).await, 9).await.unwrap();
+        let (verdict, _) = converge(&d).await;
+        assert!(
+            matches!(&verdict, Verdict::Converged { started, .. } if started == &["swarm-worker-8"]),
+            "{verdict:?}"
+        );
+        settled(&d, 9, 32).await;
+        scale_from_outside(&d, 8).await;
+        converge(&d).await;
+        settled(&d, 8, 32).await;
+        scale_from_outside(&d, 9).await;
+        converge(&d).await;
+        settled(&d, 9, 32).await;
+        scale_from_outside(&d, 8).await;
+        converge(&d).await;
+        settled(&d, 8, 32).await;
+        // A rebalance: one stream given a worker of its own.
+        annotate_jobs(&d, json!({"swarmdeck.io/dedicated": "stream:tof-0"})).await;
+        converge(&d).await;
+        let (cfg, _) = output(&d).await;
+        assert_eq!(cfg.workloads["swarm-worker-0"].jobs, ["stream:tof-0"]);
+        settled(&d, 8, 32).await;
+        no_overlap(&d);
+    }
+}
