@@ -379,6 +379,11 @@ async fn an_engine_finishes_the_refresh_another_one_left_half_done() {
     let d = demo(false);
     // A leader wrote the assignment for 3 workers, then died before any refresh.
     scale(&d.client, 3).await;
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(d.client.clone(), "swarm");
+    until("the third worker's pod", async || {
+        pods.get_opt("swarm-worker-2").await.unwrap().map(|_| ())
+    })
+    .await;
     let swarm = SwarmRef::default();
     let mut inputs = read_inputs(&d.client, &swarm).await.unwrap();
     inputs.replicas = 3;
@@ -409,7 +414,6 @@ async fn an_engine_finishes_the_refresh_another_one_left_half_done() {
         written.workers(),
         ["swarm-worker-0", "swarm-worker-1", "swarm-worker-2"]
     );
-    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(d.client.clone(), "swarm");
     for w in written.workers() {
         let uid = pods.get(&w).await.unwrap().metadata.uid;
         assert_eq!(written.replaced_uid(&w), uid.as_deref(), "{w}");
