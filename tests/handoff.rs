@@ -487,3 +487,69 @@ async fn larger_pools_and_a_rebalance_never_run_a_stream_twice() {
         no_overlap(&d);
     }
 }
+
+/// `swarmdeck rebalance` on a hand-edited config that lists a stream twice:
+/// the grid says so, the plan releases the extra copy, the verdict says it was
+/// repaired, and afterwards every stream is listed once.
+#[test]
+fn a_stream_listed_twice_is_reported_and_repaired_by_the_command() {
+    let served = common::Served::start("swarm");
+    let state = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = common::swarmdeck(args, Some(&served.kubeconfig), state.path());
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = run(&["rebalance", "swarm-worker"]);
+    assert!(ok, "{out}{err}");
+    // A person lists one stream under both workers.
+    let rt = served.cluster.resolve("", "v1", "configmaps").unwrap();
+    let cur = served
+        .cluster
+        .get(&rt, Some("swarm"), "swarm-worker-config")
+        .unwrap();
+    let mut cfg = WorkerConfig::parse(cur["data"]["config.yml"].as_str().unwrap()).unwrap();
+    let dup = cfg.workloads["swarm-worker-0"].jobs[0].clone();
+    cfg.workloads
+        .get_mut("swarm-worker-1")
+        .unwrap()
+        .jobs
+        .push(dup.clone());
+    let mut next = (*cur).clone();
+    next["data"]["config.yml"] = json!(cfg.to_yaml());
+    served
+        .cluster
+        .replace(
+            &rt,
+            Some("swarm"),
+            "swarm-worker-config",
+            next,
+            None,
+            &Default::default(),
+        )
+        .unwrap();
+    let (ok, out, err) = run(&["grid", "swarm-worker"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("1 streams listed twice ({dup})")),
+        "{out}"
+    );
+    let (ok, out, err) = run(&["rebalance", "swarm-worker"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("lists 1 streams under two workers or more"),
+        "{out}"
+    );
+    assert!(
+        out.trim_end()
+            .ends_with("1 streams listed twice were repaired"),
+        "{out}"
+    );
+    let (ok, out, _) = run(&["grid", "swarm-worker", "-o", "json"]);
+    assert!(ok);
+    let grid: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(grid["handoff"]["duplicated"], json!({}));
+}

@@ -1000,6 +1000,15 @@ async fn run_reconcile(
     let phases = crate::engine::swarm::preview(client, swarm, &inputs, &Default::default())
         .await
         .map_err(engine_err)?;
+    let duplicated = inputs.current.duplicated_jobs();
+    if !duplicated.is_empty() {
+        report.say(format!(
+            "{} lists {} streams under two workers or more ({}): the extra copies are released before anything is granted",
+            swarm.output_config_map,
+            duplicated.len(),
+            duplicated.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
     if !phases.is_empty() {
         report.say(format!(
             "{}{}",
@@ -1024,6 +1033,10 @@ async fn run_reconcile(
     .await
     .map_err(engine_err)?;
     match verdict {
+        v @ Verdict::Converged { .. } if !duplicated.is_empty() => out.push_str(&format!(
+            "{v}; {} streams listed twice were repaired\n",
+            duplicated.len()
+        )),
         v @ Verdict::Converged { .. } => out.push_str(&format!("{v}\n")),
         Verdict::Unchanged => out.push_str("nothing to do: the assignment is current\n"),
         Verdict::DryRun => out.push_str("dry run: nothing was changed\n"),
