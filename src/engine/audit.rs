@@ -68,6 +68,12 @@ impl Auditor {
                 tracing::warn!("cannot append to the audit log {}: {e}", path.display());
             }
         }
+        // An action the server refused for want of rights: the Event would
+        // be refused too (one more failing request, and one more line in the
+        // API server's log). The local line says what happened.
+        if failed && is_forbidden(result) {
+            return;
+        }
         let events: Api<Event> = Api::namespaced(self.client.clone(), &subject.namespace);
         let event: Result<Event, _> = serde_json::from_value(json!({
             "metadata": {"generateName": format!("{}.", subject.name), "namespace": subject.namespace},
@@ -91,6 +97,12 @@ impl Auditor {
             Err(err) => tracing::warn!("cannot build the audit Event: {err}"),
         }
     }
+}
+
+/// Does a result say the server refused for want of rights (HTTP 403, whose
+/// message always reads "... is forbidden: User ... cannot ...")?
+fn is_forbidden(result: &str) -> bool {
+    result.contains("is forbidden: User ") || result.contains("(403)")
 }
 
 /// The audit log's default place: `$XDG_STATE_HOME/swarmdeck/audit.jsonl`.
