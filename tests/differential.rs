@@ -20,18 +20,7 @@ use kube::Api;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-/// A client for a context of a kubeconfig.
-async fn client(path: &std::path::Path, context: &str) -> kube::Client {
-    let kc = kube::config::Kubeconfig::read_from(path).unwrap();
-    let options = kube::config::KubeConfigOptions {
-        context: Some(context.to_owned()),
-        ..Default::default()
-    };
-    let config = kube::Config::from_custom_kubeconfig(kc, &options)
-        .await
-        .unwrap();
-    kube::Client::try_from(config).unwrap()
-}
+use common::context_client as client;
 
 /// What a request gave: the object, or the Status of its error.
 fn outcome<T: serde::Serialize>(r: Result<T, kube::Error>) -> Value {

@@ -220,3 +220,16 @@ data:
         })
     }
 }
+
+/// A client for a context of a kubeconfig.
+pub async fn context_client(path: &std::path::Path, context: &str) -> kube::Client {
+    let kc = kube::config::Kubeconfig::read_from(path).unwrap();
+    let options = kube::config::KubeConfigOptions {
+        context: Some(context.to_owned()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(kc, &options)
+        .await
+        .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
