@@ -424,11 +424,58 @@ async fn scenarios(
         "pod terminating, still there".into(),
         shape(pods.get("bound").await),
     );
+    // No kubelet on the real server: finish the bound pod's deletion.
+    let _ = pods
+        .delete("bound", &DeleteParams::default().grace_period(0))
+        .await;
     let _ = pods.delete("unscheduled", &DeleteParams::default()).await;
     out.insert(
         "pod never scheduled, deleted".into(),
         shape(pods.get("unscheduled").await),
     );
+
+    // Deletion propagation through ownerReferences: background (the
+    // dependent goes after the owner), orphan (it stays, without the
+    // reference), foreground (the owner waits for it, then both go).
+    for (policy, params) in [
+        ("background", DeleteParams::background()),
+        ("orphan", DeleteParams::orphan()),
+        ("foreground", DeleteParams::foreground()),
+    ] {
+        let owner = format!("owner-{policy}");
+        let dependent = format!("dependent-{policy}");
+        let uid = cms
+            .create(&pp, &cm(&owner, json!({"o": "1"})))
+            .await
+            .ok()
+            .and_then(|c| c.metadata.uid)
+            .unwrap_or_default();
+        let mut dep = cm(&dependent, json!({"d": "1"}));
+        dep.metadata.owner_references = Some(vec![
+            serde_json::from_value(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "name": owner, "uid": uid}))
+            .unwrap(),
+        ]);
+        let _ = cms.create(&pp, &dep).await;
+        let answer = cms.delete(&owner, &params).await;
+        out.insert(
+            format!("delete {policy}: answer"),
+            outcome(answer.map(|either| either.is_left())),
+        );
+        // The garbage collector works asynchronously on a real server.
+        let settled = eventually(async || {
+            let owner_gone = cms.get_opt(&owner).await.ok()?.is_none();
+            let dep = cms.get_opt(&dependent).await.ok()?;
+            let dep_state = dep.map(|d| d.metadata.owner_references.unwrap_or_default().len());
+            let done = match policy {
+                "orphan" => owner_gone && dep_state == Some(0),
+                _ => owner_gone && dep_state.is_none(),
+            };
+            done.then_some(json!({"owner gone": owner_gone, "dependent references": dep_state}))
+        })
+        .await;
+        out.insert(format!("delete {policy}: settled"), settled);
+    }
 
     out.insert(
         "delete".into(),
@@ -440,6 +487,17 @@ async fn scenarios(
     );
     out.insert("deleted".into(), outcome(cms.get("one").await));
     out
+}
+
+/// Poll `f` for up to 20 s until it gives a value (Null if it never does).
+async fn eventually(mut f: impl AsyncFnMut() -> Option<Value>) -> Value {
+    for _ in 0..200 {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Value::Null
 }
 
 /// The namespace both servers run the scenarios in, with the viewer bound to
@@ -527,9 +585,10 @@ async fn the_embedded_cluster_answers_as_kube_apiserver_does() {
     prepare(&emb_admin, &ns).await;
     let embedded = scenarios(&emb_admin, &emb_viewer, &ns).await;
 
-    let _ = Api::<k8s_openapi::api::core::v1::Namespace>::all(real_admin)
-        .delete(&ns, &DeleteParams::default())
-        .await;
+    let mut real = real;
+    let mut embedded = embedded;
+    real.extend(delete_namespace(&real_admin, &ns).await);
+    embedded.extend(delete_namespace(&emb_admin, &ns).await);
     tokio::task::spawn_blocking(move || drop(served))
         .await
         .unwrap();
@@ -558,6 +617,39 @@ async fn the_embedded_cluster_answers_as_kube_apiserver_does() {
         "the embedded cluster differs from kube-apiserver:\n{}",
         unexplained.join("\n")
     );
+}
+
+/// Namespace deletion: the answer says Terminating; what is in it goes, then
+/// the namespace itself.
+async fn delete_namespace(admin: &kube::Client, ns: &str) -> BTreeMap<String, Value> {
+    use k8s_openapi::api::core::v1::Namespace;
+    let mut out = BTreeMap::new();
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    let answer = namespaces.delete(ns, &DeleteParams::default()).await;
+    out.insert(
+        "namespace delete: answer".into(),
+        outcome(answer.map(|e| {
+            e.left()
+                .and_then(|n| n.status?.phase)
+                .unwrap_or_else(|| "gone".into())
+        })),
+    );
+    let cms: Api<ConfigMap> = Api::namespaced(admin.clone(), ns);
+    let settled = eventually(async || {
+        let gone = namespaces.get_opt(ns).await.ok()?.is_none();
+        gone.then_some(json!({"namespace gone": true}))
+    })
+    .await;
+    out.insert("namespace delete: settled".into(), settled);
+    out.insert(
+        "namespace delete: its objects".into(),
+        outcome(
+            cms.list(&ListParams::default())
+                .await
+                .map(|l| l.items.len()),
+        ),
+    );
+    out
 }
 
 fn count(v: &Value) -> usize {

@@ -430,10 +430,13 @@ async fn an_engine_finishes_the_refresh_another_one_left_half_done() {
         converged_on(&d.client, 3).await.then_some(())
     })
     .await;
-    let last = e.status.borrow().namespaces["swarm"].swarms["swarm-worker"]
-        .last
-        .clone()
-        .unwrap_or_default();
+    // The engine reports once its round is over (after the mark is gone).
+    let last = until("the engine's verdict", async || {
+        e.status.borrow().namespaces["swarm"].swarms["swarm-worker"]
+            .last
+            .clone()
+    })
+    .await;
     assert!(
         last.starts_with("converged: version 1, 3 workers refreshed"),
         "{last}"

@@ -666,6 +666,48 @@ async fn resource(
         ("DELETE", Some(name), None) => {
             let dopts = delete_options(q, body);
             let obj = cluster.delete(rt, ns, name, &dopts)?;
+            // As kube-apiserver: an object removed at once is answered with a
+            // Status, except the kinds whose registry returns the object
+            // (pods, services, service accounts, namespaces); one still there
+            // (grace period, finalizers) with the object.
+            let gone = !dopts.dry_run && cluster.get(rt, ns, name).is_err();
+            let returns_object = matches!(
+                rt.kind.as_str(),
+                "Pod" | "Service" | "ServiceAccount" | "Namespace"
+            );
+            // Orphan and foreground deletion add a finalizer that the garbage
+            // collector removes later: the answer is the object, being
+            // deleted with it (the collector's work is done here already).
+            let b: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+            let policy = q
+                .get("propagationPolicy")
+                .cloned()
+                .or_else(|| b["propagationPolicy"].as_str().map(str::to_owned));
+            let finalizer = match policy.as_deref() {
+                Some("Orphan") => Some("orphan"),
+                Some("Foreground") => Some("foregroundDeletion"),
+                _ if dopts.orphan => Some("orphan"),
+                _ => None,
+            };
+            if gone && let Some(f) = finalizer {
+                let mut answer = (*obj).clone();
+                answer["metadata"]["deletionTimestamp"] = json!(cluster.clock().timestamp());
+                answer["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+                answer["metadata"]["finalizers"] = json!([f]);
+                return Ok(json_response(200, &answer));
+            }
+            if gone && !returns_object {
+                let mut details = json!({"name": name, "kind": rt.plural,
+                    "uid": obj["metadata"]["uid"]});
+                if !rt.group.is_empty() {
+                    details["group"] = json!(rt.group);
+                }
+                return Ok(json_response(
+                    200,
+                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                        "status": "Success", "details": details}),
+                ));
+            }
             Ok(json_response(200, &obj))
         }
         ("DELETE", None, None) => {

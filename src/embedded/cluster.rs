@@ -1295,6 +1295,15 @@ impl Cluster {
             )
         };
         self.collect_dependents(&uid, opts.orphan);
+        if rt.kind == "Namespace" {
+            // The answer kube-apiserver gives: the namespace, terminating (its
+            // controller then empties and removes it; here that is done).
+            let mut answer = (*removed).clone();
+            answer["metadata"]["deletionTimestamp"] = json!(self.shared.clock.timestamp());
+            answer["spec"]["finalizers"] = json!(["kubernetes"]);
+            answer["status"]["phase"] = json!("Terminating");
+            return Ok(Arc::new(answer));
+        }
         Ok(removed)
     }
 
