@@ -336,6 +336,17 @@ async fn scenarios(
     }
     let _ = cms.delete("owned", &DeleteParams::default()).await;
     out.insert("watch from a version".into(), watched(&cms, &from).await);
+    // From a version the server's watch cache holds (an object's).
+    let seen = cms
+        .get("one")
+        .await
+        .ok()
+        .and_then(|c| c.metadata.resource_version)
+        .unwrap_or_default();
+    out.insert(
+        "watch with bookmarks".into(),
+        bookmarked(admin, &cms, &seen).await,
+    );
 
     // A custom resource: its status only through /status, its Table with
     // the CRD's printer columns.
@@ -686,6 +697,43 @@ async fn watched(cms: &Api<ConfigMap>, from: &str) -> Value {
         .collect()
         .await;
     json!(events)
+}
+
+/// A watch that asked for bookmarks, ending after 10 s: kube-apiserver sends a
+/// bookmark shortly before the deadline (and every minute), carrying a
+/// version no older than where the watch started.
+async fn bookmarked(admin: &kube::Client, cms: &Api<ConfigMap>, from: &str) -> Value {
+    use futures::StreamExt;
+    // kube-rs asks for bookmarks unless told not to.
+    let params = kube::api::WatchParams::default().timeout(10);
+    let stream = match cms.watch(&params, from).await {
+        Ok(s) => s,
+        Err(e) => return outcome::<()>(Err(e)),
+    };
+    let start: u64 = from.parse().unwrap_or(0);
+    // Something moves elsewhere (another namespace): the watch's events
+    // stay empty, but the server's version moves past the watch's start.
+    let elsewhere: Api<ConfigMap> = Api::namespaced(admin.clone(), "default");
+    let name = format!("bookmark-{}", std::process::id());
+    let _ = elsewhere
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": name}})).unwrap(),
+        )
+        .await;
+    let versions: Vec<u64> = stream
+        .filter_map(|e| async move {
+            match e {
+                Ok(kube::api::WatchEvent::Bookmark(b)) => {
+                    b.metadata.resource_version.parse::<u64>().ok()
+                }
+                _ => None,
+            }
+        })
+        .collect()
+        .await;
+    let _ = elsewhere.delete(&name, &DeleteParams::default()).await;
+    json!({"bookmarked": !versions.is_empty(), "not older than the start": versions.iter().all(|v| *v >= start)})
 }
 
 /// `kubectl get tasks`' Table: the columns and the cells but the age.

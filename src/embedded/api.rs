@@ -924,16 +924,23 @@ fn watch(
         }
         let deadline = tokio::time::sleep(Duration::from_secs(timeout));
         tokio::pin!(deadline);
-        let mut bookmark = tokio::time::interval(Duration::from_secs(10));
+        // As kube-apiserver's watch cache: a bookmark every minute, and one
+        // two seconds before the watch's deadline (so that a client resumes
+        // from a recent version), for watches that asked for them.
+        let mut bookmark = tokio::time::interval(Duration::from_secs(60));
         bookmark.tick().await;
+        let pre_deadline = tokio::time::sleep(Duration::from_secs(timeout.saturating_sub(2)));
+        tokio::pin!(pre_deadline);
+        let mut pre_sent = timeout < 4;
+        let mut bookmarked = 0;
         loop {
-            tokio::select! {
+            let bookmark_due = tokio::select! {
                 _ = &mut deadline => return,
                 _ = epoch.changed() => return,
-                _ = bookmark.tick(), if bookmarks => {
-                    let rv = cluster.resource_version();
-                    let obj = json!({"kind": rt.kind, "apiVersion": rt.api_version(), "metadata": {"resourceVersion": rv.to_string()}});
-                    if tx.send(Ok(watch_line("BOOKMARK", &obj))).await.is_err() { return; }
+                _ = bookmark.tick(), if bookmarks => true,
+                _ = &mut pre_deadline, if bookmarks && !pre_sent => {
+                    pre_sent = true;
+                    true
                 }
                 change = changes.recv() => {
                     let c: Arc<Change> = match change {
@@ -949,6 +956,17 @@ fn watch(
                     if tx.send(Ok(watch_line(c.kind.as_str(), &render(&rt, &cluster, &c.object)))).await.is_err() {
                         return;
                     }
+                    false
+                }
+            };
+            // Only a version the watcher has not seen: kube-apiserver's cache
+            // sends none while nothing moved.
+            if bookmark_due && cluster.resource_version() > last.max(bookmarked) {
+                let rv = cluster.resource_version();
+                bookmarked = rv;
+                let obj = json!({"kind": rt.kind, "apiVersion": rt.api_version(), "metadata": {"resourceVersion": rv.to_string()}});
+                if tx.send(Ok(watch_line("BOOKMARK", &obj))).await.is_err() {
+                    return;
                 }
             }
         }

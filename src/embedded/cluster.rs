@@ -178,6 +178,86 @@ fn owner_uids(o: &Value) -> impl Iterator<Item = &str> {
         .filter_map(|r| r["uid"].as_str())
 }
 
+/// The kind of a request, as the API server's audit log would name it: the
+/// verb (get, list, watch, create, update, patch, delete, deletecollection),
+/// the resource and subresource (namespaces and names left out), and the
+/// query parameters that change what the server does.
+pub fn request_kind(method: &str, path: &str, query: &str) -> String {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let rest: &[&str] = match segs.as_slice() {
+        ["api", _v, rest @ ..] => rest,
+        ["apis", _g, _v, rest @ ..] => rest,
+        _ => return format!("{method} {path}"),
+    };
+    if rest.is_empty() {
+        return format!("{method} {path} (discovery)");
+    }
+    let group = match segs.as_slice() {
+        ["apis", g, ..] => format!("{g}/"),
+        _ => String::new(),
+    };
+    let rest = match rest {
+        ["namespaces", _ns, more @ ..] if !more.is_empty() => more,
+        other => other,
+    };
+    let (resource, name, sub) = match rest {
+        [r] => (*r, None, None),
+        [r, n] => (*r, Some(*n), None),
+        [r, n, s, ..] => (*r, Some(*n), Some(*s)),
+        [] => ("", None, None),
+    };
+    let params: std::collections::BTreeMap<&str, &str> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+        .filter(|(k, _)| !k.is_empty())
+        .collect();
+    let watch = params
+        .get("watch")
+        .is_some_and(|v| *v == "true" || *v == "1");
+    let verb = match (method, name, watch) {
+        ("GET", _, true) => "watch",
+        ("GET", Some(_), _) => "get",
+        ("GET", None, _) => "list",
+        ("POST", _, _) => "create",
+        ("PUT", _, _) => "update",
+        ("PATCH", _, _) => "patch",
+        ("DELETE", Some(_), _) => "delete",
+        ("DELETE", None, _) => "deletecollection",
+        (m, _, _) => m,
+    };
+    let mut out = format!("{verb} {group}{resource}");
+    if let Some(s) = sub {
+        out.push('/');
+        out.push_str(s);
+    }
+    let notable: Vec<&str> = [
+        "labelSelector",
+        "fieldSelector",
+        "limit",
+        "continue",
+        "resourceVersion",
+        "allowWatchBookmarks",
+        "sendInitialEvents",
+        "dryRun",
+        "fieldManager",
+        "fieldValidation",
+        "force",
+        "propagationPolicy",
+        "gracePeriodSeconds",
+        "follow",
+        "tailLines",
+        "previous",
+        "container",
+    ]
+    .into_iter()
+    .filter(|k| params.contains_key(k))
+    .collect();
+    if !notable.is_empty() {
+        out.push_str(&format!(" ({})", notable.join(", ")));
+    }
+    out
+}
+
 /// A method and path the server was asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestRecord {
@@ -299,6 +379,21 @@ impl Cluster {
     }
 
     pub fn record_request(&self, method: &str, path: &str, query: &str, user: &str, code: u16) {
+        // `SWARMDECK_REQUEST_KINDS=FILE`: every request's kind appended to
+        // FILE (scripts/request-kinds lists what a whole test run sends).
+        if let Some(file) = std::env::var_os("SWARMDECK_REQUEST_KINDS") {
+            use std::io::Write;
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+            {
+                // One write per line, so that processes appending at once
+                // do not interleave.
+                let line = format!("{}\n", request_kind(method, path, query));
+                let _ = f.write_all(line.as_bytes());
+            }
+        }
         lock(&self.shared.requests).push(RequestRecord {
             method: method.into(),
             path: path.into(),
@@ -1859,4 +1954,46 @@ fn set_managed(
     entries.retain(|(m, op, _)| !(m == manager && op == operation));
     entries.push((manager.to_owned(), operation.to_owned(), fields));
     obj["metadata"]["managedFields"] = render_managed(&entries, api_version, time);
+}
+
+#[cfg(test)]
+mod request_kind_tests {
+    use super::request_kind;
+
+    #[test]
+    fn kinds_name_the_verb_resource_and_what_changes_the_answer() {
+        assert_eq!(
+            request_kind(
+                "GET",
+                "/api/v1/namespaces/swarm/pods",
+                "watch=true&labelSelector=app%3Dx&resourceVersion=5"
+            ),
+            "watch pods (labelSelector, resourceVersion)"
+        );
+        assert_eq!(
+            request_kind(
+                "PATCH",
+                "/apis/apps/v1/namespaces/swarm/statefulsets/w/scale",
+                ""
+            ),
+            "patch apps/statefulsets/scale"
+        );
+        assert_eq!(
+            request_kind("GET", "/api/v1/namespaces/swarm", ""),
+            "get namespaces"
+        );
+        assert_eq!(
+            request_kind("GET", "/api/v1/namespaces", ""),
+            "list namespaces"
+        );
+        assert_eq!(request_kind("GET", "/apis", ""), "GET /apis");
+        assert_eq!(
+            request_kind(
+                "DELETE",
+                "/api/v1/namespaces/x/pods/p",
+                "gracePeriodSeconds=0"
+            ),
+            "delete pods (gracePeriodSeconds)"
+        );
+    }
 }
