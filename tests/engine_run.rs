@@ -4,13 +4,13 @@
 //! cluster.
 
 mod common;
+use common::scale;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::demo;
-use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
@@ -102,17 +102,6 @@ async fn until<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
 
 fn role(r: &Running, ns: &str) -> EngineRole {
     r.status.borrow().namespaces[ns].role
-}
-
-async fn scale(client: &kube::Client, n: i32) {
-    Api::<StatefulSet>::namespaced(client.clone(), "swarm")
-        .patch_scale(
-            "swarm-worker",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": n}})),
-        )
-        .await
-        .unwrap();
 }
 
 async fn output(client: &kube::Client) -> Option<WorkerConfig> {

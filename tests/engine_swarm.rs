@@ -4,6 +4,7 @@
 
 mod common;
 use common::demo;
+use common::scale;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -56,17 +57,6 @@ fn every_job_once(cfg: &WorkerConfig, workers: usize) {
     assert_eq!(all.len(), 32, "{cfg:?}");
     assert_eq!(unique.len(), 32);
     assert!(cfg.duplicated_jobs().is_empty());
-}
-
-async fn scale(client: &kube::Client, n: i32) {
-    Api::<StatefulSet>::namespaced(client.clone(), "swarm")
-        .patch_scale(
-            "swarm-worker",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": n}})),
-        )
-        .await
-        .unwrap();
 }
 
 async fn wait_ready(client: &kube::Client, n: usize) {

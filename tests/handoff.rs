@@ -91,14 +91,7 @@ async fn set_jobs(d: &Demo, jobs: &[String]) {
 }
 
 async fn scale_from_outside(d: &Demo, n: i32) {
-    Api::<StatefulSet>::namespaced(d.client.clone(), "swarm")
-        .patch_scale(
-            "swarm-worker",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": n}})),
-        )
-        .await
-        .unwrap();
+    common::scale(&d.client, n).await;
 }
 
 /// Reconcile until converged, recording every write; a rescale seen

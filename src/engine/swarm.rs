@@ -539,20 +539,37 @@ pub async fn write_step(
         }
     }
     if raced {
-        cms.patch(
+        annotate(
+            client,
+            swarm,
             &swarm.output_config_map,
-            &kube::api::PatchParams {
-                field_manager: Some("swarmdeck".into()),
-                ..Default::default()
-            },
-            &kube::api::Patch::Merge(serde_json::json!({"metadata": {"annotations": {
-                PENDING_ANNOTATION: pending.to_annotation()
-            }}})),
+            serde_json::json!({PENDING_ANNOTATION: pending.to_annotation()}),
         )
         .await
         .map_err(|e| Error::kube(object, e))?;
     }
     Ok(true)
+}
+
+/// Merge `annotations` (a null removes one) into ConfigMap `name` of the
+/// swarm's namespace, as field manager `swarmdeck`.
+async fn annotate(
+    client: &kube::Client,
+    swarm: &SwarmRef,
+    name: &str,
+    annotations: serde_json::Value,
+) -> Result<(), kube::Error> {
+    Api::<ConfigMap>::namespaced(client.clone(), &swarm.namespace)
+        .patch(
+            name,
+            &kube::api::PatchParams {
+                field_manager: Some("swarmdeck".into()),
+                ..Default::default()
+            },
+            &kube::api::Patch::Merge(serde_json::json!({"metadata": {"annotations": annotations}})),
+        )
+        .await
+        .map(|_| ())
 }
 
 /// The refresh of the last write is confirmed: drop the pending mark, and the
@@ -563,27 +580,18 @@ async fn finish_phase(
     state: Option<&HandoffState>,
 ) -> Result<(), Error> {
     let keep = state.is_some_and(|s| s.phase == Phase::Release);
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &swarm.namespace);
-    let mut clear = serde_json::json!({"metadata": {"annotations": {PENDING_ANNOTATION: null}}});
+    let mut clear = serde_json::json!({PENDING_ANNOTATION: null});
     if !keep {
-        clear["metadata"]["annotations"][handoff::STATE_ANNOTATION] = serde_json::Value::Null;
+        clear[handoff::STATE_ANNOTATION] = serde_json::Value::Null;
     }
-    cms.patch(
-        &swarm.output_config_map,
-        &kube::api::PatchParams {
-            field_manager: Some("swarmdeck".into()),
-            ..Default::default()
-        },
-        &kube::api::Patch::Merge(clear),
-    )
-    .await
-    .map_err(|e| {
-        Error::kube(
-            format!("ConfigMap {}/{}", swarm.namespace, swarm.output_config_map),
-            e,
-        )
-    })?;
-    Ok(())
+    annotate(client, swarm, &swarm.output_config_map, clear)
+        .await
+        .map_err(|e| {
+            Error::kube(
+                format!("ConfigMap {}/{}", swarm.namespace, swarm.output_config_map),
+                e,
+            )
+        })
 }
 
 /// Ask swarmdeck for `replicas` workers: the annotation on the jobs
@@ -594,19 +602,13 @@ pub async fn request_scale(
     swarm: &SwarmRef,
     replicas: u32,
 ) -> Result<(), kube::Error> {
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &swarm.namespace);
-    cms.patch(
+    annotate(
+        client,
+        swarm,
         &swarm.jobs_config_map,
-        &kube::api::PatchParams {
-            field_manager: Some("swarmdeck".into()),
-            ..Default::default()
-        },
-        &kube::api::Patch::Merge(serde_json::json!({"metadata": {"annotations": {
-            SCALE_ANNOTATION: replicas.to_string()
-        }}})),
+        serde_json::json!({SCALE_ANNOTATION: replicas.to_string()}),
     )
     .await
-    .map(|_| ())
 }
 
 /// Carry out a requested scale: set the StatefulSet's scale subresource and
@@ -618,36 +620,32 @@ async fn carry_out_scale(
     current: u32,
 ) -> Result<(), Error> {
     let sts = statefulset_of(swarm);
-    let pp = kube::api::PatchParams {
-        field_manager: Some("swarmdeck".into()),
-        ..Default::default()
-    };
     if replicas != current {
         Api::<StatefulSet>::namespaced(client.clone(), &swarm.namespace)
             .patch_scale(
                 &sts,
-                &pp,
+                &kube::api::PatchParams {
+                    field_manager: Some("swarmdeck".into()),
+                    ..Default::default()
+                },
                 &kube::api::Patch::Merge(serde_json::json!({"spec": {"replicas": replicas}})),
             )
             .await
             .map_err(|e| Error::kube(format!("StatefulSet {}/{sts}", swarm.namespace), e))?;
     }
-    Api::<ConfigMap>::namespaced(client.clone(), &swarm.namespace)
-        .patch(
-            &swarm.jobs_config_map,
-            &pp,
-            &kube::api::Patch::Merge(
-                serde_json::json!({"metadata": {"annotations": {SCALE_ANNOTATION: null}}}),
-            ),
+    annotate(
+        client,
+        swarm,
+        &swarm.jobs_config_map,
+        serde_json::json!({SCALE_ANNOTATION: null}),
+    )
+    .await
+    .map_err(|e| {
+        Error::kube(
+            format!("ConfigMap {}/{}", swarm.namespace, swarm.jobs_config_map),
+            e,
         )
-        .await
-        .map_err(|e| {
-            Error::kube(
-                format!("ConfigMap {}/{}", swarm.namespace, swarm.jobs_config_map),
-                e,
-            )
-        })?;
-    Ok(())
+    })
 }
 
 /// The writes the engine would make for `inputs`, as it would make them now

@@ -233,3 +233,16 @@ pub async fn context_client(path: &std::path::Path, context: &str) -> kube::Clie
         .unwrap();
     kube::Client::try_from(config).unwrap()
 }
+
+/// Scale the demo's swarm from outside, as `kubectl scale` does.
+pub async fn scale(client: &kube::Client, n: i32) {
+    use kube::api::{Patch, PatchParams};
+    kube::Api::<k8s_openapi::api::apps::v1::StatefulSet>::namespaced(client.clone(), "swarm")
+        .patch_scale(
+            "swarm-worker",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"replicas": n}})),
+        )
+        .await
+        .unwrap();
+}
