@@ -598,6 +598,19 @@ async fn the_embedded_cluster_answers_as_kube_apiserver_does() {
 
     let mut real = real;
     let mut embedded = embedded;
+    {
+        let (real_kc, emb_kc, ns) = (real_kc.clone(), served.kubeconfig.clone(), ns.clone());
+        let (r, e) = tokio::task::spawn_blocking(move || {
+            (
+                kubectl_scenarios(&real_kc, "realk8s-admin", "realk8s-viewer", &ns),
+                kubectl_scenarios(&emb_kc, "swarmdeck-embedded", "viewer", &ns),
+            )
+        })
+        .await
+        .unwrap();
+        real.extend(r);
+        embedded.extend(e);
+    }
     real.extend(delete_namespace(&real_admin, &ns).await);
     embedded.extend(delete_namespace(&emb_admin, &ns).await);
     tokio::task::spawn_blocking(move || drop(served))
@@ -658,6 +671,170 @@ async fn delete_namespace(admin: &kube::Client, ns: &str) -> BTreeMap<String, Va
             cms.list(&ListParams::default())
                 .await
                 .map(|l| l.items.len()),
+        ),
+    );
+    out
+}
+
+/// kubectl's own requests: the same commands through kubectl against a
+/// server; what it prints (ages and the version of kubectl's client-side
+/// apply annotation left out) and its exit code.
+fn kubectl_scenarios(
+    kubeconfig: &std::path::Path,
+    admin: &str,
+    viewer: &str,
+    ns: &str,
+) -> BTreeMap<String, Value> {
+    let run = |context: &str, args: &[&str], input: Option<&str>| -> Value {
+        use std::io::Write;
+        let mut cmd = std::process::Command::new("kubectl");
+        cmd.arg("--kubeconfig")
+            .arg(kubeconfig)
+            .arg("--context")
+            .arg(context)
+            .arg("-n")
+            .arg(ns)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let Ok(mut child) = cmd.spawn() else {
+            return json!("kubectl not found");
+        };
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input.unwrap_or("").as_bytes());
+        }
+        let out = child.wait_with_output().unwrap();
+        let age = regex::Regex::new(r"\b\d+(s|m|h|d)(\d+(s|m))?\b").unwrap();
+        let text = |b: &[u8]| {
+            age.replace_all(String::from_utf8_lossy(b).trim(), "AGE")
+                .into_owned()
+        };
+        json!({"code": out.status.code(), "out": text(&out.stdout), "err": text(&out.stderr)})
+    };
+    let manifest = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  labels: {{tier: kc}}\ndata:\n  a: \"1\"\n"
+        )
+    };
+    let sts = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: kc-sts\nspec:\n  replicas: 1\n  serviceName: kc-sts\n  selector:\n    matchLabels: {app: kc-sts}\n  template:\n    metadata:\n      labels: {app: kc-sts}\n    spec:\n      containers: [{name: c, image: example/worker:1}]\n";
+    let mut out = BTreeMap::new();
+    let mut step = |name: &str, v: Value| {
+        out.insert(format!("kubectl {name}"), v);
+    };
+    step(
+        "create configmap (generator)",
+        run(
+            admin,
+            &["create", "configmap", "kc-gen", "--from-literal=a=1"],
+            None,
+        ),
+    );
+    let one = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kc-one\ndata:\n  a: \"1\"\n";
+    step("create -f", run(admin, &["create", "-f", "-"], Some(one)));
+    step(
+        "create -f again",
+        run(admin, &["create", "-f", "-"], Some(one)),
+    );
+    step(
+        "get -o jsonpath",
+        run(
+            admin,
+            &["get", "configmap", "kc-one", "-o", "jsonpath={.data}"],
+            None,
+        ),
+    );
+    step(
+        "get missing",
+        run(admin, &["get", "configmap", "missing"], None),
+    );
+    step(
+        "apply",
+        run(admin, &["apply", "-f", "-"], Some(&manifest("kc-two"))),
+    );
+    step(
+        "apply unchanged",
+        run(admin, &["apply", "-f", "-"], Some(&manifest("kc-two"))),
+    );
+    step(
+        "apply server-side",
+        run(
+            admin,
+            &["apply", "--server-side", "-f", "-"],
+            Some(&manifest("kc-three")),
+        ),
+    );
+    step(
+        "get by label -o name",
+        run(
+            admin,
+            &["get", "configmaps", "-l", "tier=kc", "-o", "name"],
+            None,
+        ),
+    );
+    step(
+        "label",
+        run(admin, &["label", "configmap", "kc-one", "team=ops"], None),
+    );
+    step(
+        "patch --type=merge",
+        run(
+            admin,
+            &[
+                "patch",
+                "configmap",
+                "kc-one",
+                "--type=merge",
+                "-p",
+                r#"{"data":{"b":"2"}}"#,
+            ],
+            None,
+        ),
+    );
+    step(
+        "apply a StatefulSet",
+        run(admin, &["apply", "-f", "-"], Some(sts)),
+    );
+    step(
+        "scale",
+        run(
+            admin,
+            &["scale", "statefulset", "kc-sts", "--replicas=2"],
+            None,
+        ),
+    );
+    step("get tasks (Table): the header", {
+        // The rows move with the Task operator (the real server has none).
+        let mut v = run(admin, &["get", "tasks"], None);
+        // (its widths follow the cells): the column names.
+        let head = v["out"]
+            .as_str()
+            .and_then(|o| o.lines().next())
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "));
+        v["out"] = json!(head);
+        v
+    });
+    step(
+        "auth can-i as viewer",
+        run(viewer, &["auth", "can-i", "delete", "configmaps"], None),
+    );
+    step(
+        "delete as viewer",
+        run(viewer, &["delete", "configmap", "kc-one"], None),
+    );
+    step(
+        "delete",
+        run(
+            admin,
+            &[
+                "delete",
+                "configmap",
+                "kc-one",
+                "kc-two",
+                "kc-three",
+                "--ignore-not-found",
+            ],
+            None,
         ),
     );
     out
