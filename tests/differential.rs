@@ -292,6 +292,50 @@ async fn scenarios(
                 .map(|s| s.allowed);
             out.insert(format!("viewer can-i {verb} configmaps"), json!(allowed));
         }
+        // The rules review the console reads to offer only what is allowed:
+        // what it says of a few verbs and resources (the lists themselves
+        // differ in the defaults each server grants every user).
+        use k8s_openapi::api::authorization::v1::{
+            SelfSubjectRulesReview, SelfSubjectRulesReviewSpec,
+        };
+        let review = SelfSubjectRulesReview {
+            spec: SelfSubjectRulesReviewSpec {
+                namespace: Some(ns.to_owned()),
+            },
+            ..Default::default()
+        };
+        let status = Api::<SelfSubjectRulesReview>::all(viewer.clone())
+            .create(&pp, &review)
+            .await
+            .map(|r| r.status);
+        let allows = |rules: &[k8s_openapi::api::authorization::v1::ResourceRule],
+                      verb: &str,
+                      group: &str,
+                      resource: &str| {
+            rules.iter().any(|r| {
+                let has = |list: &Option<Vec<String>>, want: &str| {
+                    list.as_ref()
+                        .is_some_and(|l| l.iter().any(|x| x == want || x == "*"))
+                };
+                r.verbs.iter().any(|v| v == verb || v == "*")
+                    && has(&r.api_groups, group)
+                    && has(&r.resources, resource)
+            })
+        };
+        out.insert(
+            "viewer rules review".into(),
+            outcome(status.map(|s| {
+                let rules = s.map(|s| s.resource_rules).unwrap_or_default();
+                json!({
+                    "list configmaps": allows(&rules, "list", "", "configmaps"),
+                    "watch pods": allows(&rules, "watch", "", "pods"),
+                    "get statefulsets": allows(&rules, "get", "apps", "statefulsets"),
+                    "delete configmaps": allows(&rules, "delete", "", "configmaps"),
+                    "patch statefulsets/scale": allows(&rules, "patch", "apps", "statefulsets/scale"),
+                    "create selfsubjectaccessreviews": allows(&rules, "create", "authorization.k8s.io", "selfsubjectaccessreviews"),
+                })
+            })),
+        );
     }
 
     // The scale subresource of a StatefulSet.
