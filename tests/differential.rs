@@ -560,35 +560,7 @@ async fn eventually(mut f: impl AsyncFnMut() -> Option<Value>) -> Value {
 async fn prepare(admin: &kube::Client, ns: &str) {
     use k8s_openapi::api::core::v1::Namespace;
     use k8s_openapi::api::rbac::v1::RoleBinding;
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    // The Task CRD, as `swarmdeck crds` gives it, established before use.
-    let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
-    if crds
-        .get_opt("tasks.aliecs.alice.cern")
-        .await
-        .unwrap()
-        .is_none()
-    {
-        crds.create(&PostParams::default(), &swarmdeck::domain::task::task_crd())
-            .await
-            .unwrap();
-    }
-    for _ in 0..100 {
-        let established = crds
-            .get("tasks.aliecs.alice.cern")
-            .await
-            .ok()
-            .and_then(|c| c.status)
-            .and_then(|s| s.conditions)
-            .is_some_and(|c| {
-                c.iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True")
-            });
-        if established {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    common::task_crd_established(admin).await;
     let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
     Api::<Namespace>::all(admin.clone())
         .create(&PostParams::default(), &namespace)

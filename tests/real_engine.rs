@@ -142,34 +142,7 @@ async fn prepare(admin: &kube::Client, ns: &str) {
         )
         .await
         .unwrap();
-    let crds: Api<
-        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-    > = Api::all(admin.clone());
-    if crds
-        .get_opt("tasks.aliecs.alice.cern")
-        .await
-        .unwrap()
-        .is_none()
-    {
-        crds.create(&pp, &swarmdeck::domain::task::task_crd())
-            .await
-            .unwrap();
-    }
-    for _ in 0..100 {
-        let established = crds
-            .get("tasks.aliecs.alice.cern")
-            .await
-            .ok()
-            .and_then(|c| c.status?.conditions)
-            .is_some_and(|c| {
-                c.iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True")
-            });
-        if established {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::task_crd_established(admin).await;
     let jobs: Vec<String> = (0..24).map(|i| format!("stream:s-{i:02}")).collect();
     let objects = [
         json!({"apiVersion": "v1", "kind": "ConfigMap",

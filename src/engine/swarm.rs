@@ -545,20 +545,19 @@ pub async fn write_step(
             &swarm.output_config_map,
             serde_json::json!({PENDING_ANNOTATION: pending.to_annotation()}),
         )
-        .await
-        .map_err(|e| Error::kube(object, e))?;
+        .await?;
     }
     Ok(true)
 }
 
 /// Merge `annotations` (a null removes one) into ConfigMap `name` of the
-/// swarm's namespace, as field manager `swarmdeck`.
+/// swarm's namespace, as field manager `swarmdeck`; an error names it.
 async fn annotate(
     client: &kube::Client,
     swarm: &SwarmRef,
     name: &str,
     annotations: serde_json::Value,
-) -> Result<(), kube::Error> {
+) -> Result<(), Error> {
     Api::<ConfigMap>::namespaced(client.clone(), &swarm.namespace)
         .patch(
             name,
@@ -570,6 +569,7 @@ async fn annotate(
         )
         .await
         .map(|_| ())
+        .map_err(|e| Error::kube(format!("ConfigMap {}/{name}", swarm.namespace), e))
 }
 
 /// The refresh of the last write is confirmed: drop the pending mark, and the
@@ -584,14 +584,7 @@ async fn finish_phase(
     if !keep {
         clear[handoff::STATE_ANNOTATION] = serde_json::Value::Null;
     }
-    annotate(client, swarm, &swarm.output_config_map, clear)
-        .await
-        .map_err(|e| {
-            Error::kube(
-                format!("ConfigMap {}/{}", swarm.namespace, swarm.output_config_map),
-                e,
-            )
-        })
+    annotate(client, swarm, &swarm.output_config_map, clear).await
 }
 
 /// Ask swarmdeck for `replicas` workers: the annotation on the jobs
@@ -601,7 +594,7 @@ pub async fn request_scale(
     client: &kube::Client,
     swarm: &SwarmRef,
     replicas: u32,
-) -> Result<(), kube::Error> {
+) -> Result<(), Error> {
     annotate(
         client,
         swarm,
@@ -640,12 +633,6 @@ async fn carry_out_scale(
         serde_json::json!({SCALE_ANNOTATION: null}),
     )
     .await
-    .map_err(|e| {
-        Error::kube(
-            format!("ConfigMap {}/{}", swarm.namespace, swarm.jobs_config_map),
-            e,
-        )
-    })
 }
 
 /// The writes the engine would make for `inputs`, as it would make them now

@@ -62,7 +62,10 @@ async fn scale(
         {
             swarm::request_scale(client, sw, replicas)
                 .await
-                .map_err(|e| why(&e))?;
+                .map_err(|e| match e {
+                    crate::engine::Error::Kube { source, .. } => why(&source),
+                    other => other.to_string(),
+                })?;
             return Ok(true);
         }
     }

@@ -246,3 +246,36 @@ pub async fn scale(client: &kube::Client, n: i32) {
         .await
         .unwrap();
 }
+
+/// The Task CRD as `swarmdeck crds` gives it, created if missing and
+/// awaited until the server says it is established.
+pub async fn task_crd_established(admin: &kube::Client) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(admin.clone());
+    if crds
+        .get_opt("tasks.aliecs.alice.cern")
+        .await
+        .unwrap()
+        .is_none()
+    {
+        crds.create(&Default::default(), &swarmdeck::domain::task::task_crd())
+            .await
+            .unwrap();
+    }
+    for _ in 0..100 {
+        let established = crds
+            .get("tasks.aliecs.alice.cern")
+            .await
+            .ok()
+            .and_then(|c| c.status?.conditions)
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            });
+        if established {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("CRD tasks.aliecs.alice.cern never became established");
+}
