@@ -50,8 +50,10 @@ fn normalise(mut v: Value) -> Value {
             Value::Array(a) => a.iter_mut().for_each(|x| walk(x, key)),
             Value::String(s) => match key {
                 "uid" => *s = "<uid>".into(),
+                "clusterIP" | "clusterIPs" => *s = ip_shape(s),
                 "resourceVersion" => *s = "<rv>".into(),
-                "creationTimestamp" | "time" | "deletionTimestamp" => {
+                "creationTimestamp" | "time" | "deletionTimestamp" | "firstTimestamp"
+                | "lastTimestamp" => {
                     *s = if is_timestamp(s) {
                         "<time, whole seconds>".into()
                     } else {
@@ -65,6 +67,14 @@ fn normalise(mut v: Value) -> Value {
     }
     walk(&mut v, "");
     v
+}
+
+fn ip_shape(s: &str) -> String {
+    if s.parse::<std::net::Ipv4Addr>().is_ok() {
+        "<an IPv4 address>".into()
+    } else {
+        format!("<not an IPv4 address: {s}>")
+    }
 }
 
 /// Every leaf that differs, as `path: embedded | real`.
@@ -436,6 +446,9 @@ async fn scenarios(
         ),
     );
     out.insert("task table".into(), table(admin, ns).await);
+    out.insert("discovery".into(), discovery(admin).await);
+    out.insert("openapi".into(), openapi(admin).await);
+    out.extend(watcher_scenarios(admin, ns).await);
 
     // Pods: one bound to a node is deleted gracefully and stays through an
     // update (the kubelet finishes it); one never scheduled goes at once.
@@ -601,25 +614,35 @@ async fn the_embedded_cluster_answers_as_kube_apiserver_does() {
     let real_kc = std::path::PathBuf::from(real_kc);
     let real_admin = client(&real_kc, "realk8s-admin").await;
     let real_viewer = client(&real_kc, "realk8s-viewer").await;
-    prepare(&real_admin, &ns).await;
-    let real = scenarios(&real_admin, &real_viewer, &ns).await;
-
-    let served = tokio::task::spawn_blocking(|| common::Served::start("default"))
-        .await
-        .unwrap();
+    // A watch from a version the server no longer keeps: both start their
+    // clock now (a real server keeps every change younger than 75 s).
+    let served =
+        tokio::task::spawn_blocking(|| common::Served::start_full("default", Vec::new(), 1_000))
+            .await
+            .unwrap();
     let emb_admin = client(&served.kubeconfig, "swarmdeck-embedded").await;
     let emb_viewer = client(&served.kubeconfig, "viewer").await;
+    prepare(&real_admin, &ns).await;
     prepare(&emb_admin, &ns).await;
+    let old_real = marker(&real_admin, &ns).await;
+    let old_emb = marker(&emb_admin, &ns).await;
+    let since = tokio::time::Instant::now();
+    let real = scenarios(&real_admin, &real_viewer, &ns).await;
     let embedded = scenarios(&emb_admin, &emb_viewer, &ns).await;
-
     let mut real = real;
     let mut embedded = embedded;
     {
         let (real_kc, emb_kc, ns) = (real_kc.clone(), served.kubeconfig.clone(), ns.clone());
         let (r, e) = tokio::task::spawn_blocking(move || {
             (
-                kubectl_scenarios(&real_kc, "realk8s-admin", "realk8s-viewer", &ns),
-                kubectl_scenarios(&emb_kc, "swarmdeck-embedded", "viewer", &ns),
+                kubectl_scenarios(&real_kc, "realk8s-admin", "realk8s-viewer", &ns)
+                    .into_iter()
+                    .chain(unit_scenarios(&real_kc, "realk8s-admin", &ns))
+                    .collect::<BTreeMap<_, _>>(),
+                kubectl_scenarios(&emb_kc, "swarmdeck-embedded", "viewer", &ns)
+                    .into_iter()
+                    .chain(unit_scenarios(&emb_kc, "swarmdeck-embedded", &ns))
+                    .collect::<BTreeMap<_, _>>(),
             )
         })
         .await
@@ -627,6 +650,12 @@ async fn the_embedded_cluster_answers_as_kube_apiserver_does() {
         real.extend(r);
         embedded.extend(e);
     }
+    let (r, e) = tokio::join!(
+        expired(&real_admin, &ns, &old_real, since),
+        expired(&emb_admin, &ns, &old_emb, since)
+    );
+    real.insert("watch from a version no longer kept".into(), r);
+    embedded.insert("watch from a version no longer kept".into(), e);
     real.extend(delete_namespace(&real_admin, &ns).await);
     embedded.extend(delete_namespace(&emb_admin, &ns).await);
     tokio::task::spawn_blocking(move || drop(served))
@@ -974,4 +1003,570 @@ async fn table(client: &kube::Client, ns: &str) -> Value {
         })
         .collect();
     json!({"kind": v["kind"], "apiVersion": v["apiVersion"], "columns": columns, "rows": rows})
+}
+
+/// The unit `swarmdeck apply -f` and `delete -f` are given in the tier: one
+/// object of each kind an operator's manifests hold beside the swarm's own.
+const UNIT: &str = "apiVersion: v1
+kind: ServiceAccount
+metadata: {name: unit-sa}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: unit-role}
+rules:
+- apiGroups: ['']
+  resources: [configmaps]
+  verbs: [get, list]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: unit-binding}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: unit-role}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: unit-user}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: unit-secret}
+data: {user: YWRtaW4=}
+stringData: {password: s3cret}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: unit-data}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: unit-svc}
+spec:
+  selector: {app: unit}
+  ports: [{name: http, port: 80}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: unit}
+spec:
+  selector: {matchLabels: {app: unit}}
+  template:
+    metadata: {labels: {app: unit}}
+    spec:
+      containers: [{name: c, image: example/unit:1}]
+";
+
+/// `swarmdeck apply -f` / `delete -f` of [`UNIT`] through the binary: what it
+/// prints, and each object as the server holds it afterwards (status left
+/// out where a controller the embedded world plays writes it).
+fn unit_scenarios(kubeconfig: &std::path::Path, admin: &str, ns: &str) -> BTreeMap<String, Value> {
+    let state = tempfile::tempdir().unwrap();
+    let file = state.path().join("unit.yaml");
+    std::fs::write(&file, UNIT).unwrap();
+    let file = file.to_str().unwrap().to_owned();
+    let run = |args: &[&str]| -> Value {
+        let mut all = vec!["--context", admin, "-n", ns];
+        all.extend_from_slice(args);
+        let out = common::swarmdeck(&all, Some(kubeconfig), state.path());
+        let text = |b: &[u8]| {
+            String::from_utf8_lossy(b)
+                .replace(&file, "FILE")
+                .replace(admin, "CONTEXT")
+        };
+        json!({"code": out.status.code(), "out": text(&out.stdout), "err": text(&out.stderr)})
+    };
+    let kinds = [
+        "serviceaccount/unit-sa",
+        "role/unit-role",
+        "rolebinding/unit-binding",
+        "secret/unit-secret",
+        "persistentvolumeclaim/unit-data",
+        "service/unit-svc",
+        "deployment/unit",
+    ];
+    let objects = || -> Value {
+        let mut all = serde_json::Map::new();
+        for k in kinds {
+            let out = std::process::Command::new("kubectl")
+                .arg("--kubeconfig")
+                .arg(kubeconfig)
+                .args(["--context", admin, "-n", ns, "get", k, "-o", "json"])
+                .output()
+                .unwrap();
+            let mut v: Value = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|_| json!({"error": String::from_utf8_lossy(&out.stderr)}));
+            if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.remove("managedFields");
+            }
+            if k.starts_with("deployment") || k.starts_with("persistentvolumeclaim") {
+                v.as_object_mut().map(|m| m.remove("status"));
+            }
+            all.insert(k.to_owned(), normalise(v));
+        }
+        Value::Object(all)
+    };
+    let mut out = BTreeMap::new();
+    out.insert(
+        "unit apply --dry-run".into(),
+        run(&["apply", "-f", &file, "--dry-run"]),
+    );
+    out.insert("unit apply".into(), run(&["apply", "-f", &file]));
+    out.insert("unit objects".into(), objects());
+    out.insert("unit apply unchanged".into(), run(&["apply", "-f", &file]));
+    out.insert("unit delete".into(), run(&["delete", "-f", &file]));
+    out.insert("unit delete again".into(), run(&["delete", "-f", &file]));
+    out
+}
+
+/// GET `path` as JSON (the Status of an error otherwise).
+async fn raw(client: &kube::Client, path: &str) -> Result<Value, Value> {
+    let request = http::Request::get(path).body(Vec::new()).unwrap();
+    client
+        .request::<Value>(request)
+        .await
+        .map_err(|e| outcome::<()>(Err(e)))
+}
+
+/// Discovery as swarmdeck and kubectl read it: the API versions, the groups
+/// swarmdeck uses with their versions, and for each resource it reads or
+/// writes (subresources included) what a client decides by: kind,
+/// namespaced, verbs, short names, categories, and the group/version of a
+/// subresource's kind. `storageVersionHash` differs by nature.
+async fn discovery(client: &kube::Client) -> Value {
+    let groups = [
+        (
+            "api/v1",
+            &[
+                "pods",
+                "pods/status",
+                "pods/log",
+                "configmaps",
+                "secrets",
+                "services",
+                "persistentvolumeclaims",
+                "serviceaccounts",
+                "namespaces",
+                "events",
+                "nodes",
+            ][..],
+        ),
+        (
+            "apis/apps/v1",
+            &[
+                "statefulsets",
+                "statefulsets/scale",
+                "statefulsets/status",
+                "deployments",
+                "deployments/scale",
+                "replicasets",
+            ][..],
+        ),
+        ("apis/coordination.k8s.io/v1", &["leases"][..]),
+        (
+            "apis/rbac.authorization.k8s.io/v1",
+            &[
+                "roles",
+                "rolebindings",
+                "clusterroles",
+                "clusterrolebindings",
+            ][..],
+        ),
+        (
+            "apis/authorization.k8s.io/v1",
+            &["selfsubjectaccessreviews", "selfsubjectrulesreviews"][..],
+        ),
+        (
+            "apis/apiextensions.k8s.io/v1",
+            &["customresourcedefinitions"][..],
+        ),
+        ("apis/events.k8s.io/v1", &["events"][..]),
+        (
+            "apis/aliecs.alice.cern/v1alpha1",
+            &["tasks", "tasks/status"][..],
+        ),
+    ];
+    let mut out = serde_json::Map::new();
+    out.insert(
+        "/api".into(),
+        raw(client, "/api").await.map_or_else(
+            |e| e,
+            |v| json!({"kind": v["kind"], "versions": v["versions"]}),
+        ),
+    );
+    let wanted: Vec<&str> = groups
+        .iter()
+        .filter_map(|(p, _)| p.strip_prefix("apis/"))
+        .collect();
+    out.insert(
+        "/apis".into(),
+        raw(client, "/apis").await.map_or_else(
+            |e| e,
+            |v| {
+                let mut gs: Vec<Value> = v["groups"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|g| wanted.iter().any(|w| w.starts_with(&format!("{}/", g["name"].as_str().unwrap_or("")))))
+                    .map(|g| json!({"name": g["name"], "versions": g["versions"], "preferred": g["preferredVersion"]}))
+                    .collect();
+                gs.sort_by_key(|g| g["name"].to_string());
+                json!({"kind": v["kind"], "apiVersion": v["apiVersion"], "groups": gs})
+            },
+        ),
+    );
+    for (path, resources) in groups {
+        let v = match raw(client, &format!("/{path}")).await {
+            Ok(v) => v,
+            Err(e) => {
+                out.insert(format!("/{path}"), e);
+                continue;
+            }
+        };
+        let listed = v["resources"].as_array().cloned().unwrap_or_default();
+        let mut entries = serde_json::Map::new();
+        entries.insert("kind".into(), v["kind"].clone());
+        entries.insert("groupVersion".into(), v["groupVersion"].clone());
+        for name in resources {
+            let entry = listed.iter().find(|r| r["name"] == *name);
+            entries.insert(
+                (*name).to_owned(),
+                entry.map_or(Value::Null, |r| {
+                    let mut verbs: Vec<String> = r["verbs"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect();
+                    verbs.sort();
+                    json!({"kind": r["kind"], "singularName": r["singularName"],
+                        "namespaced": r["namespaced"], "verbs": verbs,
+                        "shortNames": r["shortNames"], "categories": r["categories"],
+                        "group": r["group"], "version": r["version"]})
+                }),
+            );
+        }
+        out.insert(format!("/{path}"), Value::Object(entries));
+    }
+    out.insert(
+        "/version".into(),
+        raw(client, "/version").await.map_or_else(
+            |e| e,
+            |v| {
+                json!({"major": v["major"].is_string(), "minor": v["minor"].is_string(),
+                    "gitVersion starts with v": v["gitVersion"].as_str().is_some_and(|g| g.starts_with('v'))})
+            },
+        ),
+    );
+    Value::Object(out)
+}
+
+/// The OpenAPI documents kubectl and the editor's validation read: the v3
+/// index (an entry per group/version, a URL with its hash), and in each
+/// document the schema of a kind swarmdeck writes: its properties' names
+/// and types, its group/version/kind.
+async fn openapi(client: &kube::Client) -> Value {
+    let mut out = serde_json::Map::new();
+    let index = raw(client, "/openapi/v3").await;
+    let hashed = regex::Regex::new(r"^/openapi/v3/[a-z0-9./-]+\?hash=[0-9A-F]+$").unwrap();
+    let docs = [
+        ("api/v1", "io.k8s.api.core.v1.ConfigMap"),
+        ("apis/apps/v1", "io.k8s.api.apps.v1.StatefulSet"),
+        (
+            "apis/rbac.authorization.k8s.io/v1",
+            "io.k8s.api.rbac.v1.Role",
+        ),
+        (
+            "apis/aliecs.alice.cern/v1alpha1",
+            "cern.alice.aliecs.v1alpha1.Task",
+        ),
+    ];
+    for (path, schema) in docs {
+        let entry = index
+            .as_ref()
+            .map(|i| i["paths"][path]["serverRelativeURL"].clone());
+        out.insert(
+            format!("index {path}"),
+            match &entry {
+                Ok(Value::String(u)) => json!(hashed.is_match(u) && u.contains(path)),
+                Ok(other) => json!(format!("no URL: {other}")),
+                Err(e) => Value::clone(e),
+            },
+        );
+        let doc = match entry {
+            Ok(Value::String(u)) => raw(client, &u).await,
+            _ => raw(client, &format!("/openapi/v3/{path}")).await,
+        };
+        out.insert(
+            format!("{path} {schema}"),
+            doc.map_or_else(
+                |e| e,
+                |d| {
+                    let s = &d["components"]["schemas"][schema];
+                    let props: BTreeMap<String, Value> = s["properties"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| (k.clone(), v["type"].clone()))
+                        .collect();
+                    json!({"openapi": d["openapi"], "type": s["type"], "properties": props,
+                        "gvk": s["x-kubernetes-group-version-kind"]})
+                },
+            ),
+        );
+    }
+    out.insert(
+        "v2 ConfigMap".into(),
+        raw(client, "/openapi/v2").await.map_or_else(
+            |e| e,
+            |d| json!({"swagger": d["swagger"],
+                "ConfigMap": d["definitions"]["io.k8s.api.core.v1.ConfigMap"]["x-kubernetes-group-version-kind"]}),
+        ),
+    );
+    Value::Object(out)
+}
+
+/// Requests the console's watchers and the engine send: a paged list with a
+/// label selector (what the watcher's initial list does), a watch with a
+/// label selector as objects enter and leave it, a Lease as the engine holds
+/// it (create, a stale update, a list and a watch by field selector), and an
+/// Event as the audit records it.
+async fn watcher_scenarios(admin: &kube::Client, ns: &str) -> BTreeMap<String, Value> {
+    use futures::StreamExt;
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::api::core::v1::Event;
+    let mut out = BTreeMap::new();
+    let pp = PostParams::default();
+    let cms: Api<ConfigMap> = Api::namespaced(admin.clone(), ns);
+    for name in ["page-a", "page-b", "page-c"] {
+        let cm: ConfigMap = serde_json::from_value(
+            json!({"metadata": {"name": name, "labels": {"page": "x"}}, "data": {"n": name}}),
+        )
+        .unwrap();
+        let _ = cms.create(&pp, &cm).await;
+    }
+    let page = |l: Result<kube::api::ObjectList<ConfigMap>, kube::Error>| {
+        let token = l
+            .as_ref()
+            .ok()
+            .and_then(|l| l.metadata.continue_.clone())
+            .filter(|t| !t.is_empty());
+        let v = outcome(l.map(|l| {
+            json!({
+                "names": l.items.iter().map(|c| c.metadata.name.clone()).collect::<Vec<_>>(),
+                "continue": l.metadata.continue_.as_deref().is_some_and(|t| !t.is_empty()),
+                "remainingItemCount": l.metadata.remaining_item_count,
+            })
+        }));
+        (v, token)
+    };
+    let (first, token) = page(
+        cms.list(&ListParams::default().labels("page=x").limit(2))
+            .await,
+    );
+    out.insert("paged list, first page".into(), first);
+    let (rest, _) = page(
+        cms.list(
+            &ListParams::default()
+                .labels("page=x")
+                .limit(2)
+                .continue_token(token.as_deref().unwrap_or("")),
+        )
+        .await,
+    );
+    out.insert("paged list, next page".into(), rest);
+    // Without a selector the server counts what is left: the page and the
+    // count make up the whole list (a real namespace also holds
+    // kube-root-ca.crt, which the embedded cluster has no CA for).
+    let total = cms
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items.len());
+    let first = cms.list(&ListParams::default().limit(1)).await;
+    out.insert(
+        "paged list without a selector".into(),
+        outcome(first.map(|l| {
+            let counted = l
+                .metadata
+                .remaining_item_count
+                .map(|r| r as usize + l.items.len());
+            json!({"items": l.items.len(), "page and remainingItemCount make the whole list":
+                total.as_ref().ok().is_some_and(|t| counted == Some(*t))})
+        })),
+    );
+
+    // A watch by label: an object that loses the label leaves it (DELETED),
+    // one that gains it enters it (ADDED).
+    let from = cms
+        .list(&ListParams::default().labels("page=x"))
+        .await
+        .ok()
+        .and_then(|l| l.metadata.resource_version)
+        .unwrap_or_default();
+    let params = kube::api::WatchParams::default()
+        .labels("page=x")
+        .timeout(2);
+    let label = |v: Option<&str>| Patch::Merge(json!({"metadata": {"labels": {"page": v}}}));
+    let pm = PatchParams::default();
+    let _ = cms.patch("page-a", &pm, &label(None)).await;
+    let _ = cms.patch("page-a", &pm, &label(Some("x"))).await;
+    let _ = cms.patch("page-b", &pm, &label(Some("y"))).await;
+    let events: Vec<Value> = match cms.watch(&params, &from).await {
+        Ok(stream) => {
+            stream
+                .filter_map(|e| async move {
+                    match e {
+                        Ok(kube::api::WatchEvent::Added(c)) => {
+                            Some(json!(["ADDED", c.metadata.name]))
+                        }
+                        Ok(kube::api::WatchEvent::Modified(c)) => {
+                            Some(json!(["MODIFIED", c.metadata.name]))
+                        }
+                        Ok(kube::api::WatchEvent::Deleted(c)) => {
+                            Some(json!(["DELETED", c.metadata.name, c.metadata.labels]))
+                        }
+                        Ok(kube::api::WatchEvent::Bookmark(_)) => None,
+                        Ok(kube::api::WatchEvent::Error(s)) => Some(json!(["ERROR", s.code])),
+                        Err(e) => Some(json!(["ERROR", e.to_string()])),
+                    }
+                })
+                .collect()
+                .await
+        }
+        Err(e) => vec![outcome::<()>(Err(e))],
+    };
+    out.insert("watch by label".into(), json!(events));
+
+    // The engine's Lease.
+    let leases: Api<Lease> = Api::namespaced(admin.clone(), ns);
+    let lease: Lease = serde_json::from_value(json!({"metadata": {"name": "swarmdeck-engine"},
+        "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15, "leaseTransitions": 0}}))
+    .unwrap();
+    let created = leases.create(&pp, &lease).await;
+    let rv = created
+        .as_ref()
+        .ok()
+        .and_then(|l| l.metadata.resource_version.clone());
+    out.insert("lease create".into(), outcome(created));
+    let now = swarmdeck::time::Clock::system();
+    let mut renewed = serde_json::to_value(&lease).unwrap();
+    renewed["metadata"]["resourceVersion"] = json!(rv);
+    renewed["spec"]["renewTime"] = json!(now.micro_timestamp());
+    let renewed: Lease = serde_json::from_value(renewed).unwrap();
+    out.insert(
+        "lease renew".into(),
+        outcome(
+            leases
+                .replace("swarmdeck-engine", &pp, &renewed)
+                .await
+                .map(|l| {
+                    // A MicroTime keeps microseconds: "2026-12-02T18:40:54.123456Z".
+                    let t =
+                        serde_json::to_value(l.spec.and_then(|s| s.renew_time)).unwrap_or_default();
+                    json!({"renewTime has microseconds": t.as_str().is_some_and(|t| t.len() == 27)})
+                }),
+        ),
+    );
+    let mut stale = lease.clone();
+    stale.metadata.resource_version = rv;
+    out.insert(
+        "lease stale update".into(),
+        outcome(leases.replace("swarmdeck-engine", &pp, &stale).await),
+    );
+    out.insert(
+        "lease list by name".into(),
+        outcome(
+            leases
+                .list(&ListParams::default().fields("metadata.name=swarmdeck-engine"))
+                .await
+                .map(|l| {
+                    l.items
+                        .into_iter()
+                        .map(|l| l.metadata.name)
+                        .collect::<Vec<_>>()
+                }),
+        ),
+    );
+    out.insert(
+        "lease list by another name".into(),
+        outcome(
+            leases
+                .list(&ListParams::default().fields("metadata.name=other"))
+                .await
+                .map(|l| l.items.len()),
+        ),
+    );
+
+    // The audit's Event.
+    let events: Api<Event> = Api::namespaced(admin.clone(), ns);
+    let time = now.timestamp();
+    let event: Event = serde_json::from_value(json!({
+        "metadata": {"generateName": "swarm-worker.", "namespace": ns},
+        "involvedObject": {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "swarm-worker", "namespace": ns},
+        "reason": "Scale", "message": "scaled 2 -> 3 (by admin via swarmdeck)", "type": "Normal",
+        "source": {"component": "swarmdeck"}, "reportingComponent": "swarmdeck", "reportingInstance": "ctx",
+        "firstTimestamp": time, "lastTimestamp": time, "count": 1,
+    }))
+    .unwrap();
+    out.insert(
+        "event create".into(),
+        outcome(events.create(&pp, &event).await.map(|mut e| {
+            let generated = e.metadata.name.take().is_some_and(|n| {
+                n.starts_with("swarm-worker.") && n.len() == "swarm-worker.".len() + 5
+            });
+            json!({"event": e, "name generated (prefix and 5 characters)": generated})
+        })),
+    );
+    out
+}
+
+/// A ConfigMap whose version a later watch starts from.
+async fn marker(admin: &kube::Client, ns: &str) -> String {
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "marker"}, "data": {"n": "0"}}))
+            .unwrap();
+    Api::<ConfigMap>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &cm)
+        .await
+        .ok()
+        .and_then(|c| c.metadata.resource_version)
+        .unwrap_or_default()
+}
+
+/// A watch from `from` once that version is no longer kept: kube-apiserver's
+/// watch cache keeps every change younger than 75 s and, past that, as many
+/// as it has room for; so wait until `since` + 76 s, then change objects
+/// until the watch answers 410 Expired (the embedded cluster keeps a number
+/// of changes: the same answer, reached by the number alone).
+async fn expired(admin: &kube::Client, ns: &str, from: &str, since: tokio::time::Instant) -> Value {
+    use futures::StreamExt;
+    tokio::time::sleep_until(since + std::time::Duration::from_secs(76)).await;
+    let cms: Api<ConfigMap> = Api::namespaced(admin.clone(), ns);
+    let shape = regex::Regex::new(r"^too old resource version: (\d+) \((\d+)\)$").unwrap();
+    for round in 0..20 {
+        for i in 0..100 {
+            let _ = cms
+                .patch(
+                    "marker",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"data": {"n": format!("{round}-{i}")}})),
+                )
+                .await;
+        }
+        let params = kube::api::WatchParams::default().timeout(1);
+        let Ok(stream) = cms.watch(&params, from).await else {
+            continue;
+        };
+        let first = stream.boxed().next().await;
+        if let Some(Ok(kube::api::WatchEvent::Error(s))) = first {
+            let numbers = shape.captures(&s.message).map(|c| {
+                let asked: u64 = c[1].parse().unwrap_or(0);
+                let oldest: u64 = c[2].parse().unwrap_or(0);
+                asked < oldest
+            });
+            return json!({"code": s.code, "reason": s.reason,
+                "message: too old resource version: ASKED (OLDEST), ASKED < OLDEST": numbers});
+        }
+    }
+    json!("no 410 after 2,000 changes")
 }

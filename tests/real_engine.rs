@@ -326,6 +326,79 @@ fn the_engine_verbs_on_a_real_kube_apiserver() {
     assert_eq!(sts.spec.unwrap().replicas, Some(2));
     assert_eq!(rt.block_on(written(&admin, &ns)), before);
 
+    // Takeover: an operator killed without releasing its Lease; a target
+    // recorded meanwhile is carried out by the next engine once the Lease
+    // expires, on the real server's clock.
+    let operator = |identity: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_swarmdeck"))
+            .arg("--kubeconfig")
+            .arg(&kc)
+            .args(["--context", "realk8s-dev", "operator", "-n", ns.as_str()])
+            .args(["--identity", identity])
+            .env_remove("KUBECONFIG")
+            .env("HOME", state.path())
+            .env("XDG_STATE_HOME", state.path())
+            .env("XDG_CONFIG_HOME", state.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(admin.clone(), &ns);
+    let holder = || {
+        rt.block_on(leases.get_opt("swarmdeck-engine"))
+            .ok()
+            .flatten()
+            .and_then(|l| l.spec)
+            .map(|s| {
+                (
+                    s.holder_identity.unwrap_or_default(),
+                    s.lease_transitions.unwrap_or(0),
+                )
+            })
+    };
+    let until = |what: &str, mut done: Box<dyn FnMut() -> bool + '_>| {
+        for _ in 0..600 {
+            if done() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{what} did not happen within 60 s");
+    };
+    let mut first = operator("op-1");
+    until(
+        "op-1 leading",
+        Box::new(|| holder().is_some_and(|(h, _)| h == "op-1")),
+    );
+    let transitions = holder().map_or(0, |(_, t)| t);
+    first.kill().unwrap();
+    let _ = first.wait();
+    let (ok, out) = dev(&["task", "set-state", "readout", "standby", "--no-wait"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("engine op-1 leads"), "{out}");
+    let mut second = operator("op-2");
+    let tasks: Api<Task> = Api::namespaced(admin.clone(), &ns);
+    until(
+        "op-2 carrying out the target",
+        Box::new(|| {
+            rt.block_on(tasks.get("readout"))
+                .ok()
+                .and_then(|t| t.status?.state)
+                .as_deref()
+                == Some("standby")
+        }),
+    );
+    let (who, now) = holder().unwrap();
+    assert_eq!(who, "op-2");
+    assert!(
+        now > transitions,
+        "the Lease changed hands: {transitions} -> {now}"
+    );
+    second.kill().unwrap();
+    let _ = second.wait();
+
     kubelet.abort();
     let _ = rt.block_on(Api::<Namespace>::all(admin).delete(&ns, &DeleteParams::default()));
 }

@@ -562,7 +562,10 @@ async fn resource(
             let mut meta = json!({"resourceVersion": result.resource_version.to_string()});
             if let Some(tok) = &result.continue_token {
                 meta["continue"] = json!(tok);
-                meta["remainingItemCount"] = json!(result.remaining);
+                // kube-apiserver counts what is left only without selectors.
+                if lo.labels == Default::default() && lo.fields == Default::default() {
+                    meta["remainingItemCount"] = json!(result.remaining);
+                }
             }
             // Written item by item: no deep copy of the store for big lists.
             let mut body = serde_json::to_vec(&json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": meta}))
@@ -895,14 +898,11 @@ fn watch(
             Some(from) => match cluster.changes_since(&key, from) {
                 Ok((replay, now)) => {
                     for c in replay {
-                        if !matches_watch(&c, &lo) {
+                        let Some((kind, object)) = watch_event(&c, &lo) else {
                             continue;
-                        }
+                        };
                         if tx
-                            .send(Ok(watch_line(
-                                c.kind.as_str(),
-                                &render(&rt, &cluster, &c.object),
-                            )))
+                            .send(Ok(watch_line(kind, &render(&rt, &cluster, &object))))
                             .await
                             .is_err()
                         {
@@ -949,11 +949,14 @@ fn watch(
                         // its last version (or relists after a 410).
                         Err(_) => return,
                     };
-                    if c.rv <= last || c.key != key || !matches_watch(&c, &lo) {
+                    if c.rv <= last || c.key != key {
                         continue;
                     }
+                    let Some((kind, object)) = watch_event(&c, &lo) else {
+                        continue;
+                    };
                     last = c.rv;
-                    if tx.send(Ok(watch_line(c.kind.as_str(), &render(&rt, &cluster, &c.object)))).await.is_err() {
+                    if tx.send(Ok(watch_line(kind, &render(&rt, &cluster, &object)))).await.is_err() {
                         return;
                     }
                     false
@@ -979,13 +982,30 @@ fn watch(
         .unwrap_or_default()
 }
 
-fn matches_watch(c: &Change, lo: &ListOptions) -> bool {
+/// The event a watch with these options sees for a change, as
+/// kube-apiserver's watch cache decides it: an object that starts to match
+/// the selectors is ADDED, one that stops matching is DELETED (as it was, at
+/// the change's version), one that never matched is not seen.
+fn watch_event(c: &Change, lo: &ListOptions) -> Option<(&'static str, Arc<Value>)> {
     if let Some(ns) = &lo.namespace
         && &c.namespace != ns
     {
-        return false;
+        return None;
     }
-    // A deleted object is announced even if it no longer carries matching labels.
-    (c.kind == ChangeKind::Deleted && lo.labels == LabelSelector::default())
-        || (lo.labels.matches(&c.object) && lo.fields.matches(&c.object))
+    let passes = |o: &Value| lo.labels.matches(o) && lo.fields.matches(o);
+    let now = passes(&c.object);
+    if c.kind != ChangeKind::Modified {
+        return now.then(|| (c.kind.as_str(), c.object.clone()));
+    }
+    let before = c.previous.as_deref().is_none_or(passes);
+    match (before, now) {
+        (true, true) => Some(("MODIFIED", c.object.clone())),
+        (false, true) => Some(("ADDED", c.object.clone())),
+        (true, false) => {
+            let mut last = c.previous.as_deref().cloned().unwrap_or(Value::Null);
+            last["metadata"]["resourceVersion"] = json!(c.rv.to_string());
+            Some(("DELETED", Arc::new(last)))
+        }
+        (false, false) => None,
+    }
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
 
+use super::defaults;
 use super::registry::{self, ResourceType};
 use crate::domain::manifest;
 use crate::time::Clock;
@@ -40,6 +41,9 @@ pub struct Change {
     pub namespace: String,
     pub kind: ChangeKind,
     pub object: Arc<Value>,
+    /// What a modified object was before: a watch whose selector it no
+    /// longer (or now) matches sees it leave (or enter).
+    pub previous: Option<Arc<Value>>,
 }
 
 /// An API error, rendered as `metav1.Status`.
@@ -308,6 +312,8 @@ struct Shared {
     logs: Mutex<HashMap<(String, String), Vec<String>>>,
     /// Bumped to end every open watch (as an API server restart would).
     epoch: tokio::sync::watch::Sender<u64>,
+    /// The last cluster IP handed to a Service (in 10.96.0.0/16).
+    last_ip: std::sync::atomic::AtomicU32,
 }
 
 /// The embedded cluster: cheap to clone, shared by the server and the world.
@@ -344,6 +350,7 @@ impl Cluster {
                 users: Mutex::new(default_users()),
                 logs: Mutex::new(HashMap::new()),
                 epoch: tokio::sync::watch::channel(0).0,
+                last_ip: std::sync::atomic::AtomicU32::new(0),
             }),
         };
         for ns in ["default", "kube-system", "kube-public"] {
@@ -355,6 +362,16 @@ impl Cluster {
             }
         }
         cluster
+    }
+
+    /// A cluster IP for a new Service: 10.96.0.1, .2, … as a real server
+    /// hands them out of its service range.
+    fn allocate_ip(&self) -> String {
+        let n = 1 + self
+            .shared
+            .last_ip
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("10.96.{}.{}", (n / 254) % 256, n % 254 + 1)
     }
 
     pub fn clock(&self) -> &Clock {
@@ -529,7 +546,10 @@ impl Cluster {
                 if let Some(m) = st.objects.get_mut(key) {
                     m.remove(&(ns.to_owned(), name.to_owned()));
                 }
-                let mut last = previous.map(|p| (*p).clone()).unwrap_or(Value::Null);
+                let mut last = previous
+                    .as_ref()
+                    .map(|p| (**p).clone())
+                    .unwrap_or(Value::Null);
                 last["metadata"]["resourceVersion"] = json!(rv.to_string());
                 Arc::new(last)
             }
@@ -540,6 +560,11 @@ impl Cluster {
             namespace: ns.to_owned(),
             kind,
             object: stored.clone(),
+            previous: if kind == ChangeKind::Modified {
+                previous
+            } else {
+                None
+            },
         });
         st.log.push_back(change.clone());
         while st.log.len() > self.shared.window {
@@ -688,13 +713,14 @@ impl Cluster {
             meta.insert("creationTimestamp".into(), json!(now));
             meta.remove("resourceVersion");
             meta.remove("deletionTimestamp");
-            if obj.get("spec").is_some() {
+            if obj.get("spec").is_some() && defaults::has_generation(rt) {
                 meta.insert("generation".into(), json!(1));
             }
             obj["metadata"] = Value::Object(meta);
         }
         omit_empty(&mut obj);
         prepare_status_on_create(rt, &mut obj);
+        defaults::apply(rt, &mut obj, || self.allocate_ip());
         if let Some(manager) = &opts.field_manager {
             let fields = field_set(&obj, rt);
             set_managed(
@@ -938,6 +964,9 @@ impl Cluster {
         if !next["metadata"].is_object() {
             next["metadata"] = json!({});
         }
+        defaults::carry_allocated(rt, current, next);
+        defaults::apply(rt, next, || self.allocate_ip());
+        omit_empty(next);
         let next_managed = next["metadata"].get("managedFields").cloned();
         for key in [
             "name",
@@ -962,7 +991,7 @@ impl Cluster {
         if spec_changed && current["metadata"]["generation"].is_number() {
             let g = current["metadata"]["generation"].as_i64().unwrap_or(1);
             next["metadata"]["generation"] = json!(g + 1);
-        } else if spec_changed && next.get("spec").is_some() {
+        } else if spec_changed && next.get("spec").is_some() && defaults::has_generation(rt) {
             next["metadata"]["generation"] = json!(1);
         }
         // A client may rewrite managedFields (kubectl does, to move ownership
@@ -1646,6 +1675,9 @@ fn random_suffix() -> String {
         .collect()
 }
 
+/// The finalizer that keeps a claim while a pod uses it.
+pub const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
+
 fn prepare_status_on_create(rt: &ResourceType, obj: &mut Value) {
     match rt.kind.as_str() {
         "Pod" => obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"}),
@@ -1657,6 +1689,19 @@ fn prepare_status_on_create(rt: &ResourceType, obj: &mut Value) {
         }
         "StatefulSet" | "Deployment" => {
             obj["status"] = json!({"replicas": 0, "availableReplicas": 0})
+        }
+        "PersistentVolumeClaim" => {
+            obj["status"] = json!({"phase": "Pending"});
+            // The StorageObjectInUseProtection admission plugin: the claim
+            // stays while a pod uses it (the world plays its controller).
+            let finalizers = obj["metadata"]
+                .as_object_mut()
+                .map(|m| m.entry("finalizers").or_insert_with(|| json!([])));
+            if let Some(Value::Array(f)) = finalizers
+                && !f.iter().any(|x| x == PVC_PROTECTION)
+            {
+                f.push(json!(PVC_PROTECTION));
+            }
         }
         _ if rt.has_status() => {
             if let Some(m) = obj.as_object_mut() {

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod cluster;
+pub mod defaults;
 pub mod openapi;
 pub mod patch;
 pub mod rbac;

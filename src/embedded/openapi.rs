@@ -100,6 +100,10 @@ pub fn v3(cluster: &Cluster, gv: &str) -> Result<Value, ApiError> {
         }
         schemas.insert(schema_name, schema);
     }
+    schemas.insert(
+        OBJECT_META.to_owned(),
+        json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+    );
     Ok(json!({
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": "v1.32.0-swarmdeck"},
@@ -108,20 +112,54 @@ pub fn v3(cluster: &Cluster, gv: &str) -> Result<Value, ApiError> {
     }))
 }
 
+/// The schema every kind's metadata refers to (an open object here).
+const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+
+/// The schema's name as kube-apiserver gives it: the Go package of a
+/// built-in (`io.k8s.api.core.v1.ConfigMap`), the reversed group of a custom
+/// resource (`cern.alice.aliecs.v1alpha1.Task`).
 fn schema_name(t: &ResourceType) -> String {
-    let group = if t.group.is_empty() {
-        "core".to_owned()
-    } else {
-        t.group.clone()
+    if t.crd.is_some() {
+        let reversed: Vec<&str> = t.group.split('.').rev().collect();
+        return format!("{}.{}.{}", reversed.join("."), t.version, t.kind);
+    }
+    if t.kind == "CustomResourceDefinition" {
+        return format!(
+            "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.{}.{}",
+            t.version, t.kind
+        );
+    }
+    let package = match t.group.as_str() {
+        "" => "core",
+        g => g.split('.').next().unwrap_or(g),
     };
-    format!("swarmdeck.{group}.{}.{}", t.version, t.kind)
+    format!("io.k8s.api.{package}.{}.{}", t.version, t.kind)
 }
 
 /// A flat schema of the kind: the CRD's own for custom resources, an open
 /// object for built-ins (the server validates them itself).
 fn kind_schema(cluster: &Cluster, t: &ResourceType) -> Value {
     match cluster.crd_schema(t) {
-        Some(s) => s,
+        Some(mut s) => {
+            // As kube-apiserver publishes a CRD's schema: an object with the
+            // type's apiVersion, kind and metadata beside what it declares.
+            s["type"] = json!("object");
+            let typed = [
+                ("apiVersion", json!({"type": "string"})),
+                ("kind", json!({"type": "string"})),
+                (
+                    "metadata",
+                    json!({"allOf": [{"$ref": format!("#/components/schemas/{OBJECT_META}")}]}),
+                ),
+            ];
+            for (k, v) in typed {
+                // kube-apiserver publishes its own metadata, whatever the CRD says.
+                if k == "metadata" || s["properties"].get(k).is_none() {
+                    s["properties"][k] = v;
+                }
+            }
+            s
+        }
         None => json!({
             "type": "object",
             "properties": {
@@ -140,10 +178,17 @@ pub fn v2(cluster: &Cluster) -> Value {
     let mut definitions = serde_json::Map::new();
     for t in cluster.types() {
         let mut s = kind_schema(cluster, &t);
+        if s["properties"]["metadata"].get("allOf").is_some() {
+            s["properties"]["metadata"] = json!({"$ref": format!("#/definitions/{OBJECT_META}")});
+        }
         s["x-kubernetes-group-version-kind"] =
             json!([{"group": t.group, "version": t.version, "kind": t.kind}]);
         definitions.insert(schema_name(&t), s);
     }
+    definitions.insert(
+        OBJECT_META.to_owned(),
+        json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+    );
     json!({
         "swagger": "2.0",
         "info": {"title": "Kubernetes", "version": "v1.32.0-swarmdeck"},

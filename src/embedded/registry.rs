@@ -14,6 +14,8 @@ pub struct ResourceType {
     pub singular: String,
     pub namespaced: bool,
     pub short_names: Vec<String>,
+    /// Groups `kubectl get` accepts for it (`all` for workloads).
+    pub categories: Vec<String>,
     pub subresources: Vec<&'static str>,
     /// Printer columns of a CRD: (name, type, jsonPath).
     pub printer_columns: Vec<(String, String, String)>,
@@ -54,7 +56,9 @@ impl ResourceType {
             "update",
             "watch",
         ];
-        if self.kind == "Event" {
+        // As kube-apiserver: namespaces go one by one (their deletion is a
+        // controller's work).
+        if self.kind == "Namespace" {
             v.retain(|x| *x != "deletecollection");
         }
         if self.group == "authorization.k8s.io" {
@@ -65,15 +69,22 @@ impl ResourceType {
 
     /// The entry of this type in an `APIResourceList`.
     pub fn discovery_entries(&self) -> Vec<Value> {
-        let mut out = vec![json!({
+        let mut entry = json!({
             "name": self.plural,
             "singularName": self.singular,
             "namespaced": self.namespaced,
             "kind": self.kind,
             "verbs": self.verbs(),
-            "shortNames": self.short_names,
             "storageVersionHash": format!("{:016x}", crate::domain::hash::stable_hash(&self.qualified())),
-        })];
+        });
+        // Empty lists are left out (`omitempty`), as kube-apiserver does.
+        if !self.short_names.is_empty() {
+            entry["shortNames"] = json!(self.short_names);
+        }
+        if !self.categories.is_empty() {
+            entry["categories"] = json!(self.categories);
+        }
+        let mut out = vec![entry];
         for sub in &self.subresources {
             let (kind, verbs, group, version) = match *sub {
                 "scale" => ("Scale", vec!["get", "patch", "update"], "autoscaling", "v1"),
@@ -114,9 +125,24 @@ fn builtin(
         singular: kind.to_ascii_lowercase(),
         namespaced,
         short_names: short.iter().map(|s| (*s).to_owned()).collect(),
+        categories: builtin_categories(group, kind)
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect(),
         subresources: subresources.to_vec(),
         printer_columns: Vec::new(),
         crd: None,
+    }
+}
+
+/// The categories kube-apiserver gives a built-in kind.
+fn builtin_categories(group: &str, kind: &str) -> &'static [&'static str] {
+    match (group, kind) {
+        ("", "Pod" | "Service" | "ReplicationController")
+        | ("apps", "StatefulSet" | "Deployment" | "ReplicaSet" | "DaemonSet")
+        | ("batch", "Job" | "CronJob") => &["all"],
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => &["api-extensions"],
+        _ => &[],
     }
 }
 
@@ -172,6 +198,15 @@ pub fn builtins() -> Vec<ResourceType> {
             "deployments",
             true,
             &["deploy"],
+            &["status", "scale"],
+        ),
+        builtin(
+            "apps",
+            "v1",
+            "ReplicaSet",
+            "replicasets",
+            true,
+            &["rs"],
             &["status", "scale"],
         ),
         builtin("events.k8s.io", "v1", "Event", "events", true, &["ev"], &[]),
@@ -282,6 +317,14 @@ pub fn from_crd(crd: &Value) -> Result<Vec<ResourceType>, String> {
                 .collect()
         })
         .unwrap_or_default();
+    let categories: Vec<String> = names["categories"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
     let namespaced = match spec["scope"].as_str() {
         Some("Namespaced") => true,
         Some("Cluster") => false,
@@ -330,6 +373,7 @@ pub fn from_crd(crd: &Value) -> Result<Vec<ResourceType>, String> {
             singular: singular.clone(),
             namespaced,
             short_names: short_names.clone(),
+            categories: categories.clone(),
             subresources,
             printer_columns,
             crd: Some(name.clone()),

@@ -399,6 +399,7 @@ impl World {
         self.nodes_tick(now);
         self.statefulsets_tick();
         self.deployments_tick();
+        self.pvc_protection_tick();
         self.tasks_tick(now);
         self.kubelet_tick(now);
         self.workers_tick(now);
@@ -672,6 +673,7 @@ impl World {
     }
 
     fn deployments_tick(&mut self) {
+        const REVISION: &str = "deployment.kubernetes.io/revision";
         let (Some(rt), Some(pod_rt)) = (
             self.rt("apps", "v1", "deployments"),
             self.rt("", "v1", "pods"),
@@ -679,7 +681,7 @@ impl World {
             return;
         };
         let index = self.pods_by_owner();
-        for dep in self.cluster.all("apps", "deployments") {
+        for mut dep in self.cluster.all("apps", "deployments") {
             let ns = ns_of(&dep).unwrap_or("default").to_owned();
             let name = name_of(&dep).to_owned();
             let want = dep["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
@@ -702,6 +704,30 @@ impl World {
                 let _ =
                     self.cluster
                         .delete(&pod_rt, Some(&ns), name_of(p), &DeleteOptions::default());
+            }
+            // The revision kube-controller-manager records: 1 for the first
+            // template, one more at each rollout of a new one.
+            let revision = dep["metadata"]["annotations"][REVISION]
+                .as_str()
+                .and_then(|r| r.parse::<u64>().ok());
+            let wanted = match revision {
+                None => Some(1),
+                Some(r) if !stale.is_empty() => Some(r + 1),
+                Some(_) => None,
+            };
+            if let Some(r) = wanted {
+                let mut next = (*dep).clone();
+                next["metadata"]["annotations"][REVISION] = json!(r.to_string());
+                if let Ok(d) = self.cluster.replace(
+                    &rt,
+                    Some(&ns),
+                    &name,
+                    next,
+                    None,
+                    &WriteOptions::default(),
+                ) {
+                    dep = d;
+                }
             }
             for _ in current.len()..want {
                 let pod = Self::new_pod(
@@ -752,6 +778,42 @@ impl World {
                     &WriteOptions::default(),
                 );
             }
+        }
+    }
+
+    /// kube-controller-manager's pvc-protection controller: a claim being
+    /// deleted loses its finalizer once no pod in its namespace uses it.
+    fn pvc_protection_tick(&mut self) {
+        use super::cluster::PVC_PROTECTION;
+        let Some(rt) = self.rt("", "v1", "persistentvolumeclaims") else {
+            return;
+        };
+        for claim in self.cluster.all("", "persistentvolumeclaims") {
+            let protected = claim["metadata"]["finalizers"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|x| x == PVC_PROTECTION));
+            if claim["metadata"]["deletionTimestamp"].is_null() || !protected {
+                continue;
+            }
+            let ns = ns_of(&claim).unwrap_or("default").to_owned();
+            let name = name_of(&claim).to_owned();
+            let in_use = self.cluster.all("", "pods").iter().any(|p| {
+                ns_of(p) == Some(ns.as_str())
+                    && p["spec"]["volumes"].as_array().is_some_and(|vs| {
+                        vs.iter()
+                            .any(|v| v["persistentVolumeClaim"]["claimName"] == name.as_str())
+                    })
+            });
+            if in_use {
+                continue;
+            }
+            let mut next = (*claim).clone();
+            if let Some(f) = next["metadata"]["finalizers"].as_array_mut() {
+                f.retain(|x| x != PVC_PROTECTION);
+            }
+            let _ =
+                self.cluster
+                    .replace(&rt, Some(&ns), &name, next, None, &WriteOptions::default());
         }
     }
 

@@ -81,10 +81,20 @@ impl Served {
 
     /// The demo served with these faults in its world.
     pub fn start_with(namespace: &str, faults: Vec<swarmdeck::embedded::world::Fault>) -> Served {
+        Served::start_full(namespace, faults, 10_000)
+    }
+
+    /// The demo served, keeping the last `window` changes replayable to a
+    /// watch (older versions get a 410).
+    pub fn start_full(
+        namespace: &str,
+        faults: Vec<swarmdeck::embedded::world::Fault>,
+        window: usize,
+    ) -> Served {
         use swarmdeck::embedded::{Cluster, scenario, serve_tcp};
         use swarmdeck::time::Clock;
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let cluster = Cluster::new(Clock::system(), 10_000);
+        let cluster = Cluster::new(Clock::system(), window);
         scenario::install_crds(&cluster).unwrap();
         scenario::Scenario::parse(scenario::DEMO)
             .unwrap()
