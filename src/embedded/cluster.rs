@@ -987,7 +987,20 @@ impl Cluster {
                 }
             }
         }
-        let spec_changed = strip_meta_status(next) != strip_meta_status(current);
+        // A pod's binding to a node (the scheduler's) is not a spec change
+        // its generation counts.
+        let spec_changed = if rt.kind == "Pod" {
+            let unbound = |v: &Value| {
+                let mut v = strip_meta_status(v);
+                if let Some(spec) = v.get_mut("spec").and_then(Value::as_object_mut) {
+                    spec.remove("nodeName");
+                }
+                v
+            };
+            unbound(next) != unbound(current)
+        } else {
+            strip_meta_status(next) != strip_meta_status(current)
+        };
         if spec_changed && current["metadata"]["generation"].is_number() {
             let g = current["metadata"]["generation"].as_i64().unwrap_or(1);
             next["metadata"]["generation"] = json!(g + 1);
@@ -1379,7 +1392,7 @@ impl Cluster {
             next["metadata"]["deletionTimestamp"] = json!(crate::time::rfc3339(when));
             next["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
             let mut st = lock(&self.shared.state);
-            return Ok(self.commit(
+            let answer = self.commit(
                 &mut st,
                 &key_of(rt),
                 &ns_key,
@@ -1387,7 +1400,12 @@ impl Cluster {
                 Some(next),
                 ChangeKind::Modified,
                 Some(current),
-            ));
+            );
+            drop(st);
+            if rt.group.is_empty() && rt.kind == "PersistentVolumeClaim" {
+                self.release_claim_if_unused(rt, &ns_key, name);
+            }
+            return Ok(answer);
         }
         let uid = current["metadata"]["uid"].as_str().unwrap_or("").to_owned();
         let removed = {
@@ -1536,6 +1554,36 @@ impl Cluster {
     }
 
     /// Every object of a type (all namespaces), for the simulated world.
+    /// kube-controller-manager's pvc-protection controller: a claim being
+    /// deleted loses its finalizer (and goes) once no pod in its namespace
+    /// uses it.
+    pub fn release_claim_if_unused(&self, rt: &ResourceType, ns: &str, name: &str) {
+        let Ok(claim) = self.get(rt, Some(ns), name) else {
+            return;
+        };
+        let protected = claim["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == PVC_PROTECTION));
+        if claim["metadata"]["deletionTimestamp"].is_null() || !protected {
+            return;
+        }
+        let in_use = self.all("", "pods").iter().any(|p| {
+            p["metadata"]["namespace"] == ns
+                && p["spec"]["volumes"].as_array().is_some_and(|vs| {
+                    vs.iter()
+                        .any(|v| v["persistentVolumeClaim"]["claimName"] == name)
+                })
+        });
+        if in_use {
+            return;
+        }
+        let mut next = (*claim).clone();
+        if let Some(f) = next["metadata"]["finalizers"].as_array_mut() {
+            f.retain(|x| x != PVC_PROTECTION);
+        }
+        let _ = self.replace(rt, Some(ns), name, next, None, &WriteOptions::default());
+    }
+
     pub fn all(&self, group: &str, plural: &str) -> Vec<Arc<Value>> {
         let st = lock(&self.shared.state);
         st.objects
@@ -1713,7 +1761,13 @@ fn prepare_status_on_create(rt: &ResourceType, obj: &mut Value) {
 }
 
 fn establish_crd(obj: &mut Value) {
-    let names = obj["spec"]["names"].clone();
+    let mut names = obj["spec"]["names"].clone();
+    // kube-apiserver accepts the list kind too (`WidgetList` unless named).
+    if names["listKind"].is_null()
+        && let Some(kind) = names["kind"].as_str()
+    {
+        names["listKind"] = json!(format!("{kind}List"));
+    }
     let stored: Vec<Value> = obj["spec"]["versions"]
         .as_array()
         .map(|vs| {

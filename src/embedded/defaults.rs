@@ -35,6 +35,19 @@ pub fn apply(rt: &ResourceType, obj: &mut Value, mut next_ip: impl FnMut() -> St
                 or_insert(spec, "enableServiceLinks", json!(true));
                 or_insert(spec, "priority", json!(0));
                 or_insert(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
+                // The ServiceAccount admission plugin (without the token
+                // volume: there is no token issuer) and DefaultTolerationSeconds.
+                or_insert(spec, "serviceAccountName", json!("default"));
+                let account = spec["serviceAccountName"].clone();
+                or_insert(spec, "serviceAccount", account);
+                default_tolerations(spec);
+            }
+        }
+        ("", "Namespace") => {
+            // Every namespace carries its name as a label, for selectors.
+            let name = obj["metadata"]["name"].clone();
+            if name.is_string() {
+                obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
             }
         }
         ("", "Secret") => secret(obj),
@@ -88,6 +101,31 @@ pub fn apply(rt: &ResourceType, obj: &mut Value, mut next_ip: impl FnMut() -> St
 fn or_insert(m: &mut Map<String, Value>, key: &str, v: Value) {
     if m.get(key).is_none_or(Value::is_null) {
         m.insert(key.to_owned(), v);
+    }
+}
+
+/// A pod tolerates a not-ready or unreachable node for 300 s unless it says
+/// otherwise (the DefaultTolerationSeconds admission plugin).
+fn default_tolerations(spec: &mut Map<String, Value>) {
+    let list = spec
+        .entry("tolerations")
+        .or_insert_with(|| json!([]))
+        .as_array_mut();
+    let Some(list) = list else { return };
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
+        let covered = list.iter().any(|t| {
+            (t["key"] == key || (t["key"].is_null() && t["operator"] == "Exists"))
+                && (t["effect"].is_null() || t["effect"] == "NoExecute")
+        });
+        if !covered {
+            list.push(
+                json!({"key": key, "operator": "Exists", "effect": "NoExecute",
+                "tolerationSeconds": 300}),
+            );
+        }
     }
 }
 

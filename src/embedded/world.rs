@@ -781,39 +781,18 @@ impl World {
         }
     }
 
-    /// kube-controller-manager's pvc-protection controller: a claim being
-    /// deleted loses its finalizer once no pod in its namespace uses it.
+    /// kube-controller-manager's pvc-protection controller, for claims whose
+    /// pods were still there when they were deleted.
     fn pvc_protection_tick(&mut self) {
-        use super::cluster::PVC_PROTECTION;
         let Some(rt) = self.rt("", "v1", "persistentvolumeclaims") else {
             return;
         };
         for claim in self.cluster.all("", "persistentvolumeclaims") {
-            let protected = claim["metadata"]["finalizers"]
-                .as_array()
-                .is_some_and(|f| f.iter().any(|x| x == PVC_PROTECTION));
-            if claim["metadata"]["deletionTimestamp"].is_null() || !protected {
-                continue;
-            }
-            let ns = ns_of(&claim).unwrap_or("default").to_owned();
-            let name = name_of(&claim).to_owned();
-            let in_use = self.cluster.all("", "pods").iter().any(|p| {
-                ns_of(p) == Some(ns.as_str())
-                    && p["spec"]["volumes"].as_array().is_some_and(|vs| {
-                        vs.iter()
-                            .any(|v| v["persistentVolumeClaim"]["claimName"] == name.as_str())
-                    })
-            });
-            if in_use {
-                continue;
-            }
-            let mut next = (*claim).clone();
-            if let Some(f) = next["metadata"]["finalizers"].as_array_mut() {
-                f.retain(|x| x != PVC_PROTECTION);
-            }
-            let _ =
+            if claim["metadata"]["deletionTimestamp"].is_string() {
+                let ns = ns_of(&claim).unwrap_or("default").to_owned();
                 self.cluster
-                    .replace(&rt, Some(&ns), &name, next, None, &WriteOptions::default());
+                    .release_claim_if_unused(&rt, &ns, name_of(&claim));
+            }
         }
     }
 
@@ -935,12 +914,42 @@ impl World {
                 if age < t.schedule_ms {
                     continue;
                 }
+                let selector = pod["spec"]["nodeSelector"].as_object();
+                let node_rt = self.rt("", "v1", "nodes");
+                let fits = |n: &String| {
+                    let Some(selector) = selector else {
+                        return true;
+                    };
+                    let labels = node_rt
+                        .as_ref()
+                        .and_then(|rt| self.cluster.get(rt, None, n).ok())
+                        .map(|node| node["metadata"]["labels"].clone())
+                        .unwrap_or(Value::Null);
+                    selector.iter().all(|(k, v)| labels[k.as_str()] == *v)
+                };
                 let ready_nodes: Vec<&String> = self
                     .nodes
                     .iter()
-                    .filter(|n| !self.not_ready.contains(*n))
+                    .filter(|n| !self.not_ready.contains(*n) && fits(n))
                     .collect();
                 if ready_nodes.is_empty() {
+                    if selector.is_some() {
+                        let total = self.nodes.len();
+                        let message = format!(
+                            "0/{total} nodes are available: {total} node(s) didn't match Pod's node affinity/selector. preemption: 0/{total} nodes are available: {total} Preemption is not helpful for scheduling."
+                        );
+                        let cond = json!([{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}]);
+                        if pod["status"]["conditions"] != cond {
+                            self.record_event(
+                                &pod,
+                                "Warning",
+                                "FailedScheduling",
+                                &message,
+                                "default-scheduler",
+                            );
+                            let _ = self.set_pod_status(&pod, json!({"phase": "Pending", "conditions": cond, "qosClass": "BestEffort"}));
+                        }
+                    }
                     continue;
                 }
                 let pick = ready_nodes[(crate::domain::hash::stable_hash(&format!("{ns}/{name}"))
