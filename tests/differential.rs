@@ -1150,6 +1150,30 @@ fn unit_scenarios(kubeconfig: &std::path::Path, admin: &str, ns: &str) -> BTreeM
     out.insert("unit objects".into(), objects());
     out.insert("unit apply unchanged".into(), run(&["apply", "-f", &file]));
     out.insert("unit delete".into(), run(&["delete", "-f", &file]));
+    // The claim goes once the pvc-protection controller has seen that no pod
+    // uses it: at once on the embedded cluster, a moment later on a real one.
+    for _ in 0..200 {
+        let claim = std::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args([
+                "--context",
+                admin,
+                "-n",
+                ns,
+                "get",
+                "pvc",
+                "unit-data",
+                "-o",
+                "name",
+            ])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&claim.stderr).contains("NotFound") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     out.insert("unit delete again".into(), run(&["delete", "-f", &file]));
 
     let cluster_file = state.path().join("cluster-unit.yaml");
