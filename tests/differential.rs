@@ -662,6 +662,11 @@ async fn the_embedded_cluster_answers_as_kube_apiserver_does() {
         .await
         .unwrap();
 
+    // What each server answered, for a reader who wants to see it.
+    if let Some(path) = std::env::var_os("SWARMDECK_DIFFERENTIAL_DUMP") {
+        let both = json!({"real": real, "embedded": embedded});
+        std::fs::write(path, serde_json::to_string_pretty(&both).unwrap()).unwrap();
+    }
     let allow = allowed();
     let mut found = Vec::new();
     let mut fields = 0usize;
@@ -1233,6 +1238,123 @@ fn unit_scenarios(kubeconfig: &std::path::Path, admin: &str, ns: &str) -> BTreeM
     out
 }
 
+/// The streaming list the console's watchers use (`sendInitialEvents`): the
+/// state as ADDED events, then a bookmark that marks their end; a watch from
+/// now; and kube-apiserver's refusals of options that do not go together.
+async fn streaming_list(admin: &kube::Client, ns: &str) -> BTreeMap<String, Value> {
+    use futures::StreamExt;
+    let mut out = BTreeMap::new();
+    let cms: Api<ConfigMap> = Api::namespaced(admin.clone(), ns);
+    let mut params = kube::api::WatchParams::default()
+        .labels("page=x")
+        .timeout(5);
+    params.bookmarks = true;
+    params.send_initial_events = true;
+    let events: Vec<Value> = match cms.watch(&params, "0").await {
+        Ok(stream) => {
+            let mut stream = stream.boxed();
+            let mut seen = Vec::new();
+            while let Some(e) = stream.next().await {
+                match e {
+                    Ok(kube::api::WatchEvent::Added(c)) => {
+                        seen.push(json!(["ADDED", c.metadata.name]))
+                    }
+                    Ok(kube::api::WatchEvent::Bookmark(b)) => {
+                        let end = b
+                            .metadata
+                            .annotations
+                            .get("k8s.io/initial-events-end")
+                            .cloned();
+                        seen.push(json!([
+                            "BOOKMARK",
+                            end,
+                            b.metadata.resource_version.parse::<u64>().is_ok()
+                        ]));
+                        if end.is_some() {
+                            break;
+                        }
+                    }
+                    Ok(other) => seen.push(json!(["OTHER", format!("{other:?}")])),
+                    Err(e) => seen.push(json!(["ERROR", e.to_string()])),
+                }
+            }
+            seen
+        }
+        Err(e) => vec![outcome::<()>(Err(e))],
+    };
+    out.insert("streaming list".into(), json!(events));
+    let base = format!("/api/v1/namespaces/{ns}/configmaps");
+    let text = |path: String| {
+        let admin = admin.clone();
+        async move {
+            let request = http::Request::get(path).body(Vec::new()).unwrap();
+            match admin.request_text(request).await {
+                Ok(body) => {
+                    let lines: Vec<Value> = body
+                        .lines()
+                        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                        .map(|e| {
+                            let numbers = regex::Regex::new(r"\d+").unwrap();
+                            json!([
+                                e["type"],
+                                e["object"]["code"],
+                                e["object"]["reason"],
+                                numbers.replace_all(
+                                    e["object"]["message"].as_str().unwrap_or(""),
+                                    "N"
+                                ),
+                                e["object"]["details"]["causes"]
+                            ])
+                        })
+                        .collect();
+                    json!(lines)
+                }
+                Err(e) => outcome::<()>(Err(e)),
+            }
+        }
+    };
+    out.insert(
+        "watch from now (sendInitialEvents=false)".into(),
+        text(format!("{base}?watch=1&labelSelector=page%3Dx&sendInitialEvents=false&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&timeoutSeconds=1")).await,
+    );
+    out.insert(
+        "streaming list from a version not yet reached".into(),
+        text(format!("{base}?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&resourceVersion=999999999&timeoutSeconds=1")).await,
+    );
+    for (name, query) in [
+        (
+            "list with sendInitialEvents",
+            "sendInitialEvents=true&resourceVersionMatch=NotOlderThan",
+        ),
+        (
+            "list with resourceVersionMatch but no version",
+            "resourceVersionMatch=Exact",
+        ),
+        (
+            "list Exact at version 0",
+            "resourceVersion=0&resourceVersionMatch=Exact",
+        ),
+        (
+            "watch with sendInitialEvents and Exact",
+            "watch=1&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=Exact",
+        ),
+        (
+            "watch with resourceVersionMatch alone",
+            "watch=1&resourceVersionMatch=NotOlderThan",
+        ),
+    ] {
+        let answer = raw(admin, &format!("{base}?{query}")).await;
+        out.insert(
+            format!("refused: {name}"),
+            match answer {
+                Ok(v) => json!({"accepted": v["kind"]}),
+                Err(status) => status,
+            },
+        );
+    }
+    out
+}
+
 /// GET `path` as JSON (the Status of an error otherwise).
 async fn raw(client: &kube::Client, path: &str) -> Result<Value, Value> {
     let request = http::Request::get(path).body(Vec::new()).unwrap();
@@ -1550,6 +1672,7 @@ async fn watcher_scenarios(admin: &kube::Client, ns: &str) -> BTreeMap<String, V
         Err(e) => vec![outcome::<()>(Err(e))],
     };
     out.insert("watch by label".into(), json!(events));
+    out.extend(streaming_list(admin, ns).await);
 
     // The engine's Lease.
     let leases: Api<Lease> = Api::namespaced(admin.clone(), ns);

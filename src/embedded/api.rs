@@ -519,6 +519,97 @@ fn list_options(q: &HashMap<String, String>, ns: Option<String>) -> Result<ListO
     })
 }
 
+/// kube-apiserver's checks of a list's or watch's options that concern the
+/// streaming list (`sendInitialEvents`, `resourceVersionMatch`), with its
+/// words: a 422 on `ListOptions.meta.k8s.io ""` listing every cause.
+fn check_list_options(q: &HashMap<String, String>, watching: bool) -> Result<(), ApiError> {
+    let rv_match = q.get("resourceVersionMatch").map_or("", String::as_str);
+    let send_initial = q.contains_key("sendInitialEvents");
+    let has_continue = q.get("continue").is_some_and(|c| !c.is_empty());
+    let mut causes: Vec<(&str, &str, String)> = Vec::new();
+    let forbidden = |why: &str| {
+        (
+            "FieldValueForbidden",
+            "resourceVersionMatch",
+            format!("Forbidden: {why}"),
+        )
+    };
+    let unsupported = |supported: &str| {
+        (
+            "FieldValueNotSupported",
+            "resourceVersionMatch",
+            format!("Unsupported value: \"{rv_match}\": supported values: {supported}"),
+        )
+    };
+    if watching {
+        if send_initial && rv_match != "NotOlderThan" {
+            causes.push(forbidden(
+                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            ));
+        }
+        if !rv_match.is_empty() {
+            if !send_initial {
+                causes.push(forbidden(
+                    "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+                ));
+            }
+            if rv_match != "NotOlderThan" {
+                causes.push(unsupported("\"NotOlderThan\""));
+            }
+            if has_continue {
+                causes.push(forbidden(
+                    "resourceVersionMatch is forbidden when continue is provided",
+                ));
+            }
+        }
+    } else {
+        if !rv_match.is_empty() {
+            if q.get("resourceVersion").is_none_or(|v| v.is_empty()) {
+                causes.push(forbidden(
+                    "resourceVersionMatch is forbidden unless resourceVersion is provided",
+                ));
+            }
+            if has_continue {
+                causes.push(forbidden(
+                    "resourceVersionMatch is forbidden when continue is provided",
+                ));
+            }
+            if rv_match != "Exact" && rv_match != "NotOlderThan" {
+                causes.push(unsupported("\"Exact\", \"NotOlderThan\", \"\""));
+            }
+            if rv_match == "Exact" && q.get("resourceVersion").is_some_and(|v| v == "0") {
+                causes.push(forbidden(
+                    "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+                ));
+            }
+        }
+        if send_initial {
+            causes.push((
+                "FieldValueForbidden",
+                "sendInitialEvents",
+                "Forbidden: sendInitialEvents is forbidden for list".into(),
+            ));
+        }
+    }
+    if causes.is_empty() {
+        return Ok(());
+    }
+    let each: Vec<String> = causes.iter().map(|(_, f, m)| format!("{f}: {m}")).collect();
+    let listed = if each.len() == 1 {
+        each[0].clone()
+    } else {
+        format!("[{}]", each.join(", "))
+    };
+    let mut e = ApiError::new(
+        422,
+        "Invalid",
+        format!("ListOptions.meta.k8s.io \"\" is invalid: {listed}"),
+    );
+    e.details = json!({"group": "meta.k8s.io", "kind": "ListOptions",
+        "causes": causes.iter().map(|(r, f, m)| json!({"reason": r, "message": m, "field": f})).collect::<Vec<_>>()});
+    Err(e)
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn resource(
     cluster: &Cluster,
@@ -534,6 +625,7 @@ async fn resource(
     let opts = write_options(q);
     match (method.as_str(), t.name.as_deref(), t.sub.as_deref()) {
         ("GET", None, None) if q.get("watch").is_some_and(|w| w == "true" || w == "1") => {
+            check_list_options(q, true)?;
             let lo = list_options(q, t.namespace.clone())?;
             Ok(watch(
                 cluster.clone(),
@@ -544,6 +636,7 @@ async fn resource(
             ))
         }
         ("GET", None, None) => {
+            check_list_options(q, false)?;
             let lo = list_options(q, t.namespace.clone())?;
             let result = cluster.list(rt, &lo);
             if wants_table(accept) {
@@ -849,6 +942,10 @@ fn watch(
         .filter(|s| !s.is_empty())
         .and_then(|s| s.parse().ok());
     let bookmarks = q.get("allowWatchBookmarks").is_some_and(|v| v == "true");
+    // The streaming list: `sendInitialEvents=true` sends the state as ADDED
+    // events whatever the version asked (not older than it), then a bookmark
+    // that marks their end; `false` without a version starts from now.
+    let send_initial = q.get("sendInitialEvents").map(|v| v == "true");
     let timeout = q
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
@@ -874,8 +971,36 @@ fn watch(
         let key = key_of(&rt);
         let mut last;
         // The starting point: a list for "" and "0", a replay otherwise.
-        match rv.filter(|v| *v > 0) {
-            None => {
+        let start = match send_initial {
+            Some(true) => Start::State,
+            Some(false) => match rv.filter(|v| *v > 0) {
+                None => Start::Now,
+                Some(from) => Start::Replay(from),
+            },
+            None => match rv.filter(|v| *v > 0) {
+                None => Start::State,
+                Some(from) => Start::Replay(from),
+            },
+        };
+        if send_initial == Some(true)
+            && let Some(asked) = rv
+            && asked > cluster.resource_version()
+        {
+            let mut e = ApiError::new(
+                504,
+                "Timeout",
+                format!(
+                    "Timeout: Too large resource version: {asked}, current: {}",
+                    cluster.resource_version()
+                ),
+            );
+            e.details = json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1});
+            let _ = tx.send(Ok(watch_line("ERROR", &e.status()))).await;
+            return;
+        }
+        match start {
+            Start::Now => last = cluster.resource_version(),
+            Start::State => {
                 let result = cluster.list(
                     &rt,
                     &ListOptions {
@@ -894,8 +1019,16 @@ fn watch(
                         return;
                     }
                 }
+                if send_initial == Some(true) && bookmarks {
+                    let end = json!({"kind": rt.kind, "apiVersion": rt.api_version(),
+                        "metadata": {"resourceVersion": last.to_string(),
+                            "annotations": {"k8s.io/initial-events-end": "true"}}});
+                    if tx.send(Ok(watch_line("BOOKMARK", &end))).await.is_err() {
+                        return;
+                    }
+                }
             }
-            Some(from) => match cluster.changes_since(&key, from) {
+            Start::Replay(from) => match cluster.changes_since(&key, from) {
                 Ok((replay, now)) => {
                     for c in replay {
                         let Some((kind, object)) = watch_event(&c, &lo) else {
@@ -980,6 +1113,14 @@ fn watch(
         .header(header::TRANSFER_ENCODING, "chunked")
         .body(Body::from_stream(stream))
         .unwrap_or_default()
+}
+
+/// Where a watch starts: from now, with the current state as ADDED events,
+/// or with the changes after a version.
+enum Start {
+    Now,
+    State,
+    Replay(u64),
 }
 
 /// The event a watch with these options sees for a change, as
