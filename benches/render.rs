@@ -32,8 +32,9 @@ fn pods(n: usize) -> Store<swarmdeck::ui::data::Row> {
 }
 
 fn bench(c: &mut Criterion) {
+    let pod_store = pods(50_000);
     let stores = Stores {
-        pods: pods(50_000),
+        pods: pod_store.clone(),
         ..Default::default()
     };
     let (theme, _) = ThemeSource { user_dir: None }.load("default");
@@ -56,6 +57,25 @@ fn bench(c: &mut Criterion) {
     group.bench_function("rebuild rows of 50000 pods after a change", |b| {
         b.iter(|| {
             model.invalidate();
+            model.refresh_rows();
+        })
+    });
+    let changed: Vec<_> = (0..1000)
+        .map(|i| {
+            let key = (
+                "load".to_owned(),
+                format!("load-{:04}-{}", i * 7 % 500, i % 100),
+            );
+            let row = pod_store.read().rows.get(&key).map(|r| (**r).clone());
+            (key, row)
+        })
+        .collect();
+    let mut next = 0;
+    group.bench_function("move one changed row in 50000 pods (a watch event)", |b| {
+        b.iter(|| {
+            let (key, row) = &changed[next % changed.len()];
+            next += 1;
+            pod_store.apply(key.clone(), row.clone().map(std::sync::Arc::new));
             model.refresh_rows();
         })
     });

@@ -213,6 +213,28 @@ fn a_lost_api_server_shows_stale_data_and_resyncs_without_ghosts() {
     t.wait_for("the ops pods", |s| {
         s.contains("report-builder") && s.contains("live")
     });
+    // The first state came as a streaming list: a watch that sends it, and
+    // no list of pods at all.
+    let pod_reads: Vec<String> = cluster
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/pods"))
+        .map(|r| r.query.clone())
+        .collect();
+    assert!(
+        pod_reads
+            .iter()
+            .any(|q| q.contains("sendInitialEvents=true")),
+        "{pod_reads:?}"
+    );
+    // (Besides the watch: the start's one-pod probe of access, and the
+    // engine's reads of a swarm's workers by label.)
+    assert!(
+        pod_reads.iter().all(|q| q.contains("watch=true")
+            || q.contains("labelSelector=")
+            || q.contains("limit=1")),
+        "the pods were listed: {pod_reads:?}"
+    );
     // The API server goes away: the last data stays, marked stale.
     if let Some(server) = served.server.take() {
         server.abort();
@@ -221,10 +243,21 @@ fn a_lost_api_server_shows_stale_data_and_resyncs_without_ghosts() {
     t.wait_for("the stale marker", |s| {
         s.contains("reconnecting, stale since") && s.contains("report-builder")
     });
-    // While it is away, a pod is deleted; when it returns, no ghost row remains.
+    // While it is away, a pod is deleted and another created; when it
+    // returns, no ghost row remains and the newcomer is there.
     let pods = cluster.resolve("", "v1", "pods").unwrap();
     cluster
         .remove_now(&pods, Some("ops"), "report-builder")
+        .unwrap();
+    cluster
+        .create(
+            &pods,
+            Some("ops"),
+            serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "came-while-away", "namespace": "ops"},
+                "spec": {"containers": [{"name": "c", "image": "example/c"}]}}),
+            &Default::default(),
+        )
         .unwrap();
     let (_, back) = served
         .rt
@@ -232,7 +265,10 @@ fn a_lost_api_server_shows_stale_data_and_resyncs_without_ghosts() {
         .unwrap();
     served.server = Some(back);
     t.wait_for("a live, resynced view", |s| {
-        s.contains(" live ") && !s.contains("report-builder") && s.contains("ingest-probe")
+        s.contains(" live ")
+            && !s.contains("report-builder")
+            && s.contains("ingest-probe")
+            && s.contains("came-while-away")
     });
     t.send(b"q");
     t.wait_for("exit", |s| s.contains("EXITED 0"));

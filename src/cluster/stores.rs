@@ -32,7 +32,17 @@ pub struct StoreState<R> {
     /// sends nothing; errors that stopped for longer than the longest retry
     /// delay mean it is back.
     pub last_error_ms: i64,
+    /// The keys changed one by one, with the generation of each change, so
+    /// that a view moves only those rows instead of deriving them all.
+    log: std::collections::VecDeque<(u64, (String, String))>,
+    /// Changes up to this generation are not all in `log` (rows replaced
+    /// wholesale, or the log trimmed).
+    log_floor: u64,
 }
+
+/// Changes kept for views that apply them one by one; a view further behind
+/// derives its rows afresh.
+const LOG_CAPACITY: usize = 4096;
 
 /// A shared store.
 #[derive(Debug)]
@@ -59,6 +69,8 @@ impl<R> Default for Store<R> {
                 synced: false,
                 error: None,
                 last_error_ms: 0,
+                log: std::collections::VecDeque::new(),
+                log_floor: 0,
             })),
             dirty: Arc::new(AtomicBool::new(false)),
         }
@@ -74,6 +86,40 @@ impl<R> StoreState<R> {
         let (since, _) = self.error.as_ref()?;
         (now_ms - self.last_error_ms < QUIET_AFTER_ERRORS_MS).then_some(*since)
     }
+
+    /// The keys changed since `generation`, if they are all known (each once,
+    /// in no particular order); `None` when rows were replaced wholesale or
+    /// too much changed since then.
+    pub fn changed_since(&self, generation: u64) -> Option<Vec<(String, String)>> {
+        if generation < self.log_floor {
+            return None;
+        }
+        let mut keys: Vec<(String, String)> = self
+            .log
+            .iter()
+            .rev()
+            .take_while(|(g, _)| *g > generation)
+            .map(|(_, k)| k.clone())
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        Some(keys)
+    }
+
+    /// Rows replaced wholesale: views derive theirs afresh.
+    fn replaced(&mut self) {
+        self.log.clear();
+        self.log_floor = self.generation + 1;
+    }
+
+    fn logged(&mut self, key: (String, String)) {
+        if self.log.len() == LOG_CAPACITY
+            && let Some((g, _)) = self.log.pop_front()
+        {
+            self.log_floor = g;
+        }
+        self.log.push_back((self.generation + 1, key));
+    }
 }
 
 impl<R> Store<R> {
@@ -85,10 +131,32 @@ impl<R> Store<R> {
     pub fn from_rows(rows: BTreeMap<(String, String), R>) -> Self {
         let store = Self::default();
         store.update(|st| {
+            st.replaced();
             st.rows = rows.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
             st.synced = true;
         });
         store
+    }
+
+    /// One object changed (`Some`) or went (`None`); returns whether the UI
+    /// is to be told.
+    pub fn apply(&self, key: (String, String), row: Option<Arc<R>>) -> bool {
+        self.update(|st| {
+            st.logged(key.clone());
+            match row {
+                Some(row) => st.rows.insert(key, row),
+                None => st.rows.remove(&key),
+            };
+            st.error = None;
+        })
+    }
+
+    /// Rows replaced (or extended) wholesale.
+    fn replace(&self, f: impl FnOnce(&mut StoreState<R>)) -> bool {
+        self.update(|st| {
+            st.replaced();
+            f(st)
+        })
     }
 
     /// The UI has seen the latest change; the next one notifies again.
@@ -159,6 +227,20 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// When the streaming list is no use: a server that does not serve it answers
+/// its watch with 422 Invalid (the WatchList feature off, or an older server
+/// that forbids `resourceVersionMatch` on a watch) or 400; credentials that
+/// may list but not watch get 403 — the paged list then still shows the rows
+/// (and the view says they do not follow changes), and credentials that may
+/// not even list hear the list's own refusal.
+fn refuses_streaming(e: &watcher::Error) -> bool {
+    matches!(e, watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        if s.code == 403
+            || ((s.code == 422 || s.code == 400)
+                && (s.message.contains("sendInitialEvents")
+                    || s.message.contains("resourceVersionMatch"))))
+}
+
 fn key_of<K: kube::Resource>(o: &K) -> (String, String) {
     let m = o.meta();
     (
@@ -192,9 +274,28 @@ where
             // they arrive (a relist later replaces them only when complete,
             // so that a reconnect neither flickers nor shows ghosts).
             let mut ever_synced = false;
-            let mut stream = watcher(api, watcher::Config::default()).boxed();
+            // The streaming list where the server offers it (one response
+            // holds the state), the paged list where it refuses it.
+            let mut streaming = true;
+            let config = |streaming: bool| {
+                let c = watcher::Config::default();
+                if streaming { c.streaming_lists() } else { c }
+            };
+            let mut stream = watcher(api.clone(), config(streaming)).boxed();
             let mut retry = Retry::default();
             while let Some(item) = stream.next().await {
+                if streaming
+                    && let Err(e) = &item
+                    && refuses_streaming(e)
+                {
+                    tracing::info!(
+                        kind = tag,
+                        "the server refuses the streaming list: paged lists instead"
+                    );
+                    streaming = false;
+                    stream = watcher(api.clone(), config(streaming)).boxed();
+                    continue;
+                }
                 let pause = match &item {
                     Err(e) => Some(retry.delay(e)),
                     // Init comes before every (re)list, also one that fails:
@@ -208,41 +309,45 @@ where
                 let notify_now = match item {
                     Ok(watcher::Event::Init) => {
                         staged.clear();
-                        false
+                        // A first list that broke off starts again from nothing
+                        // (what it showed may since have gone).
+                        if !ever_synced && !store.read().rows.is_empty() {
+                            store.replace(|st| st.rows.clear())
+                        } else {
+                            false
+                        }
                     }
                     Ok(watcher::Event::InitApply(o)) => {
                         staged.insert(key_of(&o), Arc::new(convert(&o)));
-                        if !ever_synced && staged.len().is_multiple_of(FIRST_LIST_PAGE) {
-                            let so_far = staged.clone();
-                            store.update(|st| st.rows = so_far)
+                        if !ever_synced && staged.len() >= FIRST_LIST_PAGE {
+                            // Nothing shown yet to replace: a page joins
+                            // what is there.
+                            let page = std::mem::take(&mut staged);
+                            store.replace(|st| st.rows.extend(page))
                         } else {
                             false
                         }
                     }
                     Ok(watcher::Event::InitDone) => {
-                        ever_synced = true;
-                        // Replace wholesale: objects deleted while disconnected vanish.
                         let rows = std::mem::take(&mut staged);
-                        store.update(|st| {
-                            st.rows = rows;
+                        let first = !ever_synced;
+                        ever_synced = true;
+                        store.replace(|st| {
+                            if !first {
+                                // Replace wholesale: objects deleted while
+                                // disconnected vanish.
+                                st.rows = rows;
+                            } else {
+                                st.rows.extend(rows);
+                            }
                             st.synced = true;
                             st.error = None;
                         })
                     }
                     Ok(watcher::Event::Apply(o)) => {
-                        let (k, row) = (key_of(&o), Arc::new(convert(&o)));
-                        store.update(|st| {
-                            st.rows.insert(k, row);
-                            st.error = None;
-                        })
+                        store.apply(key_of(&o), Some(Arc::new(convert(&o))))
                     }
-                    Ok(watcher::Event::Delete(o)) => {
-                        let k = key_of(&o);
-                        store.update(|st| {
-                            st.rows.remove(&k);
-                            st.error = None;
-                        })
-                    }
+                    Ok(watcher::Event::Delete(o)) => store.apply(key_of(&o), None),
                     Err(e) => {
                         let msg = super::explain_watch(&e);
                         store.update(|st| {

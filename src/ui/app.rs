@@ -441,7 +441,7 @@ impl Model {
             filter_text,
             self.table().sort,
         );
-        // Ages move with time: rebuild at least when the clock moved a second.
+        // Ages are drawn from the clock: a row is derived only when it changed.
         if self.rows_key.as_ref() == Some(&key) && !self.rows.is_empty() {
             return;
         }
@@ -453,6 +453,10 @@ impl Model {
         let filter = self.filter.as_ref().and_then(|(_, re)| re.clone());
         let ns = self.namespace.clone();
         let sort = self.table().sort;
+        if self.move_changed_rows(&key, &workers, filter.as_ref()) {
+            self.finish_refresh(kind, key);
+            return;
+        }
         // Cached display rows stay valid while the view and the swarm
         // configs stay the same; a row is re-derived only when its Arc moved.
         let cache_key = (kind, cm_generation, 0);
@@ -492,6 +496,10 @@ impl Model {
                 sort,
             ),
         };
+        self.finish_refresh(kind, key);
+    }
+
+    fn finish_refresh(&mut self, kind: ViewKind, key: RowsKey) {
         if let Some(store) = self.stores.get(kind) {
             store.seen();
         }
@@ -502,6 +510,67 @@ impl Model {
             t.selected = len.saturating_sub(1);
         }
         self.rows_key = Some(key);
+    }
+
+    /// When only some rows of the view's store changed since the rows were
+    /// last derived (same view, namespace, filter, sort and swarm configs),
+    /// move just those: each changed row leaves its place and, if it is
+    /// still there and still passes the filters, is derived again and put
+    /// where the order wants it. The cost follows the changes, not the size
+    /// of the view (a few changes in 50,000 rows cost microseconds, where
+    /// deriving the order afresh costs tens of milliseconds). False when the
+    /// rows must be derived afresh.
+    fn move_changed_rows(
+        &mut self,
+        key: &RowsKey,
+        workers: &HashMap<(String, String), super::data::WorkerEntry>,
+        filter: Option<&regex::Regex>,
+    ) -> bool {
+        let Some(old) = &self.rows_key else {
+            return false;
+        };
+        let kind = key.0;
+        let same_view =
+            (old.0, &old.2, &old.3, &old.4, old.5) == (key.0, &key.2, &key.3, &key.4, key.5);
+        if !same_view || self.rows.is_empty() || self.cache_key.is_none_or(|c| c.1 != key.2) {
+            return false;
+        }
+        let Some(store) = self.stores.get(kind) else {
+            return false;
+        };
+        let st = store.read();
+        let Some(changed) = st.changed_since(old.1) else {
+            return false;
+        };
+        // Past this many, one pass over every row is cheaper.
+        if changed.len() > 256.max(self.rows.len() / 16) {
+            return false;
+        }
+        let sort = key.5;
+        let order = |a: &DisplayRow, b: &DisplayRow| super::data::row_order(sort, a, b);
+        for k in changed {
+            if let Some((_, before)) = self.cache.remove(&k)
+                && let Ok(at) = self.rows.binary_search_by(|r| order(r, &before))
+            {
+                self.rows.remove(at);
+            }
+            let Some(row) = st.rows.get(&k) else {
+                continue;
+            };
+            if key.3.as_deref().is_some_and(|want| *want != k.0) {
+                continue;
+            }
+            let d = Arc::new(display_row(kind, row, workers, self.now_ms));
+            self.cache.insert(k, (row.clone(), d.clone()));
+            if filter.is_none_or(|re| d.cells.iter().any(|c| re.is_match(c))) {
+                let at = self
+                    .rows
+                    .binary_search_by(|r| order(r, &d))
+                    .unwrap_or_else(|at| at);
+                self.rows.insert(at, d);
+            }
+        }
+        true
     }
 
     /// Re-derive the grid on top of the stack when its inputs moved.
@@ -2031,5 +2100,136 @@ mod engine_summary_tests {
             ])),
             "leader in a, observer (x leads) in b"
         );
+    }
+}
+
+#[cfg(test)]
+mod incremental_rows_tests {
+    use super::*;
+    use crate::cluster::stores::Store;
+    use proptest::prelude::*;
+
+    fn pod(ns: &str, name: &str, restarts: u32, phase: &str, age_s: u32) -> Row {
+        let p: k8s_openapi::api::core::v1::Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": ns,
+                "creationTimestamp": format!("2026-11-22T00:{:02}:{:02}Z", age_s / 60 % 60, age_s % 60)},
+            "spec": {"containers": [{"name": "c", "image": "x"}]},
+            "status": {"phase": phase, "containerStatuses": [{"name": "c", "image": "x", "imageID": "",
+                "ready": phase == "Running", "restartCount": restarts, "state": {"running": {}}}]}
+        }))
+        .unwrap();
+        super::super::data::pod_row(&p)
+    }
+
+    fn model(
+        store: Store<Row>,
+        namespace: Option<&str>,
+        sort: (usize, bool),
+        filter: Option<&str>,
+    ) -> Model {
+        let (theme, _) = super::super::theme::ThemeSource { user_dir: None }.load("default");
+        let (keymap, _) = super::super::keymap::Keymap::load("default", None, false);
+        let stores = Stores {
+            pods: store,
+            ..Default::default()
+        };
+        let mut m = Model::new(Header::default(), "a".into(), stores, theme, keymap);
+        m.namespace = namespace.map(str::to_owned);
+        m.now_ms = 1_795_305_700_000;
+        m.tables.entry(ViewKind::Pods).or_default().sort = sort;
+        m.filter = filter.map(|f| (f.to_owned(), regex::Regex::new(f).ok()));
+        m
+    }
+
+    fn names(m: &Model) -> Vec<(String, String, Vec<String>)> {
+        m.rows
+            .iter()
+            .map(|r| (r.namespace.clone(), r.name.clone(), r.cells.clone()))
+            .collect()
+    }
+
+    /// (namespace, name index, restarts, running, age) or a deletion.
+    fn change() -> impl Strategy<Value = (bool, usize, u32, bool, u32, bool)> {
+        (
+            any::<bool>(),
+            0usize..40,
+            0u32..5,
+            any::<bool>(),
+            0u32..3600,
+            prop::bool::weighted(0.2),
+        )
+    }
+
+    fn screen(m: &Model) -> String {
+        let mut terminal =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 8)).unwrap();
+        terminal
+            .draw(|f| super::super::views::render(m, f))
+            .unwrap();
+        let buf = terminal.backend().buffer();
+        (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol())
+                    .collect::<String>()
+                    + "\n"
+            })
+            .collect()
+    }
+
+    /// Ages move with the clock while nothing changes: no row is derived
+    /// again, yet the drawn age is the age now.
+    #[test]
+    fn ages_move_while_the_view_is_idle() {
+        let store: Store<Row> = Store::default();
+        store.apply(
+            ("ns-a".into(), "pod-1".into()),
+            Some(Arc::new(pod("ns-a", "pod-1", 0, "Running", 0))),
+        );
+        let created = crate::time::parse_rfc3339("2026-11-22T00:00:00Z").unwrap();
+        let mut m = model(store, Some("ns-a"), (0, false), None);
+        m.now_ms = created + 5_000;
+        m.refresh_rows();
+        assert!(screen(&m).contains(" 5s "), "{}", screen(&m));
+        m.now_ms = created + 125_000;
+        m.refresh_rows();
+        assert!(screen(&m).contains(" 2m5s "), "{}", screen(&m));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Rows moved one by one after changes are the rows derived afresh:
+        /// same rows, same order, same cells, whatever the sort and filters.
+        #[test]
+        fn moved_rows_are_the_rows_derived_afresh(
+            initial in prop::collection::vec(change(), 0..60),
+            rounds in prop::collection::vec(prop::collection::vec(change(), 1..12), 1..6),
+            sort_col in 0usize..10,
+            desc in any::<bool>(),
+            namespace in prop::option::of(Just("ns-a")),
+            filter in prop::option::of(Just("Running")),
+        ) {
+            let store: Store<Row> = Store::default();
+            let apply = |(in_a, n, restarts, running, age, delete): (bool, usize, u32, bool, u32, bool)| {
+                let ns = if in_a { "ns-a" } else { "ns-b" };
+                let key = (ns.to_owned(), format!("pod-{n:02}"));
+                let row = (!delete).then(|| {
+                    Arc::new(pod(ns, &key.1, restarts, if running { "Running" } else { "Pending" }, age))
+                });
+                store.apply(key, row);
+            };
+            initial.into_iter().for_each(apply);
+            // A first row so that the view has something to move from.
+            apply((true, 99, 0, true, 0, false));
+            let mut live = model(store.clone(), namespace, (sort_col, desc), filter);
+            live.refresh_rows();
+            for round in rounds {
+                round.into_iter().for_each(apply);
+                live.refresh_rows();
+                let mut fresh = model(store.clone(), namespace, (sort_col, desc), filter);
+                fresh.refresh_rows();
+                prop_assert_eq!(names(&live), names(&fresh));
+            }
+        }
     }
 }

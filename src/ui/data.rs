@@ -776,13 +776,30 @@ pub fn order_rows(
     if col == 0 && !desc && kind != ViewKind::Audit && kind != ViewKind::Events {
         return out;
     }
-    out.sort_by(|da, db| {
-        let o = match (da.sort_cells.get(col), db.sort_cells.get(col)) {
-            (Some(x), Some(y)) => x.cmp_with(y),
-            _ => Ordering::Equal,
-        }
-        .then_with(|| (&da.namespace, &da.name).cmp(&(&db.namespace, &db.name)));
-        if desc { o.reverse() } else { o }
-    });
+    out.sort_by(|a, b| row_order(sort, a, b));
     out
+}
+
+/// The order of a view's rows: by the sorted column, then by namespace and
+/// name (so that no two rows are equal). Rows as a store holds them (by
+/// namespace and name) are already in the order of column 0 ascending.
+pub fn row_order(sort: (usize, bool), a: &DisplayRow, b: &DisplayRow) -> Ordering {
+    let (col, desc) = sort;
+    let o = match (a.sort_cells.get(col), b.sort_cells.get(col)) {
+        (Some(x), Some(y)) => x.cmp_with(y),
+        _ => Ordering::Equal,
+    }
+    .then_with(|| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    if desc { o.reverse() } else { o }
+}
+
+impl DisplayRow {
+    /// The text of cell `i` at `now_ms`: ages move with the clock, the rest
+    /// is as derived.
+    pub fn cell_at(&self, i: usize, now_ms: i64) -> std::borrow::Cow<'_, str> {
+        match self.sort_cells.get(i) {
+            Some(age @ Cell::Age(_)) => std::borrow::Cow::Owned(age.show(now_ms)),
+            _ => std::borrow::Cow::Borrowed(self.cells.get(i).map_or("", String::as_str)),
+        }
+    }
 }

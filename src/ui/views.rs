@@ -182,10 +182,8 @@ fn visible_columns(model: &Model, kind: ViewKind, width: u16) -> (Vec<usize>, Ve
     let sample = model.rows.iter().skip(start).take(model.page * 2 + 1);
     let mut widths: Vec<u16> = cols.iter().map(|(t, _)| t.chars().count() as u16).collect();
     for r in sample {
-        for (i, c) in r.cells.iter().enumerate() {
-            if let Some(w) = widths.get_mut(i) {
-                *w = (*w).max(c.chars().count() as u16);
-            }
+        for (i, w) in widths.iter_mut().enumerate().take(r.cells.len()) {
+            *w = (*w).max(r.cell_at(i, model.now_ms).chars().count() as u16);
         }
     }
     for (i, (t, _)) in cols.iter().enumerate() {
@@ -372,7 +370,7 @@ fn render_table(model: &Model, kind: ViewKind, f: &mut Frame, area: Rect) {
                 style = style.patch(t.style("table.selected"));
             }
             TRow::new(idx.iter().map(|i| {
-                let c = r.cells.get(*i).cloned().unwrap_or_default();
+                let c = r.cell_at(*i, model.now_ms).into_owned();
                 if model.ascii {
                     c.replace('✓', "ok").replace('→', "->")
                 } else {
