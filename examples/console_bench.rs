@@ -2,7 +2,7 @@
 //! `cargo build --release && cargo run --release --example console_bench -- 10000 2000`
 //!
 //! Starts `swarmdeck embedded serve --scenario none --pods N` (StatefulSets of
-//! 100 in namespace `load`), waits until the server lists them all, then starts
+//! 100 in namespace `load`), waits until the server lists them all Running, then starts
 //! the console on it in a 200x60 pseudo-terminal and prints: the first screen
 //! with pods, the complete first list, the console's resident memory, its idle
 //! CPU and bytes written to the terminal, and — while the server sends CHURN
@@ -84,16 +84,26 @@ fn serve(
             .arg(kc)
             .output()
             .unwrap();
+        // Every pod created and Running: the simulated kubelet has settled,
+        // so "idle" is the console's idle, not a console catching up with
+        // 150,000 pod starts.
         let n = serde_json::from_slice::<serde_json::Value>(&out.stdout)
             .ok()
-            .and_then(|v| v["items"].as_array().map(Vec::len))
+            .and_then(|v| {
+                v["items"].as_array().map(|items| {
+                    items
+                        .iter()
+                        .filter(|p| p["status"]["phase"] == "Running")
+                        .count()
+                })
+            })
             .unwrap_or(0);
         if n >= pods {
             break;
         }
         assert!(
             start.elapsed() < Duration::from_secs(300),
-            "the server did not create {pods} pods"
+            "the server did not start {pods} pods"
         );
         std::thread::sleep(Duration::from_millis(500));
     }

@@ -307,3 +307,69 @@ async fn task_operator_moves_one_legal_step_at_a_time() {
         result.message
     );
 }
+
+/// A world at rest passes its ticks until the cluster changes or a fault
+/// falls due (so an idle embedded cluster costs nothing) — and still reacts
+/// to both: a deleted worker is recreated, a node fails on time.
+#[tokio::test]
+async fn a_world_at_rest_waits_for_the_cluster_or_the_clock() {
+    let cluster = Cluster::new(Clock::manual(1_795_305_600_000), 100_000);
+    scenario::install_crds(&cluster).unwrap();
+    let s = Scenario::parse(
+        "apiVersion: swarmdeck.io/v1alpha1
+kind: Scenario
+metadata: {name: rest}
+spec:
+  nodes: 2
+  faults:
+    - node: node-2
+      fault: nodeNotReady
+      afterSeconds: 60
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: pool, namespace: rest}
+spec:
+  replicas: 3
+  serviceName: pool
+  selector: {matchLabels: {app: pool}}
+  template:
+    metadata: {labels: {app: pool}}
+    spec: {containers: [{name: w, image: example/w}]}
+",
+    )
+    .unwrap();
+    s.load_into(&cluster).unwrap();
+    let client = in_process_client(&cluster, "default");
+    let mut world = World::new(cluster.clone(), s.faults, Timing::default(), s.nodes);
+    world.run_for(10_000);
+    let ps = pods(&client, "rest").await;
+    assert_eq!(ps.len(), 3);
+    assert!(ps.iter().all(ready));
+    // At rest: ten more seconds of ticks write nothing.
+    let version = cluster.resource_version();
+    world.run_for(10_000);
+    assert_eq!(cluster.resource_version(), version, "a world at rest wrote");
+    // The cluster changes: a deleted worker comes back and starts.
+    Api::<Pod>::namespaced(client.clone(), "rest")
+        .delete(
+            "pool-1",
+            &kube::api::DeleteParams::default().grace_period(0),
+        )
+        .await
+        .unwrap();
+    world.run_for(5_000);
+    let ps = pods(&client, "rest").await;
+    assert_eq!(ps.len(), 3);
+    assert!(ps.iter().all(ready), "{ps:?}");
+    // The clock: the node fails when its fault falls due, at rest or not.
+    world.run_for(40_000);
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let node = nodes.get("node-2").await.unwrap();
+    let ready_status = node
+        .status
+        .and_then(|s| s.conditions)
+        .and_then(|c| c.into_iter().find(|c| c.type_ == "Ready"))
+        .map(|c| c.status);
+    assert_eq!(ready_status.as_deref(), Some("Unknown"));
+}

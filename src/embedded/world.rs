@@ -115,6 +115,15 @@ pub struct World {
     /// What each swarm worker's container has loaded, by pod UID.
     loaded: HashMap<String, Loaded>,
     ownership: Ownership,
+    /// The cluster's version when the last tick began: a tick that changed
+    /// nothing and left nothing waiting on the clock lets the next ones
+    /// pass until the cluster changes (so an idle world costs nothing).
+    quiet_at: Option<u64>,
+    /// Something waits on the clock (a pod starting or terminating, a Task
+    /// stepping, a worker's reload, a crash loop's back-off).
+    waiting: bool,
+    /// The next time a scheduled fault is due.
+    due_ms: Option<i64>,
 }
 
 /// A worker container's loaded entry.
@@ -353,6 +362,9 @@ impl World {
             recent_events: std::collections::VecDeque::new(),
             loaded: HashMap::new(),
             ownership: Ownership::default(),
+            quiet_at: None,
+            waiting: true,
+            due_ms: None,
         };
         w.create_nodes();
         w
@@ -396,6 +408,16 @@ impl World {
     /// Advance the world to the cluster clock's now.
     pub fn tick(&mut self) {
         let now = self.cluster.clock().now_ms();
+        let version = self.cluster.resource_version();
+        let due = self.due_ms.is_some_and(|d| now >= d);
+        if !self.waiting && !due && self.quiet_at == Some(version) {
+            return;
+        }
+        // Versions written by this tick make the next one run: controllers
+        // react to what the kubelet did, and so on until nothing moves.
+        self.quiet_at = Some(version);
+        self.waiting = false;
+        self.due_ms = None;
         self.nodes_tick(now);
         self.statefulsets_tick();
         self.deployments_tick();
@@ -479,6 +501,13 @@ impl World {
             .filter_map(|f| f.node.clone())
             .filter(|n| !self.not_ready.contains(n))
             .collect();
+        self.due_ms = self
+            .faults
+            .iter()
+            .filter(|f| f.fault == FaultKind::NodeNotReady)
+            .map(|f| self.started_ms + f.after_seconds.unwrap_or(0) as i64 * 1000)
+            .filter(|at| *at > now)
+            .min();
         let Some(rt) = self.rt("", "v1", "nodes") else {
             return;
         };
@@ -858,6 +887,18 @@ impl World {
                 })
                 .clone();
             let age = now - sim.since_ms;
+            // Settled: bound, running (or finished) and not being deleted,
+            // with no fault that acts on the clock; anything else waits on it.
+            let settled = pod["metadata"]["deletionTimestamp"].is_null()
+                && pod["spec"]["nodeName"].is_string()
+                && matches!(
+                    pod["status"]["phase"].as_str(),
+                    Some("Running" | "Succeeded" | "Failed")
+                )
+                && self.fault_for_pod(&ns, &name) != Some(FaultKind::CrashLoop);
+            if !settled {
+                self.waiting = true;
+            }
             if pod["metadata"]["deletionTimestamp"].is_string() {
                 let grace = pod["metadata"]["deletionGracePeriodSeconds"]
                     .as_i64()
@@ -1219,8 +1260,11 @@ impl World {
                                 format!("reloaded {} jobs (config version {version})", jobs.len()),
                             );
                         }
-                        Some((_, v)) if v == *version => {}
-                        _ => loaded.reload_at = Some((now + delay, *version)),
+                        Some((_, v)) if v == *version => self.waiting = true,
+                        _ => {
+                            loaded.reload_at = Some((now + delay, *version));
+                            self.waiting = true;
+                        }
                     }
                 }
             }
@@ -1396,6 +1440,11 @@ impl World {
             let Ok(want) = requested.parse::<OccState>() else {
                 continue;
             };
+            if want != actual_state
+                && (actual_state != OccState::Error || want == OccState::Standby)
+            {
+                self.waiting = true;
+            }
             if want == actual_state || now - sim.since_ms < t.transition_ms {
                 continue;
             }
