@@ -181,7 +181,22 @@ fn main() {
     let first = c.wait_for("a first row", Duration::from_secs(120), |s| {
         s.contains("│load-") || s.contains("|load-")
     });
+    let last_title = std::cell::RefCell::new((Instant::now(), String::new()));
     c.wait_for("the complete list", Duration::from_secs(120), |s| {
+        let title = s
+            .lines()
+            .nth(1)
+            .unwrap_or("")
+            .chars()
+            .take(40)
+            .collect::<String>();
+        let mut last = last_title.borrow_mut();
+        if std::env::var_os("SWARMDECK_BENCH_TRACE").is_some()
+            && last.0.elapsed() > Duration::from_millis(500)
+        {
+            eprintln!("{:.2} s {title}", started.elapsed().as_secs_f64());
+            *last = (Instant::now(), title);
+        }
         s.contains(&format!("Pods(load)[{pods}]"))
     });
     let complete = started.elapsed();

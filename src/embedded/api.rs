@@ -925,9 +925,18 @@ fn set_scale(
 }
 
 fn watch_line(kind: &str, object: &Value) -> Bytes {
-    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
-    line.push(b'\n');
+    let mut line = Vec::with_capacity(2048);
+    write_watch_line(&mut line, kind, object);
     Bytes::from(line)
+}
+
+/// One watch event as a line, the object written in place (no copy of it).
+fn write_watch_line(out: &mut Vec<u8>, kind: &str, object: &Value) {
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"object\":");
+    let _ = serde_json::to_writer(&mut *out, object);
+    out.extend_from_slice(b"}\n");
 }
 
 fn watch(
@@ -954,18 +963,25 @@ fn watch(
     let mut changes = cluster.subscribe();
     let mut epoch = cluster.watch_epoch();
     epoch.mark_unchanged();
-    let render = move |rt: &ResourceType, cluster: &Cluster, obj: &Value| -> Value {
-        if as_table {
-            table::table(
-                rt,
-                [obj],
-                cluster.resource_version(),
-                None,
-                cluster.clock().now_ms(),
-            )
-        } else {
-            obj.clone()
-        }
+    let render =
+        move |out: &mut Vec<u8>, kind: &str, rt: &ResourceType, cluster: &Cluster, obj: &Value| {
+            if as_table {
+                let row = table::table(
+                    rt,
+                    [obj],
+                    cluster.resource_version(),
+                    None,
+                    cluster.clock().now_ms(),
+                );
+                write_watch_line(out, kind, &row);
+            } else {
+                write_watch_line(out, kind, obj);
+            }
+        };
+    let line = move |kind: &str, rt: &ResourceType, cluster: &Cluster, obj: &Value| {
+        let mut out = Vec::with_capacity(2048);
+        render(&mut out, kind, rt, cluster, obj);
+        Bytes::from(out)
     };
     tokio::spawn(async move {
         let key = key_of(&rt);
@@ -1012,7 +1028,7 @@ fn watch(
                 last = result.resource_version;
                 for obj in result.items {
                     if tx
-                        .send(Ok(watch_line("ADDED", &render(&rt, &cluster, &obj))))
+                        .send(Ok(line("ADDED", &rt, &cluster, &obj)))
                         .await
                         .is_err()
                     {
@@ -1035,7 +1051,7 @@ fn watch(
                             continue;
                         };
                         if tx
-                            .send(Ok(watch_line(kind, &render(&rt, &cluster, &object))))
+                            .send(Ok(line(kind, &rt, &cluster, &object)))
                             .await
                             .is_err()
                         {
@@ -1089,7 +1105,7 @@ fn watch(
                         continue;
                     };
                     last = c.rv;
-                    if tx.send(Ok(watch_line(kind, &render(&rt, &cluster, &object)))).await.is_err() {
+                    if tx.send(Ok(line(kind, &rt, &cluster, &object))).await.is_err() {
                         return;
                     }
                     false
