@@ -415,3 +415,74 @@ async fn template_variables_are_set_from_the_editor() {
         "{shown}"
     );
 }
+
+/// ASCII mode means ASCII on every screen: tables (and the help over
+/// them), YAML, the grid with a previewed scale, both state machines, the
+/// editor — no cell holds a character above 0x7E.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ascii_mode_draws_only_ascii_on_every_screen() {
+    let d = common::demo(false);
+    let swarm = SwarmRef::default();
+    let opts = ReconcileOptions {
+        poll: Duration::from_millis(10),
+        worker_timeout: Duration::from_secs(30),
+        ..Default::default()
+    };
+    reconcile(&d.client, &swarm, &opts, |_, _| {})
+        .await
+        .unwrap();
+    let stores = stores_of(&d.client);
+    synced(&stores).await;
+    let mut m = model(stores, false);
+    m.ascii = true;
+    let mut seen = Vec::new();
+    let mut check = |m: &mut Model, what: &str| {
+        let buf = render_to_buffer(m, 120, 36);
+        let shown = text(&buf);
+        let wide: Vec<char> = shown.chars().filter(|c| *c as u32 > 0x7e).collect();
+        assert!(wide.is_empty(), "{what} draws {wide:?}:\n{shown}");
+        seen.push(what.to_owned());
+        shown
+    };
+    for view in [":pods", ":sts", ":cm", ":tasks", ":events", ":audit"] {
+        typed(&mut m, &format!("{view}\r"));
+        check(&mut m, view);
+    }
+    typed(&mut m, ":pods\r");
+    typed(&mut m, "?");
+    check(&mut m, "help");
+    key(&mut m, KeyCode::Esc);
+    key(&mut m, KeyCode::Enter);
+    check(&mut m, "yaml");
+    key(&mut m, KeyCode::Esc);
+    typed(&mut m, ":grid\r");
+    until("the grid's workers", || {
+        let t = text(&render_to_buffer(&mut m, 120, 36));
+        t.contains("converged")
+    })
+    .await;
+    let grid = check(&mut m, "grid");
+    assert!(grid.contains("> swarm-worker-0"), "{grid}");
+    typed(&mut m, "s3\r");
+    let preview = check(&mut m, "grid with a previewed scale");
+    assert!(preview.contains("plan ("), "{preview}");
+    key(&mut m, KeyCode::Esc);
+    key(&mut m, KeyCode::Esc);
+    typed(&mut m, ":tasks\r");
+    typed(&mut m, "/readout\r");
+    render_to_buffer(&mut m, 120, 36);
+    key(&mut m, KeyCode::Enter);
+    assert!(matches!(m.screen(), Screen::Task(_)));
+    check(&mut m, "OCC state machine");
+    key(&mut m, KeyCode::Esc);
+    typed(&mut m, "/stfbuilder\r");
+    render_to_buffer(&mut m, 120, 36);
+    key(&mut m, KeyCode::Enter);
+    check(&mut m, "FairMQ state machine");
+    key(&mut m, KeyCode::Esc);
+    typed(&mut m, ":new task\r");
+    assert!(matches!(m.screen(), Screen::Editor(_)));
+    typed(&mut m, "[");
+    check(&mut m, "editor with an error");
+    assert_eq!(seen.len(), 13, "{seen:?}");
+}

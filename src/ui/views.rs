@@ -78,6 +78,41 @@ pub fn render(model: &Model, f: &mut Frame) {
             r,
         );
     }
+    if model.ascii {
+        ascii_only(f.buffer_mut());
+    }
+}
+
+/// ASCII mode (`--ascii`, `ascii = true`, a locale that is not UTF-8): every
+/// cell of every screen is drawn in printable ASCII, whatever a screen put
+/// there — one place, so that a new screen cannot forget it. Each symbol
+/// becomes one character, so nothing moves.
+fn ascii_only(buf: &mut ratatui::buffer::Buffer) {
+    for cell in buf.content.iter_mut() {
+        let symbol = cell.symbol();
+        if symbol.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+            continue;
+        }
+        let first = symbol.chars().next().unwrap_or(' ');
+        let plain = match first {
+            '─' | '━' | '═' | '–' | '—' | '╌' => '-',
+            '│' | '┃' | '║' | '╎' => '|',
+            '┌' | '┐' | '└' | '┘' | '├' | '┤' | '┬' | '┴' | '┼' | '╭' | '╮' | '╯' | '╰' | '╔'
+            | '╗' | '╚' | '╝' => '+',
+            '▶' | '→' | '►' | '»' => '>',
+            '◀' | '←' | '◄' | '«' => '<',
+            '▲' | '↑' => '^',
+            '▼' | '↓' => 'v',
+            '·' | '…' | '•' => '.',
+            '●' | '█' | '■' => '#',
+            '✓' | '✔' => 'v',
+            '✗' | '✘' | '×' => 'x',
+            // Controls and anything else a terminal without UTF-8 would garble.
+            c if c.is_whitespace() || c.is_control() => ' ',
+            _ => '?',
+        };
+        cell.set_char(plain);
+    }
 }
 
 /// Connection state across the stores: live, or stale since when.
