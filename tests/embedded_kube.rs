@@ -498,3 +498,72 @@ async fn deleting_a_namespace_or_a_crd_removes_what_it_holds() {
             .is_none()
     );
 }
+
+/// A patch that names no resourceVersion is applied to the latest object even
+/// while another writer (a controller updating status) keeps changing it, as
+/// kube-apiserver retries it: no 409, and neither write is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patches_without_a_version_win_races_with_status_writes() {
+    let c = cluster(100_000);
+    swarmdeck::embedded::scenario::install_crds(&c).unwrap();
+    let client = in_process_client(&c, "default");
+    let sts: k8s_openapi::api::apps::v1::StatefulSet = serde_json::from_value(json!({
+        "metadata": {"name": "pool", "namespace": "default"},
+        "spec": {"replicas": 1, "serviceName": "pool", "selector": {"matchLabels": {"app": "pool"}},
+            "template": {"metadata": {"labels": {"app": "pool"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}}}
+    }))
+    .unwrap();
+    let api: Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        Api::namespaced(client.clone(), "default");
+    api.create(&PostParams::default(), &sts).await.unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (c, stop) = (c.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let rt = c.resolve("apps", "v1", "statefulsets").unwrap();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut next = (*c.get(&rt, Some("default"), "pool").unwrap()).clone();
+                n += 1;
+                next["status"] = json!({"replicas": n, "observedGeneration": 1});
+                next["metadata"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("resourceVersion");
+                c.replace(
+                    &rt,
+                    Some("default"),
+                    "pool",
+                    next,
+                    Some("status"),
+                    &Default::default(),
+                )
+                .unwrap();
+                std::thread::sleep(Duration::from_micros(100));
+            }
+            n
+        })
+    };
+    for i in 0..200 {
+        api.patch_scale(
+            "pool",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": i % 5}})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("scale patch {i}: {e}"));
+        api.patch(
+            "pool",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"round": i.to_string()}}})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("label patch {i}: {e}"));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    let last = api.get("pool").await.unwrap();
+    assert_eq!(last.spec.unwrap().replicas, Some(199 % 5));
+    assert_eq!(last.metadata.labels.unwrap()["round"], "199");
+    assert_eq!(last.status.unwrap().replicas, written);
+}

@@ -738,20 +738,33 @@ async fn resource(
             ))
         }
         ("PATCH", Some(name), Some("scale")) => {
-            let current = scale_of(cluster.get(rt, ns, name)?.as_ref());
             let patch: Value = serde_json::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("the patch is not valid JSON: {e}")))?;
             let ct = content_type.split(';').next().unwrap_or("");
-            let next = match ct {
-                "application/json-patch+json" => {
-                    super::patch::json_patch(&current, &patch).map_err(ApiError::bad_request)?
+            // As kube-apiserver's GuaranteedUpdate: a patch that names no
+            // resourceVersion is applied again to the latest object when a
+            // concurrent write (a controller's status) got there first.
+            let mut attempts = 0;
+            loop {
+                let current = scale_of(cluster.get(rt, ns, name)?.as_ref());
+                let next = match ct {
+                    "application/json-patch+json" => {
+                        super::patch::json_patch(&current, &patch).map_err(ApiError::bad_request)?
+                    }
+                    _ => super::patch::merge_patch(&current, &patch),
+                };
+                match set_scale(cluster, rt, ns, name, &next, &opts) {
+                    Err(e)
+                        if e.code == 409
+                            && attempts < 1000
+                            && next["metadata"]["resourceVersion"]
+                                == current["metadata"]["resourceVersion"] =>
+                    {
+                        attempts += 1;
+                    }
+                    result => return Ok(json_response(200, &result?)),
                 }
-                _ => super::patch::merge_patch(&current, &patch),
-            };
-            Ok(json_response(
-                200,
-                &set_scale(cluster, rt, ns, name, &next, &opts)?,
-            ))
+            }
         }
         ("PATCH", Some(name), sub) => Ok(json_response(
             200,

@@ -1055,16 +1055,41 @@ impl Cluster {
         }
         let patch: Value = serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("the patch is not valid JSON: {e}")))?;
-        let current = self.get(rt, ns, name)?;
+        // As kube-apiserver's GuaranteedUpdate: the patch is applied to the
+        // object as read, written only if nobody wrote in between, and
+        // applied again to the newer object if somebody did (unless the patch
+        // itself names a resourceVersion: then that is its precondition).
+        let mut attempts = 0;
+        loop {
+            let current = self.get(rt, ns, name)?;
+            let next = self.patched(rt, name, ct, &current, &patch)?;
+            let own_precondition =
+                next["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"];
+            match self.replace(rt, ns, name, next, sub, opts) {
+                Err(e) if e.code == 409 && !own_precondition && attempts < 1000 => attempts += 1,
+                result => return result,
+            }
+        }
+    }
+
+    /// A JSON, merge or strategic merge patch applied to `current`.
+    fn patched(
+        &self,
+        rt: &ResourceType,
+        name: &str,
+        ct: &str,
+        current: &Value,
+        patch: &Value,
+    ) -> ApiResult<Value> {
         let next = match ct {
             "application/json-patch+json" => {
-                super::patch::json_patch(&current, &patch).map_err(ApiError::bad_request)?
+                super::patch::json_patch(current, patch).map_err(ApiError::bad_request)?
             }
             "application/merge-patch+json" => {
                 if !patch.is_object() {
                     return Err(ApiError::bad_request("a merge patch must be a JSON object"));
                 }
-                super::patch::merge_patch(&current, &patch)
+                super::patch::merge_patch(current, patch)
             }
             "application/strategic-merge-patch+json" => {
                 if rt.crd.is_some() {
@@ -1082,7 +1107,7 @@ impl Cluster {
                         "a strategic merge patch must be a JSON object",
                     ));
                 }
-                super::patch::strategic_merge(&rt.kind, &current, &patch)
+                super::patch::strategic_merge(&rt.kind, current, patch)
                     .map_err(ApiError::bad_request)?
             }
             other => {
@@ -1103,14 +1128,7 @@ impl Cluster {
                 "the patch removed the object's metadata",
             ));
         }
-        // A patch only carries a resourceVersion precondition when it sets one.
-        let mut next = next;
-        if next["metadata"]["resourceVersion"] == current["metadata"]["resourceVersion"] {
-            next["metadata"]
-                .as_object_mut()
-                .map(|m| m.remove("resourceVersion"));
-        }
-        self.replace(rt, ns, name, next, sub, opts)
+        Ok(next)
     }
 
     /// Server-side apply: create or merge the applied configuration, record
