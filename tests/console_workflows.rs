@@ -91,8 +91,9 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_grid_balanced_mid_refresh_and_previewed() {
+/// The demo with its seed swarm assigned once, and the console's stores
+/// synced with it.
+async fn assigned_demo() -> (common::Demo, SwarmRef, Stores) {
     let d = common::demo(false);
     let swarm = SwarmRef::default();
     let opts = ReconcileOptions {
@@ -105,6 +106,12 @@ async fn the_grid_balanced_mid_refresh_and_previewed() {
         .unwrap();
     let stores = stores_of(&d.client);
     synced(&stores).await;
+    (d, swarm, stores)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grid_balanced_mid_refresh_and_previewed() {
+    let (d, swarm, stores) = assigned_demo().await;
     let mut m = model(stores.clone(), false);
     // `:grid` opens the seed swarm.
     typed(&mut m, ":grid\r");
@@ -421,18 +428,7 @@ async fn template_variables_are_set_from_the_editor() {
 /// editor — no cell holds a character above 0x7E.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ascii_mode_draws_only_ascii_on_every_screen() {
-    let d = common::demo(false);
-    let swarm = SwarmRef::default();
-    let opts = ReconcileOptions {
-        poll: Duration::from_millis(10),
-        worker_timeout: Duration::from_secs(30),
-        ..Default::default()
-    };
-    reconcile(&d.client, &swarm, &opts, |_, _| {})
-        .await
-        .unwrap();
-    let stores = stores_of(&d.client);
-    synced(&stores).await;
+    let (_d, _, stores) = assigned_demo().await;
     let mut m = model(stores, false);
     m.ascii = true;
     let mut seen = Vec::new();

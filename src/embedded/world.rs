@@ -887,6 +887,7 @@ impl World {
                 })
                 .clone();
             let age = now - sim.since_ms;
+            let fault = self.fault_for_pod(&ns, &name);
             // Settled: bound, running (or finished) and not being deleted,
             // with no fault that acts on the clock; anything else waits on it.
             let settled = pod["metadata"]["deletionTimestamp"].is_null()
@@ -895,7 +896,7 @@ impl World {
                     pod["status"]["phase"].as_str(),
                     Some("Running" | "Succeeded" | "Failed")
                 )
-                && self.fault_for_pod(&ns, &name) != Some(FaultKind::CrashLoop);
+                && fault != Some(FaultKind::CrashLoop);
             if !settled {
                 self.waiting = true;
             }
@@ -919,7 +920,7 @@ impl World {
                     self.record_event(&pod, "Normal", "Killing", "Stopping container", "kubelet");
                     let _ = self.set_pod_status(&pod, st);
                 } else if now - ends >= t.terminate_ms.min(grace)
-                    && self.fault_for_pod(&ns, &name) != Some(FaultKind::StuckTerminating)
+                    && fault != Some(FaultKind::StuckTerminating)
                 {
                     let _ = self.cluster.remove_now(&pod_rt, Some(&ns), &name);
                     self.pods.remove(&uid);
@@ -928,7 +929,6 @@ impl World {
                 }
                 continue;
             }
-            let fault = self.fault_for_pod(&ns, &name);
             let node = pod["spec"]["nodeName"].as_str().map(str::to_owned);
             let phase = pod["status"]["phase"]
                 .as_str()
