@@ -160,6 +160,41 @@ pub enum Command {
     Delete(UnitArgs),
     /// Run the reconcile engine headless (in a cluster: see assets/deploy/).
     Operator(OperatorArgs),
+    /// Print a pod's logs, a swarm's merged, or those of whichever worker owns a stream.
+    Logs(LogsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// POD (or pod/NAME), sts/NAME or swarm/NAME (every worker, merged by
+    /// time, each line prefixed [pod/NAME]), task/NAME (the Task's pod).
+    pub target: Option<String>,
+    /// The logs of the worker that owns this stream now (of the swarm named,
+    /// or the one swarm in the namespace that has it); with -f, switch to
+    /// the new owner when the stream moves.
+    #[arg(long, value_name = "STREAM")]
+    pub stream: Option<String>,
+    /// The container (needed when the pod has several).
+    #[arg(short = 'c', long, value_name = "NAME")]
+    pub container: Option<String>,
+    /// Keep reading as lines are written (across restarts of the container).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// The last N lines of each pod (-1: all).
+    #[arg(long, default_value_t = -1, allow_hyphen_values = true, value_name = "N")]
+    pub tail: i64,
+    /// Only lines newer than this (5s, 2m, 3h, 1h30m).
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// The previous instance of the container (a crash loop's last words).
+    #[arg(short = 'p', long)]
+    pub previous: bool,
+    /// Put each line's timestamp in front of it.
+    #[arg(long)]
+    pub timestamps: bool,
+    /// Prefix each line with its pod (default: only for several pods).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub prefix: Option<bool>,
 }
 
 #[derive(Debug, Args)]

@@ -88,13 +88,35 @@ pub fn rfc3339(ms: i64) -> String {
     )
 }
 
-/// Parse `YYYY-MM-DDTHH:MM:SS[.frac]Z` back to milliseconds.
+/// RFC 3339 with the fraction Go's `RFC3339Nano` writes: trailing zeros
+/// dropped (`…:05.12Z`, `…:05Z`), as the kubelet stamps log lines.
+pub fn rfc3339_nano(ms: i64) -> String {
+    let base = rfc3339(ms);
+    let frac = ms.rem_euclid(1000);
+    if frac == 0 {
+        return base;
+    }
+    let digits = format!("{frac:03}");
+    format!(
+        "{}.{}Z",
+        base.trim_end_matches('Z'),
+        digits.trim_end_matches('0')
+    )
+}
+
+/// Parse `YYYY-MM-DDTHH:MM:SS[.frac]Z` back to milliseconds (the fraction's
+/// first three digits count).
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let s = s.strip_suffix('Z')?;
     let (date, time) = s.split_once('T')?;
     let mut d = date.split('-').map(|p| p.parse::<i64>());
     let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let time = time.split('.').next()?;
+    let (time, frac) = time.split_once('.').unwrap_or((time, ""));
+    let frac_ms = if frac.is_empty() {
+        0
+    } else {
+        format!("{:0<3}", &frac[..frac.len().min(3)]).parse::<i64>().ok()?
+    };
     let mut t = time.split(':').map(|p| p.parse::<i64>());
     let (hh, mm, ss) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
     let y = if m <= 2 { y - 1 } else { y };
@@ -104,7 +126,7 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000)
+    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000 + frac_ms)
 }
 
 /// Kubernetes' short duration format: 45s, 3m12s, 5h, 3d4h, 2y.

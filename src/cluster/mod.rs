@@ -3,6 +3,7 @@
 //! every write passes, and the watch stores the views read.
 
 pub mod gate;
+pub mod logs;
 pub mod stores;
 
 use std::path::PathBuf;

@@ -23,6 +23,7 @@ use crate::domain::task::{compact_crd, task_crd};
 pub struct CommandError(pub String);
 
 mod engine;
+mod logs;
 use engine::{Actor, take_or_delegate};
 
 type Outcome = Result<String, CommandError>;
@@ -77,6 +78,7 @@ fn dispatch(command: Option<Command>, console_args: ConsoleArgs, conn: &Connecti
             with_cluster(conn, verb, |s| engine::delete(s, &args))
         }
         Some(Command::Operator(args)) => engine::operator(&args, conn),
+        Some(Command::Logs(args)) => with_cluster(conn, Verb::Reads, |s| logs::logs(s, args)),
         Some(Command::Task(TaskCommand::SetState(args))) => {
             let verb = Verb::writes("task set-state", false);
             with_cluster(conn, verb, |s| set_state(s, &args))

@@ -701,20 +701,8 @@ async fn resource(
             &scale_of(cluster.get(rt, ns, name)?.as_ref()),
         )),
         ("GET", Some(name), Some("log")) => {
-            cluster.get(rt, ns, name)?;
-            let mut lines = cluster.pod_log(ns.unwrap_or("default"), name);
-            if let Some(n) = q.get("tailLines").and_then(|n| n.parse::<usize>().ok()) {
-                let skip = lines.len().saturating_sub(n);
-                lines.drain(..skip);
-            }
-            let mut text = lines.join("\n");
-            if !text.is_empty() {
-                text.push('\n');
-            }
-            Ok(Response::builder()
-                .header(header::CONTENT_TYPE, "text/plain")
-                .body(Body::from(text))
-                .unwrap_or_default())
+            let pod = cluster.get(rt, ns, name)?;
+            pod_log(cluster, ns.unwrap_or("default"), &pod, q)
         }
         ("POST", None, None) => {
             let obj = parse_body(content_type, body)?;
@@ -841,6 +829,186 @@ async fn resource(
             format!("{m} is not supported on this path of {}", rt.qualified()),
         )),
     }
+}
+
+/// `GET pods/NAME/log` as the kubelet answers it through kube-apiserver:
+/// one container's current (or `previous`) instance, the last `tailLines`,
+/// those since `sinceSeconds`/`sinceTime`, `timestamps` in front, at most
+/// `limitBytes`, and with `follow` the lines still to come until the
+/// instance ends or the pod goes.
+fn pod_log(
+    cluster: &Cluster,
+    ns: &str,
+    pod: &Value,
+    q: &HashMap<String, String>,
+) -> Result<Response, ApiError> {
+    let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    let flag = |k: &str| q.get(k).is_some_and(|v| v == "true" || v == "1");
+    let int = |k: &str| -> Result<Option<i64>, ApiError> {
+        q.get(k)
+            .map(|v| {
+                v.parse::<i64>().map_err(|_| {
+                    ApiError::bad_request(format!("invalid value for {k}: {v:?} is not an integer"))
+                })
+            })
+            .transpose()
+    };
+    let invalid = |field: &str, why: String| {
+        ApiError::new(
+            422,
+            "Invalid",
+            format!("PodLogOptions \"{name}\" is invalid: {field}: {why}"),
+        )
+    };
+    let tail = int("tailLines")?;
+    let since_seconds = int("sinceSeconds")?;
+    let limit = int("limitBytes")?;
+    if let Some(n) = tail.filter(|n| *n < 0) {
+        return Err(invalid("tailLines", format!("Invalid value: {n}: must be greater than or equal to 0")));
+    }
+    if let Some(n) = since_seconds.filter(|n| *n < 1) {
+        return Err(invalid("sinceSeconds", format!("Invalid value: {n}: must be greater than 0")));
+    }
+    if let Some(n) = limit.filter(|n| *n < 1) {
+        return Err(invalid("limitBytes", format!("Invalid value: {n}: must be greater than 0")));
+    }
+    let since_time = match q.get("sinceTime") {
+        Some(t) => Some(crate::time::parse_rfc3339(t).ok_or_else(|| {
+            ApiError::bad_request(format!("invalid value for sinceTime: {t:?} is not an RFC 3339 time"))
+        })?),
+        None => None,
+    };
+    if since_seconds.is_some() && since_time.is_some() {
+        return Err(invalid(
+            "sinceSeconds",
+            "Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified".into(),
+        ));
+    }
+    let containers = cluster.containers_of(ns, &name);
+    let container = match q.get("container").filter(|c| !c.is_empty()) {
+        Some(c) if containers.contains(c) => c.clone(),
+        Some(c) => {
+            return Err(ApiError::bad_request(format!(
+                "container {c} is not valid for pod {name}"
+            )));
+        }
+        None if containers.len() == 1 => containers[0].clone(),
+        None => {
+            return Err(ApiError::bad_request(format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                containers.join(" ")
+            )));
+        }
+    };
+    let previous = flag("previous");
+    let which = if previous {
+        super::logs::Which::Previous
+    } else {
+        super::logs::Which::Current
+    };
+    let now = cluster.clock().now_ms();
+    let Some((mut lines, cursor)) = cluster.logs().read(ns, &name, &container, which, now) else {
+        if previous {
+            return Err(ApiError::bad_request(format!(
+                "previous terminated container \"{container}\" in pod \"{name}\" not found"
+            )));
+        }
+        let status = pod["status"]["containerStatuses"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["name"] == container.as_str()));
+        let reason = status
+            .and_then(|c| c["state"]["waiting"]["reason"].as_str())
+            .unwrap_or("ContainerCreating");
+        return Err(ApiError::bad_request(format!(
+            "container \"{container}\" in pod \"{name}\" is waiting to start: {reason}"
+        )));
+    };
+    let cutoff = since_time.or(since_seconds.map(|s| now - s * 1000));
+    if let Some(cutoff) = cutoff {
+        lines.retain(|l| l.at_ms >= cutoff);
+    }
+    if let Some(n) = tail {
+        lines.drain(..lines.len().saturating_sub(n as usize));
+    }
+    let timestamps = flag("timestamps");
+    let render = move |l: &super::logs::LogLine| -> Bytes {
+        if timestamps {
+            Bytes::from(format!("{} {}\n", crate::time::rfc3339_nano(l.at_ms), l.text))
+        } else {
+            Bytes::from(format!("{}\n", l.text))
+        }
+    };
+    let first: Vec<Bytes> = lines.iter().map(&render).collect();
+    let mut budget = limit.map(|n| n as usize);
+    let mut take = move |b: Bytes| -> Option<Bytes> {
+        match budget.as_mut() {
+            None => Some(b),
+            Some(0) => None,
+            Some(left) => {
+                let b = b.slice(..b.len().min(*left));
+                *left -= b.len();
+                Some(b)
+            }
+        }
+    };
+    let text = |b: Vec<Bytes>| {
+        Response::builder()
+            .header(header::CONTENT_TYPE, "text/plain")
+            .body(Body::from(b.concat()))
+            .unwrap_or_default()
+    };
+    if !flag("follow") || previous {
+        return Ok(text(first.into_iter().map_while(&mut take).collect()));
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(64);
+    let cluster = cluster.clone();
+    let ns = ns.to_owned();
+    tokio::spawn(async move {
+        let logs = cluster.logs();
+        let mut changed = logs.subscribe();
+        let mut epoch = cluster.watch_epoch();
+        for b in first {
+            let Some(b) = take(b) else { return };
+            if tx.send(Ok(b)).await.is_err() {
+                return;
+            }
+        }
+        let mut cursor = cursor;
+        loop {
+            let now = cluster.clock().now_ms();
+            match logs.after(&ns, &name, &container, cursor, now) {
+                super::logs::More::Ended => return,
+                super::logs::More::Lines(more, next) => {
+                    cursor = next;
+                    for l in &more {
+                        let Some(b) = take(render(l)) else { return };
+                        if tx.send(Ok(b)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            // Sleep until something is written or the next beat is due (a
+            // clock moved by hand is looked at every 200 ms).
+            let wait = match logs.next_due(&ns, &name, &container) {
+                _ if cluster.clock().is_manual() => 200,
+                Some(due) => (due - now).clamp(10, 5000),
+                None => 5000,
+            };
+            tokio::select! {
+                _ = changed.changed() => {}
+                _ = epoch.changed() => return,
+                _ = tx.closed() => return,
+                _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+            }
+        }
+    });
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "text/plain")
+        .header(header::TRANSFER_ENCODING, "chunked")
+        .body(Body::from_stream(stream))
+        .unwrap_or_default())
 }
 
 fn delete_options(q: &HashMap<String, String>, body: &[u8]) -> DeleteOptions {

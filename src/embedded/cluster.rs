@@ -252,6 +252,9 @@ pub fn request_kind(method: &str, path: &str, query: &str) -> String {
         "tailLines",
         "previous",
         "container",
+        "sinceSeconds",
+        "sinceTime",
+        "timestamps",
     ]
     .into_iter()
     .filter(|k| params.contains_key(k))
@@ -309,7 +312,7 @@ struct Shared {
     window: usize,
     requests: Mutex<Vec<RequestRecord>>,
     users: Mutex<Vec<User>>,
-    logs: Mutex<HashMap<(String, String), Vec<String>>>,
+    logs: super::logs::Logs,
     /// Bumped to end every open watch (as an API server restart would).
     epoch: tokio::sync::watch::Sender<u64>,
     /// The last cluster IP handed to a Service (in 10.96.0.0/16).
@@ -348,7 +351,7 @@ impl Cluster {
                 window: window.max(16),
                 requests: Mutex::new(Vec::new()),
                 users: Mutex::new(default_users()),
-                logs: Mutex::new(HashMap::new()),
+                logs: super::logs::Logs::new(),
                 epoch: tokio::sync::watch::channel(0).0,
                 last_ip: std::sync::atomic::AtomicU32::new(0),
             }),
@@ -443,19 +446,33 @@ impl Cluster {
         lock(&self.shared.requests).clone()
     }
 
+    /// A line written now by the pod's first container.
     pub fn append_log(&self, namespace: &str, pod: &str, line: String) {
-        let mut logs = lock(&self.shared.logs);
-        let lines = logs.entry((namespace.into(), pod.into())).or_default();
-        lines.push(line);
-        if lines.len() > 1000 {
-            lines.drain(..lines.len() - 1000);
-        }
+        let Some(container) = self.containers_of(namespace, pod).into_iter().next() else {
+            return;
+        };
+        self.shared
+            .logs
+            .append(namespace, pod, &container, self.clock().now_ms(), line);
     }
 
-    pub fn pod_log(&self, namespace: &str, pod: &str) -> Vec<String> {
-        lock(&self.shared.logs)
-            .get(&(namespace.into(), pod.into()))
-            .cloned()
+    /// What the simulated containers wrote.
+    pub fn logs(&self) -> &super::logs::Logs {
+        &self.shared.logs
+    }
+
+    /// The names of a pod's containers, in its spec's order.
+    pub fn containers_of(&self, namespace: &str, pod: &str) -> Vec<String> {
+        let st = lock(&self.shared.state);
+        st.objects
+            .get(&(String::new(), "pods".to_owned()))
+            .and_then(|m| m.get(&(namespace.to_owned(), pod.to_owned())))
+            .and_then(|p| p["spec"]["containers"].as_array())
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| c["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -545,6 +562,9 @@ impl Cluster {
             None => {
                 if let Some(m) = st.objects.get_mut(key) {
                     m.remove(&(ns.to_owned(), name.to_owned()));
+                }
+                if key.0.is_empty() && key.1 == "pods" {
+                    self.shared.logs.remove(ns, name);
                 }
                 let mut last = previous
                     .as_ref()

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod cluster;
 pub mod defaults;
+pub mod logs;
 pub mod openapi;
 pub mod patch;
 pub mod rbac;

@@ -922,10 +922,10 @@ impl World {
                 } else if now - ends >= t.terminate_ms.min(grace)
                     && fault != Some(FaultKind::StuckTerminating)
                 {
-                    let _ = self.cluster.remove_now(&pod_rt, Some(&ns), &name);
-                    self.pods.remove(&uid);
                     self.cluster
                         .append_log(&ns, &name, "received SIGTERM, shutting down".into());
+                    let _ = self.cluster.remove_now(&pod_rt, Some(&ns), &name);
+                    self.pods.remove(&uid);
                 }
                 continue;
             }
@@ -1078,7 +1078,10 @@ impl World {
                         self.start_pod(&pod, &node, &image, now, sim.restarts);
                     }
                 }
-                ("Running", Some(FaultKind::CrashLoop)) if age >= t.crash_ms => {
+                ("Running", Some(FaultKind::CrashLoop))
+                    if age >= t.crash_ms
+                        && pod["status"]["containerStatuses"][0]["state"]["running"].is_object() =>
+                {
                     let restarts = sim.restarts + 1;
                     self.pods.insert(
                         uid.clone(),
@@ -1096,8 +1099,16 @@ impl World {
                     self.cluster.append_log(
                         &ns,
                         &name,
-                        "panic: cannot connect to upstream: connection refused".into(),
+                        "error: cannot connect to upstream: connection refused".into(),
                     );
+                    self.cluster.append_log(
+                        &ns,
+                        &name,
+                        format!("exiting with status 1 after {} attempts", 3),
+                    );
+                    for c in self.cluster.containers_of(&ns, &name) {
+                        self.cluster.logs().exit(&ns, &name, &c, now);
+                    }
                     self.record_event(
                         &pod,
                         "Warning",
@@ -1120,6 +1131,16 @@ impl World {
             }
         }
         self.pods.retain(|k, _| seen.contains(k));
+    }
+
+    /// A worker reports, every few seconds, what it processed of each stream
+    /// it has loaded (derived when its log is read: no tick writes them).
+    fn worker_beats(&self, ns: &str, name: &str, now: i64, jobs: &[String], version: u64) {
+        if let Some(container) = self.cluster.containers_of(ns, name).into_iter().next() {
+            self.cluster
+                .logs()
+                .beat(ns, name, &container, now, jobs.to_vec(), version);
+        }
     }
 
     fn start_pod(&mut self, pod: &Value, node: &str, image: &str, now: i64, restarts: i64) {
@@ -1161,8 +1182,21 @@ impl World {
             ns_of(pod).unwrap_or("default").to_owned(),
             name_of(pod).to_owned(),
         );
-        self.cluster
-            .append_log(&ns, &name, format!("starting {image} on {node}"));
+        let containers = pod["spec"]["containers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for c in &containers {
+            let container = c["name"].as_str().unwrap_or_default();
+            let image = c["image"].as_str().unwrap_or(image);
+            let logs = self.cluster.logs();
+            logs.start(&ns, &name, container, now, restarts == 0);
+            logs.append(&ns, &name, container, now, format!("starting {image} on {node}"));
+        }
+        if self.fault_for_pod(&ns, &name) == Some(FaultKind::CrashLoop) {
+            self.cluster
+                .append_log(&ns, &name, "connecting to upstream upstream:9000".into());
+        }
         let _ = self.set_pod_status(pod, st);
     }
 
@@ -1239,6 +1273,7 @@ impl World {
                     &name,
                     format!("loaded {} jobs (config version {version})", jobs.len()),
                 );
+                self.worker_beats(&ns, &name, now, jobs, *version);
             }
             alive.insert(uid.clone());
             if let Some((version, jobs, true)) = entry
@@ -1259,6 +1294,7 @@ impl World {
                                 &name,
                                 format!("reloaded {} jobs (config version {version})", jobs.len()),
                             );
+                            self.worker_beats(&ns, &name, now, jobs, *version);
                         }
                         Some((_, v)) if v == *version => self.waiting = true,
                         _ => {

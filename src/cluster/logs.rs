@@ -1,0 +1,668 @@
+//! Reading logs (DESIGN 7): one pod's container followed across breaks and
+//! restarts, a swarm's workers merged, and a stream followed to whichever
+//! worker owns it. Shared by `swarmdeck logs` and the console's log view;
+//! every request is a GET of `pods/log` (and of the pods and ConfigMaps that
+//! say where to read), so logs work in read-only mode.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{Api, LogParams};
+use kube::runtime::watcher;
+use tokio::sync::mpsc;
+
+use crate::domain::swarm::SwarmRef;
+
+/// What to read, in kubectl's terms.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogOptions {
+    pub container: Option<String>,
+    pub follow: bool,
+    pub previous: bool,
+    /// The last N lines first (`None`: all).
+    pub tail: Option<i64>,
+    pub since_seconds: Option<i64>,
+}
+
+/// One line of a container's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// When the container wrote it (ms since the epoch; 0 if the server sent
+    /// no timestamp).
+    pub at_ms: i64,
+    /// The timestamp as the server wrote it.
+    pub stamp: String,
+    /// The pod it came from.
+    pub pod: String,
+    pub text: String,
+}
+
+/// Why a marker line was drawn between log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteKind {
+    /// Waiting for a container to start, or for a stream's owner.
+    Waiting,
+    /// The container exited or the pod went: nothing more comes from it
+    /// until it starts again.
+    Ended,
+    /// The container started again; its new lines follow.
+    Resumed,
+    /// A stream moved to another worker.
+    Switched,
+    /// The server refused (the line says why and what to do).
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogEvent {
+    Line(LogLine),
+    Note {
+        kind: NoteKind,
+        pod: String,
+        at_ms: i64,
+        text: String,
+    },
+    /// A pod's first batch (its tail) is complete.
+    Caught { pod: String },
+}
+
+/// A timestamped line from the server (`--timestamps`), split.
+pub fn split_stamp(raw: &str) -> (i64, &str, &str) {
+    if let Some((stamp, text)) = raw.split_once(' ')
+        && let Some(ms) = crate::time::parse_rfc3339(stamp)
+    {
+        return (ms, stamp, text);
+    }
+    (0, "", raw)
+}
+
+fn now_ms() -> i64 {
+    crate::time::Clock::system().now_ms()
+}
+
+fn api_message(e: &kube::Error) -> (u16, String) {
+    match e {
+        kube::Error::Api(s) => (s.code, s.message.clone()),
+        other => (0, crate::cluster::explain(other)),
+    }
+}
+
+fn note(kind: NoteKind, pod: &str, text: String) -> LogEvent {
+    LogEvent::Note {
+        kind,
+        pod: pod.to_owned(),
+        at_ms: now_ms(),
+        text,
+    }
+}
+
+/// The state of one container as its pod reports it.
+fn container_state(pod: &Pod, container: &str) -> (i32, Option<String>) {
+    let st = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.name == container));
+    let Some(st) = st else {
+        return (0, None);
+    };
+    let state = st.state.as_ref();
+    let why = if let Some(t) = state.and_then(|s| s.terminated.as_ref()) {
+        Some(format!(
+            "exited with code {}{}",
+            t.exit_code,
+            t.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
+        ))
+    } else if let Some(w) = state.and_then(|s| s.waiting.as_ref()) {
+        Some(w.reason.clone().unwrap_or_else(|| "waiting".into()))
+    } else {
+        None
+    };
+    (st.restart_count, why)
+}
+
+/// The container a request means: the one named, or the pod's only one.
+/// A name the pod does not have, or none for a pod with several, is
+/// refused with the pod's containers listed.
+pub fn pick_container(pod: &Pod, asked: Option<&str>) -> Result<String, String> {
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    let names: Vec<&str> = pod
+        .spec
+        .as_ref()
+        .map(|s| s.containers.iter().map(|c| c.name.as_str()).collect())
+        .unwrap_or_default();
+    match asked {
+        Some(c) if names.contains(&c) => Ok(c.to_owned()),
+        Some(c) => Err(format!(
+            "pod {name} has no container {c}; its containers: {} (pick one with -c)",
+            names.join(", ")
+        )),
+        None if names.len() == 1 => Ok(names[0].to_owned()),
+        None => Err(format!(
+            "pod {name} has {} containers: {}; pick one with -c",
+            names.len(),
+            names.join(", ")
+        )),
+    }
+}
+
+/// Lines already passed on, to drop the ones a reconnect from the last
+/// second sends again.
+#[derive(Default)]
+struct Seen {
+    last_ms: i64,
+    /// The texts passed on with the last timestamp.
+    at_last: Vec<String>,
+    /// Replaying from `last_ms`: the texts still to be skipped at it.
+    skip: Option<(i64, Vec<String>)>,
+}
+
+impl Seen {
+    /// A reconnect from the last line's second begins.
+    fn replay(&mut self) {
+        self.skip = Some((self.last_ms, self.at_last.clone()));
+    }
+
+    /// Whether a line is new; remembers it.
+    fn fresh(&mut self, at_ms: i64, text: &str) -> bool {
+        if let Some((ms, texts)) = self.skip.as_mut() {
+            if at_ms < *ms {
+                return false;
+            }
+            if at_ms == *ms
+                && let Some(i) = texts.iter().position(|t| t == text)
+            {
+                texts.remove(i);
+                return false;
+            }
+            self.skip = None;
+        }
+        if at_ms != self.last_ms {
+            self.last_ms = at_ms;
+            self.at_last.clear();
+        }
+        self.at_last.push(text.to_owned());
+        true
+    }
+}
+
+/// Read one pod's container and send its lines (and what happens to it) to
+/// `tx` until the log ends (not following), the pod goes, or `tx` closes.
+/// Following: a broken stream is resumed from the last line's second
+/// without repeating lines, and a container that exits is waited for and
+/// read again when it restarts.
+pub async fn follow_pod(
+    client: kube::Client,
+    namespace: String,
+    pod: String,
+    opts: LogOptions,
+    tx: mpsc::Sender<LogEvent>,
+) {
+    let pods: Api<Pod> = Api::namespaced(client, &namespace);
+    let object = match pods.get(&pod).await {
+        Ok(p) => p,
+        Err(e) => {
+            let (_, m) = api_message(&e);
+            let _ = tx.send(note(NoteKind::Error, &pod, format!("pod {namespace}/{pod}: {m}"))).await;
+            return;
+        }
+    };
+    let container = match pick_container(&object, opts.container.as_deref()) {
+        Ok(c) => c,
+        Err(m) => {
+            let _ = tx.send(note(NoteKind::Error, &pod, m)).await;
+            return;
+        }
+    };
+    let (mut restarts, _) = container_state(&object, &container);
+    let mut seen = Seen::default();
+    // What to ask for next: the tail first, then from the last line's second.
+    let mut resume: Option<i64> = None;
+    let mut first = true;
+    let mut said_waiting = false;
+    let mut backoff = 500u64;
+    loop {
+        let mut lp = LogParams {
+            container: Some(container.clone()),
+            follow: opts.follow && !opts.previous,
+            previous: opts.previous,
+            timestamps: true,
+            ..LogParams::default()
+        };
+        match resume {
+            Some(ms) => {
+                lp.since_time = k8s_openapi::jiff::Timestamp::from_millisecond(ms / 1000 * 1000).ok();
+            }
+            None if first => {
+                lp.tail_lines = opts.tail;
+                lp.since_seconds = opts.since_seconds;
+            }
+            None => {}
+        }
+        if resume.is_some() {
+            seen.replay();
+        }
+        let reader = match pods.log_stream(&pod, &lp).await {
+            Ok(r) => r,
+            Err(e) => {
+                let (code, m) = api_message(&e);
+                if code == 404 {
+                    let _ = tx.send(note(NoteKind::Ended, &pod, format!("pod {pod} is gone"))).await;
+                    return;
+                }
+                if code == 400 && m.contains("is waiting to start") && opts.follow && !opts.previous {
+                    if !said_waiting {
+                        said_waiting = true;
+                        if tx.send(note(NoteKind::Waiting, &pod, format!("no logs yet: {m}; waiting"))).await.is_err() {
+                            return;
+                        }
+                    }
+                } else if code == 400 || code == 403 || code == 422 || !opts.follow {
+                    let _ = tx.send(note(NoteKind::Error, &pod, format!("pod {namespace}/{pod}: {m}"))).await;
+                    return;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(backoff)) => {}
+                    _ = tx.closed() => return,
+                }
+                backoff = (backoff * 2).min(5000);
+                continue;
+            }
+        };
+        backoff = 500;
+        let mut lines = reader.lines();
+        let mut broke = false;
+        loop {
+            let next = tokio::select! {
+                l = lines.try_next() => l,
+                _ = tx.closed() => return,
+            };
+            match next {
+                Ok(Some(raw)) => {
+                    let (at_ms, stamp, text) = split_stamp(&raw);
+                    if !seen.fresh(at_ms, text) {
+                        continue;
+                    }
+                    let line = LogLine {
+                        at_ms,
+                        stamp: stamp.to_owned(),
+                        pod: pod.clone(),
+                        text: text.to_owned(),
+                    };
+                    if tx.send(LogEvent::Line(line)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    broke = true;
+                    break;
+                }
+            }
+        }
+        if first {
+            first = false;
+            if tx.send(LogEvent::Caught { pod: pod.clone() }).await.is_err() {
+                return;
+            }
+        }
+        if !opts.follow || opts.previous {
+            return;
+        }
+        // The stream ended: a break, the container's exit, or the pod's end.
+        let object = match pods.get(&pod).await {
+            Ok(p) => p,
+            Err(e) if api_message(&e).0 == 404 => {
+                let _ = tx.send(note(NoteKind::Ended, &pod, format!("pod {pod} was deleted"))).await;
+                return;
+            }
+            Err(_) => {
+                resume = Some(seen.last_ms);
+                continue;
+            }
+        };
+        let (now_restarts, why) = container_state(&object, &container);
+        if why.is_none() && now_restarts == restarts {
+            // A break, or the server closed a healthy stream (a timeout):
+            // read on from the last line.
+            if broke {
+                tracing::debug!(pod, "log stream broke; resuming from the last line");
+            }
+            resume = Some(seen.last_ms);
+            continue;
+        }
+        if now_restarts == restarts {
+            let why = why.unwrap_or_default();
+            if tx
+                .send(note(NoteKind::Ended, &pod, format!("container {container} {why}; waiting for it to restart")))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            // Wait for the restart (or the pod's end).
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = tx.closed() => return,
+                }
+                match pods.get(&pod).await {
+                    Ok(p) => {
+                        let (n, why) = container_state(&p, &container);
+                        if n != restarts && why.is_none() {
+                            break;
+                        }
+                    }
+                    Err(e) if api_message(&e).0 == 404 => {
+                        let _ = tx.send(note(NoteKind::Ended, &pod, format!("pod {pod} was deleted"))).await;
+                        return;
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        let object = pods.get(&pod).await.ok();
+        restarts = object.as_ref().map_or(restarts + 1, |p| container_state(p, &container).0);
+        if tx
+            .send(note(NoteKind::Resumed, &pod, format!("container {container} restarted (restart {restarts})")))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        // A new instance: all of its lines, none of the old ones.
+        resume = None;
+        seen = Seen::default();
+    }
+}
+
+/// A StatefulSet worker followed as [`follow_pod`], and again each time its
+/// pod is recreated under the same name (a restart-pod refresh): the new
+/// pod's lines from its start.
+pub async fn follow_worker(
+    client: kube::Client,
+    namespace: String,
+    pod: String,
+    opts: LogOptions,
+    tx: mpsc::Sender<LogEvent>,
+) {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let mut opts = opts;
+    loop {
+        follow_pod(client.clone(), namespace.clone(), pod.clone(), opts.clone(), tx.clone()).await;
+        if !opts.follow || opts.previous {
+            return;
+        }
+        // Wait for the worker's next pod.
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = tx.closed() => return,
+            }
+            if let Ok(Some(p)) = pods.get_opt(&pod).await
+                && p.metadata.deletion_timestamp.is_none()
+            {
+                break;
+            }
+        }
+        opts = LogOptions {
+            tail: None,
+            since_seconds: None,
+            ..opts
+        };
+    }
+}
+
+/// A swarm's worker pods now (by its `app=` label), in worker order.
+pub async fn swarm_pods(client: &kube::Client, swarm: &SwarmRef) -> Result<Vec<String>, String> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &swarm.namespace);
+    let lp = kube::api::ListParams::default().labels(&format!("app={}", swarm.watch_label));
+    let mut names: Vec<String> = pods
+        .list(&lp)
+        .await
+        .map_err(|e| format!("pods app={} in {}: {}", swarm.watch_label, swarm.namespace, api_message(&e).1))?
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    names.sort_by_key(|n| worker_order(n));
+    Ok(names)
+}
+
+/// `sts-10` after `sts-9`.
+pub fn worker_order(name: &str) -> (String, u64) {
+    match name.rsplit_once('-') {
+        Some((base, n)) if n.parse::<u64>().is_ok() => (base.to_owned(), n.parse().unwrap_or(0)),
+        _ => (name.to_owned(), 0),
+    }
+}
+
+/// Every worker of a swarm, each followed as [`follow_pod`]; following, a
+/// worker that appears (a scale-up, a pod recreated) is read too.
+pub async fn follow_swarm(client: kube::Client, swarm: SwarmRef, opts: LogOptions, tx: mpsc::Sender<LogEvent>) {
+    let mut running: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+    let start = |name: &str, running: &mut HashMap<String, tokio::task::JoinHandle<()>>, opts: &LogOptions| {
+        if running.get(name).is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        let task = tokio::spawn(follow_pod(
+            client.clone(),
+            swarm.namespace.clone(),
+            name.to_owned(),
+            opts.clone(),
+            tx.clone(),
+        ));
+        running.insert(name.to_owned(), task);
+    };
+    match swarm_pods(&client, &swarm).await {
+        Ok(names) => {
+            for n in &names {
+                start(n, &mut running, &opts);
+            }
+        }
+        Err(m) => {
+            let _ = tx.send(note(NoteKind::Error, &swarm.name, m)).await;
+            return;
+        }
+    }
+    if !opts.follow || opts.previous {
+        for (_, h) in running.drain() {
+            let _ = h.await;
+        }
+        return;
+    }
+    // Later workers: everything they wrote since they started.
+    let later = LogOptions {
+        tail: None,
+        since_seconds: None,
+        ..opts.clone()
+    };
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &swarm.namespace);
+    let cfg = watcher::Config::default().labels(&format!("app={}", swarm.watch_label));
+    let mut events = watcher(pods, cfg).boxed();
+    loop {
+        let ev = tokio::select! {
+            ev = events.next() => ev,
+            _ = tx.closed() => break,
+        };
+        match ev {
+            Some(Ok(watcher::Event::Apply(p))) | Some(Ok(watcher::Event::InitApply(p))) => {
+                if let Some(name) = p.metadata.name.as_deref()
+                    && p.metadata.deletion_timestamp.is_none()
+                {
+                    start(name, &mut running, &later);
+                }
+            }
+            Some(Ok(_)) => {}
+            Some(Err(_)) => tokio::time::sleep(Duration::from_secs(1)).await,
+            None => break,
+        }
+    }
+    for (_, h) in running.drain() {
+        h.abort();
+    }
+}
+
+/// Who owns a stream in an assignment ConfigMap: the worker and the
+/// assignment's version for it.
+pub fn owner_of(cm: &ConfigMap, stream: &str) -> Option<(String, u64)> {
+    let text = cm.data.as_ref()?.get(crate::domain::swarm::CONFIG_KEY)?;
+    let cfg = crate::domain::assignment::WorkerConfig::parse(text).ok()?;
+    cfg.workloads
+        .iter()
+        .find(|(_, e)| e.jobs.iter().any(|j| j == stream))
+        .map(|(w, e)| (w.clone(), e.version))
+}
+
+/// The logs of whichever worker owns `stream` now: when the assignment
+/// moves it, a `Switched` note ("stream:tof-0 moved swarm-worker-1 →
+/// swarm-worker-2, v7") and the new owner's lines from then on.
+pub async fn follow_stream(
+    client: kube::Client,
+    swarm: SwarmRef,
+    stream: String,
+    opts: LogOptions,
+    tx: mpsc::Sender<LogEvent>,
+) {
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &swarm.namespace);
+    let cfg = watcher::Config::default().fields(&format!("metadata.name={}", swarm.output_config_map));
+    let mut events = watcher(cms.clone(), cfg).boxed();
+    let mut owner: Option<(String, u64)> = None;
+    let mut reading: Option<tokio::task::JoinHandle<()>> = None;
+    let mut first = true;
+    let initial = cms.get_opt(&swarm.output_config_map).await;
+    let mut pending: Vec<ConfigMap> = match initial {
+        Ok(Some(cm)) => vec![cm],
+        Ok(None) => {
+            let _ = tx
+                .send(note(
+                    NoteKind::Error,
+                    &swarm.name,
+                    format!(
+                        "swarm {} has no assignment yet (ConfigMap {}/{} is missing)",
+                        swarm.name, swarm.namespace, swarm.output_config_map
+                    ),
+                ))
+                .await;
+            return;
+        }
+        Err(e) => {
+            let _ = tx.send(note(NoteKind::Error, &swarm.name, api_message(&e).1)).await;
+            return;
+        }
+    };
+    loop {
+        for cm in pending.drain(..) {
+            let now = owner_of(&cm, &stream);
+            if now.as_ref().map(|o| &o.0) == owner.as_ref().map(|o| &o.0) && !first {
+                owner = now;
+                continue;
+            }
+            if let Some(h) = reading.take() {
+                h.abort();
+            }
+            let text = match (&owner, &now) {
+                (_, None) if first => format!("{stream} has no owner in swarm {}; waiting for one", swarm.name),
+                (Some((from, _)), None) => format!("{stream} released by {from}; waiting for its new owner"),
+                (None, Some((to, v))) if first => format!("{stream} is on {to}, v{v}"),
+                (None, Some((to, v))) => format!("{stream} granted to {to}, v{v}"),
+                (Some((from, _)), Some((to, v))) => format!("{stream} moved {from} → {to}, v{v}"),
+                (None, None) => continue,
+            };
+            let kind = if now.is_some() { NoteKind::Switched } else { NoteKind::Waiting };
+            if tx.send(note(kind, &stream, text)).await.is_err() {
+                return;
+            }
+            if let Some((to, _)) = &now {
+                let o = if first {
+                    opts.clone()
+                } else {
+                    // From the move on (the server's clock decides "since").
+                    LogOptions {
+                        tail: None,
+                        since_seconds: Some(2),
+                        ..opts.clone()
+                    }
+                };
+                let task = tokio::spawn(follow_worker(client.clone(), swarm.namespace.clone(), to.clone(), o, tx.clone()));
+                if !opts.follow {
+                    let _ = task.await;
+                    return;
+                }
+                reading = Some(task);
+            } else if !opts.follow {
+                return;
+            }
+            owner = now;
+            first = false;
+        }
+        let ev = tokio::select! {
+            ev = events.next() => ev,
+            _ = tx.closed() => break,
+        };
+        match ev {
+            Some(Ok(watcher::Event::Apply(cm))) | Some(Ok(watcher::Event::InitApply(cm))) => pending.push(cm),
+            Some(Ok(_)) => {}
+            Some(Err(_)) => tokio::time::sleep(Duration::from_secs(1)).await,
+            None => break,
+        }
+    }
+    if let Some(h) = reading.take() {
+        h.abort();
+    }
+}
+
+/// Merge lines from several pods by time: a line older than the newest one
+/// placed goes where its time says (the first batches of many workers
+/// arrive one pod after the other).
+pub fn insert_by_time(buf: &mut std::collections::VecDeque<LogLine>, line: LogLine) {
+    let at = buf.partition_point(|l| l.at_ms <= line.at_ms);
+    if at == buf.len() {
+        buf.push_back(line);
+    } else {
+        buf.insert(at, line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reconnect_repeats_no_line() {
+        let mut seen = Seen::default();
+        assert!(seen.fresh(1000, "a"));
+        assert!(seen.fresh(1500, "b"));
+        assert!(seen.fresh(1500, "c"));
+        // Resumed from second 1: the server sends everything from 1000 on.
+        seen.replay();
+        assert!(!seen.fresh(1000, "a"));
+        assert!(!seen.fresh(1500, "b"));
+        assert!(!seen.fresh(1500, "c"));
+        assert!(seen.fresh(1500, "d"));
+        assert!(seen.fresh(2000, "e"));
+        // A second break: d and e were passed on and are not repeated.
+        seen.replay();
+        assert!(!seen.fresh(1500, "d"));
+        assert!(!seen.fresh(2000, "e"));
+        assert!(seen.fresh(2000, "f"));
+    }
+
+    #[test]
+    fn stamps_split_from_text() {
+        let (ms, stamp, text) = split_stamp("2026-12-03T12:00:01.5Z processed 3 records");
+        assert_eq!(ms, crate::time::parse_rfc3339("2026-12-03T12:00:01Z").unwrap() + 500);
+        assert_eq!(stamp, "2026-12-03T12:00:01.5Z");
+        assert_eq!(text, "processed 3 records");
+        assert_eq!(split_stamp("no stamp here"), (0, "", "no stamp here"));
+    }
+
+    #[test]
+    fn workers_sort_by_ordinal() {
+        let mut v = vec!["w-10", "w-9", "w-1"];
+        v.sort_by_key(|n| worker_order(n));
+        assert_eq!(v, ["w-1", "w-9", "w-10"]);
+    }
+}

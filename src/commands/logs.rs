@@ -1,0 +1,243 @@
+//! `swarmdeck logs`: kubectl's flags, and two targets kubectl does not have —
+//! a whole swarm merged by time, and a stream followed to its owner.
+
+use std::io::Write;
+
+use tokio::sync::mpsc;
+
+use super::{CommandError, Outcome, Session, fail, resolve};
+use crate::cli::LogsArgs;
+use crate::cluster::logs::{self, LogEvent, LogLine, LogOptions, NoteKind};
+
+/// What `logs` reads.
+enum Target {
+    Pod(String),
+    Swarm(crate::domain::swarm::SwarmRef),
+    Stream(crate::domain::swarm::SwarmRef, String),
+}
+
+/// A Go-style duration as kubectl's `--since` takes it: `5s`, `2m`, `1h30m`.
+pub fn parse_since(text: &str) -> Result<i64, String> {
+    let bad = || {
+        format!("--since {text:?} is not a duration: write it as 30s, 5m, 2h or 1h30m")
+    };
+    let mut total = 0i64;
+    let mut num = String::new();
+    let mut any = false;
+    for ch in text.chars() {
+        if ch.is_ascii_digit() {
+            num.push(ch);
+            continue;
+        }
+        let n: i64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        total += n * match ch {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(bad()),
+        };
+        any = true;
+    }
+    if !num.is_empty() || !any || total <= 0 {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+async fn target(session: &Session, args: &LogsArgs) -> Result<Target, CommandError> {
+    let raw = args.target.as_deref();
+    let (kind, name) = match raw.and_then(|t| t.split_once('/')) {
+        Some((k, n)) => (k, n),
+        None => ("pod", raw.unwrap_or("")),
+    };
+    match (kind, &args.stream) {
+        ("sts" | "statefulset" | "statefulsets" | "swarm" | "swarms", stream) => {
+            let swarm = resolve(session, name).await?;
+            Ok(match stream {
+                Some(s) => Target::Stream(swarm, s.clone()),
+                None => Target::Swarm(swarm),
+            })
+        }
+        ("pod" | "pods" | "po", None) if !name.is_empty() => Ok(Target::Pod(name.to_owned())),
+        ("task" | "tasks", None) => Ok(Target::Pod(crate::domain::task::task_pod_name(name))),
+        ("pod" | "pods" | "po", Some(stream)) if name.is_empty() => {
+            let swarms = crate::engine::swarm::discover(&session.client, Some(&session.namespace))
+                .await
+                .map_err(super::engine_err)?;
+            let mut having = Vec::new();
+            for s in swarms {
+                let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+                    kube::Api::namespaced(session.client.clone(), &s.namespace);
+                if let Ok(Some(cm)) = cms.get_opt(&s.output_config_map).await
+                    && logs::owner_of(&cm, stream).is_some()
+                {
+                    having.push(s);
+                }
+            }
+            match having.len() {
+                1 => Ok(Target::Stream(having.remove(0), stream.clone())),
+                0 => fail(format!(
+                    "no swarm in namespace {} has stream {stream} assigned; `swarmdeck grid -n {}` lists them, or name the swarm: swarmdeck logs swarm/NAME --stream {stream}",
+                    session.namespace, session.namespace
+                )),
+                _ => fail(format!(
+                    "stream {stream} is in several swarms ({}); name one: swarmdeck logs swarm/NAME --stream {stream}",
+                    having.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                )),
+            }
+        }
+        (_, Some(_)) => fail(format!(
+            "--stream follows a swarm's stream: give swarm/NAME (or no target), not {}",
+            raw.unwrap_or_default()
+        )),
+        ("pod" | "pods" | "po", None) => {
+            fail("which logs? give a pod, sts/NAME, swarm/NAME, task/NAME, or --stream STREAM")
+        }
+        (other, None) => fail(format!(
+            "logs reads pods, swarms (sts/NAME, swarm/NAME) and Tasks (task/NAME), not `{other}`"
+        )),
+    }
+}
+
+/// Write lines to standard output; false once it is closed (`| head`).
+fn emit(out: &mut impl Write, text: &str) -> bool {
+    out.write_all(text.as_bytes()).is_ok()
+}
+
+fn format_line(line: &LogLine, prefix: bool, timestamps: bool) -> String {
+    let mut s = String::new();
+    if prefix {
+        s.push_str(&format!("[pod/{}] ", line.pod));
+    }
+    if timestamps && !line.stamp.is_empty() {
+        s.push_str(&line.stamp);
+        s.push(' ');
+    }
+    s.push_str(&line.text);
+    s.push('\n');
+    s
+}
+
+pub(super) async fn logs(session: Session, args: LogsArgs) -> Outcome {
+    if args.tail < -1 {
+        return fail(format!("--tail {}: give a count of lines, or -1 for all", args.tail));
+    }
+    let since_seconds = args.since.as_deref().map(parse_since).transpose().map_err(CommandError)?;
+    let target = target(&session, &args).await?;
+    let opts = LogOptions {
+        container: args.container.clone(),
+        follow: args.follow,
+        previous: args.previous,
+        tail: (args.tail >= 0).then_some(args.tail),
+        since_seconds,
+    };
+    let (tx, mut rx) = mpsc::channel(4096);
+    let client = session.client.clone();
+    let ns = session.namespace.clone();
+    let several = matches!(target, Target::Swarm(_));
+    let waiting_for = match &target {
+        Target::Swarm(swarm) => Some(
+            logs::swarm_pods(&session.client, swarm)
+                .await
+                .map_err(CommandError)?
+                .len(),
+        ),
+        _ => None,
+    };
+    let prefix = args.prefix.unwrap_or(several);
+    let task = match target {
+        Target::Pod(pod) => tokio::spawn(logs::follow_pod(client, ns, pod, opts, tx)),
+        Target::Swarm(swarm) => tokio::spawn(logs::follow_swarm(client, swarm, opts, tx)),
+        Target::Stream(swarm, stream) => {
+            tokio::spawn(logs::follow_stream(client, swarm, stream, opts, tx))
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let mut errors = Vec::new();
+    let mut lines = 0usize;
+    // Merged pods: their first batches arrive one pod after the other, so
+    // hold lines until every pod has caught up (or the read ends), then
+    // print them in time order; later lines are printed as they come.
+    let mut held: std::collections::VecDeque<LogLine> = Default::default();
+    let mut holding = several;
+    let mut caught = 0usize;
+    let flush_held = |held: &mut std::collections::VecDeque<LogLine>, out: &mut std::io::StdoutLock| {
+        for l in held.drain(..) {
+            if !emit(out, &format_line(&l, prefix, args.timestamps)) {
+                return false;
+            }
+        }
+        let _ = out.flush();
+        true
+    };
+    while let Some(ev) = rx.recv().await {
+        match ev {
+            LogEvent::Line(l) => {
+                lines += 1;
+                if holding {
+                    logs::insert_by_time(&mut held, l);
+                } else if !emit(&mut out, &format_line(&l, prefix, args.timestamps)) {
+                    task.abort();
+                    return Ok(String::new());
+                }
+            }
+            LogEvent::Caught { .. } => {
+                caught += 1;
+                if holding && args.follow && waiting_for.is_some_and(|n| caught >= n) {
+                    holding = false;
+                    if !flush_held(&mut held, &mut out) {
+                        task.abort();
+                        return Ok(String::new());
+                    }
+                }
+            }
+            LogEvent::Note { kind: NoteKind::Error, text, .. } => errors.push(text),
+            LogEvent::Note { kind: NoteKind::Switched, text, .. } => {
+                // A stream's owner is part of what its log says.
+                if !emit(&mut out, &format!("--- {text}\n")) {
+                    task.abort();
+                    return Ok(String::new());
+                }
+            }
+            LogEvent::Note { text, .. } => eprintln!("--- {text}"),
+        }
+        if !holding {
+            let _ = out.flush();
+        }
+    }
+    if !flush_held(&mut held, &mut out) {
+        return Ok(String::new());
+    }
+    let _ = out.flush();
+    match errors.as_slice() {
+        [] => Ok(String::new()),
+        [one] if lines == 0 => fail(one.clone()),
+        many => {
+            for e in many {
+                eprintln!("error: {e}");
+            }
+            if lines == 0 {
+                fail(format!("{} pods could not be read (above)", many.len()))
+            } else {
+                Ok(String::new())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_go_durations() {
+        assert_eq!(parse_since("5s"), Ok(5));
+        assert_eq!(parse_since("2m"), Ok(120));
+        assert_eq!(parse_since("1h30m"), Ok(5400));
+        for bad in ["", "5", "m", "5x", "-5s", "0s"] {
+            let e = parse_since(bad).unwrap_err();
+            assert!(e.contains("--since") && e.contains("30s"), "{bad}: {e}");
+        }
+    }
+}
