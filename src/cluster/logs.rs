@@ -66,6 +66,12 @@ pub enum LogEvent {
     },
     /// A pod's first batch (its tail) is complete.
     Caught { pod: String },
+    /// The pod's containers, and the one being read.
+    Containers {
+        pod: String,
+        names: Vec<String>,
+        shown: String,
+    },
 }
 
 /// A timestamped line from the server (`--timestamps`), split.
@@ -98,35 +104,42 @@ fn note(kind: NoteKind, pod: &str, text: String) -> LogEvent {
     }
 }
 
-/// The state of one container as its pod reports it.
-fn container_state(pod: &Pod, container: &str) -> (i32, Option<String>) {
+/// One container as its pod reports it: when its running instance
+/// started (None: not running), and why it is not running.
+fn container_state(pod: &Pod, container: &str) -> (Option<String>, Option<String>) {
     let st = pod
         .status
         .as_ref()
         .and_then(|s| s.container_statuses.as_ref())
         .and_then(|cs| cs.iter().find(|c| c.name == container));
-    let Some(st) = st else {
-        return (0, None);
+    let Some(state) = st.and_then(|s| s.state.as_ref()) else {
+        return (None, Some("ContainerCreating".into()));
     };
-    let state = st.state.as_ref();
-    let why = if let Some(t) = state.and_then(|s| s.terminated.as_ref()) {
-        Some(format!(
+    if let Some(r) = &state.running {
+        let started = r.started_at.as_ref().map(|t| t.0.to_string()).unwrap_or_default();
+        return (Some(started), None);
+    }
+    let why = if let Some(t) = &state.terminated {
+        format!(
             "exited with code {}{}",
             t.exit_code,
             t.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
-        ))
-    } else if let Some(w) = state.and_then(|s| s.waiting.as_ref()) {
-        Some(w.reason.clone().unwrap_or_else(|| "waiting".into()))
+        )
     } else {
-        None
+        state
+            .waiting
+            .as_ref()
+            .and_then(|w| w.reason.clone())
+            .unwrap_or_else(|| "waiting".into())
     };
-    (st.restart_count, why)
+    (None, Some(why))
 }
 
-/// The container a request means: the one named, or the pod's only one.
-/// A name the pod does not have, or none for a pod with several, is
-/// refused with the pod's containers listed.
-pub fn pick_container(pod: &Pod, asked: Option<&str>) -> Result<String, String> {
+/// The container a request means: the one named; else the pod's
+/// `kubectl.kubernetes.io/default-container`, else its first (as kubectl
+/// does, saying so when there were several). A name the pod does not have
+/// is refused with the pod's containers listed.
+pub fn pick_container(pod: &Pod, asked: Option<&str>) -> Result<(String, Option<String>), String> {
     let name = pod.metadata.name.as_deref().unwrap_or_default();
     let names: Vec<&str> = pod
         .spec
@@ -134,17 +147,26 @@ pub fn pick_container(pod: &Pod, asked: Option<&str>) -> Result<String, String> 
         .map(|s| s.containers.iter().map(|c| c.name.as_str()).collect())
         .unwrap_or_default();
     match asked {
-        Some(c) if names.contains(&c) => Ok(c.to_owned()),
+        Some(c) if names.contains(&c) => Ok((c.to_owned(), None)),
         Some(c) => Err(format!(
             "pod {name} has no container {c}; its containers: {} (pick one with -c)",
             names.join(", ")
         )),
-        None if names.len() == 1 => Ok(names[0].to_owned()),
-        None => Err(format!(
-            "pod {name} has {} containers: {}; pick one with -c",
-            names.len(),
-            names.join(", ")
-        )),
+        None if names.len() <= 1 => Ok((names.first().copied().unwrap_or_default().to_owned(), None)),
+        None => {
+            let default = pod
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("kubectl.kubernetes.io/default-container"))
+                .map(String::as_str)
+                .filter(|d| names.contains(d))
+                .unwrap_or(names[0]);
+            Ok((
+                default.to_owned(),
+                Some(format!("Defaulted container \"{default}\" out of: {}", names.join(", "))),
+            ))
+        }
     }
 }
 
@@ -210,13 +232,34 @@ pub async fn follow_pod(
         }
     };
     let container = match pick_container(&object, opts.container.as_deref()) {
-        Ok(c) => c,
+        Ok((c, said)) => {
+            let names = object
+                .spec
+                .as_ref()
+                .map(|s| s.containers.iter().map(|c| c.name.clone()).collect())
+                .unwrap_or_default();
+            let shown = LogEvent::Containers {
+                pod: pod.clone(),
+                names,
+                shown: c.clone(),
+            };
+            if tx.send(shown).await.is_err() {
+                return;
+            }
+            if let Some(said) = said
+                && tx.send(note(NoteKind::Waiting, &pod, said)).await.is_err()
+            {
+                return;
+            }
+            c
+        }
         Err(m) => {
             let _ = tx.send(note(NoteKind::Error, &pod, m)).await;
             return;
         }
     };
-    let (mut restarts, _) = container_state(&object, &container);
+    // The instance being read (its start), to tell a restart from a break.
+    let (mut instance, _) = container_state(&object, &container);
     let mut seen = Seen::default();
     // What to ask for next: the tail first, then from the last line's second.
     let mut resume: Option<i64> = None;
@@ -323,17 +366,19 @@ pub async fn follow_pod(
                 continue;
             }
         };
-        let (now_restarts, why) = container_state(&object, &container);
-        if why.is_none() && now_restarts == restarts {
+        let (now, why) = container_state(&object, &container);
+        if now.is_some() && now == instance {
             // A break, or the server closed a healthy stream (a timeout):
-            // read on from the last line.
-            if broke {
-                tracing::debug!(pod, "log stream broke; resuming from the last line");
+            // read on from the last line, after a breath.
+            tracing::debug!(pod, broke, "log stream ended while the container runs; resuming");
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = tx.closed() => return,
             }
             resume = Some(seen.last_ms);
             continue;
         }
-        if now_restarts == restarts {
+        if now.is_none() {
             let why = why.unwrap_or_default();
             if tx
                 .send(note(NoteKind::Ended, &pod, format!("container {container} {why}; waiting for it to restart")))
@@ -342,7 +387,7 @@ pub async fn follow_pod(
             {
                 return;
             }
-            // Wait for the restart (or the pod's end).
+            // Wait for the next instance (or the pod's end).
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -350,8 +395,9 @@ pub async fn follow_pod(
                 }
                 match pods.get(&pod).await {
                     Ok(p) => {
-                        let (n, why) = container_state(&p, &container);
-                        if n != restarts && why.is_none() {
+                        let (started, _) = container_state(&p, &container);
+                        if started.is_some() && started != instance {
+                            instance = started;
                             break;
                         }
                     }
@@ -362,11 +408,11 @@ pub async fn follow_pod(
                     Err(_) => {}
                 }
             }
+        } else {
+            instance = now;
         }
-        let object = pods.get(&pod).await.ok();
-        restarts = object.as_ref().map_or(restarts + 1, |p| container_state(p, &container).0);
         if tx
-            .send(note(NoteKind::Resumed, &pod, format!("container {container} restarted (restart {restarts})")))
+            .send(note(NoteKind::Resumed, &pod, format!("container {container} started again")))
             .await
             .is_err()
         {

@@ -201,6 +201,7 @@ pub(super) async fn logs(session: Session, args: LogsArgs) -> Outcome {
                 }
             }
             LogEvent::Note { text, .. } => eprintln!("--- {text}"),
+            LogEvent::Containers { .. } => {}
         }
         if !holding {
             let _ = out.flush();

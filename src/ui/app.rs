@@ -60,6 +60,11 @@ pub enum Event {
         what: String,
         result: Result<(), String>,
     },
+    /// Lines (and marks) of the log reading `id`.
+    Logs {
+        id: u64,
+        events: Vec<crate::cluster::logs::LogEvent>,
+    },
 }
 
 /// I/O the runtime performs.
@@ -123,6 +128,20 @@ pub enum Effect {
         text: String,
         namespace: String,
         vars: super::editor::Vars,
+    },
+    /// Read logs for the log screen `id` (ends the reading before it).
+    OpenLogs {
+        id: u64,
+        source: super::screen::logs::LogSource,
+        options: crate::cluster::logs::LogOptions,
+    },
+    /// Stop reading logs.
+    CloseLogs,
+    /// Write `text` to a file (`:w FILE`); `what` says what it holds.
+    WriteFile {
+        path: String,
+        text: String,
+        what: String,
     },
 }
 
@@ -207,6 +226,7 @@ pub enum Screen {
     Grid(GridState),
     Task(TaskScreen),
     Editor(Box<EditorState>),
+    Logs(Box<super::screen::logs::LogScreen>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -337,6 +357,10 @@ pub struct Model {
     pub quit: bool,
     /// A theme switch asked for by the palette; the runtime loads it.
     pub wanted_theme: Option<String>,
+    /// The last log reading started (each has its own id).
+    pub log_id: u64,
+    /// Lines a log screen keeps (settings `logs.max_lines`).
+    pub log_max_lines: usize,
 }
 
 impl Model {
@@ -385,6 +409,8 @@ impl Model {
             rows_key: None,
             quit: false,
             wanted_theme: None,
+            log_id: 0,
+            log_max_lines: super::screen::logs::DEFAULT_MAX_LINES,
         }
     }
 
@@ -410,6 +436,7 @@ impl Model {
             Screen::Grid(_) => Mode::Grid,
             Screen::Task(_) => Mode::Task,
             Screen::Editor(_) => Mode::Editor,
+            Screen::Logs(_) => Mode::Logs,
         }
     }
 
@@ -426,6 +453,10 @@ impl Model {
     /// the namespace changed since the last time. Call once per frame.
     pub fn refresh_rows(&mut self) {
         self.refresh_grid();
+        let page = self.page;
+        if let Some(Screen::Logs(l)) = self.stack.last_mut() {
+            l.height = page;
+        }
         let kind = self.view();
         let generation = self
             .stores
@@ -614,8 +645,12 @@ impl Model {
         self.rows.get(self.table().selected).map(|r| &**r)
     }
 
-    fn say(&mut self, text: impl Into<String>, kind: MessageKind) {
+    pub(crate) fn say(&mut self, text: impl Into<String>, kind: MessageKind) {
         self.message = Some((text.into(), kind));
+    }
+
+    pub(crate) fn say_error(&mut self, text: impl Into<String>) {
+        self.say(text, MessageKind::Error);
     }
 }
 
@@ -635,6 +670,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("ctx", "NAME: switch context"),
     ("theme", "NAME: switch theme"),
     ("grid", "[SWARM]: the assignment grid"),
+    ("w", "FILE: save the log view's lines"),
     (
         "new",
         "task | fairmq | pool | swarm | manifest: start a manifest in the editor",
@@ -845,6 +881,10 @@ pub fn update(model: &mut Model, event: Event) -> Vec<Effect> {
                 Ok(()) => model.say(what, MessageKind::Info),
                 Err(e) => model.say(format!("{what}: {e}"), MessageKind::Error),
             }
+            Vec::new()
+        }
+        Event::Logs { id, events } => {
+            super::screen::logs::receive(model, id, events);
             Vec::new()
         }
     }
@@ -1116,6 +1156,12 @@ fn preview_filter(model: &mut Model, text: &str) {
 fn apply_filter(model: &mut Model, text: &str) {
     preview_filter(model, text);
     let re = model.filter.as_ref().and_then(|(_, re)| re.clone());
+    if matches!(model.stack.last(), Some(Screen::Logs(_))) {
+        // In a log view `/` searches: matches are highlighted, n/N move.
+        model.filter = None;
+        super::screen::logs::set_search(model, text, re);
+        return;
+    }
     if let Some(Screen::Grid(g)) = model.stack.last_mut() {
         // In the grid a filter finds a stream: jump to the worker holding it.
         let found = match (&g.data, &re) {
@@ -1186,6 +1232,7 @@ fn run_command(model: &mut Model, input: &str) -> Vec<Effect> {
             model.quit = true;
             vec![Effect::Quit]
         }
+        ("w", path) => super::screen::logs::save(model, path),
         ("ns", "") => {
             model.say("usage: :ns NAME (or :ns all)", MessageKind::Error);
             Vec::new()
@@ -1360,6 +1407,7 @@ fn run_command(model: &mut Model, input: &str) -> Vec<Effect> {
 }
 
 fn open_view(model: &mut Model, kind: ViewKind) -> Vec<Effect> {
+    let mut effects = super::screen::logs::close_all(model);
     model.stack.retain(|s| matches!(s, Screen::Table(_)));
     match model
         .stack
@@ -1375,10 +1423,9 @@ fn open_view(model: &mut Model, kind: ViewKind) -> Vec<Effect> {
     model.filter = None;
     model.invalidate();
     if kind == ViewKind::Audit {
-        vec![Effect::LoadAudit]
-    } else {
-        Vec::new()
+        effects.push(Effect::LoadAudit);
     }
+    effects
 }
 
 /// What a mutating action will ask the server for, where the console can
@@ -1467,10 +1514,14 @@ fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
     let len = model.rows.len();
     let page = model.page.max(1);
     match model.mode() {
+        Mode::Logs => return super::screen::logs::apply(model, action),
         Mode::Grid => return apply_grid(model, action),
         Mode::Task => return apply_task(model, action),
         Mode::Editor => return apply_editor(model, action),
         Mode::Normal | Mode::Yaml => {}
+    }
+    if action == Action::Logs {
+        return open_logs(model);
     }
     if let Screen::Yaml(y) = model
         .stack
@@ -1717,11 +1768,96 @@ fn ask(model: &mut Model, question: String, effects: Vec<Effect>, doing: String)
 }
 
 fn open_grid(model: &mut Model, swarm: SwarmRef) -> Vec<Effect> {
+    let effects = super::screen::logs::close_all(model);
     model.stack.retain(|s| !matches!(s, Screen::Grid(_)));
     model.stack.push(Screen::Grid(GridState::new(swarm)));
     model.filter = None;
     model.refresh_grid();
-    Vec::new()
+    effects
+}
+
+/// `l`: the logs of the selected pod, the swarm of the selected
+/// StatefulSet, the Task's pod, or (in the grid) the swarm's workers.
+fn open_logs(model: &mut Model) -> Vec<Effect> {
+    use super::screen::logs::{LogSource, open};
+    match model.screen() {
+        Screen::Grid(g) => {
+            let swarm = g.swarm.clone();
+            return open(model, LogSource::Swarm(swarm));
+        }
+        Screen::Task(t) => {
+            let source = LogSource::Pod {
+                namespace: t.namespace.clone(),
+                pod: crate::domain::task::task_pod_name(&t.name),
+            };
+            return open(model, source);
+        }
+        _ => {}
+    }
+    let kind = model.view();
+    let Some(row) = model.selected_row().cloned() else {
+        model.say_error("no row selected");
+        return Vec::new();
+    };
+    let source = match kind {
+        ViewKind::Pods => LogSource::Pod {
+            namespace: row.namespace,
+            pod: row.name,
+        },
+        ViewKind::Tasks => LogSource::Pod {
+            pod: crate::domain::task::task_pod_name(&row.name),
+            namespace: row.namespace,
+        },
+        ViewKind::StatefulSets => {
+            match super::grid::swarm_of_sts(&model.stores, &row.namespace, &row.name) {
+                Some(swarm) => LogSource::Swarm(swarm),
+                None => {
+                    model.say_error(format!(
+                        "{} is not a swarm's StatefulSet: open one of its pods' logs from :pods",
+                        row.name
+                    ));
+                    return Vec::new();
+                }
+            }
+        }
+        _ => {
+            model.say_error("logs are read from pods, swarms' StatefulSets and Tasks");
+            return Vec::new();
+        }
+    };
+    open(model, source)
+}
+
+/// `L` in the grid: the logs of whichever worker owns the stream found
+/// with `/` (following it when it moves).
+fn open_stream_logs(model: &mut Model) -> Vec<Effect> {
+    let Some((swarm, data)) = grid_data(model) else {
+        return Vec::new();
+    };
+    let Some(re) = model.filter.as_ref().and_then(|(_, re)| re.clone()) else {
+        model.say_error("find a stream with / first: L follows the stream found");
+        return Vec::new();
+    };
+    let selected = match model.screen() {
+        Screen::Grid(g) => g.selected,
+        _ => 0,
+    };
+    let stream = data
+        .workers
+        .get(selected)
+        .and_then(|w| w.jobs.iter().find(|j| re.is_match(j)))
+        .or_else(|| data.workers.iter().flat_map(|w| w.jobs.iter()).find(|j| re.is_match(j)))
+        .cloned();
+    match stream {
+        Some(stream) => super::screen::logs::open(
+            model,
+            super::screen::logs::LogSource::Stream(swarm, stream),
+        ),
+        None => {
+            model.say_error("no stream matches the search: / finds one");
+            Vec::new()
+        }
+    }
 }
 
 fn grid_data(model: &Model) -> Option<(SwarmRef, Arc<GridData>)> {
@@ -1789,6 +1925,8 @@ fn apply_grid(model: &mut Model, action: Action) -> Vec<Effect> {
                     .unwrap_or_default(),
             );
         }
+        Action::Logs => return open_logs(model),
+        Action::StreamLogs => return open_stream_logs(model),
         Action::NextMatch => {
             let Some(re) = model.filter.as_ref().and_then(|(_, re)| re.clone()) else {
                 model.say("find a stream first with /", MessageKind::Info);
@@ -1873,6 +2011,9 @@ fn apply_task(model: &mut Model, action: Action) -> Vec<Effect> {
     let Screen::Task(t) = model.screen().clone() else {
         return Vec::new();
     };
+    if action == Action::Logs {
+        return open_logs(model);
+    }
     let target = match action {
         Action::SetStandby => Some(("standby", false)),
         Action::SetConfigured => Some(("configured", false)),

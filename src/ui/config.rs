@@ -18,6 +18,16 @@ pub struct Settings {
     /// name -> value.
     #[serde(default)]
     pub vars: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    /// `[logs]`: the log view.
+    #[serde(default)]
+    pub logs: LogSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// Lines a log view keeps (older ones are dropped; default 10,000).
+    pub max_lines: Option<usize>,
 }
 
 /// Remember `vars` for `context` in `settings.toml` of `dir`, keeping every

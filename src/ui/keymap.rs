@@ -52,6 +52,14 @@ pub enum Action {
     Diff,
     Expand,
     DeleteUnit,
+    Logs,
+    StreamLogs,
+    PrevMatch,
+    LogPrevious,
+    LogContainer,
+    LogTimestamps,
+    LogWrap,
+    LogWorker,
 }
 
 pub const ACTIONS: &[(&str, Action)] = &[
@@ -95,6 +103,14 @@ pub const ACTIONS: &[(&str, Action)] = &[
     ("diff", Action::Diff),
     ("expand", Action::Expand),
     ("delete_unit", Action::DeleteUnit),
+    ("logs", Action::Logs),
+    ("stream_logs", Action::StreamLogs),
+    ("prev_match", Action::PrevMatch),
+    ("log_previous", Action::LogPrevious),
+    ("log_container", Action::LogContainer),
+    ("log_timestamps", Action::LogTimestamps),
+    ("log_wrap", Action::LogWrap),
+    ("log_worker", Action::LogWorker),
 ];
 
 impl Action {
@@ -133,6 +149,7 @@ pub enum Mode {
     Grid,
     Task,
     Editor,
+    Logs,
 }
 
 impl Mode {
@@ -143,6 +160,7 @@ impl Mode {
             Mode::Grid => "grid",
             Mode::Task => "task",
             Mode::Editor => "editor",
+            Mode::Logs => "logs",
         }
     }
 }
@@ -303,6 +321,8 @@ struct RawKeymap {
     task: RawMode,
     #[serde(default)]
     editor: RawMode,
+    #[serde(default)]
+    logs: RawMode,
 }
 
 /// A keymap problem: which file, which key, what is wrong.
@@ -497,6 +517,7 @@ impl Keymap {
             (Mode::Grid, &raw.grid),
             (Mode::Task, &raw.task),
             (Mode::Editor, &raw.editor),
+            (Mode::Logs, &raw.logs),
         ] {
             let list = modes.entry(mode).or_default();
             resolve_mode(mode, raw_mode, path, list, base.is_some())?;

@@ -10,5 +10,6 @@ pub mod grid;
 pub mod keymap;
 pub mod machine;
 pub mod runtime;
+pub mod screen;
 pub mod theme;
 pub mod views;

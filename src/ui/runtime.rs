@@ -332,6 +332,9 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
     model.contexts = contexts(&connect_opts);
     model.watch_only = only.clone();
     model.vars = vars_for(&settings, &conn.context);
+    if let Some(n) = settings.logs.max_lines {
+        model.log_max_lines = n.max(100);
+    }
     model.known_namespaces =
         readable_namespaces(&conn.client, &connect_opts, &conn.namespace).await;
     if opts.all_namespaces && only.is_none() {
@@ -373,6 +376,8 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
     type Switched = (Connection, Option<String>, Vec<String>);
     let (ctx_tx, mut switched) = mpsc::channel::<Result<Switched, String>>(1);
     let mut input = EventStream::new();
+    // The log screen's reading (one at a time).
+    let mut log_task: Option<tokio::task::JoinHandle<()>> = None;
     let mut asked_permissions: Option<String> = None;
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
@@ -473,6 +478,30 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
         for effect in effects {
             match effect {
                 Effect::Quit => quit = true,
+                Effect::OpenLogs {
+                    id,
+                    source,
+                    options,
+                } => {
+                    if let Some(t) = log_task.take() {
+                        t.abort();
+                    }
+                    log_task = Some(read_logs(conn.client.clone(), id, source, options, etx.clone()));
+                }
+                Effect::CloseLogs => {
+                    if let Some(t) = log_task.take() {
+                        t.abort();
+                    }
+                }
+                Effect::WriteFile { path, text, what } => {
+                    model.message = Some(match std::fs::write(&path, text) {
+                        Ok(()) => (format!("saved {what} to {path}"), MessageKind::Info),
+                        Err(e) => (
+                            format!("cannot write {path}: {e} (nothing saved; pick another path)"),
+                            MessageKind::Error,
+                        ),
+                    });
+                }
                 Effect::SaveVars(vars) => {
                     model.message = Some(match dir.as_deref() {
                         None => (
@@ -605,6 +634,47 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
     }
     drop(stores_now);
     result
+}
+
+/// Read logs for the log screen `id` and hand them to the UI loop in
+/// batches (at most one per frame), until aborted.
+fn read_logs(
+    client: kube::Client,
+    id: u64,
+    source: super::screen::logs::LogSource,
+    options: crate::cluster::logs::LogOptions,
+    etx: mpsc::Sender<Event>,
+) -> tokio::task::JoinHandle<()> {
+    use super::screen::logs::LogSource;
+    use crate::cluster::logs;
+    tokio::spawn(async move {
+        let (tx, mut rx) = mpsc::channel(4096);
+        let reader = match source {
+            LogSource::Pod { namespace, pod } => {
+                tokio::spawn(logs::follow_pod(client, namespace, pod, options, tx))
+            }
+            LogSource::Swarm(swarm) => tokio::spawn(logs::follow_swarm(client, swarm, options, tx)),
+            LogSource::Stream(swarm, stream) => {
+                tokio::spawn(logs::follow_stream(client, swarm, stream, options, tx))
+            }
+        };
+        let mut batch = Vec::new();
+        loop {
+            if rx.recv_many(&mut batch, 8192).await == 0 {
+                break;
+            }
+            // Whatever else arrives within the frame goes in the same batch.
+            tokio::time::sleep(FRAME).await;
+            while let Ok(ev) = rx.try_recv() {
+                batch.push(ev);
+            }
+            let events = std::mem::take(&mut batch);
+            if etx.send(Event::Logs { id, events }).await.is_err() {
+                break;
+            }
+        }
+        reader.abort();
+    })
 }
 
 fn api_for(client: kube::Client, kind: ViewKind, namespace: &str) -> Option<Api<DynamicObject>> {

@@ -25,7 +25,7 @@ const ASCII_BORDER: border::Set = border::Set {
     horizontal_bottom: "-",
 };
 
-fn block<'a>(model: &Model, title: Line<'a>) -> Block<'a> {
+pub(crate) fn block<'a>(model: &Model, title: Line<'a>) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)
         .border_set(if model.ascii {
@@ -56,6 +56,7 @@ pub fn render(model: &Model, f: &mut Frame) {
         Screen::Grid(g) => render_grid(model, g, f, body),
         Screen::Task(t) => render_task(model, t, f, body),
         Screen::Editor(e) => render_editor(model, e, f, body),
+        Screen::Logs(l) => super::screen::logs::render(model, l, f, body),
     }
     render_footer(model, f, footer);
     if model.help {
@@ -560,6 +561,16 @@ pub fn footer_hints(model: &Model) -> Vec<(String, &'static str)> {
             (Action::Recover, "recover"),
             (Action::Back, "back"),
             (Action::Help, "help"),
+        ],
+        Mode::Logs => &[
+            (Action::Filter, "search"),
+            (Action::LogPrevious, "previous"),
+            (Action::LogContainer, "container"),
+            (Action::LogWorker, "worker"),
+            (Action::LogTimestamps, "time"),
+            (Action::LogWrap, "wrap"),
+            (Action::GoBottom, "follow"),
+            (Action::Back, "back"),
         ],
         Mode::Editor => &[
             (Action::Apply, "apply"),
