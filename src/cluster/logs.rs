@@ -298,6 +298,12 @@ pub async fn follow_pod(
                 if code == 400 && m.contains("is waiting to start") && opts.follow && !opts.previous {
                     if !said_waiting {
                         said_waiting = true;
+                        if first {
+                            first = false;
+                            if tx.send(LogEvent::Caught { pod: pod.clone() }).await.is_err() {
+                                return;
+                            }
+                        }
                         if tx.send(note(NoteKind::Waiting, &pod, format!("no logs yet: {m}; waiting"))).await.is_err() {
                             return;
                         }
@@ -318,9 +324,19 @@ pub async fn follow_pod(
         let mut lines = reader.lines();
         let mut broke = false;
         loop {
+            // Following, the tail is over when the server pauses: say so
+            // (the view stops saying "loading").
+            let quiet = tokio::time::sleep(Duration::from_millis(150));
             let next = tokio::select! {
                 l = lines.try_next() => l,
                 _ = tx.closed() => return,
+                _ = quiet, if first => {
+                    first = false;
+                    if tx.send(LogEvent::Caught { pod: pod.clone() }).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
             };
             match next {
                 Ok(Some(raw)) => {
@@ -436,23 +452,43 @@ pub async fn follow_worker(
 ) {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
     let mut opts = opts;
+    let mut said = false;
     loop {
-        follow_pod(client.clone(), namespace.clone(), pod.clone(), opts.clone(), tx.clone()).await;
-        if !opts.follow || opts.previous {
-            return;
-        }
-        // Wait for the worker's next pod.
+        // A worker granted streams before its pod exists (a scale-up), or
+        // between two pods: wait for it.
         loop {
+            match pods.get_opt(&pod).await {
+                Ok(Some(p)) if p.metadata.deletion_timestamp.is_none() => break,
+                Ok(_) if !said => {
+                    said = true;
+                    if tx
+                        .send(note(NoteKind::Waiting, &pod, format!("waiting for pod {pod} to be created")))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = tx.send(note(NoteKind::Error, &pod, format!("pod {namespace}/{pod}: {}", api_message(&e).1))).await;
+                    return;
+                }
+            }
+            if !opts.follow {
+                return;
+            }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 _ = tx.closed() => return,
             }
-            if let Ok(Some(p)) = pods.get_opt(&pod).await
-                && p.metadata.deletion_timestamp.is_none()
-            {
-                break;
-            }
         }
+        follow_pod(client.clone(), namespace.clone(), pod.clone(), opts.clone(), tx.clone()).await;
+        if !opts.follow || opts.previous || tx.is_closed() {
+            return;
+        }
+        // The worker's next pod: everything it writes.
+        said = true;
         opts = LogOptions {
             tail: None,
             since_seconds: None,
@@ -576,6 +612,7 @@ pub async fn follow_stream(
     let cfg = watcher::Config::default().fields(&format!("metadata.name={}", swarm.output_config_map));
     let mut events = watcher(cms.clone(), cfg).boxed();
     let mut owner: Option<(String, u64)> = None;
+    let mut released_by: Option<String> = None;
     let mut reading: Option<tokio::task::JoinHandle<()>> = None;
     let mut first = true;
     let initial = cms.get_opt(&swarm.output_config_map).await;
@@ -613,9 +650,18 @@ pub async fn follow_stream(
                 (_, None) if first => format!("{stream} has no owner in swarm {}; waiting for one", swarm.name),
                 (Some((from, _)), None) => format!("{stream} released by {from}; waiting for its new owner"),
                 (None, Some((to, v))) if first => format!("{stream} is on {to}, v{v}"),
-                (None, Some((to, v))) => format!("{stream} granted to {to}, v{v}"),
+                // Released by one worker, then granted to another (a
+                // two-phase handoff): one move.
+                (None, Some((to, v))) => match &released_by {
+                    Some(from) if from != to => format!("{stream} moved {from} → {to}, v{v}"),
+                    _ => format!("{stream} granted to {to}, v{v}"),
+                },
                 (Some((from, _)), Some((to, v))) => format!("{stream} moved {from} → {to}, v{v}"),
                 (None, None) => continue,
+            };
+            released_by = match (&owner, &now) {
+                (Some((from, _)), None) => Some(from.clone()),
+                _ => None,
             };
             let kind = if now.is_some() { NoteKind::Switched } else { NoteKind::Waiting };
             if tx.send(note(kind, &stream, text)).await.is_err() {

@@ -161,7 +161,8 @@ pub(super) async fn logs(session: Session, args: LogsArgs) -> Outcome {
     // print them in time order; later lines are printed as they come.
     let mut held: std::collections::VecDeque<LogLine> = Default::default();
     let mut holding = several;
-    let mut caught = 0usize;
+    // Pods whose first batch is in (or that will send none).
+    let mut caught = std::collections::HashSet::new();
     let flush_held = |held: &mut std::collections::VecDeque<LogLine>, out: &mut std::io::StdoutLock| {
         for l in held.drain(..) {
             if !emit(out, &format_line(&l, prefix, args.timestamps)) {
@@ -182,9 +183,9 @@ pub(super) async fn logs(session: Session, args: LogsArgs) -> Outcome {
                     return Ok(String::new());
                 }
             }
-            LogEvent::Caught { .. } => {
-                caught += 1;
-                if holding && args.follow && waiting_for.is_some_and(|n| caught >= n) {
+            LogEvent::Caught { pod } => {
+                caught.insert(pod);
+                if holding && args.follow && waiting_for.is_some_and(|n| caught.len() >= n) {
                     holding = false;
                     if !flush_held(&mut held, &mut out) {
                         task.abort();
@@ -192,7 +193,22 @@ pub(super) async fn logs(session: Session, args: LogsArgs) -> Outcome {
                     }
                 }
             }
-            LogEvent::Note { kind: NoteKind::Error, text, .. } => errors.push(text),
+            LogEvent::Note {
+                kind: NoteKind::Error,
+                text,
+                pod,
+                ..
+            } => {
+                errors.push(text);
+                caught.insert(pod);
+                if holding && args.follow && waiting_for.is_some_and(|n| caught.len() >= n) {
+                    holding = false;
+                    if !flush_held(&mut held, &mut out) {
+                        task.abort();
+                        return Ok(String::new());
+                    }
+                }
+            }
             LogEvent::Note { kind: NoteKind::Switched, text, .. } => {
                 // A stream's owner is part of what its log says.
                 if !emit(&mut out, &format!("--- {text}\n")) {
