@@ -115,7 +115,9 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let frac_ms = if frac.is_empty() {
         0
     } else {
-        format!("{:0<3}", &frac[..frac.len().min(3)]).parse::<i64>().ok()?
+        format!("{:0<3}", &frac[..frac.len().min(3)])
+            .parse::<i64>()
+            .ok()?
     };
     let mut t = time.split(':').map(|p| p.parse::<i64>());
     let (hh, mm, ss) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);

@@ -158,7 +158,9 @@ fn swarmdeck_logs_prints_what_kubectl_logs_prints() {
         }
         if flags.contains(&"--timestamps") {
             assert!(
-                lines.lines().all(|l| l.starts_with("20") && l.contains("Z ")),
+                lines
+                    .lines()
+                    .all(|l| l.starts_with("20") && l.contains("Z ")),
                 "{lines}"
             );
         }
@@ -182,12 +184,18 @@ fn swarmdeck_logs_prints_what_kubectl_logs_prints() {
     );
     assert!(!out.status.success());
     assert!(
-        err(&out).contains(&format!("pod {pod} has no container nope; its containers: gateway")),
+        err(&out).contains(&format!(
+            "pod {pod} has no container nope; its containers: gateway"
+        )),
         "{}",
         err(&out)
     );
     let kc = kubectl(&served, &["logs", "-n", "ops", &pod, "-c", "nope"]);
-    assert!(err(&kc).contains("container nope is not valid for pod"), "{}", err(&kc));
+    assert!(
+        err(&kc).contains("container nope is not valid for pod"),
+        "{}",
+        err(&kc)
+    );
 
     let out = swarmdeck(
         &["logs", "-n", "ops", "report-builder"],
@@ -208,13 +216,15 @@ fn swarmdeck_logs_prints_what_kubectl_logs_prints() {
         state.path(),
     );
     assert!(
-        err(&out).contains("previous terminated container \"probe\" in pod \"ingest-probe\" not found"),
+        err(&out)
+            .contains("previous terminated container \"probe\" in pod \"ingest-probe\" not found"),
         "{}",
         err(&out)
     );
     let kc = kubectl(&served, &["logs", "-n", "ops", "ingest-probe", "-p"]);
     assert!(
-        err(&kc).contains("previous terminated container \"probe\" in pod \"ingest-probe\" not found"),
+        err(&kc)
+            .contains("previous terminated container \"probe\" in pod \"ingest-probe\" not found"),
         "{}",
         err(&kc)
     );
@@ -223,13 +233,21 @@ fn swarmdeck_logs_prints_what_kubectl_logs_prints() {
         Some(&served.kubeconfig),
         state.path(),
     );
-    assert!(err(&out).contains("no-such-pod") && err(&out).contains("not found"), "{}", err(&out));
+    assert!(
+        err(&out).contains("no-such-pod") && err(&out).contains("not found"),
+        "{}",
+        err(&out)
+    );
     let out = swarmdeck(
         &["logs", "-n", "ops", &pod, "--since", "5"],
         Some(&served.kubeconfig),
         state.path(),
     );
-    assert!(err(&out).contains("--since \"5\" is not a duration"), "{}", err(&out));
+    assert!(
+        err(&out).contains("--since \"5\" is not a duration"),
+        "{}",
+        err(&out)
+    );
 
     // A pod of two containers: -c picks one; without it, kubectl's default
     // (the first), said on stderr.
@@ -243,7 +261,11 @@ fn swarmdeck_logs_prints_what_kubectl_logs_prints() {
             .status
             .success()
     });
-    let proxy = same_lines(&served, state.path(), &["-n", "ops", "sidecar", "-c", "proxy"]);
+    let proxy = same_lines(
+        &served,
+        state.path(),
+        &["-n", "ops", "sidecar", "-c", "proxy"],
+    );
     assert!(proxy.contains("starting example/proxy:2"), "{proxy}");
     let out = swarmdeck(
         &["logs", "-n", "ops", "sidecar"],
@@ -251,7 +273,11 @@ fn swarmdeck_logs_prints_what_kubectl_logs_prints() {
         state.path(),
     );
     assert!(out.status.success(), "{}", err(&out));
-    assert!(text(&out).contains("starting example/app:1"), "{}", text(&out));
+    assert!(
+        text(&out).contains("starting example/app:1"),
+        "{}",
+        text(&out)
+    );
     assert!(
         err(&out).contains("Defaulted container \"app\" out of: app, proxy"),
         "{}",
@@ -279,15 +305,17 @@ fn a_swarm_s_logs_are_merged_by_time_each_line_with_its_worker() {
         );
         merged = text(&out);
         (0..2).all(|i| {
-            merged
-                .lines()
-                .any(|l| l.starts_with(&format!("[pod/swarm-worker-{i}] ")) && l.contains("processed"))
+            merged.lines().any(|l| {
+                l.starts_with(&format!("[pod/swarm-worker-{i}] ")) && l.contains("processed")
+            })
         })
     });
     let stamps: Vec<i64> = merged
         .lines()
         .map(|l| {
-            let (prefix, rest) = l.split_once("] ").unwrap_or_else(|| panic!("no worker prefix: {l}"));
+            let (prefix, rest) = l
+                .split_once("] ")
+                .unwrap_or_else(|| panic!("no worker prefix: {l}"));
             assert!(prefix.starts_with("[pod/swarm-worker-"), "{l}");
             swarmdeck::time::parse_rfc3339(rest.split(' ').next().unwrap())
                 .unwrap_or_else(|| panic!("no timestamp: {l}"))
@@ -297,12 +325,21 @@ fn a_swarm_s_logs_are_merged_by_time_each_line_with_its_worker() {
         stamps.windows(2).all(|w| w[0] <= w[1]),
         "lines out of time order:\n{merged}"
     );
-    assert!(merged.contains("loaded 16 jobs (config version 1)"), "{merged}");
+    assert!(
+        merged.contains("loaded 16 jobs (config version 1)"),
+        "{merged}"
+    );
     // Each worker's own lines, as kubectl prints them, are in the merge.
     for i in 0..2 {
         let own = text(&kubectl(
             &served,
-            &["logs", "-n", "swarm", &format!("swarm-worker-{i}"), "--timestamps"],
+            &[
+                "logs",
+                "-n",
+                "swarm",
+                &format!("swarm-worker-{i}"),
+                "--timestamps",
+            ],
         ));
         let first = own.lines().next().unwrap();
         assert!(
@@ -319,8 +356,15 @@ fn a_crash_loop_is_followed_across_its_restarts() {
     let pod = pod_named(&served, "ops", "payment-gateway-");
     let f = Following::start(&served, &["logs", "-n", "ops", &pod, "-f"], state.path());
     wait_until("an exit, a restart and the new instance's lines", || {
-        let restarted = f.err().iter().any(|l| l.contains("container gateway started again"));
-        let starts = f.out().iter().filter(|l| l.starts_with("starting ")).count();
+        let restarted = f
+            .err()
+            .iter()
+            .any(|l| l.contains("container gateway started again"));
+        let starts = f
+            .out()
+            .iter()
+            .filter(|l| l.starts_with("starting "))
+            .count();
         restarted && starts >= 2
     });
     let err = f.err();
@@ -348,7 +392,14 @@ fn a_stream_is_followed_to_its_new_owner_across_a_scale() {
     run(&["rebalance", "swarm-worker", "-n", "swarm"]);
     // A stream the scale to 3 moves, from the plan itself.
     let plan: serde_json::Value = serde_json::from_str(&run(&[
-        "scale", "swarm-worker", "3", "-n", "swarm", "--dry-run", "-o", "json",
+        "scale",
+        "swarm-worker",
+        "3",
+        "-n",
+        "swarm",
+        "--dry-run",
+        "-o",
+        "json",
     ]))
     .unwrap();
     let moved = &plan["plan"]["moves"][0];
@@ -363,7 +414,9 @@ fn a_stream_is_followed_to_its_new_owner_across_a_scale() {
         state.path(),
     );
     wait_until("the stream's owner named", || {
-        f.out().iter().any(|l| l == &format!("--- {stream} is on {from}, v1"))
+        f.out()
+            .iter()
+            .any(|l| l == &format!("--- {stream} is on {from}, v1"))
     });
     run(&["scale", "swarm-worker", "3", "-n", "swarm"]);
     let marker = format!("--- {stream} moved {from} → {to}, v");

@@ -18,6 +18,7 @@ fn tables() -> String {
         Mode::Grid,
         Mode::Task,
         Mode::Editor,
+        Mode::Logs,
     ] {
         out.push_str(&format!(
             "\n**{}**\n\n| keys | what it does |\n|---|---|\n",

@@ -65,7 +65,9 @@ pub enum LogEvent {
         text: String,
     },
     /// A pod's first batch (its tail) is complete.
-    Caught { pod: String },
+    Caught {
+        pod: String,
+    },
     /// The pod's containers, and the one being read.
     Containers {
         pod: String,
@@ -116,14 +118,21 @@ fn container_state(pod: &Pod, container: &str) -> (Option<String>, Option<String
         return (None, Some("ContainerCreating".into()));
     };
     if let Some(r) = &state.running {
-        let started = r.started_at.as_ref().map(|t| t.0.to_string()).unwrap_or_default();
+        let started = r
+            .started_at
+            .as_ref()
+            .map(|t| t.0.to_string())
+            .unwrap_or_default();
         return (Some(started), None);
     }
     let why = if let Some(t) = &state.terminated {
         format!(
             "exited with code {}{}",
             t.exit_code,
-            t.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
+            t.reason
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
         )
     } else {
         state
@@ -152,7 +161,9 @@ pub fn pick_container(pod: &Pod, asked: Option<&str>) -> Result<(String, Option<
             "pod {name} has no container {c}; its containers: {} (pick one with -c)",
             names.join(", ")
         )),
-        None if names.len() <= 1 => Ok((names.first().copied().unwrap_or_default().to_owned(), None)),
+        None if names.len() <= 1 => {
+            Ok((names.first().copied().unwrap_or_default().to_owned(), None))
+        }
         None => {
             let default = pod
                 .metadata
@@ -164,7 +175,10 @@ pub fn pick_container(pod: &Pod, asked: Option<&str>) -> Result<(String, Option<
                 .unwrap_or(names[0]);
             Ok((
                 default.to_owned(),
-                Some(format!("Defaulted container \"{default}\" out of: {}", names.join(", "))),
+                Some(format!(
+                    "Defaulted container \"{default}\" out of: {}",
+                    names.join(", ")
+                )),
             ))
         }
     }
@@ -227,7 +241,13 @@ pub async fn follow_pod(
         Ok(p) => p,
         Err(e) => {
             let (_, m) = api_message(&e);
-            let _ = tx.send(note(NoteKind::Error, &pod, format!("pod {namespace}/{pod}: {m}"))).await;
+            let _ = tx
+                .send(note(
+                    NoteKind::Error,
+                    &pod,
+                    format!("pod {namespace}/{pod}: {m}"),
+                ))
+                .await;
             return;
         }
     };
@@ -276,7 +296,8 @@ pub async fn follow_pod(
         };
         match resume {
             Some(ms) => {
-                lp.since_time = k8s_openapi::jiff::Timestamp::from_millisecond(ms / 1000 * 1000).ok();
+                lp.since_time =
+                    k8s_openapi::jiff::Timestamp::from_millisecond(ms / 1000 * 1000).ok();
             }
             None if first => {
                 lp.tail_lines = opts.tail;
@@ -292,24 +313,45 @@ pub async fn follow_pod(
             Err(e) => {
                 let (code, m) = api_message(&e);
                 if code == 404 {
-                    let _ = tx.send(note(NoteKind::Ended, &pod, format!("pod {pod} is gone"))).await;
+                    let _ = tx
+                        .send(note(NoteKind::Ended, &pod, format!("pod {pod} is gone")))
+                        .await;
                     return;
                 }
-                if code == 400 && m.contains("is waiting to start") && opts.follow && !opts.previous {
+                if code == 400 && m.contains("is waiting to start") && opts.follow && !opts.previous
+                {
                     if !said_waiting {
                         said_waiting = true;
                         if first {
                             first = false;
-                            if tx.send(LogEvent::Caught { pod: pod.clone() }).await.is_err() {
+                            if tx
+                                .send(LogEvent::Caught { pod: pod.clone() })
+                                .await
+                                .is_err()
+                            {
                                 return;
                             }
                         }
-                        if tx.send(note(NoteKind::Waiting, &pod, format!("no logs yet: {m}; waiting"))).await.is_err() {
+                        if tx
+                            .send(note(
+                                NoteKind::Waiting,
+                                &pod,
+                                format!("no logs yet: {m}; waiting"),
+                            ))
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                     }
                 } else if code == 400 || code == 403 || code == 422 || !opts.follow {
-                    let _ = tx.send(note(NoteKind::Error, &pod, format!("pod {namespace}/{pod}: {m}"))).await;
+                    let _ = tx
+                        .send(note(
+                            NoteKind::Error,
+                            &pod,
+                            format!("pod {namespace}/{pod}: {m}"),
+                        ))
+                        .await;
                     return;
                 }
                 tokio::select! {
@@ -363,7 +405,11 @@ pub async fn follow_pod(
         }
         if first {
             first = false;
-            if tx.send(LogEvent::Caught { pod: pod.clone() }).await.is_err() {
+            if tx
+                .send(LogEvent::Caught { pod: pod.clone() })
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -374,7 +420,13 @@ pub async fn follow_pod(
         let object = match pods.get(&pod).await {
             Ok(p) => p,
             Err(e) if api_message(&e).0 == 404 => {
-                let _ = tx.send(note(NoteKind::Ended, &pod, format!("pod {pod} was deleted"))).await;
+                let _ = tx
+                    .send(note(
+                        NoteKind::Ended,
+                        &pod,
+                        format!("pod {pod} was deleted"),
+                    ))
+                    .await;
                 return;
             }
             Err(_) => {
@@ -386,7 +438,11 @@ pub async fn follow_pod(
         if now.is_some() && now == instance {
             // A break, or the server closed a healthy stream (a timeout):
             // read on from the last line, after a breath.
-            tracing::debug!(pod, broke, "log stream ended while the container runs; resuming");
+            tracing::debug!(
+                pod,
+                broke,
+                "log stream ended while the container runs; resuming"
+            );
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(250)) => {}
                 _ = tx.closed() => return,
@@ -397,7 +453,11 @@ pub async fn follow_pod(
         if now.is_none() {
             let why = why.unwrap_or_default();
             if tx
-                .send(note(NoteKind::Ended, &pod, format!("container {container} {why}; waiting for it to restart")))
+                .send(note(
+                    NoteKind::Ended,
+                    &pod,
+                    format!("container {container} {why}; waiting for it to restart"),
+                ))
                 .await
                 .is_err()
             {
@@ -418,7 +478,13 @@ pub async fn follow_pod(
                         }
                     }
                     Err(e) if api_message(&e).0 == 404 => {
-                        let _ = tx.send(note(NoteKind::Ended, &pod, format!("pod {pod} was deleted"))).await;
+                        let _ = tx
+                            .send(note(
+                                NoteKind::Ended,
+                                &pod,
+                                format!("pod {pod} was deleted"),
+                            ))
+                            .await;
                         return;
                     }
                     Err(_) => {}
@@ -428,7 +494,11 @@ pub async fn follow_pod(
             instance = now;
         }
         if tx
-            .send(note(NoteKind::Resumed, &pod, format!("container {container} started again")))
+            .send(note(
+                NoteKind::Resumed,
+                &pod,
+                format!("container {container} started again"),
+            ))
             .await
             .is_err()
         {
@@ -462,7 +532,11 @@ pub async fn follow_worker(
                 Ok(_) if !said => {
                     said = true;
                     if tx
-                        .send(note(NoteKind::Waiting, &pod, format!("waiting for pod {pod} to be created")))
+                        .send(note(
+                            NoteKind::Waiting,
+                            &pod,
+                            format!("waiting for pod {pod} to be created"),
+                        ))
                         .await
                         .is_err()
                     {
@@ -471,7 +545,13 @@ pub async fn follow_worker(
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    let _ = tx.send(note(NoteKind::Error, &pod, format!("pod {namespace}/{pod}: {}", api_message(&e).1))).await;
+                    let _ = tx
+                        .send(note(
+                            NoteKind::Error,
+                            &pod,
+                            format!("pod {namespace}/{pod}: {}", api_message(&e).1),
+                        ))
+                        .await;
                     return;
                 }
             }
@@ -483,7 +563,14 @@ pub async fn follow_worker(
                 _ = tx.closed() => return,
             }
         }
-        follow_pod(client.clone(), namespace.clone(), pod.clone(), opts.clone(), tx.clone()).await;
+        follow_pod(
+            client.clone(),
+            namespace.clone(),
+            pod.clone(),
+            opts.clone(),
+            tx.clone(),
+        )
+        .await;
         if !opts.follow || opts.previous || tx.is_closed() {
             return;
         }
@@ -504,7 +591,14 @@ pub async fn swarm_pods(client: &kube::Client, swarm: &SwarmRef) -> Result<Vec<S
     let mut names: Vec<String> = pods
         .list(&lp)
         .await
-        .map_err(|e| format!("pods app={} in {}: {}", swarm.watch_label, swarm.namespace, api_message(&e).1))?
+        .map_err(|e| {
+            format!(
+                "pods app={} in {}: {}",
+                swarm.watch_label,
+                swarm.namespace,
+                api_message(&e).1
+            )
+        })?
         .items
         .into_iter()
         .filter_map(|p| p.metadata.name)
@@ -523,9 +617,16 @@ pub fn worker_order(name: &str) -> (String, u64) {
 
 /// Every worker of a swarm, each followed as [`follow_pod`]; following, a
 /// worker that appears (a scale-up, a pod recreated) is read too.
-pub async fn follow_swarm(client: kube::Client, swarm: SwarmRef, opts: LogOptions, tx: mpsc::Sender<LogEvent>) {
+pub async fn follow_swarm(
+    client: kube::Client,
+    swarm: SwarmRef,
+    opts: LogOptions,
+    tx: mpsc::Sender<LogEvent>,
+) {
     let mut running: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
-    let start = |name: &str, running: &mut HashMap<String, tokio::task::JoinHandle<()>>, opts: &LogOptions| {
+    let start = |name: &str,
+                 running: &mut HashMap<String, tokio::task::JoinHandle<()>>,
+                 opts: &LogOptions| {
         if running.get(name).is_some_and(|h| !h.is_finished()) {
             return;
         }
@@ -609,7 +710,8 @@ pub async fn follow_stream(
     tx: mpsc::Sender<LogEvent>,
 ) {
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &swarm.namespace);
-    let cfg = watcher::Config::default().fields(&format!("metadata.name={}", swarm.output_config_map));
+    let cfg =
+        watcher::Config::default().fields(&format!("metadata.name={}", swarm.output_config_map));
     let mut events = watcher(cms.clone(), cfg).boxed();
     let mut owner: Option<(String, u64)> = None;
     let mut released_by: Option<String> = None;
@@ -632,7 +734,9 @@ pub async fn follow_stream(
             return;
         }
         Err(e) => {
-            let _ = tx.send(note(NoteKind::Error, &swarm.name, api_message(&e).1)).await;
+            let _ = tx
+                .send(note(NoteKind::Error, &swarm.name, api_message(&e).1))
+                .await;
             return;
         }
     };
@@ -647,8 +751,13 @@ pub async fn follow_stream(
                 h.abort();
             }
             let text = match (&owner, &now) {
-                (_, None) if first => format!("{stream} has no owner in swarm {}; waiting for one", swarm.name),
-                (Some((from, _)), None) => format!("{stream} released by {from}; waiting for its new owner"),
+                (_, None) if first => format!(
+                    "{stream} has no owner in swarm {}; waiting for one",
+                    swarm.name
+                ),
+                (Some((from, _)), None) => {
+                    format!("{stream} released by {from}; waiting for its new owner")
+                }
                 (None, Some((to, v))) if first => format!("{stream} is on {to}, v{v}"),
                 // Released by one worker, then granted to another (a
                 // two-phase handoff): one move.
@@ -663,7 +772,11 @@ pub async fn follow_stream(
                 (Some((from, _)), None) => Some(from.clone()),
                 _ => None,
             };
-            let kind = if now.is_some() { NoteKind::Switched } else { NoteKind::Waiting };
+            let kind = if now.is_some() {
+                NoteKind::Switched
+            } else {
+                NoteKind::Waiting
+            };
             if tx.send(note(kind, &stream, text)).await.is_err() {
                 return;
             }
@@ -678,7 +791,13 @@ pub async fn follow_stream(
                         ..opts.clone()
                     }
                 };
-                let task = tokio::spawn(follow_worker(client.clone(), swarm.namespace.clone(), to.clone(), o, tx.clone()));
+                let task = tokio::spawn(follow_worker(
+                    client.clone(),
+                    swarm.namespace.clone(),
+                    to.clone(),
+                    o,
+                    tx.clone(),
+                ));
                 if !opts.follow {
                     let _ = task.await;
                     return;
@@ -695,7 +814,9 @@ pub async fn follow_stream(
             _ = tx.closed() => break,
         };
         match ev {
-            Some(Ok(watcher::Event::Apply(cm))) | Some(Ok(watcher::Event::InitApply(cm))) => pending.push(cm),
+            Some(Ok(watcher::Event::Apply(cm))) | Some(Ok(watcher::Event::InitApply(cm))) => {
+                pending.push(cm)
+            }
             Some(Ok(_)) => {}
             Some(Err(_)) => tokio::time::sleep(Duration::from_secs(1)).await,
             None => break,
@@ -745,7 +866,10 @@ mod tests {
     #[test]
     fn stamps_split_from_text() {
         let (ms, stamp, text) = split_stamp("2026-12-03T12:00:01.5Z processed 3 records");
-        assert_eq!(ms, crate::time::parse_rfc3339("2026-12-03T12:00:01Z").unwrap() + 500);
+        assert_eq!(
+            ms,
+            crate::time::parse_rfc3339("2026-12-03T12:00:01Z").unwrap() + 500
+        );
         assert_eq!(stamp, "2026-12-03T12:00:01.5Z");
         assert_eq!(text, "processed 3 records");
         assert_eq!(split_stamp("no stamp here"), (0, "", "no stamp here"));

@@ -18,9 +18,7 @@ enum Target {
 
 /// A Go-style duration as kubectl's `--since` takes it: `5s`, `2m`, `1h30m`.
 pub fn parse_since(text: &str) -> Result<i64, String> {
-    let bad = || {
-        format!("--since {text:?} is not a duration: write it as 30s, 5m, 2h or 1h30m")
-    };
+    let bad = || format!("--since {text:?} is not a duration: write it as 30s, 5m, 2h or 1h30m");
     let mut total = 0i64;
     let mut num = String::new();
     let mut any = false;
@@ -83,7 +81,11 @@ async fn target(session: &Session, args: &LogsArgs) -> Result<Target, CommandErr
                 )),
                 _ => fail(format!(
                     "stream {stream} is in several swarms ({}); name one: swarmdeck logs swarm/NAME --stream {stream}",
-                    having.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                    having
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             }
         }
@@ -121,9 +123,17 @@ fn format_line(line: &LogLine, prefix: bool, timestamps: bool) -> String {
 
 pub(super) async fn logs(session: Session, args: LogsArgs) -> Outcome {
     if args.tail < -1 {
-        return fail(format!("--tail {}: give a count of lines, or -1 for all", args.tail));
+        return fail(format!(
+            "--tail {}: give a count of lines, or -1 for all",
+            args.tail
+        ));
     }
-    let since_seconds = args.since.as_deref().map(parse_since).transpose().map_err(CommandError)?;
+    let since_seconds = args
+        .since
+        .as_deref()
+        .map(parse_since)
+        .transpose()
+        .map_err(CommandError)?;
     let target = target(&session, &args).await?;
     let opts = LogOptions {
         container: args.container.clone(),
@@ -163,7 +173,8 @@ pub(super) async fn logs(session: Session, args: LogsArgs) -> Outcome {
     let mut holding = several;
     // Pods whose first batch is in (or that will send none).
     let mut caught = std::collections::HashSet::new();
-    let flush_held = |held: &mut std::collections::VecDeque<LogLine>, out: &mut std::io::StdoutLock| {
+    let flush_held = |held: &mut std::collections::VecDeque<LogLine>,
+                      out: &mut std::io::StdoutLock| {
         for l in held.drain(..) {
             if !emit(out, &format_line(&l, prefix, args.timestamps)) {
                 return false;
@@ -209,7 +220,11 @@ pub(super) async fn logs(session: Session, args: LogsArgs) -> Outcome {
                     }
                 }
             }
-            LogEvent::Note { kind: NoteKind::Switched, text, .. } => {
+            LogEvent::Note {
+                kind: NoteKind::Switched,
+                text,
+                ..
+            } => {
                 // A stream's owner is part of what its log says.
                 if !emit(&mut out, &format!("--- {text}\n")) {
                     task.abort();

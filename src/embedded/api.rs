@@ -842,7 +842,10 @@ fn pod_log(
     pod: &Value,
     q: &HashMap<String, String>,
 ) -> Result<Response, ApiError> {
-    let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    let name = pod["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let flag = |k: &str| q.get(k).is_some_and(|v| v == "true" || v == "1");
     let int = |k: &str| -> Result<Option<i64>, ApiError> {
         q.get(k)
@@ -864,17 +867,28 @@ fn pod_log(
     let since_seconds = int("sinceSeconds")?;
     let limit = int("limitBytes")?;
     if let Some(n) = tail.filter(|n| *n < 0) {
-        return Err(invalid("tailLines", format!("Invalid value: {n}: must be greater than or equal to 0")));
+        return Err(invalid(
+            "tailLines",
+            format!("Invalid value: {n}: must be greater than or equal to 0"),
+        ));
     }
     if let Some(n) = since_seconds.filter(|n| *n < 1) {
-        return Err(invalid("sinceSeconds", format!("Invalid value: {n}: must be greater than 0")));
+        return Err(invalid(
+            "sinceSeconds",
+            format!("Invalid value: {n}: must be greater than 0"),
+        ));
     }
     if let Some(n) = limit.filter(|n| *n < 1) {
-        return Err(invalid("limitBytes", format!("Invalid value: {n}: must be greater than 0")));
+        return Err(invalid(
+            "limitBytes",
+            format!("Invalid value: {n}: must be greater than 0"),
+        ));
     }
     let since_time = match q.get("sinceTime") {
         Some(t) => Some(crate::time::parse_rfc3339(t).ok_or_else(|| {
-            ApiError::bad_request(format!("invalid value for sinceTime: {t:?} is not an RFC 3339 time"))
+            ApiError::bad_request(format!(
+                "invalid value for sinceTime: {t:?} is not an RFC 3339 time"
+            ))
         })?),
         None => None,
     };
@@ -933,7 +947,11 @@ fn pod_log(
     let timestamps = flag("timestamps");
     let render = move |l: &super::logs::LogLine| -> Bytes {
         if timestamps {
-            Bytes::from(format!("{} {}\n", crate::time::rfc3339_nano(l.at_ms), l.text))
+            Bytes::from(format!(
+                "{} {}\n",
+                crate::time::rfc3339_nano(l.at_ms),
+                l.text
+            ))
         } else {
             Bytes::from(format!("{}\n", l.text))
         }

@@ -456,6 +456,32 @@ impl Cluster {
             .append(namespace, pod, &container, self.clock().now_ms(), line);
     }
 
+    /// The texts the pod's first container wrote: its previous instance's
+    /// (if any), then its current one's.
+    pub fn pod_log(&self, namespace: &str, pod: &str) -> Vec<String> {
+        use super::logs::Which;
+        let Some(container) = self.containers_of(namespace, pod).into_iter().next() else {
+            return Vec::new();
+        };
+        let now = self.clock().now_ms();
+        let logs = &self.shared.logs;
+        let previous = logs
+            .read(namespace, pod, &container, Which::Previous, now)
+            .map(|(l, _)| l)
+            .unwrap_or_default();
+        let current = logs
+            .read(namespace, pod, &container, Which::Current, now)
+            .map(|(l, _)| l)
+            .unwrap_or_default();
+        // During a back-off both are the exited instance: once.
+        let both = if previous == current {
+            current
+        } else {
+            previous.into_iter().chain(current).collect()
+        };
+        both.into_iter().map(|l| l.text).collect()
+    }
+
     /// What the simulated containers wrote.
     pub fn logs(&self) -> &super::logs::Logs {
         &self.shared.logs

@@ -67,7 +67,8 @@ impl Instance {
         let beat = beat.clone();
         for k in first..due {
             let job = &beat.jobs[k as usize % beat.jobs.len()];
-            let records = 200 + crate::domain::hash::stable_hash(&format!("{}/{k}", beat.seed)) % 800;
+            let records =
+                200 + crate::domain::hash::stable_hash(&format!("{}/{k}", beat.seed)) % 800;
             self.push(LogLine {
                 at_ms: beat.from_ms + (k + 1) * BEAT_MS,
                 text: format!(
@@ -195,7 +196,10 @@ impl Logs {
     pub fn exit(&self, ns: &str, pod: &str, container: &str, at_ms: i64) {
         {
             let mut pods = self.lock();
-            if let Some(log) = pods.get_mut(&key(ns, pod)).and_then(|c| c.get_mut(container)) {
+            if let Some(log) = pods
+                .get_mut(&key(ns, pod))
+                .and_then(|c| c.get_mut(container))
+            {
                 log.current.catch_up(at_ms);
                 log.current.beat = None;
                 log.current.ended = true;
@@ -205,7 +209,15 @@ impl Logs {
     }
 
     /// A worker processes `jobs` from `from_ms` on (an empty list: it idles).
-    pub fn beat(&self, ns: &str, pod: &str, container: &str, from_ms: i64, jobs: Vec<String>, version: u64) {
+    pub fn beat(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        from_ms: i64,
+        jobs: Vec<String>,
+        version: u64,
+    ) {
         let mut pods = self.lock();
         let log = pods
             .entry(key(ns, pod))
@@ -233,7 +245,14 @@ impl Logs {
     /// instance is the one before the current, or the current one when it
     /// has exited and not started again (as the kubelet answers during a
     /// crash loop's back-off).
-    pub fn read(&self, ns: &str, pod: &str, container: &str, which: Which, now: i64) -> Option<(Vec<LogLine>, Cursor)> {
+    pub fn read(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        which: Which,
+        now: i64,
+    ) -> Option<(Vec<LogLine>, Cursor)> {
         let mut pods = self.lock();
         let log = pods.get_mut(&key(ns, pod))?.get_mut(container)?;
         log.current.catch_up(now);
@@ -252,7 +271,10 @@ impl Logs {
     /// What the current instance wrote after `cursor`, or `Ended`.
     pub fn after(&self, ns: &str, pod: &str, container: &str, cursor: Cursor, now: i64) -> More {
         let mut pods = self.lock();
-        let Some(log) = pods.get_mut(&key(ns, pod)).and_then(|c| c.get_mut(container)) else {
+        let Some(log) = pods
+            .get_mut(&key(ns, pod))
+            .and_then(|c| c.get_mut(container))
+        else {
             return More::Ended;
         };
         if log.generation != cursor.generation {
@@ -331,7 +353,10 @@ mod tests {
             panic!("ended too early")
         };
         assert_eq!(texts(&lines), ["b"]);
-        assert_eq!(logs.after("ns", "p", "c", cursor, 5), More::Lines(vec![], cursor));
+        assert_eq!(
+            logs.after("ns", "p", "c", cursor, 5),
+            More::Lines(vec![], cursor)
+        );
         logs.start("ns", "p", "c", 6, false);
         assert_eq!(logs.after("ns", "p", "c", cursor, 7), More::Ended);
     }
@@ -340,23 +365,43 @@ mod tests {
     fn beats_are_written_when_read_in_time_order() {
         let logs = Logs::new();
         logs.start("ns", "w-0", "worker", 0, true);
-        logs.beat("ns", "w-0", "worker", 1000, vec!["stream:a".into(), "stream:b".into()], 3);
-        logs.append("ns", "w-0", "worker", 1000 + 2 * BEAT_MS + 1, "marker".into());
-        let (lines, _) = logs.read("ns", "w-0", "worker", Which::Current, 1000 + 3 * BEAT_MS).unwrap();
+        logs.beat(
+            "ns",
+            "w-0",
+            "worker",
+            1000,
+            vec!["stream:a".into(), "stream:b".into()],
+            3,
+        );
+        logs.append(
+            "ns",
+            "w-0",
+            "worker",
+            1000 + 2 * BEAT_MS + 1,
+            "marker".into(),
+        );
+        let (lines, _) = logs
+            .read("ns", "w-0", "worker", Which::Current, 1000 + 3 * BEAT_MS)
+            .unwrap();
         let at: Vec<i64> = lines.iter().map(|l| l.at_ms).collect();
         assert!(at.windows(2).all(|w| w[0] <= w[1]), "{at:?}");
         assert_eq!(lines.len(), 4, "{lines:?}");
         assert!(lines[0].text.contains("from stream:a (config version 3)"));
         assert!(lines[1].text.contains("from stream:b"));
         assert_eq!(lines[2].text, "marker");
-        assert_eq!(logs.next_due("ns", "w-0", "worker"), Some(1000 + 4 * BEAT_MS));
+        assert_eq!(
+            logs.next_due("ns", "w-0", "worker"),
+            Some(1000 + 4 * BEAT_MS)
+        );
     }
 
     #[test]
     fn a_long_silence_writes_no_more_than_is_kept() {
         let logs = Logs::new();
         logs.beat("ns", "w", "c", 0, vec!["s".into()], 1);
-        let (lines, _) = logs.read("ns", "w", "c", Which::Current, BEAT_MS * 100_000).unwrap();
+        let (lines, _) = logs
+            .read("ns", "w", "c", Which::Current, BEAT_MS * 100_000)
+            .unwrap();
         assert_eq!(lines.len(), KEPT_LINES);
         assert_eq!(lines.last().unwrap().at_ms, BEAT_MS * 100_000);
     }

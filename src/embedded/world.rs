@@ -1080,7 +1080,8 @@ impl World {
                 }
                 ("Running", Some(FaultKind::CrashLoop))
                     if age >= t.crash_ms
-                        && pod["status"]["containerStatuses"][0]["state"]["running"].is_object() =>
+                        && pod["status"]["containerStatuses"][0]["state"]["running"]
+                            .is_object() =>
                 {
                     let restarts = sim.restarts + 1;
                     self.pods.insert(
@@ -1191,7 +1192,13 @@ impl World {
             let image = c["image"].as_str().unwrap_or(image);
             let logs = self.cluster.logs();
             logs.start(&ns, &name, container, now, restarts == 0);
-            logs.append(&ns, &name, container, now, format!("starting {image} on {node}"));
+            logs.append(
+                &ns,
+                &name,
+                container,
+                now,
+                format!("starting {image} on {node}"),
+            );
         }
         if self.fault_for_pod(&ns, &name) == Some(FaultKind::CrashLoop) {
             self.cluster

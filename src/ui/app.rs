@@ -1846,13 +1846,17 @@ fn open_stream_logs(model: &mut Model) -> Vec<Effect> {
         .workers
         .get(selected)
         .and_then(|w| w.jobs.iter().find(|j| re.is_match(j)))
-        .or_else(|| data.workers.iter().flat_map(|w| w.jobs.iter()).find(|j| re.is_match(j)))
+        .or_else(|| {
+            data.workers
+                .iter()
+                .flat_map(|w| w.jobs.iter())
+                .find(|j| re.is_match(j))
+        })
         .cloned();
     match stream {
-        Some(stream) => super::screen::logs::open(
-            model,
-            super::screen::logs::LogSource::Stream(swarm, stream),
-        ),
+        Some(stream) => {
+            super::screen::logs::open(model, super::screen::logs::LogSource::Stream(swarm, stream))
+        }
         None => {
             model.say_error("no stream matches the search: / finds one");
             Vec::new()

@@ -486,7 +486,13 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
                     if let Some(t) = log_task.take() {
                         t.abort();
                     }
-                    log_task = Some(read_logs(conn.client.clone(), id, source, options, etx.clone()));
+                    log_task = Some(read_logs(
+                        conn.client.clone(),
+                        id,
+                        source,
+                        options,
+                        etx.clone(),
+                    ));
                 }
                 Effect::CloseLogs => {
                     if let Some(t) = log_task.take() {

@@ -216,7 +216,11 @@ data:
             ["grid"] => (Class::Reads, own(&["swarm-worker"]), "swarm"),
             ["get"] => (Class::Reads, own(&["pods"]), "swarm"),
             ["status"] => (Class::Reads, own(&[]), "swarm"),
-            ["logs"] => (Class::Reads, own(&["swarm-worker-0", "--tail", "5"]), "swarm"),
+            ["logs"] => (
+                Class::Reads,
+                own(&["swarm-worker-0", "--tail", "5"]),
+                "swarm",
+            ),
             ["rebalance"] => (Class::Writes, own(&["swarm-worker"]), "swarm"),
             ["scale"] => (Class::Writes, own(&["swarm-worker", "3"]), "swarm"),
             ["task", "set-state"] => (

@@ -189,12 +189,15 @@ impl LogScreen {
                     pod,
                     at_ms,
                     text,
-                } => Entry::Note {
-                    kind,
-                    pod,
-                    at_ms,
-                    text,
-                },
+                } => {
+                    self.loading = false;
+                    Entry::Note {
+                        kind,
+                        pod,
+                        at_ms,
+                        text,
+                    }
+                }
                 LogEvent::Caught { pod } => {
                     self.note_pod(&pod);
                     self.loading = false;
@@ -281,7 +284,8 @@ impl LogScreen {
         };
         let shown = self.shown();
         let from = self.view_top();
-        let hit = |i: &usize| re.is_match(&self.entries[shown[*i]].text(self.timestamps, self.merged()));
+        let hit =
+            |i: &usize| re.is_match(&self.entries[shown[*i]].text(self.timestamps, self.merged()));
         let found = if forward {
             (from + 1..shown.len()).find(|i| hit(i))
         } else {
@@ -331,7 +335,11 @@ pub fn open(model: &mut Model, source: LogSource) -> Vec<Effect> {
 pub fn close_all(model: &mut Model) -> Vec<Effect> {
     let had = model.stack.iter().any(|s| matches!(s, Screen::Logs(_)));
     model.stack.retain(|s| !matches!(s, Screen::Logs(_)));
-    if had { vec![Effect::CloseLogs] } else { Vec::new() }
+    if had {
+        vec![Effect::CloseLogs]
+    } else {
+        Vec::new()
+    }
 }
 
 /// Lines from the runtime.
@@ -413,7 +421,9 @@ pub fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
             model.filter = None;
             let mut effects = close_all(model);
             if model.stack.is_empty() {
-                model.stack.push(Screen::Table(crate::ui::data::ViewKind::Pods));
+                model
+                    .stack
+                    .push(Screen::Table(crate::ui::data::ViewKind::Pods));
             }
             model.invalidate();
             effects.retain(|e| *e == Effect::CloseLogs);
@@ -543,12 +553,18 @@ fn highlight(text: &str, re: Option<&regex::Regex>, base: Style, hit: Style) -> 
 
 pub fn render(model: &Model, l: &LogScreen, f: &mut Frame, area: Rect) {
     let t = &model.theme;
-    let mut title = vec![Span::styled(format!(" logs {} ", l.source.title()), t.style("title"))];
+    let mut title = vec![Span::styled(
+        format!(" logs {} ", l.source.title()),
+        t.style("title"),
+    )];
     if let Some(c) = &l.container {
         title.push(Span::styled(format!("[{c}] "), t.style("title")));
     }
     if l.previous {
-        title.push(Span::styled("(previous container) ", t.style("status.warn")));
+        title.push(Span::styled(
+            "(previous container) ",
+            t.style("status.warn"),
+        ));
     }
     if let Some(p) = &l.only {
         title.push(Span::styled(format!("only {p} "), t.style("status.warn")));
@@ -575,9 +591,12 @@ pub fn render(model: &Model, l: &LogScreen, f: &mut Frame, area: Rect) {
         flags.push(format!("/{s}"));
     }
     if l.dropped > 0 {
-        flags.push(format!("{} older lines dropped (logs.max_lines {})", l.dropped, l.max_lines));
+        flags.push(format!("{} dropped (max_lines {})", l.dropped, l.max_lines));
     }
-    title.push(Span::styled(format!("{} ", flags.join(", ")), t.style("footer")));
+    title.push(Span::styled(
+        format!("{} ", flags.join(", ")),
+        t.style("footer"),
+    ));
     let b = crate::ui::views::block(model, Line::from(title));
     let inner = b.inner(area);
     f.render_widget(b, area);
@@ -603,7 +622,10 @@ pub fn render(model: &Model, l: &LogScreen, f: &mut Frame, area: Rect) {
             Entry::Line(line) => {
                 let mut spans = Vec::new();
                 if merged {
-                    spans.push(Span::styled(format!("{} ", line.pod), worker_style(model, l, &line.pod)));
+                    spans.push(Span::styled(
+                        format!("{} ", line.pod),
+                        worker_style(model, l, &line.pod),
+                    ));
                 }
                 if l.timestamps && !line.stamp.is_empty() {
                     spans.push(Span::styled(format!("{} ", line.stamp), t.style("footer")));
