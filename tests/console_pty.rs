@@ -604,3 +604,98 @@ fn a_missing_crd_is_said_asked_for_rarely_and_picked_up_once_installed() {
     t.send(b"q");
     t.wait_for("exit", |s| s.contains("EXITED 0"));
 }
+
+#[test]
+fn a_crash_looping_pod_s_last_words_from_its_previous_container() {
+    let t = Tui::start("--embedded");
+    t.wait_for("the demo pods", |s| s.contains("swarm-worker-0"));
+    t.send(b"0");
+    t.send(b"/payment\r");
+    t.wait_for("the crash-looping pod", |s| {
+        s.contains("payment-gateway") && !s.contains("swarm-worker-0")
+    });
+    t.send(b"l");
+    t.wait_for("its log, following", |s| {
+        s.contains("logs pod ops/payment-gateway-")
+            && s.contains("starting registry.example.org/ops/payment-gateway:3.2")
+    });
+    // The container exits: the view says so and waits for the restart.
+    t.wait_for("the exit marked", |s| {
+        s.contains("cannot connect to upstream") && s.contains("waiting for it to restart")
+    });
+    t.send(b"p");
+    let s = t.wait_for("the previous container's log", |s| {
+        s.contains("(previous container) ended") && s.contains("exiting with status 1")
+    });
+    assert!(
+        s.contains("error: cannot connect to upstream: connection refused"),
+        "{s}"
+    );
+    t.send(b"\x1b");
+    t.wait_for("the pods again", |s| {
+        s.contains("Pods(") && s.contains("payment-gateway")
+    });
+    t.send(b"q");
+    t.wait_for("exit", |s| s.contains("EXITED 0"));
+}
+
+#[test]
+fn a_stream_s_log_follows_it_to_its_new_owner_across_a_scale() {
+    let served = Served::start("swarm");
+    let state = tempfile::tempdir().unwrap();
+    let t = Tui::start(&format!("--kubeconfig {}", served.kubeconfig.display()));
+    t.wait_for("the swarm pods", |s| s.contains("swarm-worker-1"));
+    t.send(b":grid\r");
+    t.wait_for("the grid with 2 converged workers", |s| {
+        s.contains("grid swarm-worker") && s.contains("2 workers (2 converged)")
+    });
+    // A stream the scale to 3 moves, from the plan.
+    let run = |args: &[&str]| {
+        let out = common::swarmdeck(args, Some(&served.kubeconfig), state.path());
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let plan: serde_json::Value = serde_json::from_str(&run(&[
+        "scale",
+        "swarm-worker",
+        "3",
+        "-n",
+        "swarm",
+        "--dry-run",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let moved = &plan["plan"]["moves"][0];
+    let (stream, from, to) = (
+        moved["job"].as_str().unwrap().to_owned(),
+        moved["from"].as_str().unwrap().to_owned(),
+        moved["to"].as_str().unwrap().to_owned(),
+    );
+    t.send(format!("/{stream}\r").as_bytes());
+    t.send(b"L");
+    t.wait_for("the stream's log on its owner", |s| {
+        s.contains(&format!("logs {stream} in swarm swarm/swarm-worker"))
+            && s.contains(&format!("--- {stream} is on {from}, v"))
+    });
+    run(&["scale", "swarm-worker", "3", "-n", "swarm"]);
+    let s = t.wait_for("the move and the new owner's lines", |s| {
+        s.contains(&format!("--- {stream} moved {from} → {to}, v")) && s.contains("loaded 10 jobs")
+    });
+    let after = s
+        .split(&format!("moved {from} → {to}"))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        after.contains("starting registry.example.org/swarm/worker"),
+        "{s}"
+    );
+    t.send(b"\x1b");
+    t.send(b"q");
+    t.send(b"q");
+    t.wait_for("exit", |s| s.contains("EXITED 0"));
+}
