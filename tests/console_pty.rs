@@ -644,7 +644,10 @@ fn a_stream_s_log_follows_it_to_its_new_owner_across_a_scale() {
     let served = Served::start("swarm");
     let state = tempfile::tempdir().unwrap();
     let t = Tui::start(&format!("--kubeconfig {}", served.kubeconfig.display()));
-    t.wait_for("the swarm pods", |s| s.contains("swarm-worker-1"));
+    // The workers hold their streams and the console knows the swarm.
+    t.wait_for("the swarm's workers converged", |s| {
+        s.matches("v1 ✓").count() == 2 && s.contains("engine:standby")
+    });
     t.send(b":grid\r");
     t.wait_for("the grid with 2 converged workers", |s| {
         s.contains("grid swarm-worker") && s.contains("2 workers (2 converged)")

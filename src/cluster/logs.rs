@@ -90,11 +90,13 @@ fn now_ms() -> i64 {
     crate::time::Clock::system().now_ms()
 }
 
+/// A failed request's code (0: no answer) and its line for the operator.
 fn api_message(e: &kube::Error) -> (u16, String) {
-    match e {
-        kube::Error::Api(s) => (s.code, s.message.clone()),
-        other => (0, crate::cluster::explain(other)),
-    }
+    let code = match e {
+        kube::Error::Api(s) => s.code,
+        _ => 0,
+    };
+    (code, crate::cluster::explain(e))
 }
 
 fn note(kind: NoteKind, pod: &str, text: String) -> LogEvent {
