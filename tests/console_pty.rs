@@ -528,8 +528,13 @@ fn an_idle_console_sends_no_write_and_no_failing_request() {
     let served = Served::start("swarm");
     let cluster = &served.cluster;
     let t = Tui::start(&format!("--kubeconfig {} -A", served.kubeconfig.display()));
-    t.wait_for("the pods, live, engine standing by", |s| {
-        s.contains("swarm-worker-0") && s.contains(" live ") && s.contains("engine:standby")
+    // The demo's swarm gets its first assignment from the console's engine
+    // (a write, before the window): wait until its workers hold it.
+    t.wait_for("the pods, live, assigned, engine standing by", |s| {
+        s.contains("swarm-worker-0")
+            && s.contains(" live ")
+            && s.matches("v1 ✓").count() == 2
+            && s.contains("engine:standby")
     });
     // Past start-up (lists, watches, the one rules review), then two lease
     // periods and two controller resyncs of looking at swarms and Tasks that
