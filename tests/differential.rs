@@ -631,6 +631,8 @@ async fn the_embedded_cluster_answers_as_kube_apiserver_does() {
     let embedded = scenarios(&emb_admin, &emb_viewer, &ns).await;
     let mut real = real;
     let mut embedded = embedded;
+    real.extend(log_scenarios(&real_admin, &ns).await);
+    embedded.extend(log_scenarios(&emb_admin, &ns).await);
     {
         let (real_kc, emb_kc, ns) = (real_kc.clone(), served.kubeconfig.clone(), ns.clone());
         let (r, e) = tokio::task::spawn_blocking(move || {
@@ -1351,6 +1353,74 @@ async fn streaming_list(admin: &kube::Client, ns: &str) -> BTreeMap<String, Valu
                 Err(status) => status,
             },
         );
+    }
+    out
+}
+
+/// `pods/NAME/log` as swarmdeck and kubectl ask for it, on pods no node
+/// runs (the real control plane here has no kubelet): the option checks,
+/// the container checks and the empty answer, in kube-apiserver's words.
+async fn log_scenarios(admin: &kube::Client, ns: &str) -> BTreeMap<String, Value> {
+    use k8s_openapi::api::core::v1::Pod;
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), ns);
+    let pod = |name: &str, containers: &[&str]| -> Pod {
+        let cs: Vec<Value> = containers
+            .iter()
+            .map(|c| json!({"name": c, "image": format!("example/{c}:1")}))
+            .collect();
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name},
+            "spec": {"nodeSelector": {"diff": "nowhere"}, "containers": cs},
+        }))
+        .unwrap()
+    };
+    pods.create(&PostParams::default(), &pod("logs-one", &["app"]))
+        .await
+        .unwrap();
+    pods.create(&PostParams::default(), &pod("logs-two", &["a", "b"]))
+        .await
+        .unwrap();
+    let mut out = BTreeMap::new();
+    for (name, path) in [
+        ("unscheduled", "logs-one/log"),
+        ("unscheduled, previous", "logs-one/log?previous=true"),
+        (
+            "unscheduled, follow",
+            "logs-two/log?container=a&follow=true",
+        ),
+        (
+            "unscheduled, options",
+            "logs-two/log?container=b&timestamps=true&tailLines=5&sinceTime=2026-01-01T00:00:00Z&limitBytes=100",
+        ),
+        ("several containers, none named", "logs-two/log"),
+        (
+            "a container the pod does not have",
+            "logs-one/log?container=nope",
+        ),
+        ("sinceSeconds 0", "logs-one/log?sinceSeconds=0"),
+        ("tailLines -1", "logs-one/log?tailLines=-1"),
+        ("limitBytes 0", "logs-one/log?limitBytes=0"),
+        (
+            "sinceSeconds and sinceTime",
+            "logs-one/log?sinceSeconds=3&sinceTime=2026-01-01T00:00:00Z",
+        ),
+        ("sinceSeconds not a number", "logs-one/log?sinceSeconds=abc"),
+        ("a pod that does not exist", "missing/log"),
+    ] {
+        let request = http::Request::get(format!("/api/v1/namespaces/{ns}/pods/{path}"))
+            .body(Vec::new())
+            .unwrap();
+        let answer = match admin.request_text(request).await {
+            Ok(text) => json!({"text": text}),
+            Err(e) => outcome::<()>(Err(e)),
+        };
+        out.insert(format!("pod log: {name}"), answer);
+    }
+    for name in ["logs-one", "logs-two"] {
+        pods.delete(name, &DeleteParams::default().grace_period(0))
+            .await
+            .unwrap();
     }
     out
 }

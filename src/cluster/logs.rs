@@ -454,15 +454,22 @@ pub async fn follow_pod(
         }
         if now.is_none() {
             let why = why.unwrap_or_default();
-            if tx
-                .send(note(
+            // Never started (a pod not yet scheduled is answered with no
+            // content), or exited.
+            let said = if instance.is_none() && seen.last_ms == 0 {
+                note(
+                    NoteKind::Waiting,
+                    &pod,
+                    format!("no logs yet: container {container} has not started ({why}); waiting"),
+                )
+            } else {
+                note(
                     NoteKind::Ended,
                     &pod,
                     format!("container {container} {why}; waiting for it to restart"),
-                ))
-                .await
-                .is_err()
-            {
+                )
+            };
+            if tx.send(said).await.is_err() {
                 return;
             }
             // Wait for the next instance (or the pod's end).

@@ -850,18 +850,29 @@ fn pod_log(
     let int = |k: &str| -> Result<Option<i64>, ApiError> {
         q.get(k)
             .map(|v| {
+                // kube-apiserver's words (Go's strconv).
                 v.parse::<i64>().map_err(|_| {
-                    ApiError::bad_request(format!("invalid value for {k}: {v:?} is not an integer"))
+                    ApiError::bad_request(format!(
+                        "strconv.ParseInt: parsing {v:?}: invalid syntax"
+                    ))
                 })
             })
             .transpose()
     };
     let invalid = |field: &str, why: String| {
-        ApiError::new(
+        let mut e = ApiError::new(
             422,
             "Invalid",
             format!("PodLogOptions \"{name}\" is invalid: {field}: {why}"),
-        )
+        );
+        let reason = if why.starts_with("Forbidden") {
+            "FieldValueForbidden"
+        } else {
+            "FieldValueInvalid"
+        };
+        e.details = json!({"name": name, "kind": "PodLogOptions",
+            "causes": [{"reason": reason, "message": why, "field": field}]});
+        e
     };
     let tail = int("tailLines")?;
     let since_seconds = int("sinceSeconds")?;
@@ -894,7 +905,7 @@ fn pod_log(
     };
     if since_seconds.is_some() && since_time.is_some() {
         return Err(invalid(
-            "sinceSeconds",
+            "[]",
             "Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified".into(),
         ));
     }
@@ -914,6 +925,17 @@ fn pod_log(
             )));
         }
     };
+    // A pod no node runs yet has no log: kube-apiserver answers 204.
+    if pod["spec"]["nodeName"]
+        .as_str()
+        .unwrap_or_default()
+        .is_empty()
+    {
+        return Ok(Response::builder()
+            .status(StatusCode::NO_CONTENT)
+            .body(Body::empty())
+            .unwrap_or_default());
+    }
     let previous = flag("previous");
     let which = if previous {
         super::logs::Which::Previous
@@ -930,9 +952,15 @@ fn pod_log(
         let status = pod["status"]["containerStatuses"]
             .as_array()
             .and_then(|cs| cs.iter().find(|c| c["name"] == container.as_str()));
-        let reason = status
+        // The kubelet's words for the common pending failures.
+        let reason = match status
             .and_then(|c| c["state"]["waiting"]["reason"].as_str())
-            .unwrap_or("ContainerCreating");
+            .unwrap_or("ContainerCreating")
+        {
+            "ErrImagePull" => "image can't be pulled",
+            "ImagePullBackOff" => "trying and failing to pull image",
+            other => other,
+        };
         return Err(ApiError::bad_request(format!(
             "container \"{container}\" in pod \"{name}\" is waiting to start: {reason}"
         )));
