@@ -162,6 +162,21 @@ pub struct TableState {
     pub sort: (usize, bool),
 }
 
+impl TableState {
+    /// A view's first state: events newest first (by LAST SEEN), the
+    /// others by their first column.
+    pub fn of(kind: ViewKind) -> Self {
+        Self {
+            selected: 0,
+            sort: if kind == ViewKind::Events {
+                (1, false)
+            } else {
+                (0, false)
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct YamlState {
     pub title: String,
@@ -307,6 +322,7 @@ type RowsKey = (
     Option<String>,
     Option<String>,
     (usize, bool),
+    bool,
 );
 
 /// Everything the views render from.
@@ -359,6 +375,12 @@ pub struct Model {
     pub wanted_theme: Option<String>,
     /// The last log reading started (each has its own id).
     pub log_id: u64,
+    /// `:events` shows Warning events only.
+    pub warnings_only: bool,
+    /// Warning events in the namespace shown in the last 10 minutes (the
+    /// header), and what that was counted from.
+    pub warnings: usize,
+    warnings_key: Option<(u64, Option<String>, i64)>,
     /// Lines a log screen keeps (settings `logs.max_lines`).
     pub log_max_lines: usize,
 }
@@ -410,6 +432,9 @@ impl Model {
             quit: false,
             wanted_theme: None,
             log_id: 0,
+            warnings_only: false,
+            warnings: 0,
+            warnings_key: None,
             log_max_lines: super::screen::logs::DEFAULT_MAX_LINES,
         }
     }
@@ -441,12 +466,42 @@ impl Model {
     }
 
     pub fn table(&self) -> TableState {
-        self.tables.get(&self.view()).cloned().unwrap_or_default()
+        let v = self.view();
+        self.tables
+            .get(&v)
+            .cloned()
+            .unwrap_or_else(|| TableState::of(v))
     }
 
     fn table_mut(&mut self) -> &mut TableState {
         let v = self.view();
-        self.tables.entry(v).or_default()
+        self.tables.entry(v).or_insert_with(|| TableState::of(v))
+    }
+
+    /// Count the Warning events of the last 10 minutes in the namespace
+    /// shown (again when the events or the namespace change, or 10 s pass).
+    fn count_warnings(&mut self) {
+        let key = (
+            self.stores.events.read().generation,
+            self.namespace.clone(),
+            self.now_ms / 10_000,
+        );
+        if self.warnings_key.as_ref() == Some(&key) {
+            return;
+        }
+        let since = self.now_ms - 600_000;
+        let st = self.stores.events.read();
+        self.warnings = st
+            .rows
+            .iter()
+            .filter(|((ns, _), _)| self.namespace.as_deref().is_none_or(|want| ns == want))
+            .filter(|(_, r)| {
+                r.severity == super::data::Severity::Warn
+                    && matches!(r.cells.first(), Some(super::data::Cell::Age(Some(t))) if *t >= since)
+            })
+            .count();
+        drop(st);
+        self.warnings_key = Some(key);
     }
 
     /// Rebuild the current view's rows if its store, the filter, the sort or
@@ -457,6 +512,7 @@ impl Model {
         if let Some(Screen::Logs(l)) = self.stack.last_mut() {
             l.height = page;
         }
+        self.count_warnings();
         let kind = self.view();
         let generation = self
             .stores
@@ -471,6 +527,7 @@ impl Model {
             self.namespace.clone(),
             filter_text,
             self.table().sort,
+            self.warnings_only && kind == ViewKind::Events,
         );
         // Ages are drawn from the clock: a row is derived only when it changed.
         if self.rows_key.as_ref() == Some(&key) && !self.rows.is_empty() {
@@ -482,9 +539,16 @@ impl Model {
             HashMap::new()
         };
         let filter = self.filter.as_ref().and_then(|(_, re)| re.clone());
+        let warnings_only = key.6;
+        let keep = |d: &DisplayRow| {
+            (!warnings_only || d.severity == super::data::Severity::Warn)
+                && filter
+                    .as_ref()
+                    .is_none_or(|re| d.cells.iter().any(|c| re.is_match(c)))
+        };
         let ns = self.namespace.clone();
         let sort = self.table().sort;
-        if self.move_changed_rows(&key, &workers, filter.as_ref()) {
+        if self.move_changed_rows(&key, &workers, &keep) {
             self.finish_refresh(kind, key);
             return;
         }
@@ -516,14 +580,14 @@ impl Model {
                 if cache.len() > 2 * st.rows.len() + 64 {
                     cache.retain(|k, _| st.rows.contains_key(k));
                 }
-                order_rows(kind, rows.into_iter(), filter.as_ref(), sort)
+                order_rows(kind, rows.into_iter(), &keep, sort)
             }
             None => order_rows(
                 kind,
                 self.audit
                     .iter()
                     .map(|r| Arc::new(display_row(kind, r, &workers, now))),
-                filter.as_ref(),
+                &keep,
                 sort,
             ),
         };
@@ -555,14 +619,14 @@ impl Model {
         &mut self,
         key: &RowsKey,
         workers: &HashMap<(String, String), super::data::WorkerEntry>,
-        filter: Option<&regex::Regex>,
+        keep: &dyn Fn(&DisplayRow) -> bool,
     ) -> bool {
         let Some(old) = &self.rows_key else {
             return false;
         };
         let kind = key.0;
-        let same_view =
-            (old.0, &old.2, &old.3, &old.4, old.5) == (key.0, &key.2, &key.3, &key.4, key.5);
+        let same_view = (old.0, &old.2, &old.3, &old.4, old.5, old.6)
+            == (key.0, &key.2, &key.3, &key.4, key.5, key.6);
         if !same_view || self.rows.is_empty() || self.cache_key.is_none_or(|c| c.1 != key.2) {
             return false;
         }
@@ -593,7 +657,7 @@ impl Model {
             }
             let d = Arc::new(display_row(kind, row, workers, self.now_ms));
             self.cache.insert(k, (row.clone(), d.clone()));
-            if filter.is_none_or(|re| d.cells.iter().any(|c| re.is_match(c))) {
+            if keep(&d) {
                 let at = self
                     .rows
                     .binary_search_by(|r| order(r, &d))
@@ -1620,6 +1684,20 @@ fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
                 .unwrap_or_else(|| "all namespaces".into());
             model.say(what, MessageKind::Info);
         }
+        Action::WarningsOnly if model.view() == ViewKind::Events => {
+            model.warnings_only = !model.warnings_only;
+            model.table_mut().selected = 0;
+            let what = if model.warnings_only {
+                "Warning events only"
+            } else {
+                "all events"
+            };
+            model.say(what, MessageKind::Info);
+        }
+        Action::WarningsOnly => model.say(
+            "Warning events only is a toggle of :events (5)",
+            MessageKind::Error,
+        ),
         Action::ViewPods => return open_view(model, ViewKind::Pods),
         Action::ViewSts => return open_view(model, ViewKind::StatefulSets),
         Action::ViewCm => return open_view(model, ViewKind::ConfigMaps),

@@ -766,12 +766,10 @@ pub fn display_row(
 pub fn order_rows(
     kind: ViewKind,
     rows: impl Iterator<Item = std::sync::Arc<DisplayRow>>,
-    filter: Option<&regex::Regex>,
+    keep: &dyn Fn(&DisplayRow) -> bool,
     sort: (usize, bool),
 ) -> Vec<std::sync::Arc<DisplayRow>> {
-    let mut out: Vec<std::sync::Arc<DisplayRow>> = rows
-        .filter(|d| filter.is_none_or(|re| d.cells.iter().any(|c| re.is_match(c))))
-        .collect();
+    let mut out: Vec<std::sync::Arc<DisplayRow>> = rows.filter(|d| keep(d)).collect();
     let (col, desc) = sort;
     if col == 0 && !desc && kind != ViewKind::Audit && kind != ViewKind::Events {
         return out;

@@ -60,6 +60,7 @@ pub enum Action {
     LogTimestamps,
     LogWrap,
     LogWorker,
+    WarningsOnly,
 }
 
 pub const ACTIONS: &[(&str, Action)] = &[
@@ -111,6 +112,7 @@ pub const ACTIONS: &[(&str, Action)] = &[
     ("log_timestamps", Action::LogTimestamps),
     ("log_wrap", Action::LogWrap),
     ("log_worker", Action::LogWorker),
+    ("warnings_only", Action::WarningsOnly),
 ];
 
 impl Action {

@@ -181,6 +181,15 @@ fn header_line(model: &Model, width: u16) -> Line<'static> {
         .clone()
         .unwrap_or_else(|| "all namespaces".into());
     push(&mut spans, format!("ns:{ns} "), "header", &mut used);
+    // Warning events of the last 10 minutes where the operator looks.
+    if model.warnings > 0 {
+        push(
+            &mut spans,
+            format!("warnings:{}/10m ", model.warnings),
+            "status.warn",
+            &mut used,
+        );
+    }
     push(
         &mut spans,
         format!("ctx:{} ", h.context),
@@ -216,7 +225,13 @@ fn visible_columns(model: &Model, kind: ViewKind, width: u16) -> (Vec<usize>, Ve
         .collect();
     let start = model.table().selected.saturating_sub(model.page);
     let sample = model.rows.iter().skip(start).take(model.page * 2 + 1);
-    let mut widths: Vec<u16> = cols.iter().map(|(t, _)| t.chars().count() as u16).collect();
+    // The sorted column's title carries an arrow.
+    let sorted = model.table().sort.0;
+    let mut widths: Vec<u16> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, (t, _))| t.chars().count() as u16 + u16::from(i == sorted))
+        .collect();
     for r in sample {
         for (i, w) in widths.iter_mut().enumerate().take(r.cells.len()) {
             *w = (*w).max(r.cell_at(i, model.now_ms).chars().count() as u16);
@@ -492,6 +507,63 @@ fn describe(v: &serde_json::Value) -> String {
     out
 }
 
+/// kubectl describe's Events section: the object's events from the events
+/// store, oldest first.
+pub fn events_section(model: &Model, v: &serde_json::Value) -> String {
+    use super::data::Cell;
+    let object = format!(
+        "{}/{}",
+        v["kind"].as_str().unwrap_or_default().to_lowercase(),
+        v["metadata"]["name"].as_str().unwrap_or_default()
+    );
+    let ns = v["metadata"]["namespace"].as_str().unwrap_or_default();
+    let st = model.stores.events.read();
+    let mut events: Vec<&super::data::Row> = st
+        .rows
+        .iter()
+        .filter(|((n, _), r)| {
+            n == ns && matches!(r.cells.get(3), Some(Cell::Text(o)) if *o == object)
+        })
+        .map(|(_, r)| &**r)
+        .collect();
+    if events.is_empty() {
+        return "Events:       <none>\n".into();
+    }
+    let at = |r: &super::data::Row| match r.cells.first() {
+        Some(Cell::Age(Some(t))) => *t,
+        _ => 0,
+    };
+    events.sort_by_key(|r| at(r));
+    let cell = |r: &super::data::Row, i: usize| {
+        r.cells
+            .get(i)
+            .map(|c| c.show(model.now_ms))
+            .unwrap_or_default()
+    };
+    let rows: Vec<[String; 4]> = events
+        .iter()
+        .map(|r| [cell(r, 1), cell(r, 2), cell(r, 0), cell(r, 4)])
+        .collect();
+    let header = ["Type", "Reason", "Age", "Message"];
+    let width = |i: usize| {
+        rows.iter()
+            .map(|r| r[i].chars().count())
+            .chain([header[i].len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1, w2) = (width(0), width(1), width(2));
+    let mut out = String::from("Events:\n");
+    let line =
+        |a: &str, b: &str, c: &str, d: &str| format!("  {a:<w0$}  {b:<w1$}  {c:<w2$}  {d}\n");
+    out.push_str(&line("Type", "Reason", "Age", "Message"));
+    out.push_str(&line("----", "------", "----", "-------"));
+    for r in &rows {
+        out.push_str(&line(&r[0], &r[1], &r[2], &r[3]));
+    }
+    out
+}
+
 fn render_yaml(model: &Model, y: &YamlState, f: &mut Frame, area: Rect) {
     let t = &model.theme;
     let hidden = if y.show_hidden {
@@ -509,7 +581,12 @@ fn render_yaml(model: &Model, y: &YamlState, f: &mut Frame, area: Rect) {
     );
     let inner = b.inner(area);
     f.render_widget(b, area);
-    let text = yaml_text(y);
+    let mut text = yaml_text(y);
+    if y.describe
+        && let Some(v) = &y.value
+    {
+        text.push_str(&events_section(model, v));
+    }
     let lines: Vec<Line> = text
         .lines()
         .map(|l| match l.split_once(':') {
