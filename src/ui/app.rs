@@ -8,8 +8,13 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::data::{DisplayRow, Row, Stores, ViewKind, display_row, order_rows, worker_entries};
 use super::editor::{EditorState, Pane};
-use super::grid::{GridData, PreviewOf};
 use super::keymap::{Action, Key, Keymap, Mode, Resolved};
+pub use super::screen::grid::GridState;
+use super::screen::grid::{apply_grid, open_grid, preview_scale};
+pub use super::screen::table::TableState;
+pub use super::screen::task::{TaskScreen, task_row};
+pub use super::screen::yaml::YamlState;
+use super::screen::{editor::apply_editor, task::apply_task};
 use super::theme::Theme;
 use crate::domain::swarm::SwarmRef;
 use crate::engine::run::EngineStatus;
@@ -154,69 +159,6 @@ pub struct Header {
     pub fallback: bool,
     pub read_only: bool,
     pub engine: String,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct TableState {
-    pub selected: usize,
-    pub sort: (usize, bool),
-}
-
-impl TableState {
-    /// A view's first state: events newest first (by LAST SEEN), the
-    /// others by their first column.
-    pub fn of(kind: ViewKind) -> Self {
-        Self {
-            selected: 0,
-            sort: if kind == ViewKind::Events {
-                (1, false)
-            } else {
-                (0, false)
-            },
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct YamlState {
-    pub title: String,
-    pub value: Option<serde_json::Value>,
-    pub error: Option<String>,
-    pub show_hidden: bool,
-    pub scroll: usize,
-    pub describe: bool,
-}
-
-/// The assignment grid of one swarm.
-#[derive(Debug, Clone)]
-pub struct GridState {
-    pub swarm: SwarmRef,
-    pub selected: usize,
-    pub preview: Option<PreviewOf>,
-    pub data: Option<Arc<GridData>>,
-    /// Store generations last looked at, and what the data was derived from.
-    generations: Option<(u64, u64, u64)>,
-    key: Option<(Vec<usize>, Option<PreviewOf>)>,
-}
-
-impl GridState {
-    pub fn new(swarm: SwarmRef) -> Self {
-        Self {
-            swarm,
-            selected: 0,
-            preview: None,
-            data: None,
-            generations: None,
-            key: None,
-        }
-    }
-}
-
-/// The state machine view of one Task.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskScreen {
-    pub namespace: String,
-    pub name: String,
 }
 
 /// The rules that apply to the user in one namespace.
@@ -473,7 +415,7 @@ impl Model {
             .unwrap_or_else(|| TableState::of(v))
     }
 
-    fn table_mut(&mut self) -> &mut TableState {
+    pub(crate) fn table_mut(&mut self) -> &mut TableState {
         let v = self.view();
         self.tables.entry(v).or_insert_with(|| TableState::of(v))
     }
@@ -669,7 +611,7 @@ impl Model {
     }
 
     /// Re-derive the grid on top of the stack when its inputs moved.
-    fn refresh_grid(&mut self) {
+    pub(crate) fn refresh_grid(&mut self) {
         let generations = (
             self.stores.sts.read().generation,
             self.stores.cms.read().generation,
@@ -1470,7 +1412,7 @@ fn run_command(model: &mut Model, input: &str) -> Vec<Effect> {
     }
 }
 
-fn open_view(model: &mut Model, kind: ViewKind) -> Vec<Effect> {
+pub(crate) fn open_view(model: &mut Model, kind: ViewKind) -> Vec<Effect> {
     let mut effects = super::screen::logs::close_all(model);
     model.stack.retain(|s| matches!(s, Screen::Table(_)));
     match model
@@ -1575,269 +1517,21 @@ fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
         );
         return Vec::new();
     }
-    let len = model.rows.len();
-    let page = model.page.max(1);
-    match model.mode() {
-        Mode::Logs => return super::screen::logs::apply(model, action),
-        Mode::Grid => return apply_grid(model, action),
-        Mode::Task => return apply_task(model, action),
-        Mode::Editor => return apply_editor(model, action),
-        Mode::Normal | Mode::Yaml => {}
-    }
-    if action == Action::Logs {
+    if action == Action::Logs && matches!(model.mode(), Mode::Normal | Mode::Yaml) {
         return open_logs(model);
     }
-    if let Screen::Yaml(y) = model
-        .stack
-        .last_mut()
-        .unwrap_or(&mut Screen::Table(ViewKind::Pods))
-    {
-        match action {
-            Action::Down => y.scroll += 1,
-            Action::Up => y.scroll = y.scroll.saturating_sub(1),
-            Action::PageDown => y.scroll += page,
-            Action::PageUp => y.scroll = y.scroll.saturating_sub(page),
-            Action::GoTop => y.scroll = 0,
-            Action::GoBottom => y.scroll = usize::MAX / 2,
-            Action::ToggleHidden => y.show_hidden = !y.show_hidden,
-            Action::CopyName => {
-                let name = y.title.rsplit('/').next().unwrap_or("").to_owned();
-                model.say(format!("copied {name}"), MessageKind::Info);
-                return vec![Effect::Copy(name)];
-            }
-            Action::Back => {
-                model.stack.pop();
-            }
-            Action::Help => model.help = true,
-            Action::Quit => {
-                model.quit = true;
-                return vec![Effect::Quit];
-            }
-            _ => {}
-        }
-        return Vec::new();
+    match model.mode() {
+        Mode::Logs => super::screen::logs::apply(model, action),
+        Mode::Grid => apply_grid(model, action),
+        Mode::Task => apply_task(model, action),
+        Mode::Editor => apply_editor(model, action),
+        Mode::Yaml => super::screen::yaml::apply(model, action),
+        Mode::Normal => super::screen::table::apply(model, action),
     }
-    match action {
-        Action::Quit => {
-            model.quit = true;
-            return vec![Effect::Quit];
-        }
-        Action::Down => {
-            model.table_mut().selected = (model.table().selected + 1).min(len.saturating_sub(1))
-        }
-        Action::Up => model.table_mut().selected = model.table().selected.saturating_sub(1),
-        Action::PageDown => {
-            model.table_mut().selected = (model.table().selected + page).min(len.saturating_sub(1))
-        }
-        Action::PageUp => model.table_mut().selected = model.table().selected.saturating_sub(page),
-        Action::GoTop => model.table_mut().selected = 0,
-        Action::GoBottom => model.table_mut().selected = len.saturating_sub(1),
-        Action::Filter => {
-            model.filter_input = Some(
-                model
-                    .filter
-                    .as_ref()
-                    .map(|(t, _)| t.clone())
-                    .unwrap_or_default(),
-            );
-        }
-        Action::Palette => model.palette = Some(Palette::default()),
-        Action::Help => model.help = true,
-        Action::Back => {
-            if model.filter.is_some() {
-                model.filter = None;
-            } else if model.stack.len() > 1 {
-                model.stack.pop();
-                model.invalidate();
-            }
-        }
-        Action::SortNext | Action::SortPrev => {
-            let n = model.view().columns().len();
-            let t = model.table_mut();
-            t.sort.0 = if action == Action::SortNext {
-                (t.sort.0 + 1) % n
-            } else {
-                (t.sort.0 + n - 1) % n
-            };
-            let name = model.view().columns()[model.table().sort.0].0;
-            model.say(format!("sorted by {name}"), MessageKind::Info);
-        }
-        Action::SortReverse => {
-            let t = model.table_mut();
-            t.sort.1 = !t.sort.1;
-        }
-        Action::AllNamespaces if model.watch_only.is_some() => {
-            model.say(
-                "these credentials may not list all namespaces: `:ns NAME` watches another",
-                MessageKind::Error,
-            );
-        }
-        Action::AllNamespaces => {
-            model.namespace = if model.namespace.is_some() {
-                None
-            } else {
-                Some(model.default_namespace.clone())
-            };
-            let what = model
-                .namespace
-                .clone()
-                .unwrap_or_else(|| "all namespaces".into());
-            model.say(what, MessageKind::Info);
-        }
-        Action::WarningsOnly if model.view() == ViewKind::Events => {
-            model.warnings_only = !model.warnings_only;
-            model.table_mut().selected = 0;
-            let what = if model.warnings_only {
-                "Warning events only"
-            } else {
-                "all events"
-            };
-            model.say(what, MessageKind::Info);
-        }
-        Action::WarningsOnly => model.say(
-            "Warning events only is a toggle of :events (5)",
-            MessageKind::Error,
-        ),
-        Action::ViewPods => return open_view(model, ViewKind::Pods),
-        Action::ViewSts => return open_view(model, ViewKind::StatefulSets),
-        Action::ViewCm => return open_view(model, ViewKind::ConfigMaps),
-        Action::ViewTasks => return open_view(model, ViewKind::Tasks),
-        Action::ViewEvents => return open_view(model, ViewKind::Events),
-        Action::ViewAudit => return open_view(model, ViewKind::Audit),
-        Action::Open | Action::Describe => {
-            let kind = model.view();
-            if action == Action::Open
-                && let Some(row) = model.selected_row().cloned()
-            {
-                if kind == ViewKind::StatefulSets
-                    && let Some(swarm) =
-                        super::grid::swarm_of_sts(&model.stores, &row.namespace, &row.name)
-                {
-                    return open_grid(model, swarm);
-                }
-                if kind == ViewKind::Tasks {
-                    model.stack.push(Screen::Task(TaskScreen {
-                        namespace: row.namespace,
-                        name: row.name,
-                    }));
-                    return Vec::new();
-                }
-            }
-            if let Some(row) = model.selected_row().cloned()
-                && kind != ViewKind::Audit
-            {
-                let title = format!("{}/{}/{}", kind.command(), row.namespace, row.name);
-                model.stack.push(Screen::Yaml(YamlState {
-                    title,
-                    value: None,
-                    error: None,
-                    show_hidden: false,
-                    scroll: 0,
-                    describe: action == Action::Describe,
-                }));
-                return vec![Effect::FetchYaml {
-                    kind,
-                    namespace: row.namespace,
-                    name: row.name,
-                }];
-            }
-        }
-        Action::CopyName => {
-            if let Some(row) = model.selected_row() {
-                let name = row.name.clone();
-                model.say(format!("copied {name}"), MessageKind::Info);
-                return vec![Effect::Copy(name)];
-            }
-        }
-        Action::Delete => {
-            let kind = model.view();
-            if let Some(row) = model.selected_row().cloned()
-                && !matches!(kind, ViewKind::Audit | ViewKind::Events)
-            {
-                let what = format!("{} {}/{}", kind.singular(), row.namespace, row.name);
-                ask(
-                    model,
-                    format!("Delete {what}? y = yes, any other key = no"),
-                    vec![Effect::Delete {
-                        kind,
-                        namespace: row.namespace,
-                        name: row.name,
-                    }],
-                    format!("deleting {what} ..."),
-                );
-            }
-        }
-        Action::Restart => {
-            let kind = model.view();
-            match (kind, model.selected_row().cloned()) {
-                (ViewKind::Pods | ViewKind::StatefulSets, Some(row)) => {
-                    let what = format!("{} {}/{}", kind.singular(), row.namespace, row.name);
-                    let how = if kind == ViewKind::Pods {
-                        "its controller starts a new one"
-                    } else {
-                        "its pods are replaced one at a time"
-                    };
-                    ask(
-                        model,
-                        format!("Restart {what} ({how})? y = yes, any other key = no"),
-                        vec![Effect::Restart {
-                            kind,
-                            namespace: row.namespace,
-                            name: row.name,
-                        }],
-                        format!("restarting {what} ..."),
-                    );
-                }
-                _ => model.say("restart works on pods and statefulsets", MessageKind::Error),
-            }
-        }
-        Action::Edit => {
-            let kind = model.view();
-            if let Some(row) = model.selected_row().cloned()
-                && !matches!(kind, ViewKind::Audit | ViewKind::Events)
-            {
-                model.say(
-                    format!(
-                        "loading {} {}/{} ...",
-                        kind.singular(),
-                        row.namespace,
-                        row.name
-                    ),
-                    MessageKind::Info,
-                );
-                return vec![Effect::EditFetch {
-                    kind,
-                    namespace: row.namespace,
-                    name: row.name,
-                }];
-            }
-        }
-        Action::Scale | Action::Rebalance => {
-            let row = model.selected_row().cloned();
-            let swarm = match (model.view(), row) {
-                (ViewKind::StatefulSets, Some(r)) => {
-                    super::grid::swarm_of_sts(&model.stores, &r.namespace, &r.name)
-                }
-                _ => None,
-            };
-            match swarm {
-                Some(swarm) => {
-                    open_grid(model, swarm);
-                    return apply_grid(model, action);
-                }
-                None => model.say(
-                    "scale and rebalance work on a swarm's StatefulSet (or in :grid)",
-                    MessageKind::Error,
-                ),
-            }
-        }
-        _ => {}
-    }
-    Vec::new()
 }
 
 /// Ask before `effects`; `doing` is said when the answer is yes.
-fn ask(model: &mut Model, question: String, effects: Vec<Effect>, doing: String) {
+pub(crate) fn ask(model: &mut Model, question: String, effects: Vec<Effect>, doing: String) {
     model.confirm = Some(Confirm {
         question,
         then: Then::Effects { effects, doing },
@@ -1845,18 +1539,9 @@ fn ask(model: &mut Model, question: String, effects: Vec<Effect>, doing: String)
     });
 }
 
-fn open_grid(model: &mut Model, swarm: SwarmRef) -> Vec<Effect> {
-    let effects = super::screen::logs::close_all(model);
-    model.stack.retain(|s| !matches!(s, Screen::Grid(_)));
-    model.stack.push(Screen::Grid(GridState::new(swarm)));
-    model.filter = None;
-    model.refresh_grid();
-    effects
-}
-
 /// `l`: the logs of the selected pod, the swarm of the selected
 /// StatefulSet, the Task's pod, or (in the grid) the swarm's workers.
-fn open_logs(model: &mut Model) -> Vec<Effect> {
+pub(crate) fn open_logs(model: &mut Model) -> Vec<Effect> {
     use super::screen::logs::{LogSource, open};
     match model.screen() {
         Screen::Grid(g) => {
@@ -1906,162 +1591,8 @@ fn open_logs(model: &mut Model) -> Vec<Effect> {
     open(model, source)
 }
 
-/// `L` in the grid: the logs of whichever worker owns the stream found
-/// with `/` (following it when it moves).
-fn open_stream_logs(model: &mut Model) -> Vec<Effect> {
-    let Some((swarm, data)) = grid_data(model) else {
-        return Vec::new();
-    };
-    let Some(re) = model.filter.as_ref().and_then(|(_, re)| re.clone()) else {
-        model.say_error("find a stream with / first: L follows the stream found");
-        return Vec::new();
-    };
-    let selected = match model.screen() {
-        Screen::Grid(g) => g.selected,
-        _ => 0,
-    };
-    let stream = data
-        .workers
-        .get(selected)
-        .and_then(|w| w.jobs.iter().find(|j| re.is_match(j)))
-        .or_else(|| {
-            data.workers
-                .iter()
-                .flat_map(|w| w.jobs.iter())
-                .find(|j| re.is_match(j))
-        })
-        .cloned();
-    match stream {
-        Some(stream) => {
-            super::screen::logs::open(model, super::screen::logs::LogSource::Stream(swarm, stream))
-        }
-        None => {
-            model.say_error("no stream matches the search: / finds one");
-            Vec::new()
-        }
-    }
-}
-
-fn grid_data(model: &Model) -> Option<(SwarmRef, Arc<GridData>)> {
-    match model.screen() {
-        Screen::Grid(g) => Some((g.swarm.clone(), g.data.clone()?)),
-        _ => None,
-    }
-}
-
-/// Show the plan of scaling to `n` in the grid and ask to confirm.
-fn preview_scale(model: &mut Model, swarm: SwarmRef, current: u32, n: u32) -> Vec<Effect> {
-    if let Some(Screen::Grid(g)) = model.stack.last_mut() {
-        g.preview = Some(PreviewOf::Scale(n));
-    }
-    model.refresh_grid();
-    let Some((_, data)) = grid_data(model) else {
-        return Vec::new();
-    };
-    if let Some(err) = data.preview.as_ref().and_then(|p| p.error.clone()) {
-        if let Some(Screen::Grid(g)) = model.stack.last_mut() {
-            g.preview = None;
-        }
-        model.say(format!("cannot scale to {n}: {err}"), MessageKind::Error);
-        return Vec::new();
-    }
-    let sts = crate::engine::swarm::statefulset_of(&swarm);
-    model.confirm = Some(Confirm {
-        question: format!("Scale {}/{sts} from {current} to {n}?", swarm.namespace),
-        then: Then::Effects {
-            effects: vec![Effect::Scale {
-                namespace: swarm.namespace.clone(),
-                statefulset: sts.clone(),
-                replicas: n,
-            }],
-            doing: format!("scaling {sts} to {n}: the engine re-plans and refreshes ..."),
-        },
-        inline: true,
-    });
-    Vec::new()
-}
-
-fn apply_grid(model: &mut Model, action: Action) -> Vec<Effect> {
-    let Some((swarm, data)) = grid_data(model) else {
-        return Vec::new();
-    };
-    let workers = data.workers.len();
-    let select = |model: &mut Model, f: &dyn Fn(usize) -> usize| {
-        if let Some(Screen::Grid(g)) = model.stack.last_mut() {
-            g.selected = f(g.selected).min(workers.saturating_sub(1));
-        }
-    };
-    match action {
-        Action::Down => select(model, &|s| s + 1),
-        Action::Up => select(model, &|s| s.saturating_sub(1)),
-        Action::PageDown => select(model, &|s| s + 10),
-        Action::PageUp => select(model, &|s| s.saturating_sub(10)),
-        Action::GoTop => select(model, &|_| 0),
-        Action::GoBottom => select(model, &|_| usize::MAX),
-        Action::Filter => {
-            model.filter_input = Some(
-                model
-                    .filter
-                    .as_ref()
-                    .map(|(t, _)| t.clone())
-                    .unwrap_or_default(),
-            );
-        }
-        Action::Logs => return open_logs(model),
-        Action::StreamLogs => return open_stream_logs(model),
-        Action::NextMatch => {
-            let Some(re) = model.filter.as_ref().and_then(|(_, re)| re.clone()) else {
-                model.say("find a stream first with /", MessageKind::Info);
-                return Vec::new();
-            };
-            let current = match model.screen() {
-                Screen::Grid(g) => g.selected,
-                _ => 0,
-            };
-            let next = (1..=workers)
-                .map(|d| (current + d) % workers.max(1))
-                .find(|&i| data.workers[i].jobs.iter().any(|j| re.is_match(j)));
-            match next {
-                Some(i) => select(model, &|_| i),
-                None => model.say("no other worker holds a matching stream", MessageKind::Info),
-            }
-        }
-        Action::Scale => {
-            model.prompt = Some(Prompt {
-                label: format!("Workers (now {}, Enter plans, Esc cancels):", data.replicas),
-                input: String::new(),
-                error: None,
-                purpose: PromptFor::Replicas {
-                    swarm,
-                    current: data.replicas,
-                },
-            });
-        }
-        Action::Rebalance => {
-            if let Some(Screen::Grid(g)) = model.stack.last_mut() {
-                g.preview = Some(PreviewOf::Rebalance);
-            }
-            model.refresh_grid();
-            model.confirm = Some(Confirm {
-                question: format!("Rebalance swarm {}?", swarm.name),
-                then: Then::Effects {
-                    effects: vec![Effect::Rebalance(swarm.clone())],
-                    doing: format!(
-                        "rebalance of {} requested: the engine re-plans ...",
-                        swarm.name
-                    ),
-                },
-                inline: true,
-            });
-        }
-        Action::Back if model.filter.is_some() => model.filter = None,
-        other => return screen_action(model, other),
-    }
-    Vec::new()
-}
-
 /// What every screen above the tables does with palette, help, back, quit.
-fn screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
+pub(crate) fn screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
     match action {
         Action::Palette => model.palette = Some(Palette::default()),
         Action::Help => model.help = true,
@@ -2076,191 +1607,6 @@ fn screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
         _ => {}
     }
     Vec::new()
-}
-
-/// The Task row of a task screen, from the store.
-pub fn task_row(model: &Model, t: &TaskScreen) -> Option<Arc<Row>> {
-    model
-        .stores
-        .tasks
-        .read()
-        .rows
-        .get(&(t.namespace.clone(), t.name.clone()))
-        .cloned()
-}
-
-fn apply_task(model: &mut Model, action: Action) -> Vec<Effect> {
-    let Screen::Task(t) = model.screen().clone() else {
-        return Vec::new();
-    };
-    if action == Action::Logs {
-        return open_logs(model);
-    }
-    let target = match action {
-        Action::SetStandby => Some(("standby", false)),
-        Action::SetConfigured => Some(("configured", false)),
-        Action::SetRunning => Some(("running", false)),
-        Action::Recover => {
-            let row = task_row(model, &t);
-            let target = row
-                .as_ref()
-                .and_then(|r| r.cells.get(3))
-                .map(|c| c.show(0))
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "standby".into());
-            let leaked: &'static str = match target.as_str() {
-                "running" => "running",
-                "configured" => "configured",
-                _ => "standby",
-            };
-            Some((leaked, true))
-        }
-        _ => None,
-    };
-    if let Some((state, recover)) = target {
-        let what = format!("Task {}/{}", t.namespace, t.name);
-        let question = if recover {
-            format!("Recover {what} (RECOVER to standby) and step on to {state}? y = yes")
-        } else {
-            format!("Set the target of {what} to {state}? y = yes, any other key = no")
-        };
-        model.confirm = Some(Confirm {
-            question,
-            then: Then::Effects {
-                effects: vec![Effect::SetTarget {
-                    namespace: t.namespace.clone(),
-                    name: t.name.clone(),
-                    state: state.to_owned(),
-                    recover,
-                }],
-                doing: format!("target {state} recorded on {what}: the engine steps it ..."),
-            },
-            inline: false,
-        });
-        return Vec::new();
-    }
-    match action {
-        Action::Edit => vec![Effect::EditFetch {
-            kind: ViewKind::Tasks,
-            namespace: t.namespace,
-            name: t.name,
-        }],
-        other => screen_action(model, other),
-    }
-}
-
-fn apply_editor(model: &mut Model, action: Action) -> Vec<Effect> {
-    if action == Action::Palette {
-        model.palette = Some(Palette::default());
-        return Vec::new();
-    }
-    let Some(Screen::Editor(e)) = model.stack.last_mut() else {
-        return Vec::new();
-    };
-    match action {
-        Action::Back => {
-            if e.modified() {
-                model.confirm = Some(Confirm {
-                    question: "Close the editor and lose your changes? y = discard, any other key = keep editing".into(),
-                    then: Then::DiscardEditor,
-                    inline: false,
-                });
-            } else {
-                model.stack.pop();
-                model.invalidate();
-            }
-            Vec::new()
-        }
-        Action::Expand => {
-            e.pane = if e.pane == Pane::Expanded {
-                Pane::None
-            } else {
-                Pane::Expanded
-            };
-            Vec::new()
-        }
-        Action::Apply | Action::DryRun | Action::Diff | Action::DeleteUnit => {
-            e.validate();
-            if let Some(p) = &e.problem {
-                let at = match (p.line, p.column) {
-                    (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
-                    (Some(l), None) => format!(" (line {l})"),
-                    _ => String::new(),
-                };
-                let at = if p.message.contains("line ") {
-                    String::new()
-                } else {
-                    at
-                };
-                let msg = format!("not sent, buffer unchanged{at}: {}", p.message);
-                e.result = Some((msg.clone(), true));
-                model.say(msg, MessageKind::Error);
-                return Vec::new();
-            }
-            let text = e.text();
-            let namespace = e.namespace.clone();
-            let vars = e.vars.clone();
-            match action {
-                Action::DryRun => {
-                    e.busy = true;
-                    vec![Effect::ApplyUnit {
-                        text,
-                        namespace,
-                        dry_run: true,
-                        vars,
-                    }]
-                }
-                Action::Diff => {
-                    e.busy = true;
-                    vec![Effect::DiffUnit {
-                        text,
-                        namespace,
-                        vars,
-                    }]
-                }
-                Action::Apply => {
-                    let docs = super::editor::validate(&text, &vars)
-                        .map(|d| d.len())
-                        .unwrap_or(0);
-                    ask(
-                        model,
-                        format!(
-                            "Apply {docs} document{} as one unit? y = apply, any other key = no",
-                            if docs == 1 { "" } else { "s" }
-                        ),
-                        vec![Effect::ApplyUnit {
-                            text,
-                            namespace,
-                            dry_run: false,
-                            vars,
-                        }],
-                        "applying ...".into(),
-                    );
-                    Vec::new()
-                }
-                _ => {
-                    let docs = super::editor::validate(&text, &vars)
-                        .map(|d| d.len())
-                        .unwrap_or(0);
-                    ask(
-                        model,
-                        format!(
-                            "Delete the {docs} object{} of this manifest? y = delete, any other key = no",
-                            if docs == 1 { "" } else { "s" }
-                        ),
-                        vec![Effect::DeleteUnit {
-                            text,
-                            namespace,
-                            vars,
-                        }],
-                        "deleting ...".into(),
-                    );
-                    Vec::new()
-                }
-            }
-        }
-        _ => Vec::new(),
-    }
 }
 
 #[cfg(test)]

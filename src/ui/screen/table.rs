@@ -1,0 +1,477 @@
+//! The resource tables: a table's state (selection, sort), its keys (move,
+//! sort, filter, views, and the actions on the selected row) and its view.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Row as TRow, Table};
+
+use crate::ui::app::*;
+use crate::ui::data::ViewKind;
+use crate::ui::grid::swarm_of_sts;
+use crate::ui::keymap::Action;
+use crate::ui::screen::grid::{apply_grid, open_grid};
+use crate::ui::views::block;
+
+#[derive(Debug, Clone, Default)]
+pub struct TableState {
+    pub selected: usize,
+    pub sort: (usize, bool),
+}
+
+impl TableState {
+    /// A view's first state: events newest first (by LAST SEEN), the
+    /// others by their first column.
+    pub fn of(kind: ViewKind) -> Self {
+        Self {
+            selected: 0,
+            sort: if kind == ViewKind::Events {
+                (1, false)
+            } else {
+                (0, false)
+            },
+        }
+    }
+}
+
+pub(crate) fn visible_columns(model: &Model, kind: ViewKind, width: u16) -> (Vec<usize>, Vec<u16>) {
+    let cols = kind.columns();
+    let hide_ns = model.namespace.is_some() && kind != ViewKind::Audit;
+    let mut idx: Vec<usize> = (0..cols.len())
+        .filter(|i| !(hide_ns && cols[*i].0 == "NAMESPACE"))
+        .collect();
+    let start = model.table().selected.saturating_sub(model.page);
+    let sample = model.rows.iter().skip(start).take(model.page * 2 + 1);
+    // The sorted column's title carries an arrow.
+    let sorted = model.table().sort.0;
+    let mut widths: Vec<u16> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, (t, _))| t.chars().count() as u16 + u16::from(i == sorted))
+        .collect();
+    for r in sample {
+        for (i, w) in widths.iter_mut().enumerate().take(r.cells.len()) {
+            *w = (*w).max(r.cell_at(i, model.now_ms).chars().count() as u16);
+        }
+    }
+    for (i, (t, _)) in cols.iter().enumerate() {
+        let cap = match *t {
+            "NAME" | "OBJECT" => 48,
+            "STATE" | "MESSAGE" | "CONDITION" => 60,
+            _ => 24,
+        };
+        widths[i] = widths[i].min(cap);
+    }
+    let avail = width.saturating_sub(2);
+    let flexible = |i: usize| {
+        matches!(
+            cols[i].0,
+            "STATE" | "MESSAGE" | "CONDITION" | "OBJECT" | "NAME"
+        )
+    };
+    let min_flex = |i: usize| if cols[i].0 == "NAME" { 24 } else { 16 };
+    // Shrink the long free-text columns first, then drop columns by priority.
+    loop {
+        let total: u16 = idx.iter().map(|i| widths[*i] + 1).sum();
+        if total <= avail {
+            break;
+        }
+        let over = total - avail;
+        // While minor columns remain, free text keeps a comfortable width.
+        let minor_left = idx.iter().any(|i| cols[*i].1 >= 4);
+        let floor = |i: usize| {
+            if minor_left {
+                32.max(min_flex(i))
+            } else {
+                min_flex(i)
+            }
+        };
+        if let Some(&i) = idx
+            .iter()
+            .filter(|i| flexible(**i) && widths[**i] > floor(**i) && cols[**i].0 != "NAME")
+            .max_by_key(|i| widths[**i])
+        {
+            widths[i] = widths[i].saturating_sub(over).max(floor(i));
+            continue;
+        }
+        let worst = idx
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| cols[**i].1 > 0)
+            .max_by_key(|(pos, i)| (cols[**i].1, *pos))
+            .map(|(pos, _)| pos);
+        if let Some(p) = worst
+            && idx.len() > 2
+        {
+            idx.remove(p);
+            continue;
+        }
+        // Only essentials left: shrink the widest.
+        if let Some(&i) = idx.iter().max_by_key(|i| widths[**i]) {
+            widths[i] = widths[i].saturating_sub(over).max(4);
+        }
+        break;
+    }
+    let w = idx.iter().map(|i| widths[*i]).collect();
+    (idx, w)
+}
+
+pub(crate) fn render_table(model: &Model, kind: ViewKind, f: &mut Frame, area: Rect) {
+    let t = &model.theme;
+    let crumbs: Vec<&str> = model
+        .stack
+        .iter()
+        .filter_map(|s| match s {
+            Screen::Table(k) => Some(k.title()),
+            _ => None,
+        })
+        .collect();
+    let ns = model.namespace.clone().unwrap_or_else(|| "all".into());
+    // While the first list streams in, its rows are shown as they come.
+    let loading = model
+        .stores
+        .get(kind)
+        .is_some_and(|s| !s.read().synced && !model.rows.is_empty());
+    // Rows listed but the watch refused (a Role with get and list, no
+    // watch): say the table does not follow changes; nothing polls instead.
+    let not_live = model.stores.get(kind).is_some_and(|s| {
+        s.read()
+            .error
+            .as_ref()
+            .is_some_and(|(_, why)| why.contains("cannot watch"))
+    }) && !model.rows.is_empty();
+    let mut title = vec![Span::styled(
+        format!(
+            " {}({ns})[{}{}] ",
+            crumbs.last().copied().unwrap_or(""),
+            model.rows.len(),
+            if loading {
+                ", loading..."
+            } else if not_live {
+                ", not live: the Role allows list but not watch"
+            } else {
+                ""
+            }
+        ),
+        t.style("title"),
+    )];
+    if crumbs.len() > 1 {
+        title.insert(
+            0,
+            Span::styled(
+                format!(" {} >", crumbs[..crumbs.len() - 1].join(" > ")),
+                t.style("footer"),
+            ),
+        );
+    }
+    if let Some((text, _)) = &model.filter {
+        title.push(Span::styled(format!(" /{text} "), t.style("filter.match")));
+    }
+    let b = block(model, Line::from(title));
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    if model.rows.is_empty() {
+        let synced = model.stores.get(kind).is_none_or(|s| s.read().synced);
+        // A view the server refuses says why (a 403 names the permission).
+        let refused = model
+            .stores
+            .get(kind)
+            .and_then(|s| s.read().error.as_ref().map(|(_, why)| why.clone()));
+        if let Some(why) = refused {
+            let text = if kind == ViewKind::Tasks
+                && why.contains("could not find the requested resource")
+            {
+                "CRD tasks.aliecs.alice.cern is not installed in this cluster: `swarmdeck crds | kubectl apply -f -` installs it, and this view picks it up (it asks again now and then, less often the longer it is missing)".to_owned()
+            } else {
+                format!("Cannot show {}: {why}", kind.title().to_lowercase())
+            };
+            f.render_widget(
+                Paragraph::new(text)
+                    .wrap(ratatui::widgets::Wrap { trim: true })
+                    .style(t.style("status.error")),
+                inner,
+            );
+            return;
+        }
+        let text = match (kind, synced) {
+            (ViewKind::Audit, _) => {
+                "No audit entries: the reconcile engine records its actions here once it runs."
+                    .to_owned()
+            }
+            (_, false) => "Loading ...".to_owned(),
+            _ if model.filter.is_some() => "No rows match the filter (esc clears it).".to_owned(),
+            _ => format!(
+                "No {} in {}.",
+                kind.title().to_lowercase(),
+                model.namespace.as_deref().unwrap_or("any namespace")
+            ),
+        };
+        f.render_widget(Paragraph::new(text).style(t.style("footer")), inner);
+        return;
+    }
+    let (idx, widths) = visible_columns(model, kind, area.width);
+    let cols = kind.columns();
+    let sort = model.table().sort;
+    let header = TRow::new(idx.iter().map(|i| {
+        let mut name = cols[*i].0.to_owned();
+        if *i == sort.0 {
+            name.push_str(if sort.1 { "↓" } else { "↑" });
+            if model.ascii {
+                name = name.replace('↓', "v").replace('↑', "^");
+            }
+        }
+        name
+    }))
+    .style(t.style("table.header"));
+    let height = inner.height.saturating_sub(1) as usize;
+    let selected = model.table().selected;
+    let offset = selected.saturating_sub(height.saturating_sub(1));
+    let rows = model
+        .rows
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(height)
+        .map(|(n, r)| {
+            let mut style = t.style(r.severity.role());
+            if n == selected {
+                style = style.patch(t.style("table.selected"));
+            }
+            TRow::new(idx.iter().map(|i| {
+                let c = r.cell_at(*i, model.now_ms).into_owned();
+                if model.ascii {
+                    c.replace('✓', "ok").replace('→', "->")
+                } else {
+                    c
+                }
+            }))
+            .style(style)
+        });
+    let table = Table::new(rows, widths.iter().map(|w| Constraint::Length(*w)))
+        .header(header)
+        .column_spacing(1);
+    f.render_widget(table, inner);
+}
+
+/// A table's keys: move, sort, filter, namespaces, views, and the actions on
+/// the selected row (YAML, describe, delete, restart, edit, scale).
+pub(crate) fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
+    let len = model.rows.len();
+    let page = model.page.max(1);
+    match action {
+        Action::Quit => {
+            model.quit = true;
+            return vec![Effect::Quit];
+        }
+        Action::Down => {
+            model.table_mut().selected = (model.table().selected + 1).min(len.saturating_sub(1))
+        }
+        Action::Up => model.table_mut().selected = model.table().selected.saturating_sub(1),
+        Action::PageDown => {
+            model.table_mut().selected = (model.table().selected + page).min(len.saturating_sub(1))
+        }
+        Action::PageUp => model.table_mut().selected = model.table().selected.saturating_sub(page),
+        Action::GoTop => model.table_mut().selected = 0,
+        Action::GoBottom => model.table_mut().selected = len.saturating_sub(1),
+        Action::Filter => {
+            model.filter_input = Some(
+                model
+                    .filter
+                    .as_ref()
+                    .map(|(t, _)| t.clone())
+                    .unwrap_or_default(),
+            );
+        }
+        Action::Palette => model.palette = Some(Palette::default()),
+        Action::Help => model.help = true,
+        Action::Back => {
+            if model.filter.is_some() {
+                model.filter = None;
+            } else if model.stack.len() > 1 {
+                model.stack.pop();
+                model.invalidate();
+            }
+        }
+        Action::SortNext | Action::SortPrev => {
+            let n = model.view().columns().len();
+            let t = model.table_mut();
+            t.sort.0 = if action == Action::SortNext {
+                (t.sort.0 + 1) % n
+            } else {
+                (t.sort.0 + n - 1) % n
+            };
+            let name = model.view().columns()[model.table().sort.0].0;
+            model.say(format!("sorted by {name}"), MessageKind::Info);
+        }
+        Action::SortReverse => {
+            let t = model.table_mut();
+            t.sort.1 = !t.sort.1;
+        }
+        Action::AllNamespaces if model.watch_only.is_some() => {
+            model.say(
+                "these credentials may not list all namespaces: `:ns NAME` watches another",
+                MessageKind::Error,
+            );
+        }
+        Action::AllNamespaces => {
+            model.namespace = if model.namespace.is_some() {
+                None
+            } else {
+                Some(model.default_namespace.clone())
+            };
+            let what = model
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "all namespaces".into());
+            model.say(what, MessageKind::Info);
+        }
+        Action::WarningsOnly if model.view() == ViewKind::Events => {
+            model.warnings_only = !model.warnings_only;
+            model.table_mut().selected = 0;
+            let what = if model.warnings_only {
+                "Warning events only"
+            } else {
+                "all events"
+            };
+            model.say(what, MessageKind::Info);
+        }
+        Action::WarningsOnly => model.say(
+            "Warning events only is a toggle of :events (5)",
+            MessageKind::Error,
+        ),
+        Action::ViewPods => return open_view(model, ViewKind::Pods),
+        Action::ViewSts => return open_view(model, ViewKind::StatefulSets),
+        Action::ViewCm => return open_view(model, ViewKind::ConfigMaps),
+        Action::ViewTasks => return open_view(model, ViewKind::Tasks),
+        Action::ViewEvents => return open_view(model, ViewKind::Events),
+        Action::ViewAudit => return open_view(model, ViewKind::Audit),
+        Action::Open | Action::Describe => {
+            let kind = model.view();
+            if action == Action::Open
+                && let Some(row) = model.selected_row().cloned()
+            {
+                if kind == ViewKind::StatefulSets
+                    && let Some(swarm) = swarm_of_sts(&model.stores, &row.namespace, &row.name)
+                {
+                    return open_grid(model, swarm);
+                }
+                if kind == ViewKind::Tasks {
+                    model.stack.push(Screen::Task(TaskScreen {
+                        namespace: row.namespace,
+                        name: row.name,
+                    }));
+                    return Vec::new();
+                }
+            }
+            if let Some(row) = model.selected_row().cloned()
+                && kind != ViewKind::Audit
+            {
+                let title = format!("{}/{}/{}", kind.command(), row.namespace, row.name);
+                model.stack.push(Screen::Yaml(YamlState {
+                    title,
+                    value: None,
+                    error: None,
+                    show_hidden: false,
+                    scroll: 0,
+                    describe: action == Action::Describe,
+                }));
+                return vec![Effect::FetchYaml {
+                    kind,
+                    namespace: row.namespace,
+                    name: row.name,
+                }];
+            }
+        }
+        Action::CopyName => {
+            if let Some(row) = model.selected_row() {
+                let name = row.name.clone();
+                model.say(format!("copied {name}"), MessageKind::Info);
+                return vec![Effect::Copy(name)];
+            }
+        }
+        Action::Delete => {
+            let kind = model.view();
+            if let Some(row) = model.selected_row().cloned()
+                && !matches!(kind, ViewKind::Audit | ViewKind::Events)
+            {
+                let what = format!("{} {}/{}", kind.singular(), row.namespace, row.name);
+                ask(
+                    model,
+                    format!("Delete {what}? y = yes, any other key = no"),
+                    vec![Effect::Delete {
+                        kind,
+                        namespace: row.namespace,
+                        name: row.name,
+                    }],
+                    format!("deleting {what} ..."),
+                );
+            }
+        }
+        Action::Restart => {
+            let kind = model.view();
+            match (kind, model.selected_row().cloned()) {
+                (ViewKind::Pods | ViewKind::StatefulSets, Some(row)) => {
+                    let what = format!("{} {}/{}", kind.singular(), row.namespace, row.name);
+                    let how = if kind == ViewKind::Pods {
+                        "its controller starts a new one"
+                    } else {
+                        "its pods are replaced one at a time"
+                    };
+                    ask(
+                        model,
+                        format!("Restart {what} ({how})? y = yes, any other key = no"),
+                        vec![Effect::Restart {
+                            kind,
+                            namespace: row.namespace,
+                            name: row.name,
+                        }],
+                        format!("restarting {what} ..."),
+                    );
+                }
+                _ => model.say("restart works on pods and statefulsets", MessageKind::Error),
+            }
+        }
+        Action::Edit => {
+            let kind = model.view();
+            if let Some(row) = model.selected_row().cloned()
+                && !matches!(kind, ViewKind::Audit | ViewKind::Events)
+            {
+                model.say(
+                    format!(
+                        "loading {} {}/{} ...",
+                        kind.singular(),
+                        row.namespace,
+                        row.name
+                    ),
+                    MessageKind::Info,
+                );
+                return vec![Effect::EditFetch {
+                    kind,
+                    namespace: row.namespace,
+                    name: row.name,
+                }];
+            }
+        }
+        Action::Scale | Action::Rebalance => {
+            let row = model.selected_row().cloned();
+            let swarm = match (model.view(), row) {
+                (ViewKind::StatefulSets, Some(r)) => {
+                    swarm_of_sts(&model.stores, &r.namespace, &r.name)
+                }
+                _ => None,
+            };
+            match swarm {
+                Some(swarm) => {
+                    open_grid(model, swarm);
+                    return apply_grid(model, action);
+                }
+                None => model.say(
+                    "scale and rebalance work on a swarm's StatefulSet (or in :grid)",
+                    MessageKind::Error,
+                ),
+            }
+        }
+        _ => {}
+    }
+    Vec::new()
+}
