@@ -167,7 +167,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// POD (or pod/NAME), sts/NAME or swarm/NAME (every worker, merged by
-    /// time, each line prefixed [pod/NAME]), task/NAME (the Task's pod).
+    /// time, each line prefixed [pod/NAME/CONTAINER]), task/NAME (the Task's pod).
     pub target: Option<String>,
     /// The logs of the worker that owns this stream now (of the swarm named,
     /// or the one swarm in the namespace that has it); with -f, switch to

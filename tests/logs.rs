@@ -293,6 +293,61 @@ fn swarmdeck_logs_prints_what_kubectl_logs_prints() {
 }
 
 #[test]
+fn a_task_s_logs_are_its_pod_s() {
+    let served = Served::start("alice-tasks");
+    let state = tempfile::tempdir().unwrap();
+    let mut ours = String::new();
+    wait_until("the Task pod's first line", || {
+        let out = swarmdeck(
+            &["logs", "task/readout", "-n", "alice-tasks"],
+            Some(&served.kubeconfig),
+            state.path(),
+        );
+        ours = text(&out);
+        ours.contains("starting registry.example.org/o2/readout")
+    });
+    let theirs = same_lines(
+        &served,
+        state.path(),
+        &["-n", "alice-tasks", "aliecs-task-pod-readout"],
+    );
+    assert!(
+        theirs.starts_with(ours.lines().next().unwrap()),
+        "{theirs}\n{ours}"
+    );
+    // --prefix names the pod, as kubectl's does.
+    let out = swarmdeck(
+        &["logs", "task/readout", "-n", "alice-tasks", "--prefix"],
+        Some(&served.kubeconfig),
+        state.path(),
+    );
+    assert!(
+        text(&out)
+            .lines()
+            .all(|l| l.starts_with("[pod/aliecs-task-pod-readout/readout] ")),
+        "{}",
+        text(&out)
+    );
+    let out = swarmdeck(
+        &["logs", "task/no-such-task", "-n", "alice-tasks"],
+        Some(&served.kubeconfig),
+        state.path(),
+    );
+    assert!(!out.status.success());
+    assert!(
+        err(&out).contains("aliecs-task-pod-no-such-task") && err(&out).contains("not found"),
+        "{}",
+        err(&out)
+    );
+    let out = swarmdeck(
+        &["logs", "deploy/x", "-n", "alice-tasks"],
+        Some(&served.kubeconfig),
+        state.path(),
+    );
+    assert!(err(&out).contains("not `deploy`"), "{}", err(&out));
+}
+
+#[test]
 fn a_swarm_s_logs_are_merged_by_time_each_line_with_its_worker() {
     let served = Served::start("swarm");
     let state = tempfile::tempdir().unwrap();
@@ -313,7 +368,7 @@ fn a_swarm_s_logs_are_merged_by_time_each_line_with_its_worker() {
         merged = text(&out);
         (0..2).all(|i| {
             merged.lines().any(|l| {
-                l.starts_with(&format!("[pod/swarm-worker-{i}] ")) && l.contains("processed")
+                l.starts_with(&format!("[pod/swarm-worker-{i}/worker] ")) && l.contains("processed")
             })
         })
     });
@@ -323,7 +378,10 @@ fn a_swarm_s_logs_are_merged_by_time_each_line_with_its_worker() {
             let (prefix, rest) = l
                 .split_once("] ")
                 .unwrap_or_else(|| panic!("no worker prefix: {l}"));
-            assert!(prefix.starts_with("[pod/swarm-worker-"), "{l}");
+            assert!(
+                prefix.starts_with("[pod/swarm-worker-") && prefix.ends_with("/worker"),
+                "{l}"
+            );
             swarmdeck::time::parse_rfc3339(rest.split(' ').next().unwrap())
                 .unwrap_or_else(|| panic!("no timestamp: {l}"))
         })
@@ -350,7 +408,7 @@ fn a_swarm_s_logs_are_merged_by_time_each_line_with_its_worker() {
         ));
         let first = own.lines().next().unwrap();
         assert!(
-            merged.contains(&format!("[pod/swarm-worker-{i}] {first}")),
+            merged.contains(&format!("[pod/swarm-worker-{i}/worker] {first}")),
             "{first} not in\n{merged}"
         );
     }

@@ -107,10 +107,12 @@ fn emit(out: &mut impl Write, text: &str) -> bool {
     out.write_all(text.as_bytes()).is_ok()
 }
 
-fn format_line(line: &LogLine, prefix: bool, timestamps: bool) -> String {
+/// One line as kubectl prints it: `[pod/NAME/CONTAINER] ` first with
+/// `--prefix`, then the timestamp with `--timestamps`.
+fn format_line(line: &LogLine, prefix: Option<&str>, timestamps: bool) -> String {
     let mut s = String::new();
-    if prefix {
-        s.push_str(&format!("[pod/{}] ", line.pod));
+    if let Some(container) = prefix {
+        s.push_str(&format!("[pod/{}/{container}] ", line.pod));
     }
     if timestamps && !line.stamp.is_empty() {
         s.push_str(&line.stamp);
@@ -173,10 +175,17 @@ pub(super) async fn logs(session: Session, args: LogsArgs) -> Outcome {
     let mut holding = several;
     // Pods whose first batch is in (or that will send none).
     let mut caught = std::collections::HashSet::new();
+    // Each pod's container, for the prefix.
+    let mut containers: std::collections::HashMap<String, String> = Default::default();
+    let text = |l: &LogLine, containers: &std::collections::HashMap<String, String>| {
+        let container = containers.get(&l.pod).map_or("", String::as_str);
+        format_line(l, prefix.then_some(container), args.timestamps)
+    };
     let flush_held = |held: &mut std::collections::VecDeque<LogLine>,
-                      out: &mut std::io::StdoutLock| {
+                      out: &mut std::io::StdoutLock,
+                      containers: &std::collections::HashMap<String, String>| {
         for l in held.drain(..) {
-            if !emit(out, &format_line(&l, prefix, args.timestamps)) {
+            if !emit(out, &text(&l, containers)) {
                 return false;
             }
         }
@@ -189,7 +198,7 @@ pub(super) async fn logs(session: Session, args: LogsArgs) -> Outcome {
                 lines += 1;
                 if holding {
                     logs::insert_by_time(&mut held, l);
-                } else if !emit(&mut out, &format_line(&l, prefix, args.timestamps)) {
+                } else if !emit(&mut out, &text(&l, &containers)) {
                     task.abort();
                     return Ok(String::new());
                 }
@@ -198,7 +207,7 @@ pub(super) async fn logs(session: Session, args: LogsArgs) -> Outcome {
                 caught.insert(pod);
                 if holding && args.follow && waiting_for.is_some_and(|n| caught.len() >= n) {
                     holding = false;
-                    if !flush_held(&mut held, &mut out) {
+                    if !flush_held(&mut held, &mut out, &containers) {
                         task.abort();
                         return Ok(String::new());
                     }
@@ -214,7 +223,7 @@ pub(super) async fn logs(session: Session, args: LogsArgs) -> Outcome {
                 caught.insert(pod);
                 if holding && args.follow && waiting_for.is_some_and(|n| caught.len() >= n) {
                     holding = false;
-                    if !flush_held(&mut held, &mut out) {
+                    if !flush_held(&mut held, &mut out, &containers) {
                         task.abort();
                         return Ok(String::new());
                     }
@@ -232,13 +241,15 @@ pub(super) async fn logs(session: Session, args: LogsArgs) -> Outcome {
                 }
             }
             LogEvent::Note { text, .. } => eprintln!("--- {text}"),
-            LogEvent::Containers { .. } => {}
+            LogEvent::Containers { pod, shown, .. } => {
+                containers.insert(pod, shown);
+            }
         }
         if !holding {
             let _ = out.flush();
         }
     }
-    if !flush_held(&mut held, &mut out) {
+    if !flush_held(&mut held, &mut out, &containers) {
         return Ok(String::new());
     }
     let _ = out.flush();
