@@ -4,18 +4,13 @@
 //! lists the newest first with a Warning-only toggle. On the embedded demo,
 //! whose crash loop, image pull failure and unschedulable pod write them.
 
-use std::time::Duration;
+mod common;
 
-use crossterm::event::{KeyCode, KeyEvent};
-use k8s_openapi::api::core::v1::{Event as K8sEvent, Pod};
+use k8s_openapi::api::core::v1::Event as K8sEvent;
 use kube::Api;
 use kube::api::ListParams;
 use ratatui::buffer::Buffer;
-use swarmdeck::cluster::gate;
 use swarmdeck::embedded::Cluster;
-use swarmdeck::embedded::scenario::{self, Scenario};
-use swarmdeck::embedded::world::{Timing, World};
-use swarmdeck::time::Clock;
 use swarmdeck::ui::app::{Effect, Event, Header, Model, update};
 use swarmdeck::ui::data::Stores;
 use swarmdeck::ui::keymap::Keymap;
@@ -23,23 +18,7 @@ use swarmdeck::ui::runtime::render_to_buffer;
 use swarmdeck::ui::theme::ThemeSource;
 
 async fn demo() -> (Cluster, kube::Client, Stores) {
-    let cluster = Cluster::new(Clock::manual(1_795_305_600_000), 100_000);
-    scenario::install_crds(&cluster).unwrap();
-    let s = Scenario::parse(scenario::DEMO).unwrap();
-    s.load_into(&cluster).unwrap();
-    let mut world = World::new(cluster.clone(), s.faults, Timing::default(), s.nodes);
-    world.run_for(30_000);
-    let client = gate::in_process(&cluster, "swarm", true);
-    let (tx, rx) = tokio::sync::mpsc::channel(1024);
-    std::mem::forget(rx);
-    let stores = swarmdeck::ui::runtime::spawn_stores(&client, &tx, None).0;
-    for _ in 0..200 {
-        if stores.synced() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    (cluster, client, stores)
+    common::still_demo(30_000).await
 }
 
 fn model(stores: Stores, now: i64) -> Model {
@@ -52,29 +31,11 @@ fn model(stores: Stores, now: i64) -> Model {
 }
 
 fn keys(m: &mut Model, text: &str) -> Vec<Effect> {
-    let mut effects = Vec::new();
-    for c in text.chars() {
-        m.refresh_rows();
-        let code = match c {
-            '\r' => KeyCode::Enter,
-            '\x1b' => KeyCode::Esc,
-            c => KeyCode::Char(c),
-        };
-        effects.extend(update(m, Event::Key(KeyEvent::from(code))));
-    }
-    effects
+    common::press(m, text)
 }
 
 fn text_of(buf: &Buffer) -> String {
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        let line: String = (0..buf.area.width)
-            .map(|x| buf[(x, y)].symbol().to_owned())
-            .collect();
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    common::screen_text(buf)
 }
 
 /// Warning events the cluster holds, seen in the last 10 minutes.
@@ -196,39 +157,46 @@ async fn events_newest_first_and_warnings_only() {
     );
 }
 
+/// `d` on the selected row, answered as the runtime answers it (the object
+/// read from the cluster), then the end of the text, where the Events are.
+async fn describe(m: &mut Model, client: &kube::Client, kind: &str) -> String {
+    let effects = keys(m, "d");
+    let Some(Effect::FetchYaml {
+        kind: view,
+        namespace,
+        name,
+    }) = effects.first().cloned()
+    else {
+        panic!("{effects:?}")
+    };
+    let (group, version, plural, _) = view.api().unwrap();
+    let path = if group.is_empty() {
+        format!("/api/{version}/namespaces/{namespace}/{plural}/{name}")
+    } else {
+        format!("/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}")
+    };
+    let request = http::Request::get(path).body(Vec::new()).unwrap();
+    let mut value: serde_json::Value = client.request(request).await.unwrap();
+    value["kind"] = kind.into();
+    update(
+        m,
+        Event::Yaml {
+            title: format!("{}/{namespace}/{name}", view.command()),
+            result: Ok(value),
+        },
+    );
+    keys(m, "G");
+    text_of(&render_to_buffer(m, 120, 60))
+}
+
 #[tokio::test]
 async fn describe_ends_with_the_object_s_events() {
     let (cluster, client, stores) = demo().await;
     let mut m = model(stores, cluster.clock().now_ms());
     keys(&mut m, ":pods\r/payment\r");
-    let effects = keys(&mut m, "d");
-    let Some(Effect::FetchYaml {
-        namespace, name, ..
-    }) = effects.first().cloned()
-    else {
-        panic!("{effects:?}")
-    };
-    let pod = Api::<Pod>::namespaced(client.clone(), &namespace)
-        .get(&name)
-        .await
-        .unwrap();
-    let mut value = serde_json::to_value(&pod).unwrap();
-    value["kind"] = "Pod".into();
-    update(
-        &mut m,
-        Event::Yaml {
-            title: format!("pods/{namespace}/{name}"),
-            result: Ok(value),
-        },
-    );
-    // Scroll to the end, where the Events are.
-    keys(&mut m, "G");
-    let text = text_of(&render_to_buffer(&mut m, 120, 60));
+    let text = describe(&mut m, &client, "Pod").await;
     assert!(text.contains("Events:"), "{text}");
-    assert!(
-        text.contains("Type     Reason") || text.contains("Type"),
-        "{text}"
-    );
+    assert!(text.contains("Type     Reason"), "{text}");
     assert!(text.contains("Warning  BackOff"), "{text}");
     assert!(
         text.contains("Back-off restarting failed container"),
@@ -240,30 +208,8 @@ async fn describe_ends_with_the_object_s_events() {
         !text.contains("ImagePullBackOff") && !text.contains("FailedScheduling"),
         "{text}"
     );
-
     // An object nothing happened to: <none>.
     keys(&mut m, "\x1b:cm\r/swarm-controller\r");
-    let effects = keys(&mut m, "d");
-    let Some(Effect::FetchYaml {
-        namespace, name, ..
-    }) = effects.first().cloned()
-    else {
-        panic!("{effects:?}")
-    };
-    let cm = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client, &namespace)
-        .get(&name)
-        .await
-        .unwrap();
-    let mut value = serde_json::to_value(&cm).unwrap();
-    value["kind"] = "ConfigMap".into();
-    update(
-        &mut m,
-        Event::Yaml {
-            title: format!("cm/{namespace}/{name}"),
-            result: Ok(value),
-        },
-    );
-    keys(&mut m, "G");
-    let text = text_of(&render_to_buffer(&mut m, 120, 60));
+    let text = describe(&mut m, &client, "ConfigMap").await;
     assert!(text.contains("Events:       <none>"), "{text}");
 }

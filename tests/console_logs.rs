@@ -3,16 +3,11 @@
 //! reader the console runs, a swarm's workers merged by time, a stream
 //! followed across a move, search, the bounded buffer and `:w FILE`.
 
-use std::time::Duration;
+mod common;
 
-use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::buffer::Buffer;
-use swarmdeck::cluster::gate;
 use swarmdeck::cluster::logs::{LogEvent, LogLine, NoteKind};
 use swarmdeck::embedded::Cluster;
-use swarmdeck::embedded::scenario::{self, Scenario};
-use swarmdeck::embedded::world::{Timing, World};
-use swarmdeck::time::Clock;
 use swarmdeck::ui::app::{Effect, Event, Header, Model, update};
 use swarmdeck::ui::data::Stores;
 use swarmdeck::ui::keymap::Keymap;
@@ -23,24 +18,8 @@ use swarmdeck::ui::theme::ThemeSource;
 const T0: i64 = 1_795_305_600_000;
 
 async fn demo() -> (Cluster, kube::Client, Stores) {
-    let cluster = Cluster::new(Clock::manual(T0), 100_000);
-    scenario::install_crds(&cluster).unwrap();
-    let s = Scenario::parse(scenario::DEMO).unwrap();
-    s.load_into(&cluster).unwrap();
-    let mut world = World::new(cluster.clone(), s.faults, Timing::default(), s.nodes);
     // Long enough for the crash loop's first exit.
-    world.run_for(6_000);
-    let client = gate::in_process(&cluster, "swarm", true);
-    let (tx, rx) = tokio::sync::mpsc::channel(1024);
-    std::mem::forget(rx);
-    let stores = swarmdeck::ui::runtime::spawn_stores(&client, &tx, None).0;
-    for _ in 0..200 {
-        if stores.synced() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    (cluster, client, stores)
+    common::still_demo(6_000).await
 }
 
 fn model(stores: Stores) -> Model {
@@ -61,29 +40,11 @@ fn model(stores: Stores) -> Model {
 }
 
 fn keys(m: &mut Model, text: &str) -> Vec<Effect> {
-    let mut effects = Vec::new();
-    for c in text.chars() {
-        // The rows a key acts on are those drawn.
-        m.refresh_rows();
-        let code = match c {
-            '\r' => KeyCode::Enter,
-            '\x1b' => KeyCode::Esc,
-            c => KeyCode::Char(c),
-        };
-        effects.extend(update(m, Event::Key(KeyEvent::from(code))));
-    }
-    effects
+    common::press(m, text)
 }
 
 fn text_of(buf: &Buffer) -> String {
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        let line: String = (0..buf.area.width)
-            .map(|x| buf[(x, y)].symbol().to_owned())
-            .collect();
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
+    let out = common::screen_text(buf);
     // The crash-looping pod's generated suffix is random, and so is the
     // node the scheduler picks.
     let out = regex::Regex::new(r"payment-gateway-([0-9a-f]{8})-[a-z0-9]{1,5}")

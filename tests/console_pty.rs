@@ -658,39 +658,23 @@ fn a_stream_s_log_follows_it_to_its_new_owner_across_a_scale() {
         s.contains("grid swarm-worker") && s.contains("2 workers (2 converged)")
     });
     // A stream the scale to 3 moves, from the plan.
-    let run = |args: &[&str]| {
-        let out = common::swarmdeck(args, Some(&served.kubeconfig), state.path());
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
-    let plan: serde_json::Value = serde_json::from_str(&run(&[
-        "scale",
-        "swarm-worker",
-        "3",
-        "-n",
-        "swarm",
-        "--dry-run",
-        "-o",
-        "json",
-    ]))
-    .unwrap();
-    let moved = &plan["plan"]["moves"][0];
-    let (stream, from, to) = (
-        moved["job"].as_str().unwrap().to_owned(),
-        moved["from"].as_str().unwrap().to_owned(),
-        moved["to"].as_str().unwrap().to_owned(),
-    );
+    let (stream, from, to) = common::first_move_to_three(&served.kubeconfig, state.path());
     t.send(format!("/{stream}\r").as_bytes());
     t.send(b"L");
     t.wait_for("the stream's log on its owner", |s| {
         s.contains(&format!("logs {stream} in swarm swarm/swarm-worker"))
             && s.contains(&format!("--- {stream} is on {from}, v"))
     });
-    run(&["scale", "swarm-worker", "3", "-n", "swarm"]);
+    let scaled = common::swarmdeck(
+        &["scale", "swarm-worker", "3", "-n", "swarm"],
+        Some(&served.kubeconfig),
+        state.path(),
+    );
+    assert!(
+        scaled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&scaled.stderr)
+    );
     let s = t.wait_for("the move and the new owner's lines", |s| {
         s.contains(&format!("--- {stream} moved {from} → {to}, v")) && s.contains("loaded 10 jobs")
     });

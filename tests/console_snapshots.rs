@@ -3,14 +3,9 @@
 //! view at 120x40 and 80x24, in the default and mono themes. Random pod-name
 //! suffixes are filtered; ages are fixed by the clock.
 
-use std::time::Duration;
+mod common;
 
 use ratatui::buffer::Buffer;
-use swarmdeck::cluster::gate;
-use swarmdeck::embedded::Cluster;
-use swarmdeck::embedded::scenario::{self, Scenario};
-use swarmdeck::embedded::world::{Timing, World};
-use swarmdeck::time::Clock;
 use swarmdeck::ui::app::{Event, Header, Model, update};
 use swarmdeck::ui::data::{Stores, ViewKind};
 use swarmdeck::ui::keymap::Keymap;
@@ -18,22 +13,7 @@ use swarmdeck::ui::runtime::render_to_buffer;
 use swarmdeck::ui::theme::ThemeSource;
 
 async fn demo_stores() -> (Stores, i64) {
-    let cluster = Cluster::new(Clock::manual(1_795_305_600_000), 100_000);
-    scenario::install_crds(&cluster).unwrap();
-    let s = Scenario::parse(scenario::DEMO).unwrap();
-    s.load_into(&cluster).unwrap();
-    let mut world = World::new(cluster.clone(), s.faults, Timing::default(), s.nodes);
-    world.run_for(6_000);
-    let client = gate::in_process(&cluster, "swarm", true);
-    let (tx, rx) = tokio::sync::mpsc::channel(1024);
-    std::mem::forget(rx);
-    let stores = swarmdeck::ui::runtime::spawn_stores(&client, &tx, None).0;
-    for _ in 0..200 {
-        if stores.synced() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let (cluster, _client, stores) = common::still_demo(6_000).await;
     (stores, cluster.clock().now_ms())
 }
 

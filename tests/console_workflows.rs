@@ -51,14 +51,7 @@ fn model(stores: Stores, read_only: bool) -> Model {
 }
 
 fn text(buf: &Buffer) -> String {
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        let line: String = (0..buf.area.width)
-            .map(|x| buf[(x, y)].symbol().to_owned())
-            .collect();
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
+    let out = common::screen_text(buf);
     // Ages move with the world's clock, and so does the count of warnings
     // (the crash loop's back-offs).
     let out = regex::Regex::new(r"warnings:\d+/10m")

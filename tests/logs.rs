@@ -455,27 +455,11 @@ fn a_stream_is_followed_to_its_new_owner_across_a_scale() {
         text(&out)
     };
     run(&["rebalance", "swarm-worker", "-n", "swarm"]);
-    // A stream the scale to 3 moves, from the plan itself.
-    let plan: serde_json::Value = serde_json::from_str(&run(&[
-        "scale",
-        "swarm-worker",
-        "3",
-        "-n",
-        "swarm",
-        "--dry-run",
-        "-o",
-        "json",
-    ]))
-    .unwrap();
-    let moved = &plan["plan"]["moves"][0];
-    let (stream, from, to) = (
-        moved["job"].as_str().unwrap(),
-        moved["from"].as_str().unwrap(),
-        moved["to"].as_str().unwrap(),
-    );
+    // A stream the scale to 3 moves, from the plan.
+    let (stream, from, to) = common::first_move_to_three(&served.kubeconfig, state.path());
     let f = Following::start(
         &served,
-        &["logs", "--stream", stream, "-f", "-n", "swarm"],
+        &["logs", "--stream", &stream, "-f", "-n", "swarm"],
         state.path(),
     );
     wait_until("the stream's owner named", || {

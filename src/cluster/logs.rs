@@ -108,6 +108,13 @@ fn note(kind: NoteKind, pod: &str, text: String) -> LogEvent {
     }
 }
 
+/// The pod went: a follower says so and stops.
+async fn said_gone(tx: &mpsc::Sender<LogEvent>, pod: &str) {
+    let _ = tx
+        .send(note(NoteKind::Ended, pod, format!("pod {pod} was deleted")))
+        .await;
+}
+
 /// One container as its pod reports it: when its running instance
 /// started (None: not running), and why it is not running.
 fn container_state(pod: &Pod, container: &str) -> (Option<String>, Option<String>) {
@@ -422,14 +429,7 @@ pub async fn follow_pod(
         let object = match pods.get(&pod).await {
             Ok(p) => p,
             Err(e) if api_message(&e).0 == 404 => {
-                let _ = tx
-                    .send(note(
-                        NoteKind::Ended,
-                        &pod,
-                        format!("pod {pod} was deleted"),
-                    ))
-                    .await;
-                return;
+                return said_gone(&tx, &pod).await;
             }
             Err(_) => {
                 resume = Some(seen.last_ms);
@@ -487,14 +487,7 @@ pub async fn follow_pod(
                         }
                     }
                     Err(e) if api_message(&e).0 == 404 => {
-                        let _ = tx
-                            .send(note(
-                                NoteKind::Ended,
-                                &pod,
-                                format!("pod {pod} was deleted"),
-                            ))
-                            .await;
-                        return;
+                        return said_gone(&tx, &pod).await;
                     }
                     Err(_) => {}
                 }

@@ -203,24 +203,17 @@ pub(super) async fn logs(session: Session, args: LogsArgs) -> Outcome {
                     return Ok(String::new());
                 }
             }
-            LogEvent::Caught { pod } => {
-                caught.insert(pod);
-                if holding && args.follow && waiting_for.is_some_and(|n| caught.len() >= n) {
-                    holding = false;
-                    if !flush_held(&mut held, &mut out, &containers) {
-                        task.abort();
-                        return Ok(String::new());
-                    }
-                }
-            }
-            LogEvent::Note {
+            // A pod's first batch is in, or it will send none.
+            LogEvent::Caught { ref pod }
+            | LogEvent::Note {
                 kind: NoteKind::Error,
-                text,
-                pod,
+                ref pod,
                 ..
             } => {
-                errors.push(text);
-                caught.insert(pod);
+                if let LogEvent::Note { text, .. } = &ev {
+                    errors.push(text.clone());
+                }
+                caught.insert(pod.clone());
                 if holding && args.follow && waiting_for.is_some_and(|n| caught.len() >= n) {
                     holding = false;
                     if !flush_held(&mut held, &mut out, &containers) {

@@ -134,6 +134,19 @@ fn key(ns: &str, pod: &str) -> (String, String) {
     (ns.to_owned(), pod.to_owned())
 }
 
+/// One container's log, made when first written to.
+fn container_log<'a>(
+    pods: &'a mut Pods,
+    ns: &str,
+    pod: &str,
+    container: &str,
+) -> &'a mut ContainerLog {
+    pods.entry(key(ns, pod))
+        .or_default()
+        .entry(container.to_owned())
+        .or_default()
+}
+
 impl Logs {
     pub fn new() -> Self {
         Self {
@@ -158,11 +171,7 @@ impl Logs {
     pub fn append(&self, ns: &str, pod: &str, container: &str, at_ms: i64, text: String) {
         {
             let mut pods = self.lock();
-            let log = pods
-                .entry(key(ns, pod))
-                .or_default()
-                .entry(container.to_owned())
-                .or_default();
+            let log = container_log(&mut pods, ns, pod, container);
             log.current.catch_up(at_ms);
             log.current.push(LogLine { at_ms, text });
         }
@@ -175,11 +184,7 @@ impl Logs {
     pub fn start(&self, ns: &str, pod: &str, container: &str, at_ms: i64, first: bool) {
         {
             let mut pods = self.lock();
-            let log = pods
-                .entry(key(ns, pod))
-                .or_default()
-                .entry(container.to_owned())
-                .or_default();
+            let log = container_log(&mut pods, ns, pod, container);
             if !first {
                 log.current.catch_up(at_ms);
                 log.current.ended = true;
@@ -219,11 +224,7 @@ impl Logs {
         version: u64,
     ) {
         let mut pods = self.lock();
-        let log = pods
-            .entry(key(ns, pod))
-            .or_default()
-            .entry(container.to_owned())
-            .or_default();
+        let log = container_log(&mut pods, ns, pod, container);
         log.current.catch_up(from_ms);
         log.current.beat = Some(Beat {
             from_ms,

@@ -294,3 +294,94 @@ pub async fn task_crd_established(admin: &kube::Client) {
     }
     panic!("CRD tasks.aliecs.alice.cern never became established");
 }
+
+/// The demo after `run_ms` of world time, its clock then held still, and the
+/// console's stores filled from it through a read-only client.
+pub async fn still_demo(run_ms: i64) -> (Cluster, kube::Client, swarmdeck::ui::data::Stores) {
+    let cluster = Cluster::new(Clock::manual(1_795_305_600_000), 100_000);
+    scenario::install_crds(&cluster).unwrap();
+    let s = Scenario::parse(scenario::DEMO).unwrap();
+    s.load_into(&cluster).unwrap();
+    let mut world = World::new(cluster.clone(), s.faults, Timing::default(), s.nodes);
+    world.run_for(run_ms);
+    let client = swarmdeck::cluster::gate::in_process(&cluster, "swarm", true);
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    std::mem::forget(rx);
+    let stores = swarmdeck::ui::runtime::spawn_stores(&client, &tx, None).0;
+    for _ in 0..200 {
+        if stores.synced() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (cluster, client, stores)
+}
+
+/// Keys typed into the console's model (`\r` Enter, `\x1b` Esc); each acts
+/// on the rows as they would be drawn.
+pub fn press(m: &mut swarmdeck::ui::app::Model, text: &str) -> Vec<swarmdeck::ui::app::Effect> {
+    use crossterm::event::{KeyCode, KeyEvent};
+    let mut effects = Vec::new();
+    for c in text.chars() {
+        m.refresh_rows();
+        let code = match c {
+            '\r' => KeyCode::Enter,
+            '\x1b' => KeyCode::Esc,
+            c => KeyCode::Char(c),
+        };
+        effects.extend(swarmdeck::ui::app::update(
+            m,
+            swarmdeck::ui::app::Event::Key(KeyEvent::from(code)),
+        ));
+    }
+    effects
+}
+
+/// A drawn buffer as text: one line per row, trailing blanks trimmed.
+pub fn screen_text(buf: &ratatui::buffer::Buffer) -> String {
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let line: String = (0..buf.area.width)
+            .map(|x| buf[(x, y)].symbol().to_owned())
+            .collect();
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The first stream a scale of the demo swarm to 3 moves, from swarmdeck's
+/// own dry-run plan: (stream, from, to).
+pub fn first_move_to_three(
+    kubeconfig: &std::path::Path,
+    state: &std::path::Path,
+) -> (String, String, String) {
+    let out = swarmdeck(
+        &[
+            "scale",
+            "swarm-worker",
+            "3",
+            "-n",
+            "swarm",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
+        Some(kubeconfig),
+        state,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let moved = &plan["plan"]["moves"][0];
+    let field = |k: &str| {
+        moved[k]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {k} in {plan}"))
+            .to_owned()
+    };
+    (field("job"), field("from"), field("to"))
+}
