@@ -446,6 +446,56 @@ fn a_crash_loop_is_followed_across_its_restarts() {
 }
 
 #[test]
+fn a_broken_log_stream_resumes_without_repeating_a_line() {
+    let served = Served::start("swarm");
+    let state = tempfile::tempdir().unwrap();
+    let out = swarmdeck(
+        &["rebalance", "swarm-worker", "-n", "swarm"],
+        Some(&served.kubeconfig),
+        state.path(),
+    );
+    assert!(out.status.success(), "{}", err(&out));
+    let f = Following::start(
+        &served,
+        &[
+            "logs",
+            "swarm-worker-0",
+            "-n",
+            "swarm",
+            "-f",
+            "--timestamps",
+        ],
+        state.path(),
+    );
+    let processed = |f: &Following| f.out().iter().filter(|l| l.contains(" processed ")).count();
+    wait_until("a first report", || processed(&f) >= 1);
+    // The server ends every open stream (as an API server restart would).
+    served.cluster.disconnect_watchers();
+    let before = processed(&f);
+    wait_until("two more reports after the break", || {
+        processed(&f) >= before + 2
+    });
+    // It did break and resume: a second request, from the last line's second.
+    let resumed = served
+        .cluster
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/pods/swarm-worker-0/log") && r.query.contains("sinceTime="))
+        .count();
+    assert!(resumed >= 1, "no resumed log request");
+    let out = f.out();
+    let mut seen = std::collections::BTreeSet::new();
+    for l in &out {
+        assert!(seen.insert(l.clone()), "{l} twice in {out:#?}");
+    }
+    let stamps: Vec<i64> = out
+        .iter()
+        .map(|l| swarmdeck::time::parse_rfc3339(l.split(' ').next().unwrap()).unwrap())
+        .collect();
+    assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "{out:#?}");
+}
+
+#[test]
 fn a_stream_is_followed_to_its_new_owner_across_a_scale() {
     let served = Served::start("swarm");
     let state = tempfile::tempdir().unwrap();
