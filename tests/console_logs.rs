@@ -402,4 +402,10 @@ async fn search_pauses_n_moves_g_resumes_and_the_buffer_is_bounded() {
     assert_eq!(what, "100 lines");
     assert_eq!(text.lines().next(), Some("record batch 151 done"));
     assert_eq!(text.lines().last(), Some("a late line"));
+    // The search was the log view's own: the pods view keeps its filter.
+    keys(&mut m, "\x1b");
+    assert_eq!(
+        m.filter.as_ref().map(|(t, _)| t.as_str()),
+        Some("swarm-worker-0")
+    );
 }

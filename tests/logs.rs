@@ -42,6 +42,16 @@ fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
     }
 }
 
+/// The demo swarm's first assignment, written by `swarmdeck rebalance`.
+fn assign(served: &Served, state: &std::path::Path) {
+    let out = swarmdeck(
+        &["rebalance", "swarm-worker", "-n", "swarm"],
+        Some(&served.kubeconfig),
+        state,
+    );
+    assert!(out.status.success(), "{}", err(&out));
+}
+
 fn pod_named(served: &Served, ns: &str, prefix: &str) -> String {
     let out = kubectl(served, &["get", "pods", "-n", ns, "-o", "name"]);
     text(&out)
@@ -351,12 +361,7 @@ fn a_task_s_logs_are_its_pod_s() {
 fn a_swarm_s_logs_are_merged_by_time_each_line_with_its_worker() {
     let served = Served::start("swarm");
     let state = tempfile::tempdir().unwrap();
-    let out = swarmdeck(
-        &["rebalance", "swarm-worker", "-n", "swarm"],
-        Some(&served.kubeconfig),
-        state.path(),
-    );
-    assert!(out.status.success(), "{}", err(&out));
+    assign(&served, state.path());
     // Each worker reports what it processed every few seconds.
     let mut merged = String::new();
     wait_until("both workers processing", || {
@@ -449,12 +454,7 @@ fn a_crash_loop_is_followed_across_its_restarts() {
 fn a_broken_log_stream_resumes_without_repeating_a_line() {
     let served = Served::start("swarm");
     let state = tempfile::tempdir().unwrap();
-    let out = swarmdeck(
-        &["rebalance", "swarm-worker", "-n", "swarm"],
-        Some(&served.kubeconfig),
-        state.path(),
-    );
-    assert!(out.status.success(), "{}", err(&out));
+    assign(&served, state.path());
     let f = Following::start(
         &served,
         &[
@@ -504,7 +504,7 @@ fn a_stream_is_followed_to_its_new_owner_across_a_scale() {
         assert!(out.status.success(), "{args:?}: {}", err(&out));
         text(&out)
     };
-    run(&["rebalance", "swarm-worker", "-n", "swarm"]);
+    assign(&served, state.path());
     // A stream the scale to 3 moves, from the plan.
     let (stream, from, to) = common::first_move_to_three(&served.kubeconfig, state.path());
     let f = Following::start(

@@ -76,6 +76,49 @@ pub enum LogEvent {
     },
 }
 
+impl LogEvent {
+    /// When it happened (ms since the epoch; 0 for bookkeeping events).
+    pub fn at_ms(&self) -> i64 {
+        match self {
+            LogEvent::Line(l) => l.at_ms,
+            LogEvent::Note { at_ms, .. } => *at_ms,
+            LogEvent::Caught { .. } | LogEvent::Containers { .. } => 0,
+        }
+    }
+
+    /// The pod it is about.
+    pub fn pod(&self) -> &str {
+        match self {
+            LogEvent::Line(l) => &l.pod,
+            LogEvent::Note { pod, .. }
+            | LogEvent::Caught { pod }
+            | LogEvent::Containers { pod, .. } => pod,
+        }
+    }
+
+    /// As a log view shows (and saves) it: the pod first when several are
+    /// merged, the timestamp when asked; a note as a marker line.
+    pub fn shown_text(&self, timestamps: bool, prefix: bool) -> String {
+        match self {
+            LogEvent::Line(l) => {
+                let mut s = String::new();
+                if prefix {
+                    s.push_str(&l.pod);
+                    s.push(' ');
+                }
+                if timestamps && !l.stamp.is_empty() {
+                    s.push_str(&l.stamp);
+                    s.push(' ');
+                }
+                s.push_str(&l.text);
+                s
+            }
+            LogEvent::Note { text, .. } => format!("--- {text} ---"),
+            LogEvent::Caught { .. } | LogEvent::Containers { .. } => String::new(),
+        }
+    }
+}
+
 /// A timestamped line from the server (`--timestamps`), split.
 pub fn split_stamp(raw: &str) -> (i64, &str, &str) {
     if let Some((stamp, text)) = raw.split_once(' ')
@@ -106,6 +149,17 @@ fn note(kind: NoteKind, pod: &str, text: String) -> LogEvent {
         at_ms: now_ms(),
         text,
     }
+}
+
+/// The server refused: the reader says why (in the operator's words) and stops.
+async fn refused(tx: &mpsc::Sender<LogEvent>, namespace: &str, pod: &str, why: &str) {
+    let _ = tx
+        .send(note(
+            NoteKind::Error,
+            pod,
+            format!("pod {namespace}/{pod}: {why}"),
+        ))
+        .await;
 }
 
 /// The pod went: a follower says so and stops.
@@ -250,14 +304,7 @@ pub async fn follow_pod(
         Ok(p) => p,
         Err(e) => {
             let (_, m) = api_message(&e);
-            let _ = tx
-                .send(note(
-                    NoteKind::Error,
-                    &pod,
-                    format!("pod {namespace}/{pod}: {m}"),
-                ))
-                .await;
-            return;
+            return refused(&tx, &namespace, &pod, &m).await;
         }
     };
     let container = match pick_container(&object, opts.container.as_deref()) {
@@ -354,14 +401,7 @@ pub async fn follow_pod(
                         }
                     }
                 } else if code == 400 || code == 403 || code == 422 || !opts.follow {
-                    let _ = tx
-                        .send(note(
-                            NoteKind::Error,
-                            &pod,
-                            format!("pod {namespace}/{pod}: {m}"),
-                        ))
-                        .await;
-                    return;
+                    return refused(&tx, &namespace, &pod, &m).await;
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(backoff)) => {}
@@ -546,16 +586,7 @@ pub async fn follow_worker(
                     }
                 }
                 Ok(_) => {}
-                Err(e) => {
-                    let _ = tx
-                        .send(note(
-                            NoteKind::Error,
-                            &pod,
-                            format!("pod {namespace}/{pod}: {}", api_message(&e).1),
-                        ))
-                        .await;
-                    return;
-                }
+                Err(e) => return refused(&tx, &namespace, &pod, &api_message(&e).1).await,
             }
             if !opts.follow {
                 return;

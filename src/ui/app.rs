@@ -1146,7 +1146,10 @@ fn on_key(model: &mut Model, k: KeyEvent) -> Vec<Effect> {
 }
 
 fn preview_filter(model: &mut Model, text: &str) {
+    // A log view's search is its own: the filter of the views beneath stays.
+    let searching_logs = matches!(model.stack.last(), Some(Screen::Logs(_)));
     match compile_filter(text) {
+        Ok(_) if searching_logs => model.filter_error = None,
         Ok(re) => {
             model.filter_error = None;
             model.filter = if text.is_empty() {
@@ -1160,14 +1163,16 @@ fn preview_filter(model: &mut Model, text: &str) {
 }
 
 fn apply_filter(model: &mut Model, text: &str) {
-    preview_filter(model, text);
-    let re = model.filter.as_ref().and_then(|(_, re)| re.clone());
     if matches!(model.stack.last(), Some(Screen::Logs(_))) {
         // In a log view `/` searches: matches are highlighted, n/N move.
-        model.filter = None;
-        super::screen::logs::set_search(model, text, re);
+        match compile_filter(text) {
+            Ok(re) => super::screen::logs::set_search(model, text, re),
+            Err(e) => model.say_error(e),
+        }
         return;
     }
+    preview_filter(model, text);
+    let re = model.filter.as_ref().and_then(|(_, re)| re.clone());
     if let Some(Screen::Grid(g)) = model.stack.last_mut() {
         // In the grid a filter finds a stream: jump to the worker holding it.
         let found = match (&g.data, &re) {

@@ -11,7 +11,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use crate::cluster::logs::{LogEvent, LogLine, LogOptions, NoteKind};
+use crate::cluster::logs::{LogEvent, LogOptions, NoteKind};
 use crate::domain::swarm::SwarmRef;
 use crate::ui::app::{Effect, MessageKind, Model, Screen};
 use crate::ui::keymap::Action;
@@ -41,52 +41,9 @@ impl LogSource {
     }
 }
 
-/// One line of the buffer: a log line or a marker drawn between them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Entry {
-    Line(LogLine),
-    Note {
-        kind: NoteKind,
-        pod: String,
-        at_ms: i64,
-        text: String,
-    },
-}
-
-impl Entry {
-    fn at_ms(&self) -> i64 {
-        match self {
-            Entry::Line(l) => l.at_ms,
-            Entry::Note { at_ms, .. } => *at_ms,
-        }
-    }
-
-    fn pod(&self) -> &str {
-        match self {
-            Entry::Line(l) => &l.pod,
-            Entry::Note { pod, .. } => pod,
-        }
-    }
-
-    /// The text as shown (and saved).
-    pub fn text(&self, timestamps: bool, prefix: bool) -> String {
-        match self {
-            Entry::Line(l) => {
-                let mut s = String::new();
-                if prefix {
-                    s.push_str(&format!("{} ", l.pod));
-                }
-                if timestamps && !l.stamp.is_empty() {
-                    s.push_str(&l.stamp);
-                    s.push(' ');
-                }
-                s.push_str(&l.text);
-                s
-            }
-            Entry::Note { text, .. } => format!("--- {text} ---"),
-        }
-    }
-}
+/// One line of the buffer: a log line or a marker drawn between them (the
+/// reader's events as they came; `Caught` and `Containers` are not kept).
+pub type Entry = LogEvent;
 
 #[derive(Debug, Clone)]
 pub struct LogScreen {
@@ -179,24 +136,23 @@ impl LogScreen {
             .collect()
     }
 
+    /// How many entries are shown, without listing them (the view's
+    /// position is asked for on every key and frame).
+    fn shown_len(&self) -> usize {
+        match &self.only {
+            None => self.entries.len(),
+            Some(_) => self.entries.iter().filter(|e| self.visible(e)).count(),
+        }
+    }
+
     /// Take a batch from the reader.
     pub fn receive(&mut self, events: Vec<LogEvent>) {
         for ev in events {
             let entry = match ev {
-                LogEvent::Line(l) => Entry::Line(l),
-                LogEvent::Note {
-                    kind,
-                    pod,
-                    at_ms,
-                    text,
-                } => {
+                LogEvent::Line(_) => ev,
+                LogEvent::Note { .. } => {
                     self.loading = false;
-                    Entry::Note {
-                        kind,
-                        pod,
-                        at_ms,
-                        text,
-                    }
+                    ev
                 }
                 LogEvent::Caught { pod } => {
                     self.note_pod(&pod);
@@ -212,7 +168,7 @@ impl LogScreen {
                     continue;
                 }
             };
-            self.note_pod(entry.pod().to_owned().as_str());
+            self.note_pod(entry.pod());
             let visible = self.visible(&entry);
             // Merged pods arrive one after the other: place by time.
             let at = if self.merged() {
@@ -256,7 +212,7 @@ impl LogScreen {
 
     /// The position of the view among the shown entries.
     pub fn view_top(&self) -> usize {
-        let shown = self.shown().len();
+        let shown = self.shown_len();
         if self.follow {
             self.end_top(shown)
         } else {
@@ -265,7 +221,7 @@ impl LogScreen {
     }
 
     fn scroll_to(&mut self, top: usize) {
-        let shown = self.shown().len();
+        let shown = self.shown_len();
         let end = self.end_top(shown);
         if top >= end {
             self.follow = true;
@@ -284,8 +240,9 @@ impl LogScreen {
         };
         let shown = self.shown();
         let from = self.view_top();
-        let hit =
-            |i: &usize| re.is_match(&self.entries[shown[*i]].text(self.timestamps, self.merged()));
+        let hit = |i: &usize| {
+            re.is_match(&self.entries[shown[*i]].shown_text(self.timestamps, self.merged()))
+        };
         let found = if forward {
             (from + 1..shown.len()).find(|i| hit(i))
         } else {
@@ -305,7 +262,7 @@ impl LogScreen {
     pub fn text(&self) -> String {
         let mut out = String::new();
         for i in self.shown() {
-            out.push_str(&self.entries[i].text(self.timestamps, self.merged()));
+            out.push_str(&self.entries[i].shown_text(self.timestamps, self.merged()));
             out.push('\n');
         }
         out
@@ -324,8 +281,7 @@ fn top(model: &mut Model) -> Option<&mut LogScreen> {
 pub fn open(model: &mut Model, source: LogSource) -> Vec<Effect> {
     let mut effects = close_all(model);
     model.log_id += 1;
-    let mut screen = LogScreen::new(model.log_id, source, model.log_max_lines);
-    screen.timestamps = false;
+    let screen = LogScreen::new(model.log_id, source, model.log_max_lines);
     effects.push(screen.open_effect());
     model.stack.push(Screen::Logs(Box::new(screen)));
     effects
@@ -384,7 +340,7 @@ pub fn set_search(model: &mut Model, text: &str, re: Option<regex::Regex>) {
     let found = re.and_then(|re| {
         (0..from)
             .rev()
-            .find(|i| re.is_match(&l.entries[shown[*i]].text(l.timestamps, l.merged())))
+            .find(|i| re.is_match(&l.entries[shown[*i]].shown_text(l.timestamps, l.merged())))
     });
     match found {
         Some(i) => {
@@ -418,15 +374,13 @@ pub fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
     let page = top(model).map_or(20, |l| l.height.max(1));
     match action {
         Action::Back => {
-            model.filter = None;
-            let mut effects = close_all(model);
+            let effects = close_all(model);
             if model.stack.is_empty() {
                 model
                     .stack
                     .push(Screen::Table(crate::ui::data::ViewKind::Pods));
             }
             model.invalidate();
-            effects.retain(|e| *e == Effect::CloseLogs);
             return effects;
         }
         Action::Quit => {
@@ -607,7 +561,7 @@ pub fn render(model: &Model, l: &LogScreen, f: &mut Frame, area: Rect) {
     let re = l.search.as_ref().map(|(_, r)| r);
     let line_of = |e: &Entry| -> Line<'static> {
         match e {
-            Entry::Note { kind, text, .. } => {
+            LogEvent::Note { kind, text, .. } => {
                 let role = match kind {
                     NoteKind::Error | NoteKind::Ended => "status.error",
                     NoteKind::Waiting => "status.pending",
@@ -619,7 +573,7 @@ pub fn render(model: &Model, l: &LogScreen, f: &mut Frame, area: Rect) {
                     t.style(role).add_modifier(Modifier::BOLD),
                 ))
             }
-            Entry::Line(line) => {
+            LogEvent::Line(line) => {
                 let mut spans = Vec::new();
                 if merged {
                     spans.push(Span::styled(
@@ -633,6 +587,8 @@ pub fn render(model: &Model, l: &LogScreen, f: &mut Frame, area: Rect) {
                 spans.extend(highlight(&line.text, re, t.style("base"), hit));
                 Line::from(spans)
             }
+            // Not kept in the buffer.
+            LogEvent::Caught { .. } | LogEvent::Containers { .. } => Line::default(),
         }
     };
     // Following with wrap: take lines from the end until the rows are full.
@@ -641,7 +597,7 @@ pub fn render(model: &Model, l: &LogScreen, f: &mut Frame, area: Rect) {
         if !l.wrap {
             return 1;
         }
-        let len = e.text(l.timestamps, merged).chars().count().max(1);
+        let len = e.shown_text(l.timestamps, merged).chars().count().max(1);
         len.div_ceil(width)
     };
     let start = if l.follow && l.wrap {
