@@ -478,5 +478,39 @@ async fn ascii_mode_draws_only_ascii_on_every_screen() {
     assert!(matches!(m.screen(), Screen::Editor(_)));
     typed(&mut m, "[");
     check(&mut m, "editor with an error");
-    assert_eq!(seen.len(), 13, "{seen:?}");
+    // The log view: a stream's move marker (an arrow) and a worker's lines.
+    key(&mut m, KeyCode::Esc);
+    typed(&mut m, "y");
+    let effects = swarmdeck::ui::screen::logs::open(
+        &mut m,
+        swarmdeck::ui::screen::logs::LogSource::Stream(
+            swarmdeck::domain::swarm::SwarmRef::default(),
+            "stream:tof-0".into(),
+        ),
+    );
+    let Some(swarmdeck::ui::app::Effect::OpenLogs { id, .. }) = effects.last().cloned() else {
+        panic!("{effects:?}")
+    };
+    update(
+        &mut m,
+        Event::Logs {
+            id,
+            events: vec![
+                swarmdeck::cluster::logs::LogEvent::Note {
+                    kind: swarmdeck::cluster::logs::NoteKind::Switched,
+                    pod: "stream:tof-0".into(),
+                    at_ms: 0,
+                    text: "stream:tof-0 moved swarm-worker-0 → swarm-worker-1, v2".into(),
+                },
+                swarmdeck::cluster::logs::LogEvent::Line(swarmdeck::cluster::logs::LogLine {
+                    at_ms: 1,
+                    stamp: String::new(),
+                    pod: "swarm-worker-1".into(),
+                    text: "loaded 16 jobs (config version 2)".into(),
+                }),
+            ],
+        },
+    );
+    check(&mut m, "log view");
+    assert_eq!(seen.len(), 14, "{seen:?}");
 }

@@ -37,8 +37,13 @@ pub fn parse_since(text: &str) -> Result<i64, String> {
         };
         any = true;
     }
-    if !num.is_empty() || !any || total <= 0 {
+    if !num.is_empty() || !any {
         return Err(bad());
+    }
+    if total <= 0 {
+        return Err(format!(
+            "--since {text:?} covers no time: give a duration longer than 0s, such as 30s or 5m"
+        ));
     }
     Ok(total)
 }
@@ -275,5 +280,6 @@ mod tests {
             let e = parse_since(bad).unwrap_err();
             assert!(e.contains("--since") && e.contains("30s"), "{bad}: {e}");
         }
+        assert!(parse_since("0s").unwrap_err().contains("longer than 0s"));
     }
 }
