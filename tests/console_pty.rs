@@ -686,8 +686,9 @@ fn a_stream_s_log_follows_it_to_its_new_owner_across_a_scale() {
         after.contains("starting registry.example.org/swarm/worker"),
         "{s}"
     );
+    // Back to the grid, which still holds the stream found; quit from there.
     t.send(b"\x1b");
-    t.send(b"q");
-    t.send(b"q");
+    t.wait_for("the grid again", |s| s.contains("grid swarm-worker"));
+    t.send(b":q\r");
     t.wait_for("exit", |s| s.contains("EXITED 0"));
 }
