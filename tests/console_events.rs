@@ -162,26 +162,22 @@ async fn events_newest_first_and_warnings_only() {
 async fn describe(m: &mut Model, client: &kube::Client, kind: &str) -> String {
     let effects = keys(m, "d");
     let Some(Effect::FetchYaml {
-        kind: view,
+        api,
         namespace,
         name,
+        title,
     }) = effects.first().cloned()
     else {
         panic!("{effects:?}")
     };
-    let (group, version, plural, _) = view.api().unwrap();
-    let path = if group.is_empty() {
-        format!("/api/{version}/namespaces/{namespace}/{plural}/{name}")
-    } else {
-        format!("/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}")
-    };
+    let path = format!("{}/{name}", api.collection_path(Some(&namespace)));
     let request = http::Request::get(path).body(Vec::new()).unwrap();
     let mut value: serde_json::Value = client.request(request).await.unwrap();
     value["kind"] = kind.into();
     update(
         m,
         Event::Yaml {
-            title: format!("{}/{namespace}/{name}", view.command()),
+            title,
             result: Ok(value),
         },
     );

@@ -2,9 +2,11 @@
 //! or the embedded cluster through the same code path), the read-only gate
 //! every write passes, and the watch stores the views read.
 
+pub mod discovery;
 pub mod gate;
 pub mod logs;
 pub mod stores;
+pub mod tables;
 
 use std::path::PathBuf;
 use std::sync::Arc;

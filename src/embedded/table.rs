@@ -70,6 +70,19 @@ pub fn columns(rt: &ResourceType) -> Vec<(&'static str, String, String)> {
             c("Age", "string"),
         ]),
         "ConfigMap" | "Secret" => cols.extend([c("Data", "integer"), c("Age", "string")]),
+        "Service" => cols.extend([
+            c("Type", "string"),
+            c("Cluster-IP", "string"),
+            c("External-IP", "string"),
+            c("Port(s)", "string"),
+            c("Age", "string"),
+        ]),
+        "ReplicaSet" => cols.extend([
+            c("Desired", "integer"),
+            c("Current", "integer"),
+            c("Ready", "integer"),
+            c("Age", "string"),
+        ]),
         "Namespace" => cols.extend([c("Status", "string"), c("Age", "string")]),
         "Node" => cols.extend([
             c("Status", "string"),
@@ -135,6 +148,47 @@ pub fn cells(rt: &ResourceType, obj: &Value, now_ms: i64) -> Vec<Value> {
                 json!(age(obj, now_ms)),
             ]);
         }
+        "Service" => {
+            let ports: Vec<String> = obj["spec"]["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    let port = p["port"].as_i64().unwrap_or(0);
+                    let proto = p["protocol"].as_str().unwrap_or("TCP");
+                    match p["nodePort"].as_i64() {
+                        Some(np) => format!("{port}:{np}/{proto}"),
+                        None => format!("{port}/{proto}"),
+                    }
+                })
+                .collect();
+            let external = obj["spec"]["externalIPs"]
+                .as_array()
+                .filter(|a| !a.is_empty())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                });
+            row.extend([
+                json!(obj["spec"]["type"].as_str().unwrap_or("ClusterIP")),
+                json!(obj["spec"]["clusterIP"].as_str().unwrap_or("<none>")),
+                json!(external.unwrap_or_else(|| "<none>".into())),
+                json!(if ports.is_empty() {
+                    "<none>".to_owned()
+                } else {
+                    ports.join(",")
+                }),
+                json!(age(obj, now_ms)),
+            ]);
+        }
+        "ReplicaSet" => row.extend([
+            json!(obj["spec"]["replicas"].as_i64().unwrap_or(1)),
+            json!(obj["status"]["replicas"].as_i64().unwrap_or(0)),
+            json!(obj["status"]["readyReplicas"].as_i64().unwrap_or(0)),
+            json!(age(obj, now_ms)),
+        ]),
         "ConfigMap" | "Secret" => {
             let n = obj["data"].as_object().map_or(0, |m| m.len())
                 + obj["binaryData"].as_object().map_or(0, |m| m.len());

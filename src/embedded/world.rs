@@ -399,9 +399,25 @@ impl World {
                     "allocatable": {"cpu": "16", "memory": "64Gi", "pods": "1000"}
                 }
             });
-            let _ = self
+            // As a kubelet does: the Node first, then its status (a create
+            // leaves status out, as kube-apiserver does for kinds with a
+            // status subresource).
+            let status = node["status"].clone();
+            if let Ok(created) = self
                 .cluster
-                .create(&rt, None, node, &WriteOptions::default());
+                .create(&rt, None, node, &WriteOptions::default())
+            {
+                let mut next = (*created).clone();
+                next["status"] = status;
+                let _ = self.cluster.replace(
+                    &rt,
+                    None,
+                    &name,
+                    next,
+                    Some("status"),
+                    &WriteOptions::default(),
+                );
+            }
         }
     }
 

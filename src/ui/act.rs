@@ -234,12 +234,16 @@ async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> Opti
             })
         }
         Effect::EditFetch {
-            kind,
+            api,
             namespace,
             name,
         } => {
-            let title = format!("{} {namespace}/{name}", kind.singular());
-            let result = fetch(client, kind, &namespace, &name)
+            let title = if namespace.is_empty() {
+                format!("{} {name}", api.singular)
+            } else {
+                format!("{} {namespace}/{name}", api.singular)
+            };
+            let result = fetch(client, &api, &namespace, &name)
                 .await
                 .map(super::editor::editable);
             Some(Event::EditorLoaded {
@@ -360,18 +364,38 @@ async fn apply_unit(
     }
 }
 
-async fn fetch(
+/// The API of one kind: in `namespace` when the kind is namespaced.
+pub fn api_of(
+    client: kube::Client,
+    api: &crate::cluster::discovery::ApiKind,
+    namespace: &str,
+) -> Api<kube::api::DynamicObject> {
+    let ar = api.api_resource();
+    if api.namespaced && !namespace.is_empty() {
+        Api::namespaced_with(client, namespace, &ar)
+    } else {
+        Api::all_with(client, &ar)
+    }
+}
+
+/// One object as JSON, or the server's reason (a 403 names the permission).
+pub async fn fetch(
     client: &kube::Client,
-    kind: ViewKind,
+    api: &crate::cluster::discovery::ApiKind,
     namespace: &str,
     name: &str,
 ) -> Result<serde_json::Value, String> {
-    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
-    let (group, version, plural, k) = kind.api().ok_or("this view has no API object")?;
-    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, k), plural);
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
-    let obj = api.get(name).await.map_err(|e| why(&e))?;
-    serde_json::to_value(obj).map_err(|e| e.to_string())
+    let obj = api_of(client.clone(), api, namespace)
+        .get(name)
+        .await
+        .map_err(|e| crate::cluster::explain(&e))?;
+    let mut v = serde_json::to_value(obj).map_err(|e| e.to_string())?;
+    // DynamicObject leaves the type out when the server did: put it back.
+    if v["kind"].as_str().is_none_or(str::is_empty) {
+        v["kind"] = api.kind.clone().into();
+        v["apiVersion"] = api.api_version().into();
+    }
+    Ok(v)
 }
 
 async fn record(

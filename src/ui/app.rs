@@ -16,6 +16,7 @@ pub use super::screen::task::{TaskScreen, task_row};
 pub use super::screen::yaml::YamlState;
 use super::screen::{editor::apply_editor, task::apply_task};
 use super::theme::Theme;
+use crate::cluster::discovery::ApiKind;
 use crate::domain::swarm::SwarmRef;
 use crate::engine::run::EngineStatus;
 use std::sync::Arc;
@@ -70,6 +71,19 @@ pub enum Event {
         id: u64,
         events: Vec<crate::cluster::logs::LogEvent>,
     },
+    /// What the server serves (its discovery), or why it did not say.
+    Discovered(Result<crate::cluster::discovery::Catalog, String>),
+    /// Rows of the table reading `id`.
+    Table {
+        id: u64,
+        updates: Vec<crate::cluster::tables::TableUpdate>,
+    },
+    /// The label selector of `of`'s pods (in `namespace`), or why not.
+    PodsOf {
+        namespace: String,
+        of: String,
+        result: Result<String, String>,
+    },
 }
 
 /// I/O the runtime performs.
@@ -77,15 +91,19 @@ pub enum Event {
 pub enum Effect {
     Quit,
     Copy(String),
+    /// Read one object for the YAML screen titled `title`.
     FetchYaml {
-        kind: ViewKind,
+        api: ApiKind,
         namespace: String,
         name: String,
+        title: String,
     },
+    /// Delete one object; `what` names it in the answer.
     Delete {
-        kind: ViewKind,
+        api: ApiKind,
         namespace: String,
         name: String,
+        what: String,
     },
     LoadAudit,
     SwitchContext(String),
@@ -114,7 +132,7 @@ pub enum Effect {
         name: String,
     },
     EditFetch {
-        kind: ViewKind,
+        api: ApiKind,
         namespace: String,
         name: String,
     },
@@ -142,6 +160,22 @@ pub enum Effect {
     },
     /// Stop reading logs.
     CloseLogs,
+    /// Ask the server what it serves (discovery).
+    Discover,
+    /// Read a kind as Tables for the resource screen `id` (ends the
+    /// reading before it).
+    ReadTable {
+        id: u64,
+        reading: super::screen::resource::Reading,
+    },
+    /// Stop reading tables.
+    CloseTable,
+    /// Find the pods of one object (its label selector).
+    PodsOf {
+        api: ApiKind,
+        namespace: String,
+        name: String,
+    },
     /// Write `text` to a file (`:w FILE`); `what` says what it holds.
     WriteFile {
         path: String,
@@ -184,6 +218,7 @@ pub enum Screen {
     Task(TaskScreen),
     Editor(Box<EditorState>),
     Logs(Box<super::screen::logs::LogScreen>),
+    Resource(Box<super::screen::resource::ResourceScreen>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -325,6 +360,15 @@ pub struct Model {
     warnings_key: Option<(u64, Option<String>, i64)>,
     /// Lines a log screen keeps (settings `logs.max_lines`).
     pub log_max_lines: usize,
+    /// What the server serves, once asked (the palette's first use, or a
+    /// `:NAME` that is no command).
+    pub catalog: Option<crate::cluster::discovery::Catalog>,
+    pub discovering: bool,
+    /// A `:NAME` typed while discovery was on its way.
+    pub pending_kind: Option<String>,
+    /// The table reading that feeds the topmost resource screen.
+    pub table_reading: Option<(u64, super::screen::resource::Reading)>,
+    pub table_id: u64,
 }
 
 impl Model {
@@ -378,6 +422,11 @@ impl Model {
             warnings: 0,
             warnings_key: None,
             log_max_lines: super::screen::logs::DEFAULT_MAX_LINES,
+            catalog: None,
+            discovering: false,
+            pending_kind: None,
+            table_reading: None,
+            table_id: 0,
         }
     }
 
@@ -404,6 +453,7 @@ impl Model {
             Screen::Task(_) => Mode::Task,
             Screen::Editor(_) => Mode::Editor,
             Screen::Logs(_) => Mode::Logs,
+            Screen::Resource(_) => Mode::Normal,
         }
     }
 
@@ -450,6 +500,7 @@ impl Model {
     /// the namespace changed since the last time. Call once per frame.
     pub fn refresh_rows(&mut self) {
         self.refresh_grid();
+        super::screen::resource::refresh(self);
         let page = self.page;
         if let Some(Screen::Logs(l)) = self.stack.last_mut() {
             l.height = page;
@@ -691,11 +742,22 @@ pub fn completions(model: &Model, input: &str) -> Vec<String> {
         None => (input, None),
     };
     match arg {
-        None => COMMANDS
-            .iter()
-            .filter(|(c, _)| c.starts_with(cmd))
-            .map(|(c, _)| (*c).to_owned())
-            .collect(),
+        None => {
+            let mut out: Vec<String> = COMMANDS
+                .iter()
+                .filter(|(c, _)| c.starts_with(cmd))
+                .map(|(c, _)| (*c).to_owned())
+                .collect();
+            // The kinds the server serves, once something is typed.
+            if let Some(catalog) = model.catalog.as_ref().filter(|_| !cmd.is_empty()) {
+                for n in catalog.completion_names() {
+                    if n.starts_with(cmd) && !out.contains(&n) {
+                        out.push(n);
+                    }
+                }
+            }
+            out
+        }
         Some(a) => {
             let pool: Vec<String> = match cmd {
                 "ns" => {
@@ -755,6 +817,12 @@ fn sync_editor_vars(model: &mut Model) {
 
 /// Apply one event to the model; returns the I/O to perform.
 pub fn update(model: &mut Model, event: Event) -> Vec<Effect> {
+    let mut effects = handle(model, event);
+    effects.extend(super::screen::resource::sync(model));
+    effects
+}
+
+fn handle(model: &mut Model, event: Event) -> Vec<Effect> {
     match event {
         Event::Key(k) => on_key(model, k),
         Event::Permissions(p) => {
@@ -801,6 +869,9 @@ pub fn update(model: &mut Model, event: Event) -> Vec<Effect> {
                 MessageKind::Info,
             );
             model.header = h;
+            // Another server serves other kinds; a table is read again from it.
+            model.catalog = None;
+            model.table_reading = None;
             model.invalidate();
             Vec::new()
         }
@@ -893,6 +964,16 @@ pub fn update(model: &mut Model, event: Event) -> Vec<Effect> {
             super::screen::logs::receive(model, id, events);
             Vec::new()
         }
+        Event::Discovered(result) => super::screen::resource::discovered(model, result),
+        Event::Table { id, updates } => {
+            super::screen::resource::receive(model, id, updates);
+            Vec::new()
+        }
+        Event::PodsOf {
+            namespace,
+            of,
+            result,
+        } => super::screen::resource::pods_of(model, namespace, of, result),
     }
 }
 
@@ -1403,17 +1484,8 @@ fn run_command(model: &mut Model, input: &str) -> Vec<Effect> {
             Vec::new()
         }
         ("", _) => Vec::new(),
-        (other, _) => {
-            let known: Vec<&str> = COMMANDS.iter().map(|(c, _)| *c).collect();
-            model.say(
-                format!(
-                    "unknown command `:{other}` (commands: {})",
-                    known.join(", ")
-                ),
-                MessageKind::Error,
-            );
-            Vec::new()
-        }
+        // Any kind the server serves, by the names kubectl takes.
+        (other, _) => super::screen::resource::open_named(model, other, false),
     }
 }
 
@@ -1453,6 +1525,19 @@ fn required(model: &Model, action: Action) -> Option<crate::domain::rbac::Attrib
         }
     };
     match (model.stack.last(), action) {
+        (Some(Screen::Resource(r)), Action::Delete | Action::Edit) => {
+            let row = r.selected_row()?;
+            let verb = if action == Action::Delete {
+                "delete"
+            } else {
+                "patch"
+            };
+            let mut a = attrs(verb, &r.kind.group, &r.kind.plural, None, &row.namespace);
+            if !r.kind.namespaced {
+                a.namespace = None;
+            }
+            Some(a)
+        }
         (Some(Screen::Grid(g)), Action::Scale) => Some(attrs(
             "patch",
             "apps",
@@ -1525,6 +1610,9 @@ fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
     if action == Action::Logs && matches!(model.mode(), Mode::Normal | Mode::Yaml) {
         return open_logs(model);
     }
+    if matches!(model.stack.last(), Some(Screen::Resource(_))) {
+        return super::screen::resource::apply(model, action);
+    }
     match model.mode() {
         Mode::Logs => super::screen::logs::apply(model, action),
         Mode::Grid => apply_grid(model, action),
@@ -1559,6 +1647,29 @@ pub(crate) fn open_logs(model: &mut Model) -> Vec<Effect> {
                 pod: crate::domain::task::task_pod_name(&t.name),
             };
             return open(model, source);
+        }
+        Screen::Resource(r) => {
+            let is_pods = r.kind.group.is_empty() && r.kind.plural == "pods";
+            return match r.selected_row() {
+                Some(row) if is_pods => {
+                    let source = LogSource::Pod {
+                        namespace: row.namespace.clone(),
+                        pod: row.name.clone(),
+                    };
+                    open(model, source)
+                }
+                Some(_) => {
+                    let what = r.kind.plural.clone();
+                    model.say_error(format!(
+                        "logs are read from pods: Enter on {what} that run pods lists them, then l"
+                    ));
+                    Vec::new()
+                }
+                None => {
+                    model.say_error("no row selected");
+                    Vec::new()
+                }
+            };
         }
         _ => {}
     }

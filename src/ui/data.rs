@@ -81,6 +81,14 @@ impl ViewKind {
         })
     }
 
+    /// The kind of the view's objects, for calls about one of them.
+    pub fn api_kind(self) -> Option<crate::cluster::discovery::ApiKind> {
+        let (group, version, plural, kind) = self.api()?;
+        Some(crate::cluster::discovery::ApiKind::known(
+            group, version, kind, plural, true,
+        ))
+    }
+
     /// Column titles with their priority: lower stays longer on narrow screens.
     pub fn columns(self) -> &'static [(&'static str, u8)] {
         match self {

@@ -61,6 +61,7 @@ pub enum Action {
     LogWrap,
     LogWorker,
     WarningsOnly,
+    Reveal,
 }
 
 pub const ACTIONS: &[(&str, Action)] = &[
@@ -113,6 +114,7 @@ pub const ACTIONS: &[(&str, Action)] = &[
     ("log_wrap", Action::LogWrap),
     ("log_worker", Action::LogWorker),
     ("warnings_only", Action::WarningsOnly),
+    ("reveal", Action::Reveal),
 ];
 
 impl Action {

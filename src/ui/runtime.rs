@@ -11,11 +11,11 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Event as KEvent, Pod};
 use kube::Api;
-use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind};
+use kube::api::DeleteParams;
 use tokio::sync::mpsc;
 
 use super::app::{Effect, Event, Header, MessageKind, Model, update};
-use super::data::{self, Stores, ViewKind};
+use super::data::{self, Stores};
 use super::keymap::Keymap;
 use super::theme::ThemeSource;
 use super::views;
@@ -378,6 +378,7 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
     let mut input = EventStream::new();
     // The log screen's reading (one at a time).
     let mut log_task: Option<tokio::task::JoinHandle<()>> = None;
+    let mut table_task: Option<tokio::task::JoinHandle<()>> = None;
     let mut asked_permissions: Option<String> = None;
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
@@ -499,6 +500,46 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
                         t.abort();
                     }
                 }
+                Effect::ReadTable { id, reading } => {
+                    if let Some(t) = table_task.take() {
+                        t.abort();
+                    }
+                    table_task = Some(read_table(conn.client.clone(), id, reading, etx.clone()));
+                }
+                Effect::CloseTable => {
+                    if let Some(t) = table_task.take() {
+                        t.abort();
+                    }
+                }
+                Effect::Discover => {
+                    let (client, etx) = (conn.client.clone(), etx.clone());
+                    tokio::spawn(async move {
+                        let result = crate::cluster::discovery::Catalog::discover(&client)
+                            .await
+                            .map_err(|e| crate::cluster::explain(&e));
+                        let _ = etx.send(Event::Discovered(result)).await;
+                    });
+                }
+                Effect::PodsOf {
+                    api,
+                    namespace,
+                    name,
+                } => {
+                    let (client, etx) = (conn.client.clone(), etx.clone());
+                    tokio::spawn(async move {
+                        let of = format!("{} {name}", api.singular);
+                        let result = super::act::fetch(&client, &api, &namespace, &name)
+                            .await
+                            .and_then(|v| super::screen::resource::pod_selector(&v));
+                        let _ = etx
+                            .send(Event::PodsOf {
+                                namespace,
+                                of,
+                                result,
+                            })
+                            .await;
+                    });
+                }
                 Effect::WriteFile { path, text, what } => {
                     model.message = Some(match std::fs::write(&path, text) {
                         Ok(()) => (format!("saved {what} to {path}"), MessageKind::Info),
@@ -538,28 +579,28 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
                     let _ = out.flush();
                 }
                 Effect::FetchYaml {
-                    kind,
+                    api,
                     namespace,
                     name,
+                    title,
                 } => {
                     let client = conn.client.clone();
                     let etx = etx.clone();
                     tokio::spawn(async move {
-                        let title = format!("{}/{namespace}/{name}", kind.command());
-                        let result = fetch(client, kind, &namespace, &name).await;
+                        let result = super::act::fetch(&client, &api, &namespace, &name).await;
                         let _ = etx.send(Event::Yaml { title, result }).await;
                     });
                 }
                 Effect::Delete {
-                    kind,
+                    api,
                     namespace,
                     name,
+                    what,
                 } => {
                     let client = conn.client.clone();
                     let etx = etx.clone();
                     tokio::spawn(async move {
-                        let what = format!("{} {namespace}/{name}", kind.command());
-                        let result = delete(client, kind, &namespace, &name).await;
+                        let result = delete(client, &api, &namespace, &name).await;
                         let _ = etx.send(Event::Deleted { what, result }).await;
                     });
                 }
@@ -683,38 +724,46 @@ fn read_logs(
     })
 }
 
-fn api_for(client: kube::Client, kind: ViewKind, namespace: &str) -> Option<Api<DynamicObject>> {
-    let (group, version, plural, k) = kind.api()?;
-    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, k), plural);
-    Some(if namespace.is_empty() {
-        Api::all_with(client, &ar)
-    } else {
-        Api::namespaced_with(client, namespace, &ar)
-    })
-}
-
-async fn fetch(
+/// Read a kind as Tables for the resource screen `id`, handing the rows
+/// to the UI loop in batches (at most one per frame), until aborted.
+fn read_table(
     client: kube::Client,
-    kind: ViewKind,
-    namespace: &str,
-    name: &str,
-) -> Result<serde_json::Value, String> {
-    let api = api_for(client, kind, namespace).ok_or("this view has no API object")?;
-    let obj = api
-        .get(name)
-        .await
-        .map_err(|e| crate::cluster::explain(&e))?;
-    serde_json::to_value(obj).map_err(|e| e.to_string())
+    id: u64,
+    reading: super::screen::resource::Reading,
+    etx: mpsc::Sender<Event>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let (tx, mut rx) = mpsc::channel(1024);
+        let reader = tokio::spawn(crate::cluster::tables::follow_table(
+            client,
+            reading.kind,
+            reading.namespace,
+            reading.selector,
+            tx,
+        ));
+        let mut batch = Vec::new();
+        while rx.recv_many(&mut batch, 1024).await > 0 {
+            tokio::time::sleep(FRAME).await;
+            while let Ok(u) = rx.try_recv() {
+                batch.push(u);
+            }
+            let updates = std::mem::take(&mut batch);
+            if etx.send(Event::Table { id, updates }).await.is_err() {
+                break;
+            }
+        }
+        reader.abort();
+    })
 }
 
 async fn delete(
     client: kube::Client,
-    kind: ViewKind,
+    api: &crate::cluster::discovery::ApiKind,
     namespace: &str,
     name: &str,
 ) -> Result<(), String> {
-    let api = api_for(client, kind, namespace).ok_or("this view has no API object")?;
-    api.delete(name, &DeleteParams::default())
+    super::act::api_of(client, api, namespace)
+        .delete(name, &DeleteParams::default())
         .await
         .map(|_| ())
         .map_err(|e| {

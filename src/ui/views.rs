@@ -58,6 +58,7 @@ pub fn render(model: &Model, f: &mut Frame) {
         Screen::Task(t) => render_task(model, t, f, body),
         Screen::Editor(e) => render_editor(model, e, f, body),
         Screen::Logs(l) => super::screen::logs::render(model, l, f, body),
+        Screen::Resource(r) => super::screen::resource::render(model, r, f, body),
     }
     render_footer(model, f, footer);
     if model.help {

@@ -34,16 +34,25 @@ impl TableState {
     }
 }
 
-pub(crate) fn visible_columns(model: &Model, kind: ViewKind, width: u16) -> (Vec<usize>, Vec<u16>) {
-    let cols = kind.columns();
-    let hide_ns = model.namespace.is_some() && kind != ViewKind::Audit;
+/// A table to draw: its columns (title, priority: lower stays longer on
+/// narrow screens), its rows in order, the selection and the sort.
+pub(crate) struct Rows<'a> {
+    pub cols: Vec<(&'a str, u8)>,
+    pub rows: &'a [std::sync::Arc<crate::ui::data::DisplayRow>],
+    pub selected: usize,
+    pub sort: (usize, bool),
+    pub hide_ns: bool,
+}
+
+pub(crate) fn visible_columns(model: &Model, t: &Rows, width: u16) -> (Vec<usize>, Vec<u16>) {
+    let cols = &t.cols;
     let mut idx: Vec<usize> = (0..cols.len())
-        .filter(|i| !(hide_ns && cols[*i].0 == "NAMESPACE"))
+        .filter(|i| !(t.hide_ns && cols[*i].0 == "NAMESPACE"))
         .collect();
-    let start = model.table().selected.saturating_sub(model.page);
-    let sample = model.rows.iter().skip(start).take(model.page * 2 + 1);
+    let start = t.selected.saturating_sub(model.page);
+    let sample = t.rows.iter().skip(start).take(model.page * 2 + 1);
     // The sorted column's title carries an arrow.
-    let sorted = model.table().sort.0;
+    let sorted = t.sort.0;
     let mut widths: Vec<u16> = cols
         .iter()
         .enumerate()
@@ -209,9 +218,22 @@ pub(crate) fn render_table(model: &Model, kind: ViewKind, f: &mut Frame, area: R
         f.render_widget(Paragraph::new(text).style(t.style("footer")), inner);
         return;
     }
-    let (idx, widths) = visible_columns(model, kind, area.width);
-    let cols = kind.columns();
-    let sort = model.table().sort;
+    let rows = Rows {
+        cols: kind.columns().to_vec(),
+        rows: &model.rows,
+        selected: model.table().selected,
+        sort: model.table().sort,
+        hide_ns: model.namespace.is_some() && kind != ViewKind::Audit,
+    };
+    draw_rows(model, &rows, f, area.width, inner);
+}
+
+/// The header and the rows that fit, the selected one in view.
+pub(crate) fn draw_rows(model: &Model, r: &Rows, f: &mut Frame, width: u16, inner: Rect) {
+    let t = &model.theme;
+    let (idx, widths) = visible_columns(model, r, width);
+    let cols = &r.cols;
+    let sort = r.sort;
     let header = TRow::new(idx.iter().map(|i| {
         let mut name = cols[*i].0.to_owned();
         if *i == sort.0 {
@@ -224,9 +246,9 @@ pub(crate) fn render_table(model: &Model, kind: ViewKind, f: &mut Frame, area: R
     }))
     .style(t.style("table.header"));
     let height = inner.height.saturating_sub(1) as usize;
-    let selected = model.table().selected;
+    let selected = r.selected;
     let offset = selected.saturating_sub(height.saturating_sub(1));
-    let rows = model
+    let rows = r
         .rows
         .iter()
         .enumerate()
@@ -367,19 +389,17 @@ pub(crate) fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
                 && kind != ViewKind::Audit
             {
                 let title = format!("{}/{}/{}", kind.command(), row.namespace, row.name);
-                model.stack.push(Screen::Yaml(YamlState {
+                let Some(api) = kind.api_kind() else {
+                    return Vec::new();
+                };
+                return open_yaml(
+                    model,
+                    api,
+                    row.namespace,
+                    row.name,
                     title,
-                    value: None,
-                    error: None,
-                    show_hidden: false,
-                    scroll: 0,
-                    describe: action == Action::Describe,
-                }));
-                return vec![Effect::FetchYaml {
-                    kind,
-                    namespace: row.namespace,
-                    name: row.name,
-                }];
+                    action == Action::Describe,
+                );
             }
         }
         Action::CopyName => {
@@ -399,9 +419,10 @@ pub(crate) fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
                     model,
                     format!("Delete {what}? y = yes, any other key = no"),
                     vec![Effect::Delete {
-                        kind,
+                        api: kind.api_kind().expect("events and audit are not deleted"),
                         namespace: row.namespace,
                         name: row.name,
+                        what: what.clone(),
                     }],
                     format!("deleting {what} ..."),
                 );
@@ -446,7 +467,7 @@ pub(crate) fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
                     MessageKind::Info,
                 );
                 return vec![Effect::EditFetch {
-                    kind,
+                    api: kind.api_kind().expect("audit is not edited"),
                     namespace: row.namespace,
                     name: row.name,
                 }];
@@ -474,4 +495,30 @@ pub(crate) fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
         _ => {}
     }
     Vec::new()
+}
+
+/// Push the YAML (or describe) screen of one object and ask for it.
+pub(crate) fn open_yaml(
+    model: &mut Model,
+    api: crate::cluster::discovery::ApiKind,
+    namespace: String,
+    name: String,
+    title: String,
+    describe: bool,
+) -> Vec<Effect> {
+    model.stack.push(Screen::Yaml(YamlState {
+        title: title.clone(),
+        value: None,
+        error: None,
+        show_hidden: false,
+        scroll: 0,
+        describe,
+        revealed: false,
+    }));
+    vec![Effect::FetchYaml {
+        api,
+        namespace,
+        name,
+        title,
+    }]
 }

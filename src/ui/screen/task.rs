@@ -83,7 +83,7 @@ pub(crate) fn apply_task(model: &mut Model, action: Action) -> Vec<Effect> {
     }
     match action {
         Action::Edit => vec![Effect::EditFetch {
-            kind: ViewKind::Tasks,
+            api: ViewKind::Tasks.api_kind().expect("tasks have an API"),
             namespace: t.namespace,
             name: t.name,
         }],

@@ -19,6 +19,45 @@ pub struct YamlState {
     pub show_hidden: bool,
     pub scroll: usize,
     pub describe: bool,
+    /// A Secret's values decoded (`x`); masked otherwise.
+    pub revealed: bool,
+}
+
+/// What a Secret's value is drawn as until `x` reveals it.
+pub const MASK: &str = "••••";
+
+fn is_secret(v: &serde_json::Value) -> bool {
+    v["kind"] == "Secret" && v["apiVersion"] == "v1"
+}
+
+/// A Secret's `data` and `stringData` masked, or (revealed) decoded from
+/// base64 into text; the other fields as they are.
+fn secret_values(v: &mut serde_json::Value, revealed: bool) {
+    use base64::Engine;
+    if !is_secret(v) {
+        return;
+    }
+    for key in ["data", "stringData"] {
+        let Some(map) = v.get_mut(key).and_then(|m| m.as_object_mut()) else {
+            continue;
+        };
+        for value in map.values_mut() {
+            *value = if !revealed {
+                MASK.into()
+            } else if key == "stringData" {
+                value.clone()
+            } else {
+                let raw = value.as_str().unwrap_or_default();
+                match base64::engine::general_purpose::STANDARD.decode(raw) {
+                    Ok(bytes) => match String::from_utf8(bytes) {
+                        Ok(text) => text.into(),
+                        Err(e) => format!("<{} bytes, not text>", e.as_bytes().len()).into(),
+                    },
+                    Err(_) => format!("<not base64: {raw}>").into(),
+                }
+            };
+        }
+    }
 }
 
 /// The YAML (or describe) text of an object, hiding status and managedFields
@@ -31,6 +70,10 @@ pub fn yaml_text(y: &YamlState) -> String {
             .map_or_else(|| "Loading ...".into(), |e| format!("error: {e}"));
     };
     let mut v = v.clone();
+    secret_values(&mut v, y.revealed);
+    if y.describe {
+        return describe(&v);
+    }
     if !y.show_hidden {
         if let Some(m) = v.as_object_mut() {
             m.remove("status");
@@ -38,9 +81,6 @@ pub fn yaml_text(y: &YamlState) -> String {
         if let Some(meta) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
             meta.remove("managedFields");
         }
-    }
-    if y.describe {
-        return describe(&v);
     }
     serde_yaml::to_string(&v).unwrap_or_default()
 }
@@ -83,10 +123,127 @@ pub(crate) fn describe(v: &serde_json::Value) -> String {
             _ => out.push_str(&format!("{title:<14}<none>\n")),
         }
     }
-    if let Some(spec) = v.get("spec") {
+    if v["kind"] == "Node" {
+        out.push_str(&describe_node(v));
+    } else if is_secret(v) {
+        out.push_str(&format!(
+            "Type:         {}\n\nData\n====\n",
+            v["type"].as_str().unwrap_or("Opaque")
+        ));
+        if let Some(data) = v["data"].as_object() {
+            for (k, val) in data {
+                out.push_str(&format!("{k}:  {}\n", val.as_str().unwrap_or_default()));
+            }
+        }
+    } else if let Some(spec) = v.get("spec") {
         out.push_str("Spec:\n");
         for line in serde_yaml::to_string(spec).unwrap_or_default().lines() {
             out.push_str(&format!("  {line}\n"));
+        }
+    }
+    out
+}
+
+/// kubectl's columns: each cell padded to the widest of its column.
+fn aligned(indent: &str, rows: &[Vec<String>]) -> String {
+    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..n)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let cells: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i + 1 == r.len() {
+                    c.clone()
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
+            .collect();
+        out.push_str(&format!("{indent}{}\n", cells.join("   ")));
+    }
+    out
+}
+
+/// A Node as an operator checks it: conditions, addresses, capacity and
+/// allocatable side by side, taints, the kubelet's system info.
+fn describe_node(v: &serde_json::Value) -> String {
+    let s = &v["status"];
+    let text = |x: &serde_json::Value| x.as_str().unwrap_or_default().to_owned();
+    let mut out = String::new();
+    match v["spec"]["taints"].as_array() {
+        Some(taints) if !taints.is_empty() => {
+            for (i, t) in taints.iter().enumerate() {
+                out.push_str(&format!(
+                    "{:<14}{}={}:{}\n",
+                    if i == 0 { "Taints:" } else { "" },
+                    text(&t["key"]),
+                    text(&t["value"]),
+                    text(&t["effect"])
+                ));
+            }
+        }
+        _ => out.push_str("Taints:       <none>\n"),
+    }
+    out.push_str(&format!(
+        "Unschedulable:  {}\n",
+        v["spec"]["unschedulable"].as_bool().unwrap_or(false)
+    ));
+    out.push_str("Conditions:\n");
+    let mut rows = vec![
+        ["Type", "Status", "LastHeartbeatTime", "Reason", "Message"]
+            .map(str::to_owned)
+            .to_vec(),
+        ["----", "------", "-----------------", "------", "-------"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    for c in s["conditions"].as_array().into_iter().flatten() {
+        rows.push(vec![
+            text(&c["type"]),
+            text(&c["status"]),
+            c["lastHeartbeatTime"]
+                .as_str()
+                .unwrap_or("<unknown>")
+                .to_owned(),
+            text(&c["reason"]),
+            text(&c["message"]),
+        ]);
+    }
+    out.push_str(&aligned("  ", &rows));
+    out.push_str("Addresses:\n");
+    for a in s["addresses"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  {}:  {}\n",
+            text(&a["type"]),
+            text(&a["address"])
+        ));
+    }
+    for (title, key) in [("Capacity:", "capacity"), ("Allocatable:", "allocatable")] {
+        out.push_str(title);
+        out.push('\n');
+        match s[key].as_object() {
+            Some(m) if !m.is_empty() => {
+                for (k, q) in m {
+                    out.push_str(&format!("  {k}:  {}\n", q.as_str().unwrap_or_default()));
+                }
+            }
+            _ => out.push_str("  <none>\n"),
+        }
+    }
+    if let Some(info) = s["nodeInfo"].as_object().filter(|m| !m.is_empty()) {
+        out.push_str("System Info:\n");
+        for (k, val) in info {
+            out.push_str(&format!("  {k}:  {}\n", val.as_str().unwrap_or_default()));
         }
     }
     out
@@ -157,6 +314,11 @@ pub(crate) fn render_yaml(model: &Model, y: &YamlState, f: &mut Frame, area: Rec
         "status and managedFields hidden"
     };
     let label = if y.describe { "describe" } else { "yaml" };
+    let hidden = match &y.value {
+        Some(v) if is_secret(v) && y.revealed => format!("{hidden}; values decoded, x masks"),
+        Some(v) if is_secret(v) => format!("{hidden}; values masked, x reveals"),
+        _ => hidden.to_owned(),
+    };
     let b = block(
         model,
         Line::from(vec![
@@ -203,6 +365,22 @@ pub(crate) fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
         Action::GoTop => y.scroll = 0,
         Action::GoBottom => y.scroll = usize::MAX / 2,
         Action::ToggleHidden => y.show_hidden = !y.show_hidden,
+        Action::Reveal => match &y.value {
+            Some(v) if is_secret(v) => {
+                y.revealed = !y.revealed;
+                let said = if y.revealed {
+                    "values decoded (x masks them again; nothing is recorded)"
+                } else {
+                    "values masked"
+                };
+                model.say(said, MessageKind::Info);
+            }
+            Some(v) => {
+                let kind = v["kind"].as_str().unwrap_or("object").to_owned();
+                model.say_error(format!("x reveals a Secret's values; this is a {kind}"));
+            }
+            None => {}
+        },
         Action::CopyName => {
             let name = y.title.rsplit('/').next().unwrap_or("").to_owned();
             model.say(format!("copied {name}"), MessageKind::Info);
