@@ -311,3 +311,24 @@ async fn a_namespaced_user_opening_a_cluster_scoped_kind_gets_the_403_line() {
     assert!(text.contains("forbidden"), "{text}");
     assert!(text.contains("cluster scope"), "{text}");
 }
+
+/// ASCII mode on the new screens: a kind's table and a masked Secret draw
+/// nothing above 0x7E (the mask becomes `****`).
+#[tokio::test]
+async fn ascii_mode_holds_on_resource_screens() {
+    let (cluster, client, stores) = common::still_demo(30_000).await;
+    let mut m = model(stores, &cluster, "ops");
+    m.ascii = true;
+    for (keys, what) in [
+        (":deploy\r", "deployments"),
+        (":secrets\r\r", "a masked Secret"),
+    ] {
+        type_keys(&mut m, &client, keys).await;
+        let shown = text_of(&render_to_buffer(&mut m, 100, 16));
+        let wide: Vec<char> = shown.chars().filter(|c| *c as u32 > 0x7e).collect();
+        assert!(wide.is_empty(), "{what} draws {wide:?}:\n{shown}");
+        if what == "a masked Secret" {
+            assert!(shown.contains("password: ****"), "{shown}");
+        }
+    }
+}

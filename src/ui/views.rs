@@ -106,7 +106,9 @@ fn ascii_only(buf: &mut ratatui::buffer::Buffer) {
             '◀' | '←' | '◄' | '«' => '<',
             '▲' | '↑' => '^',
             '▼' | '↓' => 'v',
-            '·' | '…' | '•' => '.',
+            '·' | '…' => '.',
+            // A masked Secret value stays visibly masked.
+            '•' => '*',
             '●' | '█' | '■' => '#',
             '✓' | '✔' => 'v',
             '✗' | '✘' | '×' => 'x',
