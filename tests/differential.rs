@@ -633,6 +633,8 @@ async fn the_embedded_cluster_answers_as_kube_apiserver_does() {
     let mut embedded = embedded;
     real.extend(log_scenarios(&real_admin, &ns).await);
     embedded.extend(log_scenarios(&emb_admin, &ns).await);
+    real.extend(table_scenarios(&real_admin, &ns).await);
+    embedded.extend(table_scenarios(&emb_admin, &ns).await);
     {
         let (real_kc, emb_kc, ns) = (real_kc.clone(), served.kubeconfig.clone(), ns.clone());
         let (r, e) = tokio::task::spawn_blocking(move || {
@@ -1421,6 +1423,152 @@ async fn log_scenarios(admin: &kube::Client, ns: &str) -> BTreeMap<String, Value
         pods.delete(name, &DeleteParams::default().grace_period(0))
             .await
             .unwrap();
+    }
+    out
+}
+
+/// The Tables the console's resource screens show (`:svc`, `:deploy`,
+/// `:nodes` ...): every kind's column definitions, and the cells of objects
+/// created alike on both servers (ages and allocated addresses by shape).
+async fn table_scenarios(admin: &kube::Client, ns: &str) -> BTreeMap<String, Value> {
+    let create = |path: String, body: Value| {
+        let admin = admin.clone();
+        async move {
+            let request = http::Request::post(path)
+                .header("Content-Type", "application/json")
+                .body(serde_json::to_vec(&body).unwrap())
+                .unwrap();
+            admin.request::<Value>(request).await.unwrap();
+        }
+    };
+    create(
+        format!("/api/v1/namespaces/{ns}/services"),
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "tbl-svc"},
+            "spec": {"selector": {"app": "tbl"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}),
+    )
+    .await;
+    create(
+        format!("/api/v1/namespaces/{ns}/secrets"),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tbl-secret"},
+            "type": "Opaque", "data": {"a": "YQ==", "b": "Yg=="}}),
+    )
+    .await;
+    create(
+        format!("/apis/apps/v1/namespaces/{ns}/deployments"),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "tbl-deploy"},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "tbl"}},
+                "template": {"metadata": {"labels": {"app": "tbl"}},
+                    "spec": {"containers": [{"name": "c", "image": "example/tbl:1"}]}}}}),
+    )
+    .await;
+    let mut out = BTreeMap::new();
+    for (kind, path, row) in [
+        (
+            "services",
+            format!("/api/v1/namespaces/{ns}/services"),
+            Some("tbl-svc"),
+        ),
+        (
+            "secrets",
+            format!("/api/v1/namespaces/{ns}/secrets"),
+            Some("tbl-secret"),
+        ),
+        (
+            "deployments",
+            format!("/apis/apps/v1/namespaces/{ns}/deployments"),
+            Some("tbl-deploy"),
+        ),
+        ("pods", format!("/api/v1/namespaces/{ns}/pods"), None),
+        (
+            "statefulsets",
+            format!("/apis/apps/v1/namespaces/{ns}/statefulsets"),
+            None,
+        ),
+        (
+            "replicasets",
+            format!("/apis/apps/v1/namespaces/{ns}/replicasets"),
+            None,
+        ),
+        (
+            "configmaps",
+            format!("/api/v1/namespaces/{ns}/configmaps"),
+            None,
+        ),
+        (
+            "serviceaccounts",
+            format!("/api/v1/namespaces/{ns}/serviceaccounts"),
+            None,
+        ),
+        (
+            "persistentvolumeclaims",
+            format!("/api/v1/namespaces/{ns}/persistentvolumeclaims"),
+            None,
+        ),
+        ("events", format!("/api/v1/namespaces/{ns}/events"), None),
+        (
+            "leases",
+            format!("/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"),
+            None,
+        ),
+        (
+            "roles",
+            format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles"),
+            None,
+        ),
+        (
+            "rolebindings",
+            format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings"),
+            None,
+        ),
+        ("namespaces", "/api/v1/namespaces".to_owned(), None),
+        ("nodes", "/api/v1/nodes".to_owned(), None),
+        (
+            "customresourcedefinitions",
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions".to_owned(),
+            None,
+        ),
+    ] {
+        let request = http::Request::get(format!("{path}?limit=500"))
+            .header(
+                "Accept",
+                "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+            )
+            .body(Vec::new())
+            .unwrap();
+        let v: Value = match admin.request(request).await {
+            Ok(v) => v,
+            Err(e) => {
+                out.insert(format!("table: {kind}"), outcome::<()>(Err(e)));
+                continue;
+            }
+        };
+        let defs: Vec<Value> = v["columnDefinitions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| json!([c["name"], c["type"], c["format"], c["priority"]]))
+            .collect();
+        out.insert(format!("table: {kind}, columns"), json!(defs));
+        let Some(row) = row else { continue };
+        let cells = v["rows"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["object"]["metadata"]["name"] == row)
+            .map(|r| {
+                let cells = r["cells"].as_array().cloned().unwrap_or_default();
+                let shaped: Vec<Value> = cells
+                    .into_iter()
+                    .zip(&defs)
+                    .map(|(c, d)| match d[0].as_str() {
+                        Some("Age") => json!("<age>"),
+                        Some("Cluster-IP") => json!(ip_shape(c.as_str().unwrap_or(""))),
+                        _ => c,
+                    })
+                    .collect();
+                json!({"cells": shaped, "object kind": r["object"]["kind"]})
+            });
+        out.insert(format!("table: {kind}, the row of {row}"), json!(cells));
     }
     out
 }

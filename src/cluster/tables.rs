@@ -131,6 +131,29 @@ fn rows(table: &Value, picked: &[usize]) -> Vec<TableRow> {
         .unwrap_or_default()
 }
 
+/// A failed read as one line; a 403 says what to ask for in this kind's
+/// terms (a cluster-scoped kind needs a ClusterRole: no `-n` helps).
+fn refusal(e: &kube::Error, kind: &ApiKind) -> String {
+    match e {
+        kube::Error::Api(s) if s.code == 403 => {
+            let resource = kind.qualified();
+            let need = if kind.namespaced {
+                "a Role in the namespace (or a ClusterRole) that grants it".to_owned()
+            } else {
+                format!(
+                    "a ClusterRole that grants it: {} are cluster-scoped, no namespaced Role can",
+                    kind.plural
+                )
+            };
+            format!(
+                "{} (403): needs `list {resource}` and `watch {resource}`; ask for {need}",
+                s.message
+            )
+        }
+        other => super::explain(other),
+    }
+}
+
 fn table_request(mut req: http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {
     req.headers_mut()
         .insert(http::header::ACCEPT, http::HeaderValue::from_static(TABLE));
@@ -180,7 +203,7 @@ async fn list_and_watch(
     selector: Option<&str>,
     tx: &mpsc::Sender<TableUpdate>,
 ) -> Result<Flow, String> {
-    let explain = |e: &kube::Error| super::explain(e);
+    let explain = |e: &kube::Error| refusal(e, kind);
     let mut lp = ListParams::default().limit(PAGE);
     if let Some(s) = selector {
         lp = lp.labels(s);

@@ -49,71 +49,190 @@ fn jsonpath(obj: &Value, path: &str) -> Value {
     v.clone()
 }
 
-/// Column definitions and the cells of one object.
-pub fn columns(rt: &ResourceType) -> Vec<(&'static str, String, String)> {
-    let c = |name: &str, ty: &str| ("", name.to_owned(), ty.to_owned());
-    let mut cols = vec![c("Name", "string")];
+/// One column of a kind's Table, as kube-apiserver defines it.
+pub struct Col {
+    pub name: String,
+    pub ty: &'static str,
+    /// `name` for the column that holds the object's name.
+    pub format: &'static str,
+    /// 0: `kubectl get` prints it; 1: only `-o wide`.
+    pub priority: u8,
+}
+
+fn col(name: &str, ty: &'static str, priority: u8) -> Col {
+    Col {
+        name: name.to_owned(),
+        ty,
+        format: if name == "Name" { "name" } else { "" },
+        priority,
+    }
+}
+
+/// Column definitions of a kind, as kube-apiserver v1.36 gives them
+/// (checked by the differential tier).
+pub fn columns(rt: &ResourceType) -> Vec<Col> {
+    let s = |name: &str| col(name, "string", 0);
+    let wide = |name: &str| col(name, "string", 1);
+    let mut cols = vec![s("Name")];
     match rt.kind.as_str() {
         "Pod" => cols.extend([
-            c("Ready", "string"),
-            c("Status", "string"),
-            c("Restarts", "string"),
-            c("Age", "string"),
-            c("IP", "string"),
-            c("Node", "string"),
+            s("Ready"),
+            s("Status"),
+            s("Restarts"),
+            s("Age"),
+            wide("IP"),
+            wide("Node"),
+            wide("Nominated Node"),
+            wide("Readiness Gates"),
         ]),
-        "StatefulSet" => cols.extend([c("Ready", "string"), c("Age", "string")]),
+        "StatefulSet" => cols.extend([s("Ready"), s("Age"), wide("Containers"), wide("Images")]),
         "Deployment" => cols.extend([
-            c("Ready", "string"),
-            c("Up-to-date", "integer"),
-            c("Available", "integer"),
-            c("Age", "string"),
-        ]),
-        "ConfigMap" | "Secret" => cols.extend([c("Data", "integer"), c("Age", "string")]),
-        "Service" => cols.extend([
-            c("Type", "string"),
-            c("Cluster-IP", "string"),
-            c("External-IP", "string"),
-            c("Port(s)", "string"),
-            c("Age", "string"),
+            s("Ready"),
+            s("Up-to-date"),
+            s("Available"),
+            s("Age"),
+            wide("Containers"),
+            wide("Images"),
+            wide("Selector"),
         ]),
         "ReplicaSet" => cols.extend([
-            c("Desired", "integer"),
-            c("Current", "integer"),
-            c("Ready", "integer"),
-            c("Age", "string"),
+            col("Desired", "integer", 0),
+            col("Current", "integer", 0),
+            col("Ready", "integer", 0),
+            s("Age"),
+            wide("Containers"),
+            wide("Images"),
+            wide("Selector"),
         ]),
-        "Namespace" => cols.extend([c("Status", "string"), c("Age", "string")]),
+        "ConfigMap" => cols.extend([s("Data"), s("Age")]),
+        "Secret" => cols.extend([s("Type"), s("Data"), s("Age")]),
+        "Service" => cols.extend([
+            s("Type"),
+            s("Cluster-IP"),
+            s("External-IP"),
+            s("Port(s)"),
+            s("Age"),
+            wide("Selector"),
+        ]),
+        "Namespace" => cols.extend([s("Status"), s("Age")]),
         "Node" => cols.extend([
-            c("Status", "string"),
-            c("Roles", "string"),
-            c("Age", "string"),
-            c("Version", "string"),
+            s("Status"),
+            s("Roles"),
+            s("Age"),
+            s("Version"),
+            wide("Internal-IP"),
+            wide("External-IP"),
+            wide("OS-Image"),
+            wide("Kernel-Version"),
+            wide("Container-Runtime"),
         ]),
-        "Event" => cols.extend([
-            c("Last Seen", "string"),
-            c("Type", "string"),
-            c("Reason", "string"),
-            c("Object", "string"),
-            c("Message", "string"),
+        "Event" => {
+            // The name comes last and only with -o wide.
+            cols = vec![
+                s("Last Seen"),
+                s("Type"),
+                s("Reason"),
+                s("Object"),
+                wide("Subobject"),
+                wide("Source"),
+                s("Message"),
+                wide("First Seen"),
+                wide("Count"),
+                wide("Name"),
+            ];
+        }
+        "Lease" => cols.extend([s("Holder"), s("Age")]),
+        "Role" | "ClusterRole" | "CustomResourceDefinition" => {
+            cols.push(col("Created At", "date", 0))
+        }
+        "RoleBinding" => cols.extend([
+            s("Role"),
+            s("Age"),
+            wide("Users"),
+            wide("Groups"),
+            wide("ServiceAccounts"),
         ]),
-        "PersistentVolumeClaim" => cols.extend([c("Status", "string"), c("Age", "string")]),
-        "CustomResourceDefinition" => cols.extend([c("Created At", "date")]),
+        "PersistentVolumeClaim" => cols.extend([
+            s("Status"),
+            s("Volume"),
+            s("Capacity"),
+            s("Access Modes"),
+            s("StorageClass"),
+            s("VolumeAttributesClass"),
+            s("Age"),
+            wide("VolumeMode"),
+        ]),
         _ if !rt.printer_columns.is_empty() => {
             // As kube-apiserver: a `date` column says so, and its cells
             // hold the age already (the server converts it).
             for (name, ty, _) in &rt.printer_columns {
-                cols.push(("", name.clone(), ty.clone()));
+                let ty: &'static str = match ty.as_str() {
+                    "integer" => "integer",
+                    "number" => "number",
+                    "boolean" => "boolean",
+                    "date" => "date",
+                    _ => "string",
+                };
+                cols.push(col(name, ty, 0));
             }
         }
-        _ => cols.push(c("Age", "string")),
+        _ => cols.push(s("Age")),
     }
     cols
 }
 
+/// The containers' names and images of a pod template, as kubectl joins them.
+fn containers(template_spec: &Value) -> (Value, Value) {
+    let cs = template_spec["containers"].as_array();
+    let join = |field: &str| {
+        json!(
+            cs.into_iter()
+                .flatten()
+                .filter_map(|c| c[field].as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    };
+    (join("name"), join("image"))
+}
+
+/// A label selector as kubectl prints it (`app=web,tier in (a,b)`).
+fn selector_text(sel: &Value) -> Value {
+    let mut parts: Vec<String> = sel["matchLabels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
+    for e in sel["matchExpressions"].as_array().into_iter().flatten() {
+        let key = e["key"].as_str().unwrap_or_default();
+        let values: Vec<&str> = e["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        parts.push(match e["operator"].as_str().unwrap_or_default() {
+            "In" => format!("{key} in ({})", values.join(",")),
+            "NotIn" => format!("{key} notin ({})", values.join(",")),
+            "Exists" => key.to_owned(),
+            _ => format!("!{key}"),
+        });
+    }
+    json!(if parts.is_empty() {
+        "<none>".to_owned()
+    } else {
+        parts.join(",")
+    })
+}
+
+fn text_or(v: &Value, none: &str) -> Value {
+    json!(v.as_str().filter(|s| !s.is_empty()).unwrap_or(none))
+}
+
 pub fn cells(rt: &ResourceType, obj: &Value, now_ms: i64) -> Vec<Value> {
     let name = json!(obj["metadata"]["name"].as_str().unwrap_or(""));
-    let mut row = vec![name];
+    let mut row = vec![name.clone()];
     match rt.kind.as_str() {
         "Pod" => {
             let specs = obj["spec"]["containers"].as_array().map_or(0, Vec::len);
@@ -129,24 +248,54 @@ pub fn cells(rt: &ResourceType, obj: &Value, now_ms: i64) -> Vec<Value> {
                 json!(pod_status(obj)),
                 json!(restarts.to_string()),
                 json!(age(obj, now_ms)),
-                json!(obj["status"]["podIP"].as_str().unwrap_or("<none>")),
-                json!(obj["spec"]["nodeName"].as_str().unwrap_or("<none>")),
+                text_or(&obj["status"]["podIP"], "<none>"),
+                text_or(&obj["spec"]["nodeName"], "<none>"),
+                text_or(&obj["status"]["nominatedNodeName"], "<none>"),
+                json!("<none>"),
             ]);
         }
         "StatefulSet" => {
             let ready = obj["status"]["readyReplicas"].as_i64().unwrap_or(0);
             let want = obj["spec"]["replicas"].as_i64().unwrap_or(1);
-            row.extend([json!(format!("{ready}/{want}")), json!(age(obj, now_ms))]);
-        }
-        "Deployment" => {
-            let ready = obj["status"]["readyReplicas"].as_i64().unwrap_or(0);
-            let want = obj["spec"]["replicas"].as_i64().unwrap_or(1);
+            let (names, images) = containers(&obj["spec"]["template"]["spec"]);
             row.extend([
                 json!(format!("{ready}/{want}")),
-                json!(obj["status"]["updatedReplicas"].as_i64().unwrap_or(0)),
-                json!(obj["status"]["availableReplicas"].as_i64().unwrap_or(0)),
                 json!(age(obj, now_ms)),
+                names,
+                images,
             ]);
+        }
+        "Deployment" | "ReplicaSet" => {
+            let ready = obj["status"]["readyReplicas"].as_i64().unwrap_or(0);
+            let want = obj["spec"]["replicas"].as_i64().unwrap_or(1);
+            let (names, images) = containers(&obj["spec"]["template"]["spec"]);
+            if rt.kind == "Deployment" {
+                row.extend([
+                    json!(format!("{ready}/{want}")),
+                    json!(obj["status"]["updatedReplicas"].as_i64().unwrap_or(0)),
+                    json!(obj["status"]["availableReplicas"].as_i64().unwrap_or(0)),
+                ]);
+            } else {
+                row.extend([
+                    json!(want),
+                    json!(obj["status"]["replicas"].as_i64().unwrap_or(0)),
+                    json!(ready),
+                ]);
+            }
+            row.extend([
+                json!(age(obj, now_ms)),
+                names,
+                images,
+                selector_text(&obj["spec"]["selector"]),
+            ]);
+        }
+        "ConfigMap" | "Secret" => {
+            let n = obj["data"].as_object().map_or(0, |m| m.len())
+                + obj["binaryData"].as_object().map_or(0, |m| m.len());
+            if rt.kind == "Secret" {
+                row.push(text_or(&obj["type"], "Opaque"));
+            }
+            row.extend([json!(n), json!(age(obj, now_ms))]);
         }
         "Service" => {
             let ports: Vec<String> = obj["spec"]["ports"]
@@ -171,6 +320,12 @@ pub fn cells(rt: &ResourceType, obj: &Value, now_ms: i64) -> Vec<Value> {
                         .collect::<Vec<_>>()
                         .join(",")
                 });
+            let selector: Vec<String> = obj["spec"]["selector"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect();
             row.extend([
                 json!(obj["spec"]["type"].as_str().unwrap_or("ClusterIP")),
                 json!(obj["spec"]["clusterIP"].as_str().unwrap_or("<none>")),
@@ -181,18 +336,12 @@ pub fn cells(rt: &ResourceType, obj: &Value, now_ms: i64) -> Vec<Value> {
                     ports.join(",")
                 }),
                 json!(age(obj, now_ms)),
+                json!(if selector.is_empty() {
+                    "<none>".to_owned()
+                } else {
+                    selector.join(",")
+                }),
             ]);
-        }
-        "ReplicaSet" => row.extend([
-            json!(obj["spec"]["replicas"].as_i64().unwrap_or(1)),
-            json!(obj["status"]["replicas"].as_i64().unwrap_or(0)),
-            json!(obj["status"]["readyReplicas"].as_i64().unwrap_or(0)),
-            json!(age(obj, now_ms)),
-        ]),
-        "ConfigMap" | "Secret" => {
-            let n = obj["data"].as_object().map_or(0, |m| m.len())
-                + obj["binaryData"].as_object().map_or(0, |m| m.len());
-            row.extend([json!(n), json!(age(obj, now_ms))]);
         }
         "Namespace" => row.extend([
             json!(obj["status"]["phase"].as_str().unwrap_or("Active")),
@@ -208,15 +357,25 @@ pub fn cells(rt: &ResourceType, obj: &Value, now_ms: i64) -> Vec<Value> {
                 Some(false) => "NotReady",
                 None => "Unknown",
             };
+            let address = |kind: &str| {
+                obj["status"]["addresses"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|x| x["type"] == kind))
+                    .and_then(|x| x["address"].as_str())
+                    .unwrap_or("<none>")
+                    .to_owned()
+            };
+            let info = &obj["status"]["nodeInfo"];
             row.extend([
                 json!(status),
                 json!("<none>"),
                 json!(age(obj, now_ms)),
-                json!(
-                    obj["status"]["nodeInfo"]["kubeletVersion"]
-                        .as_str()
-                        .unwrap_or("")
-                ),
+                json!(info["kubeletVersion"].as_str().unwrap_or("")),
+                json!(address("InternalIP")),
+                json!(address("ExternalIP")),
+                text_or(&info["osImage"], "<unknown>"),
+                text_or(&info["kernelVersion"], "<unknown>"),
+                text_or(&info["containerRuntimeVersion"], "<unknown>"),
             ]);
         }
         "Event" => {
@@ -232,32 +391,102 @@ pub fn cells(rt: &ResourceType, obj: &Value, now_ms: i64) -> Vec<Value> {
                     .or(obj["regarding"]["name"].as_str())
                     .unwrap_or("")
             );
-            let last = obj["lastTimestamp"]
-                .as_str()
-                .or(obj["eventTime"].as_str())
-                .and_then(parse_rfc3339);
-            row.extend([
-                json!(last.map_or("<unknown>".into(), |t| human_duration(
-                    (now_ms - t).max(0) / 1000
-                ))),
+            let ago = |field: &str| {
+                obj[field]
+                    .as_str()
+                    .or(obj["eventTime"].as_str())
+                    .and_then(parse_rfc3339)
+                    .map_or("<unknown>".into(), |t| {
+                        human_duration((now_ms - t).max(0) / 1000)
+                    })
+            };
+            let source = [
+                obj["source"]["component"].as_str().unwrap_or(""),
+                obj["source"]["host"].as_str().unwrap_or(""),
+            ]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+            row = vec![
+                json!(ago("lastTimestamp")),
                 json!(obj["type"].as_str().unwrap_or("")),
                 json!(obj["reason"].as_str().unwrap_or("")),
                 json!(involved),
+                json!(obj["involvedObject"]["fieldPath"].as_str().unwrap_or("")),
+                json!(source),
                 json!(
                     obj["message"]
                         .as_str()
                         .or(obj["note"].as_str())
                         .unwrap_or("")
                 ),
-            ]);
+                json!(ago("firstTimestamp")),
+                json!(obj["count"].as_i64().unwrap_or(1)),
+                name,
+            ];
         }
-        "PersistentVolumeClaim" => row.extend([
-            json!(obj["status"]["phase"].as_str().unwrap_or("Pending")),
+        "Lease" => row.extend([
+            json!(obj["spec"]["holderIdentity"].as_str().unwrap_or("")),
             json!(age(obj, now_ms)),
         ]),
-        "CustomResourceDefinition" => row.push(json!(
+        "Role" | "ClusterRole" | "CustomResourceDefinition" => row.push(json!(
             obj["metadata"]["creationTimestamp"].as_str().unwrap_or("")
         )),
+        "RoleBinding" => {
+            let subjects = |kind: &str| {
+                let names: Vec<String> = obj["subjects"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|s| s["kind"] == kind)
+                    .map(|s| match s["namespace"].as_str() {
+                        Some(ns) if kind == "ServiceAccount" => {
+                            format!("{ns}/{}", s["name"].as_str().unwrap_or(""))
+                        }
+                        _ => s["name"].as_str().unwrap_or("").to_owned(),
+                    })
+                    .collect();
+                json!(names.join(", "))
+            };
+            row.extend([
+                json!(format!(
+                    "{}/{}",
+                    obj["roleRef"]["kind"].as_str().unwrap_or(""),
+                    obj["roleRef"]["name"].as_str().unwrap_or("")
+                )),
+                json!(age(obj, now_ms)),
+                subjects("User"),
+                subjects("Group"),
+                subjects("ServiceAccount"),
+            ]);
+        }
+        "PersistentVolumeClaim" => {
+            let modes: Vec<&str> = obj["status"]["accessModes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(|m| match m {
+                    "ReadWriteOnce" => "RWO",
+                    "ReadOnlyMany" => "ROX",
+                    "ReadWriteMany" => "RWX",
+                    "ReadWriteOncePod" => "RWOP",
+                    other => other,
+                })
+                .collect();
+            row.extend([
+                json!(obj["status"]["phase"].as_str().unwrap_or("Pending")),
+                json!(obj["spec"]["volumeName"].as_str().unwrap_or("")),
+                json!(obj["status"]["capacity"]["storage"].as_str().unwrap_or("")),
+                json!(modes.join(",")),
+                text_or(&obj["spec"]["storageClassName"], "<unset>"),
+                text_or(&obj["spec"]["volumeAttributesClassName"], "<unset>"),
+                json!(age(obj, now_ms)),
+                text_or(&obj["spec"]["volumeMode"], "<unset>"),
+            ]);
+        }
         _ if !rt.printer_columns.is_empty() => {
             for (_, ty, path) in &rt.printer_columns {
                 let v = jsonpath(obj, path);
@@ -290,9 +519,8 @@ pub fn table<'a>(
 ) -> Value {
     let defs: Vec<Value> = columns(rt)
         .into_iter()
-        .enumerate()
-        .map(|(i, (_, name, ty))| {
-            json!({"name": name, "type": ty, "format": if i == 0 { "name" } else { "" }, "description": "", "priority": 0})
+        .map(|c| {
+            json!({"name": c.name, "type": c.ty, "format": c.format, "description": "", "priority": c.priority})
         })
         .collect();
     let rows: Vec<Value> = objects

@@ -200,10 +200,11 @@ pub fn refresh(model: &mut Model) {
                 cells.push(text.clone());
                 sort_cells.push(match kind {
                     ColumnKind::Age if row.created_ms.is_some() => Cell::Age(row.created_ms),
-                    ColumnKind::Number => text
+                    // Servers type some counts as strings (a Deployment's
+                    // UP-TO-DATE): a whole number sorts as one either way.
+                    _ => text
                         .parse()
                         .map_or_else(|_| Cell::Text(text.clone()), Cell::Num),
-                    _ => Cell::Text(text.clone()),
                 });
             }
             Arc::new(DisplayRow {

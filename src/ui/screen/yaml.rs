@@ -116,7 +116,7 @@ pub(crate) fn describe(v: &serde_json::Value) -> String {
                     out.push_str(&format!(
                         "{:<14}{k}={}\n",
                         if i == 0 { title } else { "" },
-                        val.as_str().unwrap_or("")
+                        val.as_str().unwrap_or("").trim_end()
                     ));
                 }
             }
