@@ -275,6 +275,20 @@ pub fn footer_hints(model: &Model) -> Vec<(String, &'static str)> {
             (Action::Back, "close"),
         ],
     };
+    let mut wanted: Vec<(Action, &'static str)> = wanted.to_vec();
+    match model.screen() {
+        // Enter on a Deployment, Service ... lists its pods.
+        Screen::Resource(r) if super::screen::resource::has_pods(&r.kind) => {
+            wanted[0] = (Action::Open, "pods");
+        }
+        Screen::Resource(r) if r.kind.group.is_empty() && r.kind.plural == "pods" => {
+            wanted.insert(1, (Action::Logs, "logs"));
+        }
+        Screen::Yaml(y) if y.value.as_ref().is_some_and(|v| v["kind"] == "Secret") => {
+            wanted.insert(0, (Action::Reveal, "reveal"));
+        }
+        _ => {}
+    }
     wanted
         .iter()
         .filter_map(|(a, label)| model.keymap.keys_for(mode, *a).map(|k| (k, *label)))

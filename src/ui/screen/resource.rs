@@ -450,7 +450,7 @@ pub fn pods_of(
 }
 
 /// The kinds whose pods `Enter` lists.
-fn has_pods(kind: &ApiKind) -> bool {
+pub(crate) fn has_pods(kind: &ApiKind) -> bool {
     matches!(
         (kind.group.as_str(), kind.kind.as_str()),
         (
