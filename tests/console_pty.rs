@@ -692,3 +692,56 @@ fn a_stream_s_log_follows_it_to_its_new_owner_across_a_scale() {
     t.send(b":q\r");
     t.wait_for("exit", |s| s.contains("EXITED 0"));
 }
+
+/// Another kind, end to end through the runtime: discovery when the palette
+/// opens, `:deploy` read as the server's Table and followed by a watch (a
+/// scale made meanwhile shows), `Enter` lists the Deployment's pods, a
+/// Secret masked until `x`.
+#[test]
+fn deployments_their_pods_and_a_masked_secret() {
+    let served = Served::start("default");
+    let t = Tui::start(&format!(
+        "--kubeconfig {} -n ops",
+        served.kubeconfig.display()
+    ));
+    t.wait_for("the pods", |s| s.contains("Pods(ops)"));
+    t.send(b":dep");
+    t.wait_for("completion from discovery", |s| {
+        s.contains("deployments.apps")
+    });
+    t.send(b"loy\r");
+    t.wait_for("the deployments", |s| {
+        s.contains("Deployments(ops)[2]") && s.contains("UP-TO-DATE") && s.contains("2/2")
+    });
+    let status = std::process::Command::new("kubectl")
+        .args(["--kubeconfig", served.kubeconfig.to_str().unwrap()])
+        .args([
+            "-n",
+            "ops",
+            "scale",
+            "deployment",
+            "dashboard",
+            "--replicas=3",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    t.wait_for("the scale, through the watch", |s| s.contains("/3"));
+    // dashboard is the first row (by name).
+    t.send(b"\r");
+    t.wait_for("the deployment's pods", |s| {
+        s.contains("Pods of deployment dashboard(ops)") && s.contains("-l app=dashboard")
+    });
+    t.send(b":secrets\r");
+    t.wait_for("the secrets", |s| s.contains("payment-gateway-db"));
+    t.send(b"\r");
+    let masked = t.wait_for("the masked secret", |s| s.contains("password: ••••"));
+    assert!(!masked.contains("s3cr3t"), "{masked}");
+    t.send(b"x");
+    t.wait_for("the value decoded", |s| {
+        s.contains("password: s3cr3t-do-not-show")
+    });
+    t.send(b"q");
+    t.send(b"q");
+    t.wait_for("exit", |s| s.contains("EXITED 0"));
+}
