@@ -332,3 +332,22 @@ async fn ascii_mode_holds_on_resource_screens() {
         }
     }
 }
+
+/// `:ns` lists the namespaces; Enter on one goes there, as `:ns NAME` does.
+#[tokio::test]
+async fn ns_lists_the_namespaces_and_enter_goes_to_one() {
+    let (cluster, client, stores) = common::still_demo(30_000).await;
+    let mut m = model(stores, &cluster, "swarm");
+    type_keys(&mut m, &client, ":ns\r").await;
+    let list = text_of(&render_to_buffer(&mut m, 100, 12));
+    assert!(list.contains("Namespaces(cluster)"), "{list}");
+    assert!(
+        list.contains("alice-tasks") && list.contains("ops"),
+        "{list}"
+    );
+    type_keys(&mut m, &client, "/^ops$\r\r").await;
+    assert_eq!(m.namespace.as_deref(), Some("ops"));
+    let pods = text_of(&render_to_buffer(&mut m, 100, 12));
+    assert!(pods.contains("Pods(ops)"), "{pods}");
+    assert!(pods.contains("dashboard-"), "{pods}");
+}

@@ -719,7 +719,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("tasks", "tasks"),
     ("events", "events"),
     ("audit", "the engine's audit log"),
-    ("ns", "NAME | all: switch namespace"),
+    ("ns", "[NAME | all]: the namespaces, or switch to one"),
     ("set", "NAME=VALUE: a ${VAR} for the editor"),
     ("unset", "NAME: forget a :set variable"),
     ("vars", "the :set variables"),
@@ -1329,10 +1329,8 @@ fn run_command(model: &mut Model, input: &str) -> Vec<Effect> {
             vec![Effect::Quit]
         }
         ("w", path) => super::screen::logs::save(model, path),
-        ("ns", "") => {
-            model.say("usage: :ns NAME (or :ns all)", MessageKind::Error);
-            Vec::new()
-        }
+        // The namespaces, where Enter switches to one (as k9s does).
+        ("ns", "") => super::screen::resource::open_named(model, "namespaces", false),
         ("ns", "all" | "-A") => {
             if let Some(only) = &model.watch_only {
                 model.say(
@@ -1345,15 +1343,7 @@ fn run_command(model: &mut Model, input: &str) -> Vec<Effect> {
             model.say("all namespaces", MessageKind::Info);
             Vec::new()
         }
-        ("ns", ns) => {
-            model.namespace = Some(ns.to_owned());
-            model.table_mut().selected = 0;
-            model.say(format!("namespace {ns}"), MessageKind::Info);
-            match &model.watch_only {
-                Some(only) if only != ns => vec![Effect::Rescope(ns.to_owned())],
-                _ => Vec::new(),
-            }
-        }
+        ("ns", ns) => switch_namespace(model, ns),
         ("set", assignment) => {
             match assignment.split_once('=') {
                 Some((name, value))
@@ -1490,6 +1480,17 @@ fn run_command(model: &mut Model, input: &str) -> Vec<Effect> {
         ("", _) => Vec::new(),
         // Any kind the server serves, by the names kubectl takes.
         (other, _) => super::screen::resource::open_named(model, other, false),
+    }
+}
+
+/// Show namespace `ns` (new stores when the credentials watch one at a time).
+pub(crate) fn switch_namespace(model: &mut Model, ns: &str) -> Vec<Effect> {
+    model.namespace = Some(ns.to_owned());
+    model.table_mut().selected = 0;
+    model.say(format!("namespace {ns}"), MessageKind::Info);
+    match &model.watch_only {
+        Some(only) if only != ns => vec![Effect::Rescope(ns.to_owned())],
+        _ => Vec::new(),
     }
 }
 

@@ -281,6 +281,9 @@ pub fn footer_hints(model: &Model) -> Vec<(String, &'static str)> {
         Screen::Resource(r) if super::screen::resource::has_pods(&r.kind) => {
             wanted[0] = (Action::Open, "pods");
         }
+        Screen::Resource(r) if r.kind.group.is_empty() && r.kind.plural == "namespaces" => {
+            wanted[0] = (Action::Open, "switch to");
+        }
         Screen::Resource(r) if r.kind.group.is_empty() && r.kind.plural == "pods" => {
             wanted.insert(1, (Action::Logs, "logs"));
         }

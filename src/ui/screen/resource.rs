@@ -634,6 +634,12 @@ pub(crate) fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
                 return Vec::new();
             };
             let kind = r.kind.clone();
+            if action == Action::Open && kind.group.is_empty() && kind.plural == "namespaces" {
+                // Enter on a namespace goes there, as `:ns NAME` does.
+                let mut effects = switch_namespace(model, &row.name);
+                effects.extend(open_view(model, ViewKind::Pods));
+                return effects;
+            }
             if action == Action::Open && has_pods(&kind) {
                 model.say(
                     format!("finding the pods of {} {} ...", kind.singular, row.name),
