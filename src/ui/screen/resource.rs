@@ -668,8 +668,7 @@ pub(crate) fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
         Action::CopyName => {
             if let Some(row) = r.selected_row() {
                 let name = row.name.clone();
-                model.say(format!("copied {name}"), MessageKind::Info);
-                return vec![Effect::Copy(name)];
+                return super::table::copy_name(model, name);
             }
         }
         Action::Delete => {
@@ -681,22 +680,7 @@ pub(crate) fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
                 model.say_error(format!("the server does not delete {}", kind.qualified()));
                 return Vec::new();
             }
-            let what = if row.namespace.is_empty() {
-                format!("{} {}", kind.singular, row.name)
-            } else {
-                format!("{} {}/{}", kind.singular, row.namespace, row.name)
-            };
-            ask(
-                model,
-                format!("Delete {what}? y = yes, any other key = no"),
-                vec![Effect::Delete {
-                    api: kind,
-                    namespace: row.namespace,
-                    name: row.name,
-                    what: what.clone(),
-                }],
-                format!("deleting {what} ..."),
-            );
+            super::table::ask_delete(model, kind, row.namespace, row.name);
         }
         Action::Edit => {
             let Some(row) = r.selected_row().cloned() else {
@@ -707,15 +691,7 @@ pub(crate) fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
                 model.say_error(format!("the server does not change {}", kind.qualified()));
                 return Vec::new();
             }
-            model.say(
-                format!("loading {} {} ...", kind.singular, row.name),
-                MessageKind::Info,
-            );
-            return vec![Effect::EditFetch {
-                api: kind,
-                namespace: row.namespace,
-                name: row.name,
-            }];
+            return super::table::edit(model, kind, row.namespace, row.name);
         }
         Action::Restart | Action::Scale | Action::Rebalance => {
             model.say_error("restart, scale and rebalance work in :pods, :sts and :grid")

@@ -405,8 +405,7 @@ pub(crate) fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
         Action::CopyName => {
             if let Some(row) = model.selected_row() {
                 let name = row.name.clone();
-                model.say(format!("copied {name}"), MessageKind::Info);
-                return vec![Effect::Copy(name)];
+                return copy_name(model, name);
             }
         }
         Action::Delete => {
@@ -414,18 +413,8 @@ pub(crate) fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
             if let Some(row) = model.selected_row().cloned()
                 && !matches!(kind, ViewKind::Audit | ViewKind::Events)
             {
-                let what = format!("{} {}/{}", kind.singular(), row.namespace, row.name);
-                ask(
-                    model,
-                    format!("Delete {what}? y = yes, any other key = no"),
-                    vec![Effect::Delete {
-                        api: kind.api_kind().expect("events and audit are not deleted"),
-                        namespace: row.namespace,
-                        name: row.name,
-                        what: what.clone(),
-                    }],
-                    format!("deleting {what} ..."),
-                );
+                let api = kind.api_kind().expect("events and audit are not deleted");
+                ask_delete(model, api, row.namespace, row.name);
             }
         }
         Action::Restart => {
@@ -457,20 +446,8 @@ pub(crate) fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
             if let Some(row) = model.selected_row().cloned()
                 && !matches!(kind, ViewKind::Audit | ViewKind::Events)
             {
-                model.say(
-                    format!(
-                        "loading {} {}/{} ...",
-                        kind.singular(),
-                        row.namespace,
-                        row.name
-                    ),
-                    MessageKind::Info,
-                );
-                return vec![Effect::EditFetch {
-                    api: kind.api_kind().expect("audit is not edited"),
-                    namespace: row.namespace,
-                    name: row.name,
-                }];
+                let api = kind.api_kind().expect("audit is not edited");
+                return edit(model, api, row.namespace, row.name);
             }
         }
         Action::Scale | Action::Rebalance => {
@@ -520,5 +497,59 @@ pub(crate) fn open_yaml(
         namespace,
         name,
         title,
+    }]
+}
+
+/// "deployment shop/web", "node rk-1": one object in the messages.
+fn object_words(api: &crate::cluster::discovery::ApiKind, namespace: &str, name: &str) -> String {
+    if namespace.is_empty() {
+        format!("{} {name}", api.singular)
+    } else {
+        format!("{} {namespace}/{name}", api.singular)
+    }
+}
+
+/// `y`: the name to the clipboard (OSC 52).
+pub(crate) fn copy_name(model: &mut Model, name: String) -> Vec<Effect> {
+    model.say(format!("copied {name}"), MessageKind::Info);
+    vec![Effect::Copy(name)]
+}
+
+/// `Ctrl-D`: delete one object, once the operator says yes.
+pub(crate) fn ask_delete(
+    model: &mut Model,
+    api: crate::cluster::discovery::ApiKind,
+    namespace: String,
+    name: String,
+) {
+    let what = object_words(&api, &namespace, &name);
+    ask(
+        model,
+        format!("Delete {what}? y = yes, any other key = no"),
+        vec![Effect::Delete {
+            api,
+            namespace,
+            name,
+            what: what.clone(),
+        }],
+        format!("deleting {what} ..."),
+    );
+}
+
+/// `e`: load one object into the manifest editor.
+pub(crate) fn edit(
+    model: &mut Model,
+    api: crate::cluster::discovery::ApiKind,
+    namespace: String,
+    name: String,
+) -> Vec<Effect> {
+    model.say(
+        format!("loading {} ...", object_words(&api, &namespace, &name)),
+        MessageKind::Info,
+    );
+    vec![Effect::EditFetch {
+        api,
+        namespace,
+        name,
     }]
 }
