@@ -4,6 +4,7 @@
 
 pub mod discovery;
 pub mod gate;
+pub mod lite;
 pub mod logs;
 pub mod stores;
 pub mod tables;

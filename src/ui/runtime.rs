@@ -65,7 +65,13 @@ pub fn spawn_stores(
     tx: &mpsc::Sender<stores::Changed>,
     only: Option<&str>,
 ) -> (Stores, Vec<tokio::task::JoinHandle<()>>) {
-    let (pods, a) = stores::spawn(api::<Pod>(client, only), data::pod_row, tx.clone(), "pods");
+    // Pods decoded lite: the first list of a big namespace is mostly decoding.
+    let (pods, a) = stores::spawn(
+        api::<crate::cluster::lite::PodLite>(client, only),
+        |p| data::pod_row(&p.0),
+        tx.clone(),
+        "pods",
+    );
     let (sts, b) = stores::spawn(
         api::<StatefulSet>(client, only),
         data::sts_row,
