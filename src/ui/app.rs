@@ -499,6 +499,8 @@ impl Model {
     /// Rebuild the current view's rows if its store, the filter, the sort or
     /// the namespace changed since the last time. Call once per frame.
     pub fn refresh_rows(&mut self) {
+        // Before anything is read: a change from here on wakes the UI again.
+        self.stores.seen_all();
         self.refresh_grid();
         super::screen::resource::refresh(self);
         let page = self.page;
@@ -542,7 +544,7 @@ impl Model {
         let ns = self.namespace.clone();
         let sort = self.table().sort;
         if self.move_changed_rows(&key, &workers, &keep) {
-            self.finish_refresh(kind, key);
+            self.finish_refresh(key);
             return;
         }
         // Cached display rows stay valid while the view and the swarm
@@ -584,14 +586,10 @@ impl Model {
                 sort,
             ),
         };
-        self.finish_refresh(kind, key);
+        self.finish_refresh(key);
     }
 
-    fn finish_refresh(&mut self, kind: ViewKind, key: RowsKey) {
-        if let Some(store) = self.stores.get(kind) {
-            store.seen();
-        }
-        self.stores.cms.seen();
+    fn finish_refresh(&mut self, key: RowsKey) {
         let len = self.rows.len();
         let t = self.table_mut();
         if t.selected >= len {
@@ -1884,6 +1882,30 @@ mod incremental_rows_tests {
         m.now_ms = created + 125_000;
         m.refresh_rows();
         assert!(screen(&m).contains(" 2m5s "), "{}", screen(&m));
+    }
+
+    /// After a frame, a change to any store wakes the UI again, whichever
+    /// view is shown: the header counts the events while the pods are
+    /// shown, and a store's change is never left unnotified.
+    #[test]
+    fn every_store_notifies_again_after_a_frame() {
+        let pods: Store<Row> = Store::default();
+        let mut m = model(pods.clone(), Some("ns-a"), (0, false), None);
+        let events = m.stores.events.clone();
+        let row = || Some(Arc::new(pod("ns-a", "x", 0, "Running", 0)));
+        assert!(events.apply(("ns-a".into(), "e1".into()), row()));
+        assert!(
+            !events.apply(("ns-a".into(), "e2".into()), row()),
+            "coalesced until a frame reads it"
+        );
+        m.refresh_rows();
+        assert!(
+            events.apply(("ns-a".into(), "e3".into()), row()),
+            "a change after the frame notifies, though the view shows pods"
+        );
+        assert!(pods.apply(("ns-a".into(), "p1".into()), row()));
+        m.refresh_rows();
+        assert!(pods.apply(("ns-a".into(), "p2".into()), row()));
     }
 
     proptest! {

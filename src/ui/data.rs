@@ -589,6 +589,16 @@ impl Stores {
             .all(|s| s.read().synced)
     }
 
+    /// The UI is about to read every store: a change from now on notifies
+    /// again. Called before reading, never after: a change made between a
+    /// read and a late `seen` would be neither shown nor notified (the
+    /// first list's last pages stayed off screen until the next tick).
+    pub fn seen_all(&self) {
+        for s in [&self.pods, &self.sts, &self.cms, &self.tasks, &self.events] {
+            s.seen();
+        }
+    }
+
     pub fn get(&self, kind: ViewKind) -> Option<&Store<Row>> {
         Some(match kind {
             ViewKind::Pods => &self.pods,
