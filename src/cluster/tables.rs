@@ -289,11 +289,13 @@ async fn list_and_watch(
                     version = b.metadata.resource_version;
                     continue;
                 }
-                // Most often 410 Gone (the version is too old): list again.
-                WatchEvent::Error(e) => {
-                    tracing::debug!(code = e.code, message = %e.message, "table watch ended");
+                // 410 Gone: the version is too old, list again now; any
+                // other error is said and retried after a pause.
+                WatchEvent::Error(e) if e.code == 410 => {
+                    tracing::debug!(message = %e.message, "table watch expired");
                     return Ok(Flow::Relist);
                 }
+                WatchEvent::Error(e) => return Err(format!("{} ({})", e.message, e.code)),
             };
             if tx.send(update).await.is_err() {
                 return Ok(Flow::Gone);

@@ -196,34 +196,9 @@ fn containers(template_spec: &Value) -> (Value, Value) {
     (join("name"), join("image"))
 }
 
-/// A label selector as kubectl prints it (`app=web,tier in (a,b)`).
-fn selector_text(sel: &Value) -> Value {
-    let mut parts: Vec<String> = sel["matchLabels"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-        .collect();
-    for e in sel["matchExpressions"].as_array().into_iter().flatten() {
-        let key = e["key"].as_str().unwrap_or_default();
-        let values: Vec<&str> = e["values"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        parts.push(match e["operator"].as_str().unwrap_or_default() {
-            "In" => format!("{key} in ({})", values.join(",")),
-            "NotIn" => format!("{key} notin ({})", values.join(",")),
-            "Exists" => key.to_owned(),
-            _ => format!("!{key}"),
-        });
-    }
-    json!(if parts.is_empty() {
-        "<none>".to_owned()
-    } else {
-        parts.join(",")
-    })
+/// A selector's cell: kubectl's text, `<none>` when empty.
+fn selector_cell(text: Option<String>) -> Value {
+    json!(text.unwrap_or_else(|| "<none>".to_owned()))
 }
 
 fn text_or(v: &Value, none: &str) -> Value {
@@ -286,7 +261,9 @@ pub fn cells(rt: &ResourceType, obj: &Value, now_ms: i64) -> Vec<Value> {
                 json!(age(obj, now_ms)),
                 names,
                 images,
-                selector_text(&obj["spec"]["selector"]),
+                selector_cell(crate::domain::selector::label_selector_text(
+                    &obj["spec"]["selector"],
+                )),
             ]);
         }
         "ConfigMap" | "Secret" => {
@@ -320,12 +297,6 @@ pub fn cells(rt: &ResourceType, obj: &Value, now_ms: i64) -> Vec<Value> {
                         .collect::<Vec<_>>()
                         .join(",")
                 });
-            let selector: Vec<String> = obj["spec"]["selector"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect();
             row.extend([
                 json!(obj["spec"]["type"].as_str().unwrap_or("ClusterIP")),
                 json!(obj["spec"]["clusterIP"].as_str().unwrap_or("<none>")),
@@ -336,11 +307,9 @@ pub fn cells(rt: &ResourceType, obj: &Value, now_ms: i64) -> Vec<Value> {
                     ports.join(",")
                 }),
                 json!(age(obj, now_ms)),
-                json!(if selector.is_empty() {
-                    "<none>".to_owned()
-                } else {
-                    selector.join(",")
-                }),
+                selector_cell(crate::domain::selector::map_selector_text(
+                    &obj["spec"]["selector"],
+                )),
             ]);
         }
         "Namespace" => row.extend([

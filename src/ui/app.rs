@@ -1224,6 +1224,17 @@ fn on_key(model: &mut Model, k: KeyEvent) -> Vec<Effect> {
     }
 }
 
+/// `/`: type a filter, starting from the one in force.
+pub(crate) fn start_filter(model: &mut Model) {
+    model.filter_input = Some(
+        model
+            .filter
+            .as_ref()
+            .map(|(t, _)| t.clone())
+            .unwrap_or_default(),
+    );
+}
+
 fn preview_filter(model: &mut Model, text: &str) {
     // A log view's search is its own: the filter of the views beneath stays.
     let searching_logs = matches!(model.stack.last(), Some(Screen::Logs(_)));

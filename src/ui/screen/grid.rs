@@ -144,15 +144,7 @@ pub(crate) fn apply_grid(model: &mut Model, action: Action) -> Vec<Effect> {
         Action::PageUp => select(model, &|s| s.saturating_sub(10)),
         Action::GoTop => select(model, &|_| 0),
         Action::GoBottom => select(model, &|_| usize::MAX),
-        Action::Filter => {
-            model.filter_input = Some(
-                model
-                    .filter
-                    .as_ref()
-                    .map(|(t, _)| t.clone())
-                    .unwrap_or_default(),
-            );
-        }
+        Action::Filter => start_filter(model),
         Action::Logs => return open_logs(model),
         Action::StreamLogs => return open_stream_logs(model),
         Action::NextMatch => {

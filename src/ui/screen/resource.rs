@@ -101,16 +101,29 @@ impl ResourceScreen {
         }
     }
 
+    /// The namespace its rows are read in (None: all, or cluster-scoped).
+    fn read_in<'a>(&'a self, namespace: Option<&'a String>) -> Option<&'a String> {
+        if self.kind.namespaced {
+            self.pinned.as_ref().or(namespace)
+        } else {
+            None
+        }
+    }
+
     fn reading(&self, namespace: Option<&String>) -> Reading {
         Reading {
             kind: self.kind.clone(),
-            namespace: if self.kind.namespaced {
-                self.pinned.clone().or_else(|| namespace.cloned())
-            } else {
-                None
-            },
+            namespace: self.read_in(namespace).cloned(),
             selector: self.selector.as_ref().map(|s| s.labels.clone()),
         }
+    }
+
+    /// Is `reading` (with its id) the one that feeds this screen now?
+    fn fed_by(&self, id: u64, reading: &Reading, namespace: Option<&String>) -> bool {
+        self.id == id
+            && reading.kind == self.kind
+            && reading.namespace.as_ref() == self.read_in(namespace)
+            && reading.selector.as_deref() == self.selector.as_ref().map(|s| s.labels.as_str())
     }
 
     /// The namespace column is drawn when the rows come from several.
@@ -169,6 +182,9 @@ impl ResourceScreen {
 /// Derive the shown rows of the topmost resource screen when its rows, the
 /// filter, the sort or the namespace moved. Once per frame.
 pub fn refresh(model: &mut Model) {
+    if !matches!(model.stack.last(), Some(Screen::Resource(_))) {
+        return;
+    }
     let filter = model.filter.clone();
     let namespace = model.namespace.clone();
     let Some(Screen::Resource(r)) = model.stack.last_mut() else {
@@ -258,14 +274,15 @@ pub fn sync(model: &mut Model) -> Vec<Effect> {
         model.discovering = true;
         effects.push(Effect::Discover);
     }
-    let namespace = model.namespace.clone();
-    let wanted = model.stack.iter().rev().find_map(|s| match s {
-        Screen::Resource(r) => Some((r.reading(namespace.as_ref()), r.id)),
+    // Called after every event: nothing is cloned while the reading fits.
+    let top = model.stack.iter().rev().find_map(|s| match s {
+        Screen::Resource(r) => Some(&**r),
         _ => None,
     });
-    match (wanted, &model.table_reading) {
-        (Some((want, id)), Some((reading_id, now))) if *now == want && *reading_id == id => {}
-        (Some((want, _)), _) => {
+    match (top, &model.table_reading) {
+        (Some(r), Some((id, now))) if r.fed_by(*id, now, model.namespace.as_ref()) => {}
+        (Some(r), _) => {
+            let want = r.reading(model.namespace.as_ref());
             model.table_id += 1;
             let id = model.table_id;
             if let Some(Screen::Resource(r)) = model
@@ -463,56 +480,24 @@ pub(crate) fn has_pods(kind: &ApiKind) -> bool {
 
 /// The label selector of an object's pods, as `kubectl get -l` takes it.
 pub fn pod_selector(object: &serde_json::Value) -> Result<String, String> {
+    use crate::domain::selector::{label_selector_text, map_selector_text};
     let kind = object["kind"].as_str().unwrap_or_default();
     let name = object["metadata"]["name"].as_str().unwrap_or_default();
-    let text = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
     let sel = &object["spec"]["selector"];
-    let mut parts: Vec<String> = Vec::new();
     if kind == "Service" || kind == "ReplicationController" {
-        for (k, v) in sel.as_object().into_iter().flatten() {
-            parts.push(format!("{k}={}", text(v)));
-        }
-        if parts.is_empty() {
-            return Err(format!(
+        return map_selector_text(sel).ok_or_else(|| {
+            format!(
                 "{} {name} has no selector: its endpoints are set by hand, not by pod labels",
                 kind.to_lowercase()
-            ));
-        }
-        return Ok(parts.join(","));
-    }
-    for (k, v) in sel["matchLabels"].as_object().into_iter().flatten() {
-        parts.push(format!("{k}={}", text(v)));
-    }
-    for e in sel["matchExpressions"].as_array().into_iter().flatten() {
-        let key = e["key"].as_str().unwrap_or_default();
-        let values: Vec<String> = e["values"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(text)
-            .collect();
-        parts.push(match e["operator"].as_str().unwrap_or_default() {
-            "In" => format!("{key} in ({})", values.join(",")),
-            "NotIn" => format!("{key} notin ({})", values.join(",")),
-            "Exists" => key.to_owned(),
-            "DoesNotExist" => format!("!{key}"),
-            other => {
-                return Err(format!(
-                    "selector operator `{other}` is not one kubectl knows"
-                ));
-            }
+            )
         });
     }
-    if parts.is_empty() {
-        return Err(format!(
+    label_selector_text(sel).ok_or_else(|| {
+        format!(
             "{} {name} selects no pods (its selector is empty)",
             kind.to_lowercase()
-        ));
-    }
-    Ok(parts.join(","))
+        )
+    })
 }
 
 pub(crate) fn render(model: &Model, r: &ResourceScreen, f: &mut Frame, area: Rect) {

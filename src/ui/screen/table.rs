@@ -295,15 +295,7 @@ pub(crate) fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
         Action::PageUp => model.table_mut().selected = model.table().selected.saturating_sub(page),
         Action::GoTop => model.table_mut().selected = 0,
         Action::GoBottom => model.table_mut().selected = len.saturating_sub(1),
-        Action::Filter => {
-            model.filter_input = Some(
-                model
-                    .filter
-                    .as_ref()
-                    .map(|(t, _)| t.clone())
-                    .unwrap_or_default(),
-            );
-        }
+        Action::Filter => start_filter(model),
         Action::Palette => model.palette = Some(Palette::default()),
         Action::Help => model.help = true,
         Action::Back => {
