@@ -151,6 +151,25 @@ impl<R> Store<R> {
         })
     }
 
+    /// A page of the first list joins the rows shown.
+    pub fn extend(&self, page: BTreeMap<(String, String), Arc<R>>) -> bool {
+        self.replace(|st| st.rows.extend(page))
+    }
+
+    /// A list completed: the first joins the pages shown; a later one
+    /// replaces the rows wholesale (objects deleted while disconnected go).
+    pub fn listed(&self, rows: BTreeMap<(String, String), Arc<R>>, first: bool) -> bool {
+        self.replace(|st| {
+            if first {
+                st.rows.extend(rows);
+            } else {
+                st.rows = rows;
+            }
+            st.synced = true;
+            st.error = None;
+        })
+    }
+
     /// Rows replaced (or extended) wholesale.
     fn replace(&self, f: impl FnOnce(&mut StoreState<R>)) -> bool {
         self.update(|st| {
@@ -322,8 +341,7 @@ where
                         if !ever_synced && staged.len() >= FIRST_LIST_PAGE {
                             // Nothing shown yet to replace: a page joins
                             // what is there.
-                            let page = std::mem::take(&mut staged);
-                            store.replace(|st| st.rows.extend(page))
+                            store.extend(std::mem::take(&mut staged))
                         } else {
                             false
                         }
@@ -332,17 +350,7 @@ where
                         let rows = std::mem::take(&mut staged);
                         let first = !ever_synced;
                         ever_synced = true;
-                        store.replace(|st| {
-                            if !first {
-                                // Replace wholesale: objects deleted while
-                                // disconnected vanish.
-                                st.rows = rows;
-                            } else {
-                                st.rows.extend(rows);
-                            }
-                            st.synced = true;
-                            st.error = None;
-                        })
+                        store.listed(rows, first)
                     }
                     Ok(watcher::Event::Apply(o)) => {
                         store.apply(key_of(&o), Some(Arc::new(convert(&o))))

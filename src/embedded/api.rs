@@ -640,7 +640,7 @@ async fn resource(
             let lo = list_options(q, t.namespace.clone())?;
             let result = cluster.list(rt, &lo);
             if wants_table(accept) {
-                let items: Vec<&Value> = result.items.iter().map(|a| a.as_ref()).collect();
+                let items: Vec<&Value> = result.items.iter().map(|s| s.object.as_ref()).collect();
                 return Ok(json_response(
                     200,
                     &table::table(
@@ -660,16 +660,17 @@ async fn resource(
                     meta["remainingItemCount"] = json!(result.remaining);
                 }
             }
-            // Written item by item: no deep copy of the store for big lists.
+            // The items' JSON as stored: no object is serialized again.
             let mut body = serde_json::to_vec(&json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": meta}))
                 .unwrap_or_default();
+            body.reserve(result.items.iter().map(|s| s.json.len() + 1).sum::<usize>() + 16);
             body.pop();
             body.extend_from_slice(b",\"items\":[");
             for (i, item) in result.items.iter().enumerate() {
                 if i > 0 {
                     body.push(b',');
                 }
-                let _ = serde_json::to_writer(&mut body, item.as_ref());
+                body.extend_from_slice(&item.json);
             }
             body.extend_from_slice(b"]}");
             Ok(Response::builder()
@@ -1157,6 +1158,18 @@ fn watch_line(kind: &str, object: &Value) -> Bytes {
     Bytes::from(line)
 }
 
+/// How much of a watch's initial state goes out in one message.
+const CHUNK: usize = 256 * 1024;
+
+/// One watch event as a line, around an object's JSON as stored.
+fn write_raw_watch_line(out: &mut Vec<u8>, kind: &str, json: &[u8]) {
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"object\":");
+    out.extend_from_slice(json);
+    out.extend_from_slice(b"}\n");
+}
+
 /// One watch event as a line, the object written in place (no copy of it).
 fn write_watch_line(out: &mut Vec<u8>, kind: &str, object: &Value) {
     out.extend_from_slice(b"{\"type\":\"");
@@ -1190,9 +1203,16 @@ fn watch(
     let mut changes = cluster.subscribe();
     let mut epoch = cluster.watch_epoch();
     epoch.mark_unchanged();
-    let render =
-        move |out: &mut Vec<u8>, kind: &str, rt: &ResourceType, cluster: &Cluster, obj: &Value| {
-            if as_table {
+    // One event as a line: the object as a Table row when asked, else its
+    // JSON as stored when the event carries the stored object.
+    let render = move |out: &mut Vec<u8>,
+                       kind: &str,
+                       rt: &ResourceType,
+                       cluster: &Cluster,
+                       obj: &Value,
+                       json: Option<&[u8]>| {
+        match json {
+            _ if as_table => {
                 let row = table::table(
                     rt,
                     [obj],
@@ -1201,13 +1221,21 @@ fn watch(
                     cluster.clock().now_ms(),
                 );
                 write_watch_line(out, kind, &row);
-            } else {
-                write_watch_line(out, kind, obj);
             }
-        };
-    let line = move |kind: &str, rt: &ResourceType, cluster: &Cluster, obj: &Value| {
+            Some(json) => write_raw_watch_line(out, kind, json),
+            None => write_watch_line(out, kind, obj),
+        }
+    };
+    let line = move |kind: &str, rt: &ResourceType, cluster: &Cluster, event: &Event| {
         let mut out = Vec::with_capacity(2048);
-        render(&mut out, kind, rt, cluster, obj);
+        render(
+            &mut out,
+            kind,
+            rt,
+            cluster,
+            &event.object,
+            event.json.as_deref(),
+        );
         Bytes::from(out)
     };
     tokio::spawn(async move {
@@ -1253,14 +1281,27 @@ fn watch(
                     },
                 );
                 last = result.resource_version;
-                for obj in result.items {
-                    if tx
-                        .send(Ok(line("ADDED", &rt, &cluster, &obj)))
-                        .await
-                        .is_err()
-                    {
-                        return;
+                // The state in chunks of about 256 KiB: one message per
+                // object costs more than the objects at 50,000 pods.
+                let mut chunk = Vec::with_capacity(CHUNK + 4096);
+                for item in result.items {
+                    render(
+                        &mut chunk,
+                        "ADDED",
+                        &rt,
+                        &cluster,
+                        &item.object,
+                        Some(&item.json),
+                    );
+                    if chunk.len() >= CHUNK {
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK + 4096));
+                        if tx.send(Ok(Bytes::from(full))).await.is_err() {
+                            return;
+                        }
                     }
+                }
+                if !chunk.is_empty() && tx.send(Ok(Bytes::from(chunk))).await.is_err() {
+                    return;
                 }
                 if send_initial == Some(true) && bookmarks {
                     let end = json!({"kind": rt.kind, "apiVersion": rt.api_version(),
@@ -1274,11 +1315,11 @@ fn watch(
             Start::Replay(from) => match cluster.changes_since(&key, from) {
                 Ok((replay, now)) => {
                     for c in replay {
-                        let Some((kind, object)) = watch_event(&c, &lo) else {
+                        let Some((kind, event)) = watch_event(&c, &lo) else {
                             continue;
                         };
                         if tx
-                            .send(Ok(line(kind, &rt, &cluster, &object)))
+                            .send(Ok(line(kind, &rt, &cluster, &event)))
                             .await
                             .is_err()
                         {
@@ -1328,11 +1369,11 @@ fn watch(
                     if c.rv <= last || c.key != key {
                         continue;
                     }
-                    let Some((kind, object)) = watch_event(&c, &lo) else {
+                    let Some((kind, event)) = watch_event(&c, &lo) else {
                         continue;
                     };
                     last = c.rv;
-                    if tx.send(Ok(line(kind, &rt, &cluster, &object))).await.is_err() {
+                    if tx.send(Ok(line(kind, &rt, &cluster, &event))).await.is_err() {
                         return;
                     }
                     false
@@ -1370,7 +1411,7 @@ enum Start {
 /// kube-apiserver's watch cache decides it: an object that starts to match
 /// the selectors is ADDED, one that stops matching is DELETED (as it was, at
 /// the change's version), one that never matched is not seen.
-fn watch_event(c: &Change, lo: &ListOptions) -> Option<(&'static str, Arc<Value>)> {
+fn watch_event(c: &Change, lo: &ListOptions) -> Option<(&'static str, Event)> {
     if let Some(ns) = &lo.namespace
         && &c.namespace != ns
     {
@@ -1378,18 +1419,35 @@ fn watch_event(c: &Change, lo: &ListOptions) -> Option<(&'static str, Arc<Value>
     }
     let passes = |o: &Value| lo.labels.matches(o) && lo.fields.matches(o);
     let now = passes(&c.object);
+    let stored = || Event {
+        object: c.object.clone(),
+        json: Some(c.json.clone()),
+    };
     if c.kind != ChangeKind::Modified {
-        return now.then(|| (c.kind.as_str(), c.object.clone()));
+        return now.then(|| (c.kind.as_str(), stored()));
     }
     let before = c.previous.as_deref().is_none_or(passes);
     match (before, now) {
-        (true, true) => Some(("MODIFIED", c.object.clone())),
-        (false, true) => Some(("ADDED", c.object.clone())),
+        (true, true) => Some(("MODIFIED", stored())),
+        (false, true) => Some(("ADDED", stored())),
         (true, false) => {
             let mut last = c.previous.as_deref().cloned().unwrap_or(Value::Null);
             last["metadata"]["resourceVersion"] = json!(c.rv.to_string());
-            Some(("DELETED", Arc::new(last)))
+            Some((
+                "DELETED",
+                Event {
+                    object: Arc::new(last),
+                    json: None,
+                },
+            ))
         }
         (false, false) => None,
     }
+}
+
+/// The object a watch event carries, with its stored JSON when it is the
+/// stored object itself.
+struct Event {
+    object: Arc<Value>,
+    json: Option<Bytes>,
 }

@@ -3,8 +3,10 @@
 //! resourceVersion and becomes a watch event, whoever makes it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
 
@@ -41,6 +43,9 @@ pub struct Change {
     pub namespace: String,
     pub kind: ChangeKind,
     pub object: Arc<Value>,
+    /// `object` as JSON, serialized once at the write and shared with the
+    /// store: watches send these bytes as they are.
+    pub json: Bytes,
     /// What a modified object was before: a watch whose selector it no
     /// longer (or now) matches sees it leave (or enter).
     pub previous: Option<Arc<Value>>,
@@ -152,11 +157,33 @@ pub struct ListOptions {
     pub continue_token: Option<String>,
 }
 
+/// A stored object: the tree that the world and the write paths read, and
+/// its JSON as lists and watches send it, serialized once at the write.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub object: Arc<Value>,
+    pub json: Bytes,
+}
+
+impl Stored {
+    fn new(object: Arc<Value>) -> Self {
+        let json = Bytes::from(serde_json::to_vec(object.as_ref()).unwrap_or_default());
+        Self { object, json }
+    }
+}
+
+impl std::ops::Deref for Stored {
+    type Target = Value;
+    fn deref(&self) -> &Value {
+        &self.object
+    }
+}
+
 /// The result of a list: items, the collection's resourceVersion, and the
 /// continue token when a limit cut it short.
 #[derive(Debug, Clone)]
 pub struct ListResult {
-    pub items: Vec<Arc<Value>>,
+    pub items: Vec<Stored>,
     pub resource_version: u64,
     pub continue_token: Option<String>,
     pub remaining: usize,
@@ -165,7 +192,7 @@ pub struct ListResult {
 struct State {
     rv: u64,
     types: Vec<ResourceType>,
-    objects: HashMap<ResKey, BTreeMap<(String, String), Arc<Value>>>,
+    objects: HashMap<ResKey, BTreeMap<(String, String), Stored>>,
     log: VecDeque<Arc<Change>>,
     /// Events with a resourceVersion at or below this are no longer replayable.
     compacted: u64,
@@ -559,7 +586,7 @@ impl Cluster {
             .objects
             .get(key)
             .and_then(|m| m.get(&(ns.to_owned(), name.to_owned())))
-            .cloned();
+            .map(|b| b.object.clone());
         if let Some(b) = &before {
             for uid in owner_uids(b) {
                 if let Some(n) = st.owner_refs.get_mut(uid) {
@@ -578,12 +605,12 @@ impl Cluster {
         let stored = match obj {
             Some(mut o) => {
                 o["metadata"]["resourceVersion"] = json!(rv.to_string());
-                let arc = Arc::new(o);
+                let stored = Stored::new(Arc::new(o));
                 st.objects
                     .entry(key.clone())
                     .or_default()
-                    .insert((ns.to_owned(), name.to_owned()), arc.clone());
-                arc
+                    .insert((ns.to_owned(), name.to_owned()), stored.clone());
+                stored
             }
             None => {
                 if let Some(m) = st.objects.get_mut(key) {
@@ -597,7 +624,7 @@ impl Cluster {
                     .map(|p| (**p).clone())
                     .unwrap_or(Value::Null);
                 last["metadata"]["resourceVersion"] = json!(rv.to_string());
-                Arc::new(last)
+                Stored::new(Arc::new(last))
             }
         };
         let change = Arc::new(Change {
@@ -605,7 +632,8 @@ impl Cluster {
             key: key.clone(),
             namespace: ns.to_owned(),
             kind,
-            object: stored.clone(),
+            object: stored.object.clone(),
+            json: stored.json,
             previous: if kind == ChangeKind::Modified {
                 previous
             } else {
@@ -618,8 +646,9 @@ impl Cluster {
                 st.compacted = old.rv;
             }
         }
+        let object = change.object.clone();
         let _ = self.shared.changes.send(change);
-        stored
+        object
     }
 
     /// Changes after `rv` of one type, or Err when `rv` left the window (410).
@@ -652,12 +681,21 @@ impl Cluster {
             .as_deref()
             .and_then(|t| t.split_once('/'))
             .map(|(a, b)| (a.to_owned(), b.to_owned()));
+        // Keys sort by namespace, then name: a namespace is one range, and a
+        // continue token starts the range after the last key handed out.
+        let lower = match (&after, &opts.namespace) {
+            (Some(a), Some(ns)) if a.0 >= *ns => Bound::Excluded(a.clone()),
+            (Some(a), None) => Bound::Excluded(a.clone()),
+            (_, Some(ns)) => Bound::Included((ns.clone(), String::new())),
+            (None, None) => Bound::Unbounded,
+        };
+        // Without selectors no object is looked into (a list of 50,000 pods
+        // would otherwise walk every tree it does not send).
+        let selective = opts.labels != Default::default() || opts.fields != Default::default();
         let mut matching = all
-            .iter()
-            .filter(|((ns, _), _)| opts.namespace.as_deref().is_none_or(|want| want == ns))
-            .filter(|(k, _)| after.as_ref().is_none_or(|a| *k > a))
-            .filter(|(_, o)| opts.labels.matches(o) && opts.fields.matches(o))
-            .map(|(k, o)| (k.clone(), o.clone()));
+            .range((lower, Bound::Unbounded))
+            .take_while(|((ns, _), _)| opts.namespace.as_deref().is_none_or(|want| want == ns))
+            .filter(|(_, o)| !selective || (opts.labels.matches(o) && opts.fields.matches(o)));
         let mut items = Vec::new();
         let mut last_key = None;
         let limit = opts.limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
@@ -665,7 +703,7 @@ impl Cluster {
             if items.len() == limit {
                 // One more exists: stop here and hand out a token.
                 let remaining = 1 + matching.count();
-                let token = last_key.map(|(ns, name): (String, String)| format!("{ns}/{name}"));
+                let token = last_key.map(|(ns, name): &(String, String)| format!("{ns}/{name}"));
                 return ListResult {
                     items,
                     resource_version: st.rv,
@@ -674,7 +712,7 @@ impl Cluster {
                 };
             }
             last_key = Some(k);
-            items.push(o);
+            items.push(o.clone());
         }
         ListResult {
             items,
@@ -1522,7 +1560,7 @@ impl Cluster {
             .map(|m| {
                 m.iter()
                     .filter(|((ns, _), _)| in_scope(ns))
-                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .map(|(k, v)| (k.clone(), v.object.clone()))
                     .collect()
             })
             .unwrap_or_default();
@@ -1652,7 +1690,7 @@ impl Cluster {
         let st = lock(&self.shared.state);
         st.objects
             .get(&(group.to_owned(), plural.to_owned()))
-            .map(|m| m.values().cloned().collect())
+            .map(|m| m.values().map(|s| s.object.clone()).collect())
             .unwrap_or_default()
     }
 }
@@ -1670,7 +1708,7 @@ fn get_in(st: &State, rt: &ResourceType, ns: Option<&str>, name: &str) -> ApiRes
     st.objects
         .get(&key_of(rt))
         .and_then(|m| m.get(&(ns_key.to_owned(), name.to_owned())))
-        .cloned()
+        .map(|s| s.object.clone())
         .ok_or_else(|| ApiError::not_found(rt, name))
 }
 
@@ -2157,6 +2195,121 @@ mod request_kind_tests {
                 "gracePeriodSeconds=0"
             ),
             "delete pods (gracePeriodSeconds)"
+        );
+    }
+}
+
+#[cfg(test)]
+mod list_tests {
+    use super::*;
+
+    fn cluster_with_configmaps() -> (Cluster, ResourceType) {
+        let cluster = Cluster::new(Clock::manual(1_795_305_600_000), 64);
+        let rt = cluster.resolve("", "v1", "configmaps").unwrap();
+        for ns in ["a", "b", "c"] {
+            cluster.ensure_namespace(ns).unwrap();
+            for i in 0..5 {
+                let cm = json!({"metadata": {"name": format!("cm-{i}"), "labels": {"odd": (i % 2 == 1).to_string()}}, "data": {"i": i.to_string()}});
+                cluster
+                    .create(&rt, Some(ns), cm, &WriteOptions::default())
+                    .unwrap();
+            }
+        }
+        (cluster, rt)
+    }
+
+    /// Every page of every list, followed by its continue token.
+    fn paged(cluster: &Cluster, rt: &ResourceType, opts: ListOptions) -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut token = None;
+        loop {
+            let page = cluster.list(
+                rt,
+                &ListOptions {
+                    continue_token: token,
+                    ..opts.clone()
+                },
+            );
+            seen.extend(page.items.iter().map(|s| {
+                format!(
+                    "{}/{}",
+                    s["metadata"]["namespace"].as_str().unwrap(),
+                    s["metadata"]["name"].as_str().unwrap()
+                )
+            }));
+            match page.continue_token {
+                Some(t) => token = Some(t),
+                None => return seen,
+            }
+        }
+    }
+
+    /// A namespace's list is its objects only, page by page as in one go,
+    /// with and without selectors; a list's JSON is each object as stored.
+    #[test]
+    fn pages_of_a_namespace_and_the_stored_json() {
+        let (cluster, rt) = cluster_with_configmaps();
+        let whole = |ns: Option<&str>, odd: bool| {
+            let mut opts = ListOptions {
+                namespace: ns.map(str::to_owned),
+                ..Default::default()
+            };
+            if odd {
+                opts.labels = super::super::selectors::LabelSelector::parse("odd=true").unwrap();
+            }
+            opts
+        };
+        for ns in [None, Some("a"), Some("b"), Some("c")] {
+            for odd in [false, true] {
+                let all = paged(&cluster, &rt, whole(ns, odd));
+                let want: Vec<String> = ["a", "b", "c"]
+                    .iter()
+                    .filter(|n| ns.is_none_or(|want| want == **n))
+                    .flat_map(|n| {
+                        (0..5)
+                            .filter(move |i| !odd || i % 2 == 1)
+                            .map(move |i| format!("{n}/cm-{i}"))
+                    })
+                    .collect();
+                assert_eq!(all, want, "namespace {ns:?}, odd {odd}");
+                for limit in [1, 2, 3] {
+                    let pages = paged(
+                        &cluster,
+                        &rt,
+                        ListOptions {
+                            limit: Some(limit),
+                            ..whole(ns, odd)
+                        },
+                    );
+                    assert_eq!(pages, want, "namespace {ns:?}, odd {odd}, limit {limit}");
+                }
+            }
+        }
+        let first = cluster.list(
+            &rt,
+            &ListOptions {
+                namespace: Some("b".into()),
+                limit: Some(2),
+                ..Default::default()
+            },
+        );
+        assert_eq!(first.remaining, 3);
+        let cm = &first.items[0];
+        assert_eq!(cm.json, serde_json::to_vec(cm.object.as_ref()).unwrap());
+        let mut next = (*cm.object).clone();
+        next["data"]["i"] = json!("changed");
+        let updated = cluster
+            .replace(&rt, Some("b"), "cm-0", next, None, &WriteOptions::default())
+            .unwrap();
+        let again = cluster.list(&rt, &whole(Some("b"), false));
+        let text = std::str::from_utf8(&again.items[0].json).unwrap();
+        assert!(text.contains("\"changed\""), "{text}");
+        assert!(
+            text.contains(&format!(
+                "\"resourceVersion\":\"{}\"",
+                updated["metadata"]["resourceVersion"].as_str().unwrap()
+            )),
+            "{text}"
         );
     }
 }

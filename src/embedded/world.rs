@@ -1633,7 +1633,10 @@ impl World {
                     ..Default::default()
                 },
             )
-            .items;
+            .items
+            .into_iter()
+            .map(|s| s.object)
+            .collect();
         if pods.is_empty() {
             return;
         }
@@ -1676,6 +1679,9 @@ impl World {
                 },
             )
             .items
+            .into_iter()
+            .map(|s| s.object)
+            .collect()
     }
 }
 

@@ -347,6 +347,11 @@ pub struct Model {
     cache: HashMap<(String, String), (Arc<Row>, Arc<DisplayRow>)>,
     cache_key: Option<(ViewKind, u64, i64)>,
     rows_key: Option<RowsKey>,
+    /// When the rows were last derived afresh (a pass over every row).
+    derived_at: Option<std::time::Instant>,
+    /// Rows are behind their store on purpose (a first list streaming in):
+    /// the runtime comes back for them.
+    pub refresh_owed: bool,
     pub quit: bool,
     /// A theme switch asked for by the palette; the runtime loads it.
     pub wanted_theme: Option<String>,
@@ -415,6 +420,8 @@ impl Model {
             cache: HashMap::new(),
             cache_key: None,
             rows_key: None,
+            derived_at: None,
+            refresh_owed: false,
             quit: false,
             wanted_theme: None,
             log_id: 0,
@@ -543,6 +550,25 @@ impl Model {
         };
         let ns = self.namespace.clone();
         let sort = self.table().sort;
+        // While a first list streams in, every page would cost a pass over
+        // all rows (and hold the store the watcher fills): the rows follow
+        // it at most LOADING_REFRESH apart, the first page at once.
+        let loading = self.stores.get(kind).is_some_and(|s| !s.read().synced);
+        let same_view = self.rows_key.as_ref().is_some_and(|old| {
+            (old.0, &old.2, &old.3, &old.4, old.5, old.6)
+                == (key.0, &key.2, &key.3, &key.4, key.5, key.6)
+        });
+        if loading
+            && same_view
+            && !self.rows.is_empty()
+            && self
+                .derived_at
+                .is_some_and(|t| t.elapsed() < LOADING_REFRESH)
+        {
+            self.refresh_owed = true;
+            return;
+        }
+        self.refresh_owed = false;
         if self.move_changed_rows(&key, &workers, &keep) {
             self.finish_refresh(key);
             return;
@@ -557,25 +583,34 @@ impl Model {
         let now = self.now_ms;
         self.rows = match self.stores.get(kind) {
             Some(store) => {
-                let st = store.read();
+                // Under the store's lock only what is cheap: which rows are
+                // derived already. The watcher waits for this lock to add
+                // the next page of a first list.
+                let picked: Vec<Picked> = {
+                    let st = store.read();
+                    let cache = &mut self.cache;
+                    if cache.len() > 2 * st.rows.len() + 64 {
+                        cache.retain(|k, _| st.rows.contains_key(k));
+                    }
+                    st.rows
+                        .iter()
+                        .filter(|((n, _), _)| ns.as_deref().is_none_or(|want| n == want))
+                        .map(|(k, row)| match cache.get(k) {
+                            Some((old, d)) if Arc::ptr_eq(old, row) => Ok(d.clone()),
+                            _ => Err((k.clone(), row.clone())),
+                        })
+                        .collect()
+                };
                 let cache = &mut self.cache;
-                let rows: Vec<Arc<DisplayRow>> = st
-                    .rows
-                    .iter()
-                    .filter(|((n, _), _)| ns.as_deref().is_none_or(|want| n == want))
-                    .map(|(k, row)| match cache.get(k) {
-                        Some((old, d)) if Arc::ptr_eq(old, row) => d.clone(),
-                        _ => {
-                            let d = Arc::new(display_row(kind, row, &workers, now));
-                            cache.insert(k.clone(), (row.clone(), d.clone()));
-                            d
-                        }
-                    })
-                    .collect();
-                if cache.len() > 2 * st.rows.len() + 64 {
-                    cache.retain(|k, _| st.rows.contains_key(k));
-                }
-                order_rows(kind, rows.into_iter(), &keep, sort)
+                let rows = picked.into_iter().map(|p| match p {
+                    Ok(d) => d,
+                    Err((k, row)) => {
+                        let d = Arc::new(display_row(kind, &row, &workers, now));
+                        cache.insert(k, (row, d.clone()));
+                        d
+                    }
+                });
+                order_rows(kind, rows, &keep, sort)
             }
             None => order_rows(
                 kind,
@@ -586,6 +621,7 @@ impl Model {
                 sort,
             ),
         };
+        self.derived_at = Some(std::time::Instant::now());
         self.finish_refresh(key);
     }
 
@@ -708,6 +744,12 @@ impl Model {
         self.say(text, MessageKind::Error);
     }
 }
+
+/// A row of a full derive: derived already, or still to derive (its key and row).
+type Picked = Result<Arc<DisplayRow>, ((String, String), Arc<Row>)>;
+
+/// How far apart the rows follow a first list while it streams in.
+const LOADING_REFRESH: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Palette commands and what they take.
 pub const COMMANDS: &[(&str, &str)] = &[
@@ -1807,6 +1849,7 @@ mod incremental_rows_tests {
     use super::*;
     use crate::cluster::stores::Store;
     use proptest::prelude::*;
+    use std::collections::BTreeMap;
 
     fn pod(ns: &str, name: &str, restarts: u32, phase: &str, age_s: u32) -> Row {
         let p: k8s_openapi::api::core::v1::Pod = serde_json::from_value(serde_json::json!({
@@ -1919,6 +1962,43 @@ mod incremental_rows_tests {
         assert!(pods.apply(("ns-a".into(), "p2".into()), row()));
     }
 
+    /// While a first list streams in, its first page shows at once and the
+    /// next ones join at most LOADING_REFRESH apart (each costs a pass over
+    /// every row); the runtime is told to come back, and the completed list
+    /// shows in full at once.
+    #[test]
+    fn a_first_list_shows_its_first_page_at_once_and_the_rest_paced() {
+        let store: Store<Row> = Store::default();
+        let page = |from: usize| {
+            (from..from + 3)
+                .map(|i| {
+                    let name = format!("pod-{i:02}");
+                    let row = Arc::new(pod("ns-a", &name, 0, "Running", 0));
+                    (("ns-a".to_owned(), name), row)
+                })
+                .collect::<BTreeMap<_, _>>()
+        };
+        let mut m = model(store.clone(), Some("ns-a"), (0, false), None);
+        store.extend(page(0));
+        m.refresh_rows();
+        assert_eq!(m.rows.len(), 3, "the first page at once");
+        assert!(!m.refresh_owed);
+        store.extend(page(3));
+        m.refresh_rows();
+        assert_eq!(m.rows.len(), 3, "the second page waits");
+        assert!(m.refresh_owed, "the runtime is to come back");
+        std::thread::sleep(LOADING_REFRESH);
+        m.refresh_rows();
+        assert_eq!(m.rows.len(), 6, "then joins");
+        store.extend(page(6));
+        m.refresh_rows();
+        assert_eq!(m.rows.len(), 6);
+        store.listed(page(9), true);
+        m.refresh_rows();
+        assert_eq!(m.rows.len(), 12, "the complete list at once");
+        assert!(!m.refresh_owed);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         /// Rows moved one by one after changes are the rows derived afresh:
@@ -1933,6 +2013,7 @@ mod incremental_rows_tests {
             filter in prop::option::of(Just("Running")),
         ) {
             let store: Store<Row> = Store::default();
+            store.listed(BTreeMap::new(), true);
             let apply = |(in_a, n, restarts, running, age, delete): (bool, usize, u32, bool, u32, bool)| {
                 let ns = if in_a { "ns-a" } else { "ns-b" };
                 let key = (ns.to_owned(), format!("pod-{n:02}"));

@@ -402,7 +402,8 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
             if let Err(e) = terminal.draw(|f| views::render(&model, f)) {
                 break Err(e.into());
             }
-            dirty = false;
+            // Rows held back while a first list streams in: come back.
+            dirty = model.refresh_owed;
             last_draw = Instant::now();
         }
         let wait = if dirty {
