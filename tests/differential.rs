@@ -554,6 +554,33 @@ async fn scenarios(
         ),
     );
     out.insert("deleted".into(), outcome(cms.get("one").await));
+
+    // Null maps in ObjectMeta: stored as no map at all.
+    let request = http::Request::post(format!("/api/v1/namespaces/{ns}/configmaps"))
+        .header("Content-Type", "application/json")
+        .body(
+            serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "nulls", "labels": null, "annotations": null},
+                "data": {"k": "v"}}))
+            .unwrap(),
+        )
+        .unwrap();
+    let created = admin.request::<Value>(request).await;
+    out.insert(
+        "create with null labels and annotations: the metadata's keys".into(),
+        match created {
+            Ok(v) => {
+                let mut keys: Vec<&String> = v["metadata"]
+                    .as_object()
+                    .map(|m| m.keys().collect())
+                    .unwrap_or_default();
+                keys.retain(|k| ["labels", "annotations", "name"].contains(&k.as_str()));
+                json!(keys)
+            }
+            Err(e) => outcome::<()>(Err(e)),
+        },
+    );
+    let _ = cms.delete("nulls", &DeleteParams::default()).await;
     out
 }
 

@@ -1756,7 +1756,8 @@ fn check_type(rt: &ResourceType, map: &Map<String, Value>) -> ApiResult<()> {
 }
 
 /// The map fields Kubernetes declares `omitempty`, which it never stores
-/// empty: an object written with `data: {}` comes back without `data`.
+/// empty: an object written with `data: {}` comes back without `data`, and
+/// one written with `annotations: null` without `annotations`.
 fn omit_empty(obj: &mut Value) {
     let empty = |v: &Value| v.as_object().is_some_and(|m| m.is_empty());
     if let Some(m) = obj.as_object_mut() {
@@ -1766,9 +1767,10 @@ fn omit_empty(obj: &mut Value) {
             }
         }
     }
+    // ObjectMeta is typed for every kind: a null map is no map.
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         for k in ["labels", "annotations"] {
-            if meta.get(k).is_some_and(empty) {
+            if meta.get(k).is_some_and(|v| v.is_null() || empty(v)) {
                 meta.remove(k);
             }
         }
