@@ -20,7 +20,7 @@ use super::cluster::{
 };
 use super::rbac::{self, Attributes, Identity};
 use super::registry::ResourceType;
-use super::selectors::{FieldSelector, LabelSelector};
+use super::selectors::{FieldSelector, LabelSelector, Selectable};
 use super::table;
 
 /// The API server's router for in-process clients: a request without a
@@ -1209,21 +1209,31 @@ fn watch(
                        kind: &str,
                        rt: &ResourceType,
                        cluster: &Cluster,
-                       obj: &Value,
+                       obj: Option<&Value>,
                        json: Option<&[u8]>| {
-        match json {
-            _ if as_table => {
-                let row = table::table(
-                    rt,
-                    [obj],
-                    cluster.resource_version(),
-                    None,
-                    cluster.clock().now_ms(),
-                );
-                write_watch_line(out, kind, &row);
-            }
-            Some(json) => write_raw_watch_line(out, kind, json),
-            None => write_watch_line(out, kind, obj),
+        if as_table {
+            let parsed;
+            let obj = match obj {
+                Some(o) => o,
+                None => {
+                    parsed = json
+                        .and_then(|j| serde_json::from_slice(j).ok())
+                        .unwrap_or(Value::Null);
+                    &parsed
+                }
+            };
+            let row = table::table(
+                rt,
+                [obj],
+                cluster.resource_version(),
+                None,
+                cluster.clock().now_ms(),
+            );
+            write_watch_line(out, kind, &row);
+        } else if let Some(json) = json {
+            write_raw_watch_line(out, kind, json);
+        } else {
+            write_watch_line(out, kind, obj.unwrap_or(&Value::Null));
         }
     };
     let line = move |kind: &str, rt: &ResourceType, cluster: &Cluster, event: &Event| {
@@ -1233,7 +1243,7 @@ fn watch(
             kind,
             rt,
             cluster,
-            &event.object,
+            event.object.as_ref(),
             event.json.as_deref(),
         );
         Bytes::from(out)
@@ -1290,7 +1300,7 @@ fn watch(
                         "ADDED",
                         &rt,
                         &cluster,
-                        &item.object,
+                        Some(&item.object),
                         Some(&item.json),
                     );
                     if chunk.len() >= CHUNK {
@@ -1417,26 +1427,30 @@ fn watch_event(c: &Change, lo: &ListOptions) -> Option<(&'static str, Event)> {
     {
         return None;
     }
-    let passes = |o: &Value| lo.labels.matches(o) && lo.fields.matches(o);
-    let now = passes(&c.object);
+    let passes = |parts: &Selectable| parts.matches(&lo.labels, &lo.fields);
+    let now = passes(&c.selectable);
     let stored = || Event {
-        object: c.object.clone(),
+        object: None,
         json: Some(c.json.clone()),
     };
     if c.kind != ChangeKind::Modified {
         return now.then(|| (c.kind.as_str(), stored()));
     }
-    let before = c.previous.as_deref().is_none_or(passes);
+    let before = c.previous.as_ref().is_none_or(|(_, parts)| passes(parts));
     match (before, now) {
         (true, true) => Some(("MODIFIED", stored())),
         (false, true) => Some(("ADDED", stored())),
         (true, false) => {
-            let mut last = c.previous.as_deref().cloned().unwrap_or(Value::Null);
+            let mut last: Value = c
+                .previous
+                .as_ref()
+                .and_then(|(json, _)| serde_json::from_slice(json).ok())
+                .unwrap_or(Value::Null);
             last["metadata"]["resourceVersion"] = json!(c.rv.to_string());
             Some((
                 "DELETED",
                 Event {
-                    object: Arc::new(last),
+                    object: Some(last),
                     json: None,
                 },
             ))
@@ -1445,9 +1459,9 @@ fn watch_event(c: &Change, lo: &ListOptions) -> Option<(&'static str, Event)> {
     }
 }
 
-/// The object a watch event carries, with its stored JSON when it is the
-/// stored object itself.
+/// The object a watch event carries: its JSON as stored (parsed only for a
+/// Table), or an object made for the event.
 struct Event {
-    object: Arc<Value>,
+    object: Option<Value>,
     json: Option<Bytes>,
 }

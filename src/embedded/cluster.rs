@@ -12,6 +12,7 @@ use tokio::sync::broadcast;
 
 use super::defaults;
 use super::registry::{self, ResourceType};
+use super::selectors::Selectable;
 use crate::domain::manifest;
 use crate::time::Clock;
 
@@ -36,19 +37,21 @@ impl ChangeKind {
     }
 }
 
+/// A change as a watcher sees it. The watch window keeps these: the object
+/// as JSON (shared with the store while it is the current version) and
+/// what selectors read of it, not its tree.
 #[derive(Debug, Clone)]
 pub struct Change {
     pub rv: u64,
     pub key: ResKey,
     pub namespace: String,
     pub kind: ChangeKind,
-    pub object: Arc<Value>,
-    /// `object` as JSON, serialized once at the write and shared with the
-    /// store: watches send these bytes as they are.
+    /// The object at this change, as JSON: watches send these bytes as they are.
     pub json: Bytes,
-    /// What a modified object was before: a watch whose selector it no
-    /// longer (or now) matches sees it leave (or enter).
-    pub previous: Option<Arc<Value>>,
+    pub selectable: Selectable,
+    /// What a modified object was before (JSON, selectable parts): a watch
+    /// whose selector it no longer (or now) matches sees it leave (or enter).
+    pub previous: Option<(Bytes, Selectable)>,
 }
 
 /// An API error, rendered as `metav1.Status`.
@@ -586,7 +589,7 @@ impl Cluster {
             .objects
             .get(key)
             .and_then(|m| m.get(&(ns.to_owned(), name.to_owned())))
-            .map(|b| b.object.clone());
+            .cloned();
         if let Some(b) = &before {
             for uid in owner_uids(b) {
                 if let Some(n) = st.owner_refs.get_mut(uid) {
@@ -627,18 +630,24 @@ impl Cluster {
                 Stored::new(Arc::new(last))
             }
         };
+        let previous = match (kind, &before, &previous) {
+            (ChangeKind::Modified, Some(b), Some(p)) if Arc::ptr_eq(&b.object, p) => {
+                Some((b.json.clone(), Selectable::of(p)))
+            }
+            (ChangeKind::Modified, _, Some(p)) => Some((
+                Bytes::from(serde_json::to_vec(p.as_ref()).unwrap_or_default()),
+                Selectable::of(p),
+            )),
+            _ => None,
+        };
         let change = Arc::new(Change {
             rv,
             key: key.clone(),
             namespace: ns.to_owned(),
             kind,
-            object: stored.object.clone(),
             json: stored.json,
-            previous: if kind == ChangeKind::Modified {
-                previous
-            } else {
-                None
-            },
+            selectable: Selectable::of(&stored.object),
+            previous,
         });
         st.log.push_back(change.clone());
         while st.log.len() > self.shared.window {
@@ -646,9 +655,8 @@ impl Cluster {
                 st.compacted = old.rv;
             }
         }
-        let object = change.object.clone();
         let _ = self.shared.changes.send(change);
-        object
+        stored.object
     }
 
     /// Changes after `rv` of one type, or Err when `rv` left the window (410).

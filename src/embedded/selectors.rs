@@ -83,7 +83,11 @@ impl LabelSelector {
 
     pub fn matches(&self, obj: &Value) -> bool {
         let labels = &obj["metadata"]["labels"];
-        let get = |k: &str| labels.get(k).and_then(Value::as_str);
+        self.matches_with(|k| labels.get(k).and_then(Value::as_str))
+    }
+
+    /// Whether labels read through `get` match.
+    pub fn matches_with<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> bool {
         self.0.iter().all(|r| match r {
             Req::Eq(k, v) => get(k) == Some(v.as_str()),
             Req::NotEq(k, v) => get(k) != Some(v.as_str()),
@@ -135,13 +139,63 @@ impl FieldSelector {
     }
 
     pub fn matches(&self, obj: &Value) -> bool {
+        self.matches_with(|path| field_of(obj, path))
+    }
+
+    /// Whether fields read through `get` (by path) match; a missing field is "".
+    pub fn matches_with<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> bool {
         self.0.iter().all(|(path, eq, want)| {
-            let mut v = obj;
-            for seg in path.split('.') {
-                v = &v[seg];
-            }
-            let have = v.as_str().unwrap_or("");
+            let have = get(path).unwrap_or("");
             (have == want) == *eq
+        })
+    }
+}
+
+fn field_of<'a>(obj: &'a Value, path: &str) -> Option<&'a str> {
+    let mut v = obj;
+    for seg in path.split('.') {
+        v = &v[seg];
+    }
+    v.as_str()
+}
+
+/// What selectors read of an object — its labels and the fields a field
+/// selector may name — kept apart from the object, so that a watch window
+/// can judge a change by its selectors without keeping the object's tree.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selectable {
+    labels: Vec<(String, String)>,
+    fields: Vec<(&'static str, String)>,
+}
+
+impl Selectable {
+    pub fn of(obj: &Value) -> Self {
+        let labels = obj["metadata"]["labels"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let fields = SUPPORTED_FIELDS
+            .iter()
+            .filter_map(|path| Some((*path, field_of(obj, path)?.to_owned())))
+            .collect();
+        Self { labels, fields }
+    }
+
+    pub fn matches(&self, labels: &LabelSelector, fields: &FieldSelector) -> bool {
+        labels.matches_with(|k| {
+            self.labels
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        }) && fields.matches_with(|path| {
+            self.fields
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, v)| v.as_str())
         })
     }
 }
@@ -150,6 +204,43 @@ impl FieldSelector {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// An object's selectable parts answer every selector as the object does.
+    #[test]
+    fn selectable_parts_answer_as_the_object() {
+        let o = json!({"metadata": {"name": "p", "namespace": "ns", "labels": {"app": "w", "tier": "a"}},
+            "spec": {"nodeName": "node-1"}, "status": {"phase": "Running"}});
+        let parts = Selectable::of(&o);
+        for labels in [
+            "",
+            "app=w",
+            "app!=w",
+            "tier in (a,b)",
+            "tier notin (a)",
+            "missing",
+            "!missing",
+            "app=w,tier=b",
+        ] {
+            for fields in [
+                "",
+                "status.phase=Running",
+                "spec.nodeName!=node-1",
+                "metadata.name=p",
+                "involvedObject.kind=",
+                "involvedObject.kind=Pod",
+            ] {
+                let (l, f) = (
+                    LabelSelector::parse(labels).unwrap(),
+                    FieldSelector::parse(fields).unwrap(),
+                );
+                assert_eq!(
+                    parts.matches(&l, &f),
+                    l.matches(&o) && f.matches(&o),
+                    "{labels} / {fields}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn label_selectors() {
