@@ -47,7 +47,7 @@ async fn main() {
     world.tick();
     eprintln!(
         "world created {} pods in {:.2} s",
-        cluster.all("", "pods").len(),
+        cluster.stored("", "pods").len(),
         start.elapsed().as_secs_f64()
     );
     let (addr, _server) = serve_tcp(&cluster, 0).await.unwrap();
@@ -68,9 +68,9 @@ async fn main() {
     while settle.elapsed() < Duration::from_secs(120) {
         world.tick();
         let running = cluster
-            .all("", "pods")
+            .stored("", "pods")
             .iter()
-            .filter(|p| p["status"]["phase"] == "Running")
+            .filter(|p| p.brief.field("status.phase") == Some("Running"))
             .count();
         if running == pods {
             break;
@@ -126,9 +126,9 @@ async fn main() {
     let updates = pods.min(50_000);
     let writer = cluster.clone();
     let names: Vec<String> = cluster
-        .all("", "pods")
+        .stored("", "pods")
         .iter()
-        .map(|p| p["metadata"]["name"].as_str().unwrap().to_owned())
+        .map(|p| p.brief.name().to_owned())
         .collect();
     let t = Instant::now();
     let producer = std::thread::spawn(move || {

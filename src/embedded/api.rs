@@ -640,7 +640,8 @@ async fn resource(
             let lo = list_options(q, t.namespace.clone())?;
             let result = cluster.list(rt, &lo);
             if wants_table(accept) {
-                let items: Vec<&Value> = result.items.iter().map(|s| s.object.as_ref()).collect();
+                let trees: Vec<Arc<Value>> = result.items.iter().map(|s| s.object()).collect();
+                let items: Vec<&Value> = trees.iter().map(|t| t.as_ref()).collect();
                 return Ok(json_response(
                     200,
                     &table::table(
@@ -813,8 +814,10 @@ async fn resource(
             let dopts = delete_options(q, body);
             let mut deleted = Vec::new();
             for obj in cluster.list(rt, &lo).items {
-                let name = obj["metadata"]["name"].as_str().unwrap_or("").to_owned();
-                let ons = obj["metadata"]["namespace"].as_str().map(str::to_owned);
+                let name = obj.brief.name().to_owned();
+                let ons = Some(obj.brief.namespace())
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned);
                 if let Ok(d) = cluster.delete(rt, ons.as_deref(), &name, &dopts) {
                     deleted.push((*d).clone());
                 }
@@ -1300,7 +1303,7 @@ fn watch(
                         "ADDED",
                         &rt,
                         &cluster,
-                        Some(&item.object),
+                        item.tree().map(|t| t.as_ref()),
                         Some(&item.json),
                     );
                     if chunk.len() >= CHUNK {
@@ -1428,7 +1431,7 @@ fn watch_event(c: &Change, lo: &ListOptions) -> Option<(&'static str, Event)> {
         return None;
     }
     let passes = |parts: &Selectable| parts.matches(&lo.labels, &lo.fields);
-    let now = passes(&c.selectable);
+    let now = passes(&c.brief.selectable);
     let stored = || Event {
         object: None,
         json: Some(c.json.clone()),
@@ -1436,7 +1439,10 @@ fn watch_event(c: &Change, lo: &ListOptions) -> Option<(&'static str, Event)> {
     if c.kind != ChangeKind::Modified {
         return now.then(|| (c.kind.as_str(), stored()));
     }
-    let before = c.previous.as_ref().is_none_or(|(_, parts)| passes(parts));
+    let before = c
+        .previous
+        .as_ref()
+        .is_none_or(|(_, brief)| passes(&brief.selectable));
     match (before, now) {
         (true, true) => Some(("MODIFIED", stored())),
         (false, true) => Some(("ADDED", stored())),

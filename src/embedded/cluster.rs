@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 
 use super::defaults;
 use super::registry::{self, ResourceType};
-use super::selectors::Selectable;
+pub use super::selectors::Selectable;
 use crate::domain::manifest;
 use crate::time::Clock;
 
@@ -48,10 +48,10 @@ pub struct Change {
     pub kind: ChangeKind,
     /// The object at this change, as JSON: watches send these bytes as they are.
     pub json: Bytes,
-    pub selectable: Selectable,
-    /// What a modified object was before (JSON, selectable parts): a watch
-    /// whose selector it no longer (or now) matches sees it leave (or enter).
-    pub previous: Option<(Bytes, Selectable)>,
+    pub brief: Arc<Brief>,
+    /// What a modified object was before (JSON, brief): a watch whose
+    /// selector it no longer (or now) matches sees it leave (or enter).
+    pub previous: Option<(Bytes, Arc<Brief>)>,
 }
 
 /// An API error, rendered as `metav1.Status`.
@@ -160,26 +160,94 @@ pub struct ListOptions {
     pub continue_token: Option<String>,
 }
 
-/// A stored object: the tree that the world and the write paths read, and
-/// its JSON as lists and watches send it, serialized once at the write.
+/// A stored object: its JSON as lists and watches send it, serialized once
+/// at the write; what the simulated world and the selectors read of it (its
+/// brief); and its tree, except for pods — the bulk of a big cluster, about
+/// 16 KiB a tree where their JSON is 1.8 KiB — whose tree is parsed from the
+/// JSON when someone reads or writes one of them.
 #[derive(Debug, Clone)]
 pub struct Stored {
-    pub object: Arc<Value>,
+    tree: Option<Arc<Value>>,
     pub json: Bytes,
+    pub brief: Arc<Brief>,
 }
 
 impl Stored {
-    fn new(object: Arc<Value>) -> Self {
+    fn new(object: Arc<Value>, keep_tree: bool) -> Self {
         let json = Bytes::from(serde_json::to_vec(object.as_ref()).unwrap_or_default());
-        Self { object, json }
+        let brief = Arc::new(Brief::of(&object));
+        Self {
+            tree: keep_tree.then_some(object),
+            json,
+            brief,
+        }
+    }
+
+    /// The tree, where the store keeps it.
+    pub fn tree(&self) -> Option<&Arc<Value>> {
+        self.tree.as_ref()
+    }
+
+    /// The object as a tree (parsed from its JSON for a pod).
+    pub fn object(&self) -> Arc<Value> {
+        match &self.tree {
+            Some(t) => t.clone(),
+            None => Arc::new(serde_json::from_slice(&self.json).unwrap_or(Value::Null)),
+        }
     }
 }
 
-impl std::ops::Deref for Stored {
-    type Target = Value;
-    fn deref(&self) -> &Value {
-        &self.object
+/// What the simulated world and the selectors read of every object, kept
+/// beside its JSON: labels and selectable fields, uid, owners, and whether
+/// it is being deleted or (a pod) Ready.
+#[derive(Debug, Clone, Default)]
+pub struct Brief {
+    pub selectable: Selectable,
+    pub uid: String,
+    pub owners: Vec<String>,
+    pub deleting: bool,
+    /// Not being deleted, and the Ready condition is True.
+    pub ready: bool,
+}
+
+impl Brief {
+    pub fn of(o: &Value) -> Self {
+        let deleting = !o["metadata"]["deletionTimestamp"].is_null();
+        Self {
+            selectable: Selectable::of(o),
+            uid: o["metadata"]["uid"].as_str().unwrap_or_default().to_owned(),
+            owners: owner_uids(o).map(str::to_owned).collect(),
+            deleting,
+            ready: !deleting
+                && o["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|x| x["type"] == "Ready" && x["status"] == "True")
+                }),
+        }
     }
+
+    pub fn name(&self) -> &str {
+        self.selectable.field("metadata.name").unwrap_or_default()
+    }
+
+    pub fn namespace(&self) -> &str {
+        self.selectable
+            .field("metadata.namespace")
+            .unwrap_or_default()
+    }
+
+    pub fn field(&self, path: &str) -> Option<&str> {
+        self.selectable.field(path)
+    }
+
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.selectable.label(key)
+    }
+}
+
+/// Whether objects of this type keep their tree in the store.
+fn keeps_tree(key: &ResKey) -> bool {
+    !(key.0.is_empty() && key.1 == "pods")
 }
 
 /// The result of a list: items, the collection's resourceVersion, and the
@@ -519,11 +587,16 @@ impl Cluster {
 
     /// The names of a pod's containers, in its spec's order.
     pub fn containers_of(&self, namespace: &str, pod: &str) -> Vec<String> {
-        let st = lock(&self.shared.state);
-        st.objects
+        let stored = lock(&self.shared.state)
+            .objects
             .get(&(String::new(), "pods".to_owned()))
             .and_then(|m| m.get(&(namespace.to_owned(), pod.to_owned())))
-            .and_then(|p| p["spec"]["containers"].as_array())
+            .cloned();
+        let Some(pod) = stored.map(|s| s.object()) else {
+            return Vec::new();
+        };
+        pod["spec"]["containers"]
+            .as_array()
             .map(|cs| {
                 cs.iter()
                     .filter_map(|c| c["name"].as_str().map(str::to_owned))
@@ -591,7 +664,7 @@ impl Cluster {
             .and_then(|m| m.get(&(ns.to_owned(), name.to_owned())))
             .cloned();
         if let Some(b) = &before {
-            for uid in owner_uids(b) {
+            for uid in &b.brief.owners {
                 if let Some(n) = st.owner_refs.get_mut(uid) {
                     *n = n.saturating_sub(1);
                     if *n == 0 {
@@ -605,15 +678,16 @@ impl Cluster {
                 *st.owner_refs.entry(uid.to_owned()).or_default() += 1;
             }
         }
-        let stored = match obj {
+        let (stored, object) = match obj {
             Some(mut o) => {
                 o["metadata"]["resourceVersion"] = json!(rv.to_string());
-                let stored = Stored::new(Arc::new(o));
+                let object = Arc::new(o);
+                let stored = Stored::new(object.clone(), keeps_tree(key));
                 st.objects
                     .entry(key.clone())
                     .or_default()
                     .insert((ns.to_owned(), name.to_owned()), stored.clone());
-                stored
+                (stored, object)
             }
             None => {
                 if let Some(m) = st.objects.get_mut(key) {
@@ -627,16 +701,15 @@ impl Cluster {
                     .map(|p| (**p).clone())
                     .unwrap_or(Value::Null);
                 last["metadata"]["resourceVersion"] = json!(rv.to_string());
-                Stored::new(Arc::new(last))
+                let object = Arc::new(last);
+                (Stored::new(object.clone(), false), object)
             }
         };
         let previous = match (kind, &before, &previous) {
-            (ChangeKind::Modified, Some(b), Some(p)) if Arc::ptr_eq(&b.object, p) => {
-                Some((b.json.clone(), Selectable::of(p)))
-            }
-            (ChangeKind::Modified, _, Some(p)) => Some((
+            (ChangeKind::Modified, Some(b), _) => Some((b.json.clone(), b.brief.clone())),
+            (ChangeKind::Modified, None, Some(p)) => Some((
                 Bytes::from(serde_json::to_vec(p.as_ref()).unwrap_or_default()),
-                Selectable::of(p),
+                Arc::new(Brief::of(p)),
             )),
             _ => None,
         };
@@ -645,8 +718,8 @@ impl Cluster {
             key: key.clone(),
             namespace: ns.to_owned(),
             kind,
-            json: stored.json,
-            selectable: Selectable::of(&stored.object),
+            json: stored.json.clone(),
+            brief: stored.brief.clone(),
             previous,
         });
         st.log.push_back(change.clone());
@@ -656,7 +729,7 @@ impl Cluster {
             }
         }
         let _ = self.shared.changes.send(change);
-        stored.object
+        object
     }
 
     /// Changes after `rv` of one type, or Err when `rv` left the window (410).
@@ -703,7 +776,7 @@ impl Cluster {
         let mut matching = all
             .range((lower, Bound::Unbounded))
             .take_while(|((ns, _), _)| opts.namespace.as_deref().is_none_or(|want| want == ns))
-            .filter(|(_, o)| !selective || (opts.labels.matches(o) && opts.fields.matches(o)));
+            .filter(|(_, o)| !selective || o.brief.selectable.matches(&opts.labels, &opts.fields));
         let mut items = Vec::new();
         let mut last_key = None;
         let limit = opts.limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
@@ -923,7 +996,8 @@ impl Cluster {
                 "apiextensions.k8s.io".into(),
                 "customresourcedefinitions".into(),
             ))?
-            .get(&(String::new(), crd_name.clone()))?;
+            .get(&(String::new(), crd_name.clone()))?
+            .object();
         crd["spec"]["versions"]
             .as_array()?
             .iter()
@@ -1568,7 +1642,7 @@ impl Cluster {
             .map(|m| {
                 m.iter()
                     .filter(|((ns, _), _)| in_scope(ns))
-                    .map(|(k, v)| (k.clone(), v.object.clone()))
+                    .map(|(k, v)| (k.clone(), v.object()))
                     .collect()
             })
             .unwrap_or_default();
@@ -1595,10 +1669,7 @@ impl Cluster {
                     continue;
                 };
                 for ((ns, name), o) in objs {
-                    let owned = o["metadata"]["ownerReferences"]
-                        .as_array()
-                        .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid));
-                    if owned {
+                    if o.brief.owners.iter().any(|u| u == uid) {
                         out.push((rt.clone(), ns.clone(), name.clone()));
                     }
                 }
@@ -1677,9 +1748,9 @@ impl Cluster {
         if claim["metadata"]["deletionTimestamp"].is_null() || !protected {
             return;
         }
-        let in_use = self.all("", "pods").iter().any(|p| {
-            p["metadata"]["namespace"] == ns
-                && p["spec"]["volumes"].as_array().is_some_and(|vs| {
+        let in_use = self.stored("", "pods").iter().any(|p| {
+            p.brief.namespace() == ns
+                && p.object()["spec"]["volumes"].as_array().is_some_and(|vs| {
                     vs.iter()
                         .any(|v| v["persistentVolumeClaim"]["claimName"] == name)
                 })
@@ -1694,11 +1765,20 @@ impl Cluster {
         let _ = self.replace(rt, Some(ns), name, next, None, &WriteOptions::default());
     }
 
+    /// Every stored object of a type, as stored (no pod's tree is parsed).
+    pub fn stored(&self, group: &str, plural: &str) -> Vec<Stored> {
+        let st = lock(&self.shared.state);
+        st.objects
+            .get(&(group.to_owned(), plural.to_owned()))
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
     pub fn all(&self, group: &str, plural: &str) -> Vec<Arc<Value>> {
         let st = lock(&self.shared.state);
         st.objects
             .get(&(group.to_owned(), plural.to_owned()))
-            .map(|m| m.values().map(|s| s.object.clone()).collect())
+            .map(|m| m.values().map(Stored::object).collect())
             .unwrap_or_default()
     }
 }
@@ -1716,7 +1796,7 @@ fn get_in(st: &State, rt: &ResourceType, ns: Option<&str>, name: &str) -> ApiRes
     st.objects
         .get(&key_of(rt))
         .and_then(|m| m.get(&(ns_key.to_owned(), name.to_owned())))
-        .map(|s| s.object.clone())
+        .map(|s| s.object())
         .ok_or_else(|| ApiError::not_found(rt, name))
 }
 
@@ -2240,13 +2320,11 @@ mod list_tests {
                     ..opts.clone()
                 },
             );
-            seen.extend(page.items.iter().map(|s| {
-                format!(
-                    "{}/{}",
-                    s["metadata"]["namespace"].as_str().unwrap(),
-                    s["metadata"]["name"].as_str().unwrap()
-                )
-            }));
+            seen.extend(
+                page.items
+                    .iter()
+                    .map(|s| format!("{}/{}", s.brief.namespace(), s.brief.name())),
+            );
             match page.continue_token {
                 Some(t) => token = Some(t),
                 None => return seen,
@@ -2305,8 +2383,9 @@ mod list_tests {
         );
         assert_eq!(first.remaining, 3);
         let cm = &first.items[0];
-        assert_eq!(cm.json, serde_json::to_vec(cm.object.as_ref()).unwrap());
-        let mut next = (*cm.object).clone();
+        assert_eq!(cm.json, serde_json::to_vec(cm.object().as_ref()).unwrap());
+        assert!(cm.tree().is_some(), "a ConfigMap keeps its tree");
+        let mut next = (*cm.object()).clone();
         next["data"]["i"] = json!("changed");
         let updated = cluster
             .replace(&rt, Some("b"), "cm-0", next, None, &WriteOptions::default())
@@ -2321,5 +2400,65 @@ mod list_tests {
             )),
             "{text}"
         );
+    }
+
+    /// A pod is kept as its JSON and its brief, no tree: reading it parses
+    /// the JSON (the object written, with its version), selectors and the
+    /// world read the brief, and a write replaces both.
+    #[test]
+    fn a_pod_is_kept_as_json_and_brief() {
+        let cluster = Cluster::new(Clock::manual(1_795_305_600_000), 64);
+        let rt = cluster.resolve("", "v1", "pods").unwrap();
+        cluster.ensure_namespace("a").unwrap();
+        let created = cluster
+            .create(
+                &rt,
+                Some("a"),
+                json!({"metadata": {"name": "p", "labels": {"app": "w"},
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "w", "uid": "owner-1", "controller": true}]},
+                    "spec": {"containers": [{"name": "main", "image": "busybox"}]}}),
+                &WriteOptions::default(),
+            )
+            .unwrap();
+        let stored = cluster.stored("", "pods");
+        assert_eq!(stored.len(), 1);
+        assert!(stored[0].tree().is_none(), "no tree kept for a pod");
+        assert_eq!(stored[0].object(), created);
+        assert_eq!(cluster.get(&rt, Some("a"), "p").unwrap(), created);
+        let brief = &stored[0].brief;
+        assert_eq!((brief.namespace(), brief.name()), ("a", "p"));
+        assert_eq!(brief.owners, vec!["owner-1".to_owned()]);
+        assert_eq!(brief.label("app"), Some("w"));
+        assert!(!brief.ready && !brief.deleting);
+        assert_eq!(cluster.containers_of("a", "p"), vec!["main".to_owned()]);
+        let mut next = (*created).clone();
+        next["status"] =
+            json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]});
+        cluster
+            .replace(
+                &rt,
+                Some("a"),
+                "p",
+                next,
+                Some("status"),
+                &WriteOptions::default(),
+            )
+            .unwrap();
+        let brief = cluster.stored("", "pods")[0].brief.clone();
+        assert!(brief.ready);
+        assert_eq!(brief.field("status.phase"), Some("Running"));
+        let by_label = |sel: &str| {
+            cluster
+                .list(
+                    &rt,
+                    &ListOptions {
+                        labels: super::super::selectors::LabelSelector::parse(sel).unwrap(),
+                        ..Default::default()
+                    },
+                )
+                .items
+                .len()
+        };
+        assert_eq!((by_label("app=w"), by_label("app=x")), (1, 0));
     }
 }

@@ -186,17 +186,22 @@ impl Selectable {
     }
 
     pub fn matches(&self, labels: &LabelSelector, fields: &FieldSelector) -> bool {
-        labels.matches_with(|k| {
-            self.labels
-                .iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.as_str())
-        }) && fields.matches_with(|path| {
-            self.fields
-                .iter()
-                .find(|(p, _)| *p == path)
-                .map(|(_, v)| v.as_str())
-        })
+        labels.matches_with(|k| self.label(k)) && fields.matches_with(|path| self.field(path))
+    }
+
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A selectable field by its path (`status.phase`).
+    pub fn field(&self, path: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, v)| v.as_str())
     }
 }
 

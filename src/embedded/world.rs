@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::cluster::{Cluster, DeleteOptions, ListOptions, WriteOptions};
+use super::cluster::{Cluster, DeleteOptions, ListOptions, Stored, WriteOptions};
 use super::registry::ResourceType;
 use crate::domain::task::{FairMqState, OccState, occ_transition, task_pod_labels, task_pod_name};
 
@@ -557,16 +557,13 @@ impl World {
             "uid": owner["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true})
     }
 
-    /// Pods by the uid of their controller, built once per tick.
-    fn pods_by_owner(&self) -> HashMap<String, Vec<Arc<Value>>> {
-        let mut index: HashMap<String, Vec<Arc<Value>>> = HashMap::new();
-        for p in self.cluster.all("", "pods") {
-            if let Some(refs) = p["metadata"]["ownerReferences"].as_array() {
-                for r in refs {
-                    if let Some(uid) = r["uid"].as_str() {
-                        index.entry(uid.to_owned()).or_default().push(p.clone());
-                    }
-                }
+    /// Pods by the uid of their owners, built once per tick from what the
+    /// store keeps of each pod (no pod is parsed).
+    fn pods_by_owner(&self) -> HashMap<String, Vec<Stored>> {
+        let mut index: HashMap<String, Vec<Stored>> = HashMap::new();
+        for p in self.cluster.stored("", "pods") {
+            for uid in &p.brief.owners {
+                index.entry(uid.clone()).or_default().push(p.clone());
             }
         }
         index
@@ -622,10 +619,11 @@ impl World {
             let want = sts["spec"]["replicas"].as_i64().unwrap_or(1).max(0);
             let parallel = sts["spec"]["podManagementPolicy"] == "Parallel";
             let owned = index.get(&uid_key(&sts)).cloned().unwrap_or_default();
-            let by_ordinal: BTreeMap<i64, Arc<Value>> = owned
+            let by_ordinal: BTreeMap<i64, Stored> = owned
                 .iter()
                 .filter_map(|p| {
-                    name_of(p)
+                    p.brief
+                        .name()
                         .strip_prefix(&format!("{name}-"))
                         .and_then(|o| o.parse().ok())
                         .map(|o| (o, p.clone()))
@@ -635,7 +633,7 @@ impl World {
             // the next one only once every lower ordinal is Ready.
             for ord in 0..want {
                 if let Some(existing) = by_ordinal.get(&ord) {
-                    if !parallel && !Self::is_ready(existing) {
+                    if !parallel && !existing.brief.ready {
                         break;
                     }
                     continue;
@@ -669,15 +667,15 @@ impl World {
                 }
             }
             // Remove extra ordinals from the highest down.
-            let extra: Vec<(i64, Arc<Value>)> = by_ordinal
+            let extra: Vec<(i64, Stored)> = by_ordinal
                 .iter()
                 .rev()
                 .filter(|(o, _)| **o >= want)
                 .map(|(o, p)| (*o, p.clone()))
                 .collect();
             for (_, pod) in extra.iter().take(if parallel { usize::MAX } else { 1 }) {
-                if pod["metadata"]["deletionTimestamp"].is_null() {
-                    let pname = name_of(pod).to_owned();
+                if !pod.brief.deleting {
+                    let pname = pod.brief.name().to_owned();
                     if self
                         .cluster
                         .delete(&pod_rt, Some(&ns), &pname, &DeleteOptions::default())
@@ -693,11 +691,8 @@ impl World {
                     }
                 }
             }
-            let live: Vec<&Arc<Value>> = by_ordinal
-                .values()
-                .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
-                .collect();
-            let ready = live.iter().filter(|p| Self::is_ready(p)).count() as i64;
+            let live: Vec<&Stored> = by_ordinal.values().filter(|p| !p.brief.deleting).collect();
+            let ready = live.iter().filter(|p| p.brief.ready).count() as i64;
             let status = json!({
                 "observedGeneration": sts["metadata"]["generation"], "replicas": live.len(), "readyReplicas": ready,
                 "currentReplicas": live.len(), "updatedReplicas": live.len(), "availableReplicas": ready,
@@ -735,20 +730,23 @@ impl World {
                 crate::domain::hash::stable_hash(&dep["spec"]["template"].to_string())
                     & 0xffff_ffff
             );
-            let live: Vec<Arc<Value>> = index
+            let live: Vec<Stored> = index
                 .get(&uid_key(&dep))
                 .cloned()
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+                .filter(|p| !p.brief.deleting)
                 .collect();
             let (current, stale): (Vec<_>, Vec<_>) = live
                 .into_iter()
-                .partition(|p| p["metadata"]["labels"]["pod-template-hash"] == hash.as_str());
+                .partition(|p| p.brief.label("pod-template-hash") == Some(hash.as_str()));
             for p in &stale {
-                let _ =
-                    self.cluster
-                        .delete(&pod_rt, Some(&ns), name_of(p), &DeleteOptions::default());
+                let _ = self.cluster.delete(
+                    &pod_rt,
+                    Some(&ns),
+                    p.brief.name(),
+                    &DeleteOptions::default(),
+                );
             }
             // The revision kube-controller-manager records: 1 for the first
             // template, one more at each rollout of a new one.
@@ -800,15 +798,14 @@ impl World {
                 }
             }
             for p in current.iter().skip(want) {
-                let _ =
-                    self.cluster
-                        .delete(&pod_rt, Some(&ns), name_of(p), &DeleteOptions::default());
+                let _ = self.cluster.delete(
+                    &pod_rt,
+                    Some(&ns),
+                    p.brief.name(),
+                    &DeleteOptions::default(),
+                );
             }
-            let ready = current
-                .iter()
-                .take(want)
-                .filter(|p| Self::is_ready(p))
-                .count();
+            let ready = current.iter().take(want).filter(|p| p.brief.ready).count();
             let status = json!({"observedGeneration": dep["metadata"]["generation"], "replicas": current.len().min(want), "readyReplicas": ready,
                 "updatedReplicas": current.len().min(want), "availableReplicas": ready});
             if dep["status"] != status {
@@ -889,11 +886,15 @@ impl World {
         };
         let t = self.timing;
         let mut seen = HashSet::new();
-        for pod in self.cluster.all("", "pods") {
-            let uid = uid_key(&pod);
+        for stored in self.cluster.stored("", "pods") {
+            let brief = &stored.brief;
+            let uid = brief.uid.clone();
             seen.insert(uid.clone());
-            let ns = ns_of(&pod).unwrap_or("default").to_owned();
-            let name = name_of(&pod).to_owned();
+            let ns = Some(brief.namespace())
+                .filter(|n| !n.is_empty())
+                .unwrap_or("default")
+                .to_owned();
+            let name = brief.name().to_owned();
             let sim = self
                 .pods
                 .entry(uid.clone())
@@ -906,16 +907,23 @@ impl World {
             let fault = self.fault_for_pod(&ns, &name);
             // Settled: bound, running (or finished) and not being deleted,
             // with no fault that acts on the clock; anything else waits on it.
-            let settled = pod["metadata"]["deletionTimestamp"].is_null()
-                && pod["spec"]["nodeName"].is_string()
+            let node = brief.field("spec.nodeName");
+            let settled = !brief.deleting
+                && node.is_some()
                 && matches!(
-                    pod["status"]["phase"].as_str(),
+                    brief.field("status.phase"),
                     Some("Running" | "Succeeded" | "Failed")
                 )
                 && fault != Some(FaultKind::CrashLoop);
             if !settled {
                 self.waiting = true;
             }
+            // Settled without a fault on a ready node: nothing to do, and
+            // the pod's tree is not parsed (most pods of a big cluster).
+            if settled && fault.is_none() && !node.is_some_and(|n| self.not_ready.contains(n)) {
+                continue;
+            }
+            let pod = stored.object();
             if pod["metadata"]["deletionTimestamp"].is_string() {
                 let grace = pod["metadata"]["deletionGracePeriodSeconds"]
                     .as_i64()
@@ -1270,14 +1278,18 @@ impl World {
         }
         let mut holding: Vec<(String, String, String, String)> = Vec::new();
         let mut alive = HashSet::new();
-        for pod in self.cluster.all("", "pods") {
-            let ns = ns_of(&pod).unwrap_or("default").to_owned();
-            let name = name_of(&pod).to_owned();
-            let uid = uid_key(&pod);
+        for stored in self.cluster.stored("", "pods") {
+            let brief = &stored.brief;
+            let ns = Some(brief.namespace())
+                .filter(|n| !n.is_empty())
+                .unwrap_or("default")
+                .to_owned();
+            let name = brief.name().to_owned();
+            let uid = brief.uid.clone();
             let key = (ns.clone(), name.clone());
             let entry = entries.get(&key);
-            let terminating = pod["metadata"]["deletionTimestamp"].is_string();
-            let ready = Self::is_ready(&pod);
+            let terminating = brief.deleting;
+            let ready = brief.ready;
             if !self.loaded.contains_key(&uid) {
                 // A container that starts reads its entry (none: no jobs).
                 let Some((version, jobs, _)) = entry.filter(|_| ready) else {
@@ -1338,6 +1350,7 @@ impl World {
             if !ready || self.silent_worker(&ns, &name) || loaded.version == 0 {
                 continue;
             }
+            let pod = stored.object();
             let reported = pod["metadata"]["annotations"]["swarmdeck.io/config-version"]
                 .as_str()
                 .and_then(|v| v.parse::<u64>().ok());
@@ -1624,7 +1637,7 @@ impl World {
         let Some(rt) = self.rt("", "v1", "pods") else {
             return;
         };
-        let pods: Vec<Arc<Value>> = self
+        let pods = self
             .cluster
             .list(
                 &rt,
@@ -1633,17 +1646,14 @@ impl World {
                     ..Default::default()
                 },
             )
-            .items
-            .into_iter()
-            .map(|s| s.object)
-            .collect();
+            .items;
         if pods.is_empty() {
             return;
         }
         for _ in 0..n {
             *cursor = (*cursor + 1) % pods.len();
-            let pod = &pods[*cursor];
-            let mut next = (**pod).clone();
+            let pod = pods[*cursor].object();
+            let mut next = (*pod).clone();
             let beat = self.cluster.clock().now_ms().to_string();
             if !next["metadata"]["annotations"].is_object() {
                 next["metadata"]["annotations"] = json!({});
@@ -1652,7 +1662,7 @@ impl World {
             let _ = self.cluster.replace(
                 &rt,
                 Some("load"),
-                name_of(pod),
+                name_of(&pod),
                 next,
                 None,
                 &WriteOptions::default(),
@@ -1680,7 +1690,7 @@ impl World {
             )
             .items
             .into_iter()
-            .map(|s| s.object)
+            .map(|s| s.object())
             .collect()
     }
 }
