@@ -162,9 +162,9 @@ pub struct ListOptions {
 
 /// A stored object: its JSON as lists and watches send it, serialized once
 /// at the write; what the simulated world and the selectors read of it (its
-/// brief); and its tree, except for pods — the bulk of a big cluster, about
-/// 16 KiB a tree where their JSON is 1.8 KiB — whose tree is parsed from the
-/// JSON when someone reads or writes one of them.
+/// brief); and its tree, except for pods and events — the bulk of a big
+/// cluster, about 16 KiB a pod's tree where its JSON is 1.8 KiB — whose tree
+/// is parsed from the JSON when someone reads or writes one of them.
 #[derive(Debug, Clone)]
 pub struct Stored {
     tree: Option<Arc<Value>>,
@@ -245,9 +245,11 @@ impl Brief {
     }
 }
 
-/// Whether objects of this type keep their tree in the store.
+/// Whether objects of this type keep their tree in the store: not pods and
+/// events, the kinds that grow with a cluster and that nothing reads in
+/// bulk beyond their brief.
 fn keeps_tree(key: &ResKey) -> bool {
-    !(key.0.is_empty() && key.1 == "pods")
+    !(key.0.is_empty() && (key.1 == "pods" || key.1 == "events"))
 }
 
 /// The result of a list: items, the collection's resourceVersion, and the
