@@ -174,7 +174,7 @@ pub struct Stored {
 
 impl Stored {
     fn new(object: Arc<Value>, keep_tree: bool) -> Self {
-        let json = Bytes::from(serde_json::to_vec(object.as_ref()).unwrap_or_default());
+        let json = json_of(&object);
         let brief = Arc::new(Brief::of(&object));
         Self {
             tree: keep_tree.then_some(object),
@@ -195,6 +195,17 @@ impl Stored {
             None => Arc::new(serde_json::from_slice(&self.json).unwrap_or(Value::Null)),
         }
     }
+}
+
+/// An object's JSON, allocated to its length: serialized into a growing
+/// vector it held up to twice that (a pod's 1.8 KiB JSON in 2 KiB, 15 MiB
+/// at 50,000 pods and more in the watch window).
+fn json_of(object: &Value) -> Bytes {
+    Bytes::from(
+        serde_json::to_vec(object)
+            .unwrap_or_default()
+            .into_boxed_slice(),
+    )
 }
 
 /// What the simulated world and the selectors read of every object, kept
@@ -709,10 +720,7 @@ impl Cluster {
         };
         let previous = match (kind, &before, &previous) {
             (ChangeKind::Modified, Some(b), _) => Some((b.json.clone(), b.brief.clone())),
-            (ChangeKind::Modified, None, Some(p)) => Some((
-                Bytes::from(serde_json::to_vec(p.as_ref()).unwrap_or_default()),
-                Arc::new(Brief::of(p)),
-            )),
+            (ChangeKind::Modified, None, Some(p)) => Some((json_of(p), Arc::new(Brief::of(p)))),
             _ => None,
         };
         let change = Arc::new(Change {

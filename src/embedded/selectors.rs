@@ -162,46 +162,82 @@ fn field_of<'a>(obj: &'a Value, path: &str) -> Option<&'a str> {
 /// What selectors read of an object — its labels and the fields a field
 /// selector may name — kept apart from the object, so that a watch window
 /// can judge a change by its selectors without keeping the object's tree.
+///
+/// Packed into one string: a pod's labels and fields were a dozen small
+/// allocations, kept for every object in the store and every change in the
+/// watch window.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selectable {
-    labels: Vec<(String, String)>,
-    fields: Vec<(&'static str, String)>,
+    /// Each label's key and value, then each field's value, end to end.
+    text: Box<str>,
+    /// Where each label's key and value end in `text`.
+    labels: Box<[(u32, u32)]>,
+    /// Each field present: its index in [`SUPPORTED_FIELDS`] and where its
+    /// value ends in `text`.
+    fields: Box<[(u8, u32)]>,
 }
 
 impl Selectable {
     pub fn of(obj: &Value) -> Self {
+        let mut text = String::new();
+        let end = |text: &mut String, s: &str| {
+            text.push_str(s);
+            u32::try_from(text.len()).unwrap_or(u32::MAX)
+        };
         let labels = obj["metadata"]["labels"]
             .as_object()
             .map(|m| {
                 m.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .filter_map(|(k, v)| {
+                        let v = v.as_str()?;
+                        Some((end(&mut text, k), end(&mut text, v)))
+                    })
                     .collect()
             })
             .unwrap_or_default();
         let fields = SUPPORTED_FIELDS
             .iter()
-            .filter_map(|path| Some((*path, field_of(obj, path)?.to_owned())))
+            .enumerate()
+            .filter_map(|(i, path)| Some((i as u8, end(&mut text, field_of(obj, path)?))))
             .collect();
-        Self { labels, fields }
+        Self {
+            text: text.into_boxed_str(),
+            labels,
+            fields,
+        }
     }
 
     pub fn matches(&self, labels: &LabelSelector, fields: &FieldSelector) -> bool {
         labels.matches_with(|k| self.label(k)) && fields.matches_with(|path| self.field(path))
     }
 
+    fn slice(&self, from: u32, to: u32) -> &str {
+        self.text
+            .get(from as usize..to as usize)
+            .unwrap_or_default()
+    }
+
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.labels
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        let mut at = 0;
+        for &(k, v) in &self.labels {
+            if self.slice(at, k) == key {
+                return Some(self.slice(k, v));
+            }
+            at = v;
+        }
+        None
     }
 
     /// A selectable field by its path (`status.phase`).
     pub fn field(&self, path: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(p, _)| *p == path)
-            .map(|(_, v)| v.as_str())
+        let mut at = self.labels.last().map_or(0, |l| l.1);
+        for &(i, end) in &self.fields {
+            if SUPPORTED_FIELDS[i as usize] == path {
+                return Some(self.slice(at, end));
+            }
+            at = end;
+        }
+        None
     }
 }
 
