@@ -100,6 +100,11 @@ struct TaskSim {
     history: Vec<String>,
 }
 
+/// A pod's namespace as the world names it: `default` for none.
+fn namespace_or_default(ns: &str) -> String {
+    if ns.is_empty() { "default" } else { ns }.to_owned()
+}
+
 /// The simulated world.
 pub struct World {
     cluster: Cluster,
@@ -890,10 +895,7 @@ impl World {
             let brief = &stored.brief;
             let uid = brief.uid.clone();
             seen.insert(uid.clone());
-            let ns = Some(brief.namespace())
-                .filter(|n| !n.is_empty())
-                .unwrap_or("default")
-                .to_owned();
+            let ns = namespace_or_default(brief.namespace());
             let name = brief.name().to_owned();
             let sim = self
                 .pods
@@ -1280,10 +1282,7 @@ impl World {
         let mut alive = HashSet::new();
         for stored in self.cluster.stored("", "pods") {
             let brief = &stored.brief;
-            let ns = Some(brief.namespace())
-                .filter(|n| !n.is_empty())
-                .unwrap_or("default")
-                .to_owned();
+            let ns = namespace_or_default(brief.namespace());
             let name = brief.name().to_owned();
             let uid = brief.uid.clone();
             let key = (ns.clone(), name.clone());
