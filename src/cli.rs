@@ -195,6 +195,10 @@ pub struct LogsArgs {
     /// Prefix each line with its pod (default: only for several pods).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub prefix: Option<bool>,
+    /// Write log lines as the containers wrote them, control characters
+    /// included, even to a terminal (a pipe always gets them as written).
+    #[arg(long)]
+    pub raw: bool,
 }
 
 #[derive(Debug, Args)]

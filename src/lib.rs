@@ -8,5 +8,6 @@ pub mod commands;
 pub mod domain;
 pub mod embedded;
 pub mod engine;
+pub mod sanitize;
 pub mod time;
 pub mod ui;

@@ -132,7 +132,7 @@ pub(super) async fn apply(session: Session, args: &UnitArgs) -> Outcome {
         return Ok(structured(args, &plan, None, verdict).unwrap_or(format!("{text}{verdict}")));
     }
     if table {
-        print!("{text}");
+        print!("{}", super::for_terminal(&text, &std::io::stdout()));
     }
     let result = unit::apply(&client, &docs, &namespace, args.force_conflicts, |d| {
         if table {
@@ -206,7 +206,7 @@ pub(super) async fn delete(session: Session, args: &UnitArgs) -> Outcome {
         return Ok(structured(args, &plan, None, verdict).unwrap_or(format!("{text}{verdict}")));
     }
     if table {
-        print!("{text}");
+        print!("{}", super::for_terminal(&text, &std::io::stdout()));
     }
     let summary = format!("delete {} ({} documents)", args.file.display(), docs.len());
     let done = unit::delete(&client, &docs, &namespace, |d| {

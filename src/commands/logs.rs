@@ -182,9 +182,17 @@ pub(super) async fn logs(session: Session, args: LogsArgs) -> Outcome {
     let mut caught = std::collections::HashSet::new();
     // Each pod's container, for the prefix.
     let mut containers: std::collections::HashMap<String, String> = Default::default();
+    // To a terminal a log line is shown, never obeyed: its control
+    // characters become visible stand-ins (`--raw` or a pipe: as written).
+    let shown = std::io::IsTerminal::is_terminal(&std::io::stdout()) && !args.raw;
     let text = |l: &LogLine, containers: &std::collections::HashMap<String, String>| {
         let container = containers.get(&l.pod).map_or("", String::as_str);
-        format_line(l, prefix.then_some(container), args.timestamps)
+        let line = format_line(l, prefix.then_some(container), args.timestamps);
+        if shown {
+            crate::sanitize::lines(&line).into_owned()
+        } else {
+            line
+        }
     };
     let flush_held = |held: &mut std::collections::VecDeque<LogLine>,
                       out: &mut std::io::StdoutLock,
@@ -233,12 +241,12 @@ pub(super) async fn logs(session: Session, args: LogsArgs) -> Outcome {
                 ..
             } => {
                 // A stream's owner is part of what its log says.
-                if !emit(&mut out, &format!("--- {text}\n")) {
+                if !emit(&mut out, &format!("--- {}\n", crate::sanitize::line(&text))) {
                     task.abort();
                     return Ok(String::new());
                 }
             }
-            LogEvent::Note { text, .. } => eprintln!("--- {text}"),
+            LogEvent::Note { text, .. } => eprintln!("--- {}", crate::sanitize::line(&text)),
             LogEvent::Containers { pod, shown, .. } => {
                 containers.insert(pod, shown);
             }
@@ -256,7 +264,7 @@ pub(super) async fn logs(session: Session, args: LogsArgs) -> Outcome {
         [one] if lines == 0 => fail(one.clone()),
         many => {
             for e in many {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", crate::sanitize::line(e));
             }
             if lines == 0 {
                 fail(format!("{} pods could not be read (above)", many.len()))

@@ -43,13 +43,24 @@ pub fn run(cli: Cli) -> i32 {
     };
     match result {
         Ok(out) => {
-            print!("{out}");
+            print!("{}", for_terminal(&out, &std::io::stdout()));
             0
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", for_terminal(&e.0, &std::io::stderr()));
             1
         }
+    }
+}
+
+/// What the command line prints to a terminal shows control characters
+/// from the cluster (a name, a message, a cell) instead of obeying them; a
+/// pipe or a file gets the text as it is.
+fn for_terminal<'a>(text: &'a str, stream: &impl std::io::IsTerminal) -> std::borrow::Cow<'a, str> {
+    if stream.is_terminal() {
+        crate::sanitize::lines(text)
+    } else {
+        std::borrow::Cow::Borrowed(text)
     }
 }
 
@@ -856,9 +867,9 @@ impl Report {
         let line: String = line.into();
         for l in line.lines() {
             if self.output == Output::Table {
-                println!("{l}");
+                println!("{}", for_terminal(l, &std::io::stdout()));
             } else {
-                eprintln!("{l}");
+                eprintln!("{}", for_terminal(l, &std::io::stderr()));
             }
             if let Ok(mut lines) = self.lines.lock() {
                 lines.push(l.to_owned());

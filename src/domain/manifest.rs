@@ -332,8 +332,13 @@ pub fn load(
     text: &str,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<Document>, ManifestError> {
-    let expanded = expand(text, lookup)?;
-    let docs = parse_documents(&expanded)?;
+    load_literal(&expand(text, lookup)?)
+}
+
+/// Parse and validate a manifest as written: a `${VAR}` in it is text like
+/// any other (an object read from the cluster is sent back literally).
+pub fn load_literal(text: &str) -> Result<Vec<Document>, ManifestError> {
+    let docs = parse_documents(text)?;
     if docs.is_empty() {
         return Err(ManifestError::Empty);
     }

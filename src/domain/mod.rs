@@ -6,6 +6,7 @@ pub mod handoff;
 pub mod hash;
 pub mod manifest;
 pub mod rbac;
+pub mod secret;
 pub mod selector;
 pub mod swarm;
 pub mod task;

@@ -1421,6 +1421,9 @@ impl Cluster {
             }
             Err(e) => return Err(e),
         };
+        // A resourceVersion in the applied configuration is a precondition,
+        // as kube-apiserver's GuaranteedUpdate makes it.
+        check_resource_version(rt, name, &current, &applied)?;
         // Conflicts: fields this apply sets to a new value that others own.
         let managers = managed_entries(&current);
         let mut conflicts = Vec::new();

@@ -235,6 +235,10 @@ pub async fn plan_apply(
 
 fn refusal(e: &kube::Error) -> String {
     match e {
+        kube::Error::Api(s) if s.code == 409 && s.message.contains("has been modified") => format!(
+            "{}; it changed since it was read: read it again and redo the change",
+            s.message
+        ),
         kube::Error::Api(s) if s.code == 409 => format!(
             "{}; another field manager owns these fields: take them over with --force-conflicts (the editor does), change them with the tool that set them, or leave them out of the manifest",
             s.message
@@ -404,7 +408,16 @@ pub fn diff(steps: &[UnitStep]) -> String {
     };
     let mut out = String::new();
     for s in steps {
-        let (before, after) = (yaml(&s.live), yaml(&s.after));
+        // A Secret's values never reach a diff: a changed one says so.
+        let (mut live, mut after) = (s.live.clone(), s.after.clone());
+        if let (Some(l), Some(a)) = (live.as_mut(), after.as_mut()) {
+            crate::domain::secret::mask_pair(l, a);
+        } else {
+            live.iter_mut()
+                .chain(after.iter_mut())
+                .for_each(crate::domain::secret::mask);
+        }
+        let (before, after) = (yaml(&live), yaml(&after));
         if before == after {
             out.push_str(&format!("  {} unchanged\n", s.object));
             continue;

@@ -243,9 +243,7 @@ async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> Opti
             } else {
                 format!("{} {namespace}/{name}", api.singular)
             };
-            let result = fetch(client, &api, &namespace, &name)
-                .await
-                .map(super::editor::editable);
+            let result = fetch(client, &api, &namespace, &name).await;
             Some(Event::EditorLoaded {
                 title,
                 namespace,
@@ -256,17 +254,27 @@ async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> Opti
             text,
             namespace,
             dry_run,
-            vars,
-        } => Some(Event::UnitDone {
-            result: apply_unit(client, audit, &text, &vars, &namespace, dry_run).await,
-            applied: !dry_run,
-        }),
+            how,
+        } => {
+            let result = apply_unit(client, audit, &text, &how, &namespace, dry_run).await;
+            if result.is_err()
+                && !how.overwrite
+                && let Some(live) = &how.live
+                && let Some(event) = conflict(client, live, &text, &how).await
+            {
+                return Some(event);
+            }
+            Some(Event::UnitDone {
+                result,
+                applied: !dry_run,
+            })
+        }
         Effect::DeleteUnit {
             text,
             namespace,
-            vars,
+            how,
         } => {
-            let result = match super::editor::validate(&text, &vars) {
+            let result = match how.documents(&text) {
                 Err(p) => Err(p.message),
                 Ok(docs) => {
                     match crate::engine::unit::delete(client, &docs, &namespace, |_| {}).await {
@@ -304,9 +312,9 @@ async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> Opti
         Effect::DiffUnit {
             text,
             namespace,
-            vars,
+            how,
         } => {
-            let result = match super::editor::validate(&text, &vars) {
+            let result = match how.documents(&text) {
                 Err(p) => Err(p.message),
                 Ok(docs) => crate::engine::unit::plan_apply(client, &docs, &namespace, true)
                     .await
@@ -319,15 +327,63 @@ async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> Opti
     }
 }
 
+/// A save of an object read from the cluster failed: if the object changed
+/// since it was read, that is a conflict to show (theirs against yours),
+/// never a write over their change.
+async fn conflict(
+    client: &kube::Client,
+    live: &serde_json::Value,
+    text: &str,
+    how: &super::editor::Sending,
+) -> Option<Event> {
+    let (group, version) = match live["apiVersion"].as_str()?.split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", live["apiVersion"].as_str()?),
+    };
+    let gvk = kube::core::GroupVersionKind::gvk(group, version, live["kind"].as_str()?);
+    let (ar, caps) = kube::discovery::pinned_kind(client, &gvk).await.ok()?;
+    let name = live["metadata"]["name"].as_str()?;
+    let api: Api<kube::api::DynamicObject> = match live["metadata"]["namespace"].as_str() {
+        Some(ns) if caps.scope == kube::discovery::Scope::Namespaced => {
+            Api::namespaced_with(client.clone(), ns, &ar)
+        }
+        _ => Api::all_with(client.clone(), &ar),
+    };
+    let theirs = serde_json::to_value(api.get(name).await.ok()?).ok()?;
+    if theirs["metadata"]["resourceVersion"] == live["metadata"]["resourceVersion"] {
+        return None;
+    }
+    let mut yours = how
+        .documents(text)
+        .ok()?
+        .into_iter()
+        .find(|d| d.name() == name && Some(d.kind()) == live["kind"].as_str())?
+        .value;
+    let mut shown = crate::engine::unit::comparable(&theirs);
+    yours = crate::engine::unit::comparable(&yours);
+    crate::domain::secret::mask_pair(&mut shown, &mut yours);
+    let yaml = |v: &serde_json::Value| serde_yaml::to_string(v).unwrap_or_default();
+    let (a, b) = (yaml(&shown), yaml(&yours));
+    let diff = similar::TextDiff::from_lines(&a, &b)
+        .unified_diff()
+        .context_radius(2)
+        .header(&format!("{name} (theirs, now)"), &format!("{name} (yours)"))
+        .to_string();
+    Some(Event::EditConflict {
+        theirs: Box::new(theirs),
+        diff,
+    })
+}
+
 async fn apply_unit(
     client: &kube::Client,
     audit: &Auditor,
     text: &str,
-    vars: &super::editor::Vars,
+    how: &super::editor::Sending,
     namespace: &str,
     dry_run: bool,
 ) -> Result<String, String> {
-    let docs = super::editor::validate(text, vars).map_err(|p| p.message)?;
+    let docs = how.documents(text).map_err(|p| p.message)?;
     if dry_run {
         let steps = crate::engine::unit::plan_apply(client, &docs, namespace, true)
             .await

@@ -52,7 +52,14 @@ pub enum Event {
     EditorLoaded {
         title: String,
         namespace: String,
-        result: Result<String, String>,
+        /// The object as read from the cluster.
+        result: Result<serde_json::Value, String>,
+    },
+    /// The editor's object changed in the cluster since it was read: the
+    /// save was refused. `theirs` is the object as it is now.
+    EditConflict {
+        theirs: Box<serde_json::Value>,
+        diff: String,
     },
     /// A dry run, apply or delete of the editor's unit finished.
     UnitDone {
@@ -140,17 +147,17 @@ pub enum Effect {
         text: String,
         namespace: String,
         dry_run: bool,
-        vars: super::editor::Vars,
+        how: super::editor::Sending,
     },
     DeleteUnit {
         text: String,
         namespace: String,
-        vars: super::editor::Vars,
+        how: super::editor::Sending,
     },
     DiffUnit {
         text: String,
         namespace: String,
-        vars: super::editor::Vars,
+        how: super::editor::Sending,
     },
     /// Read logs for the log screen `id` (ends the reading before it).
     OpenLogs {
@@ -251,6 +258,12 @@ pub enum Then {
     },
     /// Close the editor, dropping its changes.
     DiscardEditor,
+    /// The editor's object changed since it was read: `r` re-opens the
+    /// editor on theirs, `o` sends `overwrite`, any other key keeps editing.
+    Conflict {
+        theirs: Box<serde_json::Value>,
+        overwrite: Box<Effect>,
+    },
     Quit,
 }
 
@@ -954,12 +967,13 @@ fn handle(model: &mut Model, event: Event) -> Vec<Effect> {
             result,
         } => {
             match result {
-                Ok(text) => {
+                Ok(object) => {
                     model.stack.retain(|s| !matches!(s, Screen::Editor(_)));
-                    let vars = model.vars.clone();
-                    model.stack.push(Screen::Editor(Box::new(EditorState::new(
-                        title, &text, namespace, vars,
-                    ))));
+                    model
+                        .stack
+                        .push(Screen::Editor(Box::new(EditorState::of_live(
+                            title, object, namespace,
+                        ))));
                 }
                 Err(e) => model.say(format!("cannot edit {title}: {e}"), MessageKind::Error),
             }
@@ -983,6 +997,44 @@ fn handle(model: &mut Model, event: Event) -> Vec<Effect> {
                 Ok(t) => model.say(t, MessageKind::Info),
                 Err(e) => model.say(e, MessageKind::Error),
             }
+            Vec::new()
+        }
+        Event::EditConflict { theirs, diff } => {
+            let Some(Screen::Editor(e)) = model.stack.last_mut() else {
+                return Vec::new();
+            };
+            e.busy = false;
+            e.diff = Some(Ok(diff));
+            e.pane = Pane::Diff;
+            let said = format!(
+                "not saved: {} changed in the cluster since you opened it (version {} → {}); the diff shows theirs against yours",
+                e.title,
+                e.live
+                    .as_ref()
+                    .and_then(|l| l["metadata"]["resourceVersion"].as_str())
+                    .unwrap_or("?"),
+                theirs["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or("?"),
+            );
+            e.result = Some((said.clone(), true));
+            let mut how = e.sending();
+            how.overwrite = true;
+            let overwrite = Effect::ApplyUnit {
+                text: e.text(),
+                namespace: e.namespace.clone(),
+                dry_run: false,
+                how,
+            };
+            model.say(said, MessageKind::Error);
+            model.confirm = Some(Confirm {
+                question: "Changed meanwhile: r = re-open on theirs (drops your edits), o = overwrite theirs with yours, any other key = keep editing".into(),
+                then: Then::Conflict {
+                    theirs,
+                    overwrite: Box::new(overwrite),
+                },
+                inline: false,
+            });
             Vec::new()
         }
         Event::DiffReady(result) => {
@@ -1084,6 +1136,9 @@ fn on_key(model: &mut Model, k: KeyEvent) -> Vec<Effect> {
         return vec![Effect::Quit];
     }
     if let Some(c) = model.confirm.take() {
+        if let Then::Conflict { theirs, overwrite } = c.then {
+            return resolve_conflict(model, k.code, *theirs, *overwrite);
+        }
         if matches!(k.code, KeyCode::Char('y' | 'Y')) {
             return match c.then {
                 Then::Effects { effects, doing } => {
@@ -1103,6 +1158,7 @@ fn on_key(model: &mut Model, k: KeyEvent) -> Vec<Effect> {
                     model.quit = true;
                     vec![Effect::Quit]
                 }
+                Then::Conflict { .. } => Vec::new(),
             };
         }
         if let Some(Screen::Grid(g)) = model.stack.last_mut() {
@@ -1261,6 +1317,48 @@ fn on_key(model: &mut Model, k: KeyEvent) -> Vec<Effect> {
                 // The first key of a failed sequence may be a binding of its own.
                 return on_key(model, k);
             }
+            Vec::new()
+        }
+    }
+}
+
+/// The operator's answer to an edit conflict: nothing is written unless
+/// they say overwrite.
+fn resolve_conflict(
+    model: &mut Model,
+    key: KeyCode,
+    theirs: serde_json::Value,
+    overwrite: Effect,
+) -> Vec<Effect> {
+    match key {
+        KeyCode::Char('o' | 'O') => {
+            model.say(
+                "overwriting their change with yours ...".to_owned(),
+                MessageKind::Info,
+            );
+            if let Some(Screen::Editor(e)) = model.stack.last_mut() {
+                e.busy = true;
+            }
+            vec![overwrite]
+        }
+        KeyCode::Char('r' | 'R') => {
+            if let Some(Screen::Editor(e)) = model.stack.last_mut() {
+                let (title, namespace, vars) =
+                    (e.title.clone(), e.namespace.clone(), e.vars.clone());
+                **e = EditorState::of_live(title, theirs, namespace);
+                e.vars = vars;
+            }
+            model.say(
+                "re-opened on their version: your edits were dropped".to_owned(),
+                MessageKind::Info,
+            );
+            Vec::new()
+        }
+        _ => {
+            model.say(
+                "nothing was saved; your edits are still in the editor".to_owned(),
+                MessageKind::Info,
+            );
             Vec::new()
         }
     }

@@ -38,19 +38,24 @@ pub struct EditorState {
     /// The last dry run, apply or delete, as the operator reads it.
     pub result: Option<(String, bool)>,
     pub busy: bool,
-    /// Values given with `:set`, which win over the environment.
+    /// Values given with `:set`: the only values a `${VAR}` takes in the
+    /// console (the environment is never read here).
     pub vars: Vars,
+    /// The object as read from the cluster, when the buffer is one: it is
+    /// sent back literally (no `${VAR}` filled), at the resourceVersion it
+    /// was read at, with a Secret's masked values taken from here.
+    pub live: Option<Box<serde_json::Value>>,
 }
 
 /// Template variables set in the console (`:set NAME=VALUE`).
 pub type Vars = std::collections::BTreeMap<String, String>;
 
-/// Where a variable's value comes from.
+/// Where a variable's value comes from: `:set`, and nowhere else. The
+/// console never reads its environment into a manifest (text from the
+/// cluster could ask for any variable); `render` and `apply -f` on the
+/// command line do, where the operator asked for it.
 pub fn source(vars: &Vars, name: &str) -> Option<(String, &'static str)> {
-    match vars.get(name) {
-        Some(v) => Some((v.clone(), ":set")),
-        None => std::env::var(name).ok().map(|v| (v, "environment")),
-    }
+    vars.get(name).map(|v| (v.clone(), ":set"))
 }
 
 impl EditorState {
@@ -68,7 +73,19 @@ impl EditorState {
             result: None,
             busy: false,
             vars,
+            live: None,
         };
+        s.validate();
+        s
+    }
+
+    /// An object read from the cluster, to be edited as it is: a Secret's
+    /// values shown masked (left masked, they keep their values).
+    pub fn of_live(title: String, object: serde_json::Value, namespace: String) -> Self {
+        let mut shown = object.clone();
+        crate::domain::secret::mask(&mut shown);
+        let mut s = Self::new(title, &editable(shown), namespace, Vars::new());
+        s.live = Some(Box::new(object));
         s.validate();
         s
     }
@@ -85,7 +102,7 @@ impl EditorState {
 
     /// Validate the buffer and mark the problem's line.
     pub fn validate(&mut self) {
-        self.problem = validate(&self.text(), &self.vars).err();
+        self.problem = documents(&self.text(), &self.vars, self.live.as_deref(), false).err();
         let pattern = match &self.problem {
             Some(Problem { line: Some(l), .. }) => self
                 .area
@@ -100,6 +117,9 @@ impl EditorState {
 
     /// The expanded text, or why it cannot be expanded.
     pub fn expanded(&self) -> Result<String, String> {
+        if self.live.is_some() {
+            return Err("an object read from the cluster is sent back as written: no ${VAR} in it is filled".into());
+        }
         manifest::expand(&self.text(), |n| lookup(&self.vars, n)).map_err(|e| console_advice(&e))
     }
 
@@ -136,7 +156,7 @@ pub fn lookup(vars: &Vars, name: &str) -> Option<String> {
 fn console_advice(e: &ManifestError) -> String {
     match e {
         ManifestError::Variables(v) => format!(
-            "{}; set {} with `:set NAME=VALUE` in the palette (or in the environment before starting the console), or write `$${{NAME}}` for a literal",
+            "{}; set {} with `:set NAME=VALUE` in the palette, or write `$${{NAME}}` for a literal",
             v.listing(),
             v.them()
         ),
@@ -154,6 +174,81 @@ pub fn validate(text: &str, vars: &Vars) -> Result<Vec<manifest::Document>, Prob
             .map_err(problem)?;
     }
     manifest::load(text, look).map_err(problem)
+}
+
+/// How the editor's text is turned into what is sent (see [`documents`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sending {
+    pub vars: Vars,
+    pub live: Option<Box<serde_json::Value>>,
+    /// Send without the resourceVersion precondition: the operator chose
+    /// to overwrite a change made since the object was read.
+    pub overwrite: bool,
+}
+
+impl Sending {
+    pub fn documents(&self, text: &str) -> Result<Vec<manifest::Document>, Problem> {
+        documents(text, &self.vars, self.live.as_deref(), self.overwrite)
+    }
+}
+
+impl EditorState {
+    pub fn sending(&self) -> Sending {
+        Sending {
+            vars: self.vars.clone(),
+            live: self.live.clone(),
+            overwrite: false,
+        }
+    }
+}
+
+/// The documents the editor sends: a template's with its `${VAR}`s filled
+/// from `:set`; an object read from the cluster's literally, its masked
+/// Secret values restored from `live`, and — unless the operator chose to
+/// overwrite — its metadata naming the resourceVersion it was read at, so
+/// that the server refuses the write if someone changed it meanwhile.
+pub fn documents(
+    text: &str,
+    vars: &Vars,
+    live: Option<&serde_json::Value>,
+    overwrite: bool,
+) -> Result<Vec<manifest::Document>, Problem> {
+    let Some(live) = live else {
+        return validate(text, vars);
+    };
+    let mut docs = manifest::load_literal(text).map_err(problem)?;
+    for d in &mut docs {
+        let same = d.kind() == live["kind"].as_str().unwrap_or_default()
+            && d.name() == live["metadata"]["name"].as_str().unwrap_or_default();
+        if !same {
+            continue;
+        }
+        let missing = crate::domain::secret::unmask(&mut d.value, live);
+        if !missing.is_empty() {
+            return Err(Problem {
+                message: format!(
+                    "{} {} is shown masked but the Secret has no such value: give it a value (base64 under data, text under stringData)",
+                    if missing.len() == 1 {
+                        "value"
+                    } else {
+                        "values"
+                    },
+                    missing.join(", ")
+                ),
+                line: None,
+                column: None,
+            });
+        }
+        if !overwrite
+            && let (Some(meta), Some(rv)) = (
+                d.value.get_mut("metadata").and_then(|m| m.as_object_mut()),
+                live["metadata"]["resourceVersion"].as_str(),
+            )
+        {
+            meta.insert("resourceVersion".into(), rv.into());
+        }
+    }
+    Ok(docs)
 }
 
 fn problem(e: ManifestError) -> Problem {

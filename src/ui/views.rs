@@ -81,6 +81,8 @@ pub fn render(model: &Model, f: &mut Frame) {
             r,
         );
     }
+    // Whatever a screen drew from the cluster, nothing of it drives the terminal.
+    crate::sanitize::frame(f.buffer_mut());
     if model.ascii {
         ascii_only(f.buffer_mut());
     }

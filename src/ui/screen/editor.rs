@@ -62,7 +62,7 @@ pub(crate) fn apply_editor(model: &mut Model, action: Action) -> Vec<Effect> {
             }
             let text = e.text();
             let namespace = e.namespace.clone();
-            let vars = e.vars.clone();
+            let how = e.sending();
             match action {
                 Action::DryRun => {
                     e.busy = true;
@@ -70,7 +70,7 @@ pub(crate) fn apply_editor(model: &mut Model, action: Action) -> Vec<Effect> {
                         text,
                         namespace,
                         dry_run: true,
-                        vars,
+                        how,
                     }]
                 }
                 Action::Diff => {
@@ -78,13 +78,11 @@ pub(crate) fn apply_editor(model: &mut Model, action: Action) -> Vec<Effect> {
                     vec![Effect::DiffUnit {
                         text,
                         namespace,
-                        vars,
+                        how,
                     }]
                 }
                 Action::Apply => {
-                    let docs = crate::ui::editor::validate(&text, &vars)
-                        .map(|d| d.len())
-                        .unwrap_or(0);
+                    let docs = how.documents(&text).map(|d| d.len()).unwrap_or(0);
                     ask(
                         model,
                         format!(
@@ -95,16 +93,14 @@ pub(crate) fn apply_editor(model: &mut Model, action: Action) -> Vec<Effect> {
                             text,
                             namespace,
                             dry_run: false,
-                            vars,
+                            how,
                         }],
                         "applying ...".into(),
                     );
                     Vec::new()
                 }
                 _ => {
-                    let docs = crate::ui::editor::validate(&text, &vars)
-                        .map(|d| d.len())
-                        .unwrap_or(0);
+                    let docs = how.documents(&text).map(|d| d.len()).unwrap_or(0);
                     ask(
                         model,
                         format!(
@@ -114,7 +110,7 @@ pub(crate) fn apply_editor(model: &mut Model, action: Action) -> Vec<Effect> {
                         vec![Effect::DeleteUnit {
                             text,
                             namespace,
-                            vars,
+                            how,
                         }],
                         "deleting ...".into(),
                     );

@@ -23,40 +23,16 @@ pub struct YamlState {
     pub revealed: bool,
 }
 
-/// What a Secret's value is drawn as until `x` reveals it.
-pub const MASK: &str = "••••";
+use crate::domain::secret::is_secret;
 
-fn is_secret(v: &serde_json::Value) -> bool {
-    v["kind"] == "Secret" && v["apiVersion"] == "v1"
-}
-
-/// A Secret's `data` and `stringData` masked, or (revealed) decoded from
-/// base64 into text; the other fields as they are.
+/// A Secret's values masked (everywhere they are: `data`, `stringData`, the
+/// last-applied annotation), or (revealed) decoded from base64 into text;
+/// other objects as they are.
 fn secret_values(v: &mut serde_json::Value, revealed: bool) {
-    use base64::Engine;
-    if !is_secret(v) {
-        return;
-    }
-    for key in ["data", "stringData"] {
-        let Some(map) = v.get_mut(key).and_then(|m| m.as_object_mut()) else {
-            continue;
-        };
-        for value in map.values_mut() {
-            *value = if !revealed {
-                MASK.into()
-            } else if key == "stringData" {
-                value.clone()
-            } else {
-                let raw = value.as_str().unwrap_or_default();
-                match base64::engine::general_purpose::STANDARD.decode(raw) {
-                    Ok(bytes) => match String::from_utf8(bytes) {
-                        Ok(text) => text.into(),
-                        Err(e) => format!("<{} bytes, not text>", e.as_bytes().len()).into(),
-                    },
-                    Err(_) => format!("<not base64: {raw}>").into(),
-                }
-            };
-        }
+    if revealed {
+        crate::domain::secret::reveal(v);
+    } else {
+        crate::domain::secret::mask(v);
     }
 }
 
