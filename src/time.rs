@@ -64,28 +64,21 @@ impl Clock {
     }
 }
 
+/// A timestamp of `ms` since the epoch, held to what jiff can represent
+/// (years -9999 to 9999): a number from the cluster never panics here.
+fn timestamp_of(ms: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
+        jiff::Timestamp::MIN
+    } else {
+        jiff::Timestamp::MAX
+    })
+}
+
 /// Format milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    timestamp_of(ms.div_euclid(1000).saturating_mul(1000))
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// RFC 3339 with the fraction Go's `RFC3339Nano` writes: trailing zeros
@@ -104,31 +97,12 @@ pub fn rfc3339_nano(ms: i64) -> String {
     )
 }
 
-/// Parse `YYYY-MM-DDTHH:MM:SS[.frac]Z` back to milliseconds (the fraction's
-/// first three digits count).
+/// Parse an RFC 3339 timestamp (`YYYY-MM-DDTHH:MM:SS[.frac]Z`, or with an
+/// offset) to milliseconds; None for anything else, whatever the text.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let s = s.strip_suffix('Z')?;
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>());
-    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let (time, frac) = time.split_once('.').unwrap_or((time, ""));
-    let frac_ms = if frac.is_empty() {
-        0
-    } else {
-        format!("{:0<3}", &frac[..frac.len().min(3)])
-            .parse::<i64>()
-            .ok()?
-    };
-    let mut t = time.split(':').map(|p| p.parse::<i64>());
-    let (hh, mm, ss) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000 + frac_ms)
+    s.parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_millisecond())
 }
 
 /// Kubernetes' short duration format: 45s, 3m12s, 5h, 3d4h, 2y.
@@ -160,5 +134,43 @@ mod tests {
         c.advance_ms(1500);
         assert_eq!(c.timestamp(), "2026-11-22T00:00:01Z");
         assert_eq!(c.micro_timestamp(), "2026-11-22T00:00:01.500000Z");
+        assert_eq!(
+            parse_rfc3339("2026-11-22T00:00:01.5Z"),
+            Some(1_795_305_601_500)
+        );
+        assert_eq!(rfc3339_nano(1_795_305_601_500), "2026-11-22T00:00:01.5Z");
+    }
+
+    #[test]
+    fn what_the_cluster_writes_never_panics_a_parser() {
+        for bad in [
+            "2026-01-01T00:00:00.1€Z",
+            "2026-13-01T00:00:00Z",
+            "99999999999-01-01T00:00:00Z",
+            "",
+            "T",
+            "2026-01-01T00:00:00",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+        assert!(rfc3339(i64::MAX).starts_with("9999-12-30"));
+        assert!(
+            rfc3339(i64::MIN).contains("9999-01-0"),
+            "{}",
+            rfc3339(i64::MIN)
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_is_refused(s in ".*") {
+            let _ = parse_rfc3339(&s);
+        }
+
+        #[test]
+        fn every_second_round_trips(ms in -62_000_000_000_000i64..250_000_000_000_000) {
+            let whole = ms.div_euclid(1000) * 1000;
+            proptest::prop_assert_eq!(parse_rfc3339(&rfc3339(ms)), Some(whole));
+        }
     }
 }

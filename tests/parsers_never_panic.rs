@@ -26,8 +26,39 @@ fn yamlish() -> impl Strategy<Value = String> {
     ]
 }
 
+/// What a hostile annotation may hold: any text, or swarmdeck's own JSON
+/// with any text where a time or a name goes.
+fn annotation() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        (any::<String>(), any::<String>()).prop_map(|(since, stream)| {
+            serde_json::json!({"phase": "release", "since": since,
+                "streams": [{"stream": stream, "from": ["w-0"], "to": "w-1"}]})
+            .to_string()
+        }),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn annotations_are_decoded_or_refused_by_name(value in annotation()) {
+        use swarmdeck::domain::handoff::{self, HandoffMode, HandoffState};
+        match HandoffState::parse(&value) {
+            Ok(state) => {
+                let lines = handoff::summary_lines(
+                    HandoffMode::Strict, Some(&state), None, &Default::default(), 0);
+                prop_assert!(!lines.is_empty());
+            }
+            Err(e) => prop_assert!(e.contains(handoff::STATE_ANNOTATION), "{e}"),
+        }
+        if let Err(e) = HandoffMode::parse(Some(&value)) {
+            prop_assert!(e.contains(handoff::MODE_ANNOTATION), "{e}");
+        }
+        let _ = swarmdeck::domain::swarm::PendingRefresh::parse(&value);
+        let _ = swarmdeck::time::parse_rfc3339(&value);
+    }
 
     #[test]
     fn parsers_return_errors_not_panics(text in yamlish()) {

@@ -20,6 +20,15 @@ use serde::{Deserialize, Serialize};
 
 use super::hash::{affinity, jump, stable_hash};
 
+/// The most workers a swarm is planned for. A replica count comes from the
+/// cluster (anyone who may scale a StatefulSet sets it), and a plan holds an
+/// entry per worker: past this the swarm is refused, not planned.
+pub const MAX_WORKERS: u32 = 10_000;
+
+/// The most streams a swarm is planned for (the design's target is a million
+/// over a thousand workers; a jobs ConfigMap holds at most about 1.5 MB).
+pub const MAX_STREAMS: usize = 1_000_000;
+
 /// Errors an assignment request can fail with, written for the operator.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AssignError {
@@ -35,6 +44,14 @@ pub enum AssignError {
         workers: u32,
         needed: u32,
     },
+    #[error(
+        "{workers} workers is more than the {MAX_WORKERS} swarmdeck plans for; nothing was planned (scale the StatefulSet to {MAX_WORKERS} or fewer)"
+    )]
+    TooManyWorkers { workers: u32 },
+    #[error(
+        "{streams} streams is more than the {MAX_STREAMS} swarmdeck plans for; nothing was planned (split the jobs list over several swarms)"
+    )]
+    TooManyStreams { streams: usize },
 }
 
 /// What the operator asked for beyond "spread evenly".
@@ -104,7 +121,13 @@ where
     if workers == 0 {
         return Err(AssignError::NoWorkers);
     }
+    if workers > MAX_WORKERS {
+        return Err(AssignError::TooManyWorkers { workers });
+    }
     let all: BTreeSet<String> = jobs.into_iter().map(|j| j.as_ref().to_owned()).collect();
+    if all.len() > MAX_STREAMS {
+        return Err(AssignError::TooManyStreams { streams: all.len() });
+    }
     let dedicated: Vec<&String> = all
         .iter()
         .filter(|j| policy.dedicated.contains(*j))

@@ -293,6 +293,18 @@ pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<Swar
         .and_then(|s| s.replicas)
         .unwrap_or(1)
         .max(0) as u32;
+    // A number from the cluster is judged before it sizes anything.
+    if replicas > assignment::MAX_WORKERS {
+        return Err(Error::Invalid {
+            swarm: format!("swarm `{}`", swarm.name),
+            message: format!(
+                "StatefulSet {}/{sts_name} has spec.replicas {replicas}, more than the {} workers swarmdeck plans for; nothing is planned for this swarm until it is scaled to {} or fewer (other swarms are served as usual)",
+                swarm.namespace,
+                assignment::MAX_WORKERS,
+                assignment::MAX_WORKERS
+            ),
+        });
+    }
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &swarm.namespace);
     let jobs_cm = cms.get(&swarm.jobs_config_map).await.map_err(|e| {
         Error::kube(
@@ -347,13 +359,16 @@ pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<Swar
     let scale_to = match annotation(SCALE_ANNOTATION) {
         None => None,
         Some(v) => match v.trim().parse::<u32>() {
-            Ok(n) if n > 0 => Some(n),
+            Ok(n) if n > 0 && n <= assignment::MAX_WORKERS => Some(n),
             _ => {
                 return Err(Error::Invalid {
                     swarm: format!("swarm `{}`", swarm.name),
                     message: format!(
-                        "annotation {SCALE_ANNOTATION} on ConfigMap {}/{} is `{v}`, not a worker count of 1 or more; remove it or run `swarmdeck scale {} N`",
-                        swarm.namespace, swarm.jobs_config_map, swarm.name
+                        "annotation {SCALE_ANNOTATION} on ConfigMap {}/{} is `{v}`, not a worker count from 1 to {}; remove it or run `swarmdeck scale {} N`",
+                        swarm.namespace,
+                        swarm.jobs_config_map,
+                        assignment::MAX_WORKERS,
+                        swarm.name
                     ),
                 });
             }

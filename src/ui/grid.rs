@@ -10,7 +10,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
 use super::data::{Extra, Severity, Stores};
-use crate::domain::assignment::{Policy, worker_name};
+use crate::domain::assignment::{MAX_WORKERS, Policy, worker_name};
 use crate::domain::handoff::{HandoffMode, HandoffState, Phase};
 use crate::domain::swarm::{SwarmRef, WorkerPod, worker_converged};
 use crate::engine::swarm::{SwarmInputs, desired_state, handoff_phases, statefulset_of};
@@ -162,7 +162,7 @@ pub fn fingerprint(stores: &Stores, swarm: &SwarmRef) -> Vec<usize> {
     let sts_row = sts_rows.rows.get(&(ns.clone(), sts.clone()));
     out.push(ptr(sts_row));
     let replicas = sts_row.map_or(0, |r| match r.extra {
-        Extra::StatefulSet { replicas } => replicas.max(0) as usize,
+        Extra::StatefulSet { replicas } => (replicas.max(0) as usize).min(MAX_WORKERS as usize),
         _ => 0,
     });
     drop(sts_rows);
@@ -200,6 +200,13 @@ pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) 
             _ => None,
         })
         .unwrap_or(0);
+    // A replica count from the cluster is judged before it sizes the grid.
+    let too_many = (replicas > MAX_WORKERS).then(|| {
+        format!(
+            "StatefulSet {ns}/{sts} has spec.replicas {replicas}, more than the {MAX_WORKERS} workers swarmdeck plans for: the first {MAX_WORKERS} are shown and nothing is planned"
+        )
+    });
+    let replicas = replicas.min(MAX_WORKERS);
     let (handoff, scale_requested) = match stores
         .cms
         .read()
@@ -373,7 +380,7 @@ pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) 
         swarm: swarm.clone(),
         replicas,
         jobs: jobs.len(),
-        jobs_error,
+        jobs_error: too_many.or(jobs_error),
         version: config.version,
         duplicated,
         workers,
