@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
+use futures::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, LogParams};
 use kube::runtime::watcher;
@@ -77,6 +77,15 @@ pub enum LogEvent {
 }
 
 impl LogEvent {
+    /// About how many bytes it holds (for a buffer kept within a budget).
+    pub fn bytes(&self) -> usize {
+        match self {
+            LogEvent::Line(l) => l.text.len() + l.stamp.len() + l.pod.len() + 32,
+            LogEvent::Note { pod, text, .. } => pod.len() + text.len() + 32,
+            _ => 32,
+        }
+    }
+
     /// When it happened (ms since the epoch; 0 for bookkeeping events).
     pub fn at_ms(&self) -> i64 {
         match self {
@@ -412,14 +421,14 @@ pub async fn follow_pod(
             }
         };
         backoff = 500;
-        let mut lines = reader.lines();
+        let mut lines = LineReader::new(reader);
         let mut broke = false;
         loop {
             // Following, the tail is over when the server pauses: say so
             // (the view stops saying "loading").
             let quiet = tokio::time::sleep(Duration::from_millis(150));
             let next = tokio::select! {
-                l = lines.try_next() => l,
+                l = lines.next_line() => l,
                 _ = tx.closed() => return,
                 _ = quiet, if first => {
                     first = false;
@@ -872,8 +881,86 @@ pub fn insert_by_time(buf: &mut std::collections::VecDeque<LogLine>, line: LogLi
     }
 }
 
+/// The most bytes of one log line kept: a container can write a line of
+/// any length, and every line is held in a buffer and drawn.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Lines of a container's log, bounded and decoded whatever the bytes: a
+/// line past [`MAX_LINE_BYTES`] keeps its start and says how much was cut,
+/// bytes that are not UTF-8 are shown as `�` and the stream goes on.
+/// Cancel-safe: a line half read stays here until the rest arrives.
+pub struct LineReader<R> {
+    reader: R,
+    kept: Vec<u8>,
+    cut: usize,
+}
+
+impl<R: futures::AsyncBufRead + Unpin> LineReader<R> {
+    pub fn new(reader: R) -> Self {
+        Self {
+            reader,
+            kept: Vec::new(),
+            cut: 0,
+        }
+    }
+
+    /// The next line without its end, or None at the end of the stream.
+    pub async fn next_line(&mut self) -> std::io::Result<Option<String>> {
+        loop {
+            let buf = self.reader.fill_buf().await?;
+            if buf.is_empty() {
+                let any = !self.kept.is_empty() || self.cut > 0;
+                return Ok(any.then(|| self.finish()));
+            }
+            let end = buf.iter().position(|b| *b == b'\n');
+            let chunk = &buf[..end.unwrap_or(buf.len())];
+            let take = chunk.len().min(MAX_LINE_BYTES - self.kept.len());
+            self.kept.extend_from_slice(&chunk[..take]);
+            self.cut += chunk.len() - take;
+            let consumed = end.map_or(buf.len(), |i| i + 1);
+            self.reader.consume_unpin(consumed);
+            if end.is_some() {
+                return Ok(Some(self.finish()));
+            }
+        }
+    }
+
+    fn finish(&mut self) -> String {
+        if self.kept.last() == Some(&b'\r') && self.cut == 0 {
+            self.kept.pop();
+        }
+        let mut line = String::from_utf8_lossy(&self.kept).into_owned();
+        if self.cut > 0 {
+            line.push_str(&format!("…[{} bytes cut]", self.cut));
+        }
+        self.kept.clear();
+        self.cut = 0;
+        line
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn a_line_reader_goes_on_past_bad_bytes_and_cuts_long_lines() {
+        let mut bytes = b"plain\r\nbad \xff\xfe bytes\n".to_vec();
+        bytes.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES + 10));
+        bytes.extend_from_slice(b"\nlast");
+        // Read a few bytes at a time, as a slow stream delivers them.
+        let reader = futures::io::BufReader::with_capacity(7, futures::io::Cursor::new(bytes));
+        let mut lines = LineReader::new(reader);
+        let mut got = Vec::new();
+        while let Some(l) = lines.next_line().await.unwrap() {
+            got.push(l);
+        }
+        assert_eq!(got[0], "plain");
+        assert_eq!(got[1], "bad \u{fffd}\u{fffd} bytes");
+        assert_eq!(got[2].len(), MAX_LINE_BYTES + "…[10 bytes cut]".len());
+        assert!(got[2].ends_with("x…[10 bytes cut]"));
+        assert_eq!(got[3], "last");
+        assert_eq!(got.len(), 4);
+    }
+
     use super::*;
 
     #[test]

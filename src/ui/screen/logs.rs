@@ -18,6 +18,11 @@ use crate::ui::keymap::Action;
 
 /// Lines kept by default (settings `logs.max_lines`).
 pub const DEFAULT_MAX_LINES: usize = 10_000;
+
+/// Bytes of log text kept, whatever the line count: lines are up to 64 KiB
+/// each (`cluster::logs::MAX_LINE_BYTES`), so a count alone does not bound
+/// the buffer.
+pub const MAX_BYTES: usize = 32 * 1024 * 1024;
 /// Lines of each pod shown first (kubectl's --tail).
 pub const DEFAULT_TAIL: i64 = 1000;
 
@@ -56,8 +61,11 @@ pub struct LogScreen {
     pub previous: bool,
     pub entries: VecDeque<Entry>,
     pub max_lines: usize,
-    /// Lines dropped from the front to stay within `max_lines`.
+    /// Lines dropped from the front to stay within `max_lines` and
+    /// [`MAX_BYTES`].
     pub dropped: u64,
+    /// Bytes the entries hold.
+    pub bytes: usize,
     /// The first entry shown, when not following the end.
     pub top: usize,
     /// Autoscroll: the view stays at the end as lines arrive.
@@ -88,6 +96,7 @@ impl LogScreen {
             entries: VecDeque::new(),
             max_lines: max_lines.max(100),
             dropped: 0,
+            bytes: 0,
             top: 0,
             follow: true,
             timestamps: false,
@@ -177,6 +186,7 @@ impl LogScreen {
             } else {
                 self.entries.len()
             };
+            self.bytes += entry.bytes();
             if at == self.entries.len() {
                 self.entries.push_back(entry);
             } else {
@@ -188,8 +198,12 @@ impl LogScreen {
             if !self.follow && visible {
                 self.unseen += 1;
             }
-            while self.entries.len() > self.max_lines {
-                self.entries.pop_front();
+            while self.entries.len() > self.max_lines
+                || (self.bytes > MAX_BYTES && self.entries.len() > 1)
+            {
+                if let Some(gone) = self.entries.pop_front() {
+                    self.bytes -= gone.bytes();
+                }
                 self.dropped += 1;
                 self.top = self.top.saturating_sub(1);
             }
@@ -320,6 +334,7 @@ fn restart(model: &mut Model) -> Vec<Effect> {
     l.id = id;
     l.entries.clear();
     l.dropped = 0;
+    l.bytes = 0;
     l.follow = true;
     l.unseen = 0;
     l.loading = true;

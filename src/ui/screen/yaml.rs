@@ -310,8 +310,15 @@ pub(crate) fn render_yaml(model: &Model, y: &YamlState, f: &mut Frame, area: Rec
     {
         text.push_str(&events_section(model, v));
     }
+    // Only the lines on screen are styled: an object of any length scrolls
+    // (a u16 scroll offset wrapped past 65,535 lines).
+    let count = text.lines().count();
+    let max = count.saturating_sub(inner.height as usize);
+    let scroll = y.scroll.min(max);
     let lines: Vec<Line> = text
         .lines()
+        .skip(scroll)
+        .take(inner.height as usize)
         .map(|l| match l.split_once(':') {
             Some((k, rest)) if !k.trim_start().starts_with('-') || k.contains(' ') => {
                 Line::from(vec![
@@ -322,9 +329,7 @@ pub(crate) fn render_yaml(model: &Model, y: &YamlState, f: &mut Frame, area: Rec
             _ => Line::from(Span::styled(l.to_owned(), t.style("yaml.value"))),
         })
         .collect();
-    let max = lines.len().saturating_sub(inner.height as usize);
-    let scroll = y.scroll.min(max);
-    f.render_widget(Paragraph::new(lines).scroll((scroll as u16, 0)), inner);
+    f.render_widget(Paragraph::new(lines), inner);
 }
 
 /// The YAML screen's keys: scroll, status/managedFields, copy, back.
