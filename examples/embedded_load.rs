@@ -51,8 +51,9 @@ async fn main() {
         start.elapsed().as_secs_f64()
     );
     let (addr, _server) = serve_tcp(&cluster, 0).await.unwrap();
-    let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
-    let client = kube::Client::try_from(config).unwrap();
+    let client = swarmdeck::embedded::tcp_client(&cluster, addr, "load")
+        .await
+        .unwrap();
     let api: Api<Pod> = Api::namespaced(client.clone(), "load");
     let first = api.list(&ListParams::default()).await.unwrap();
     let first_list = start.elapsed();

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod domain;
 pub mod embedded;
 pub mod engine;
+pub mod files;
 pub mod sanitize;
 pub mod time;
 pub mod ui;

@@ -469,7 +469,7 @@ fn a_missing_crd_is_said_asked_for_rarely_and_picked_up_once_installed() {
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(
         &kubeconfig,
-        swarmdeck::embedded::kubeconfig(&cluster, &format!("http://{addr}"), "default"),
+        swarmdeck::embedded::kubeconfig(&cluster, &swarmdeck::embedded::url(addr), "default"),
     )
     .unwrap();
     let t = Tui::start(&format!("--kubeconfig {}", kubeconfig.display()));

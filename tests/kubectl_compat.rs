@@ -38,7 +38,7 @@ impl Server {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = lines.next().expect("serve prints its URL").unwrap();
         assert!(
-            first.starts_with("embedded cluster serving on http://127.0.0.1:"),
+            first.starts_with("embedded cluster serving on https://127.0.0.1:"),
             "{first}"
         );
         let second = lines.next().unwrap().unwrap();

@@ -148,20 +148,7 @@ impl Drop for Connection {
     }
 }
 
-/// Where logs and the audit log go: `$XDG_STATE_HOME/swarmdeck` or
-/// `~/.local/state/swarmdeck` (the temp dir when there is no home).
-pub fn state_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("XDG_STATE_HOME").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p).join("swarmdeck");
-    }
-    match std::env::var_os("HOME") {
-        Some(h) => PathBuf::from(h)
-            .join(".local")
-            .join("state")
-            .join("swarmdeck"),
-        None => std::env::temp_dir().join("swarmdeck"),
-    }
-}
+pub use crate::files::state_dir;
 
 /// The kubeconfig user of a context, for the audit log.
 pub fn user_of(kubeconfig: Option<&std::path::Path>, context: &str) -> Option<String> {

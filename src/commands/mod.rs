@@ -429,14 +429,26 @@ fn serve(args: &ServeArgs, conn: &ConnectionArgs) -> Outcome {
                     args.port
                 ))
             })?;
-        let path = conn
-            .kubeconfig
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join("swarmdeck-embedded.kubeconfig"));
-        let url = format!("http://{addr}");
-        std::fs::write(
+        // The kubeconfig holds the users' tokens: 0600, and by default in
+        // swarmdeck's own state folder, not a shared one.
+        let path = match conn.kubeconfig.clone() {
+            Some(p) => p,
+            None => {
+                let dir = crate::files::state_dir();
+                crate::files::private_dir(&dir).map_err(|e| {
+                    CommandError(format!(
+                        "cannot create {}: {e}; or give --kubeconfig FILE",
+                        dir.display()
+                    ))
+                })?;
+                dir.join("embedded.kubeconfig")
+            }
+        };
+        let url = crate::embedded::url(addr);
+        crate::files::write_private(
             &path,
-            crate::embedded::kubeconfig(&cluster, &url, namespace.as_deref().unwrap_or("default")),
+            crate::embedded::kubeconfig(&cluster, &url, namespace.as_deref().unwrap_or("default"))
+                .as_bytes(),
         )
         .map_err(|e| {
             CommandError(format!(

@@ -33,16 +33,24 @@ pub fn router(cluster: Cluster) -> Router {
     })
 }
 
-/// The router served on TCP. The embedded cluster serves plain HTTP on
-/// loopback, over which kubectl (client-go) sends no bearer token: a request
-/// without one acts as `admin`, as in-process; kubectl's `--as USER`
-/// (impersonation) acts as another user. A token that is sent must be known
-/// (401 otherwise), so swarmdeck's own clients always act as their context's user.
+/// The router served on TCP (over TLS, see `embedded::tls`), guarded as
+/// kube-apiserver is: a request's bearer token names its user (an unknown
+/// one is a 401), and a request without one is `system:anonymous` (group
+/// `system:unauthenticated`), which may read `/version` and the health
+/// paths and nothing else unless a binding names it.
 pub fn tcp_router(cluster: Cluster) -> Router {
     Router::new().fallback(handle).with_state(Front {
         cluster,
-        anonymous_admin: true,
+        anonymous_admin: false,
     })
+}
+
+/// Who sends a request without credentials.
+fn anonymous() -> Identity {
+    Identity {
+        name: "system:anonymous".into(),
+        groups: vec!["system:unauthenticated".into()],
+    }
 }
 
 #[derive(Clone)]
@@ -74,9 +82,14 @@ fn authenticate(front: &Front, headers: &HeaderMap) -> Result<Identity, ApiError
                 token: String::new(),
                 groups: vec!["system:masters".into()],
             }),
-        None => return Err(ApiError::new(401, "Unauthorized", "Unauthorized")),
+        None => return impersonating(anonymous(), headers),
     };
-    let who = Identity::new(&user.name, &user.groups);
+    impersonating(Identity::new(&user.name, &user.groups), headers)
+}
+
+/// The identity a request acts as: its own, or the one it impersonates if
+/// it may.
+fn impersonating(who: Identity, headers: &HeaderMap) -> Result<Identity, ApiError> {
     let Some(other) = headers
         .get("impersonate-user")
         .and_then(|v| v.to_str().ok())
@@ -378,6 +391,20 @@ async fn respond(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    // Discovery and the OpenAPI documents are for authenticated users
+    // (`system:discovery`); the version and health, for anyone.
+    if who.name == "system:anonymous"
+        && !matches!(route, Route::Version | Route::Health | Route::Resource(_))
+    {
+        return error_response(&ApiError::new(
+            403,
+            "Forbidden",
+            format!(
+                "forbidden: User \"system:anonymous\" cannot get path \"{}\"",
+                uri.path()
+            ),
+        ));
+    }
     let result = match route {
         Route::Version => Ok(json_response(
             200,
@@ -518,12 +545,30 @@ fn parse_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
             ),
         ));
     }
+    // Only the media types kube-apiserver reads (an empty one is JSON): a
+    // `text/plain` POST, which a web page may send across origins without
+    // asking, is refused as kube-apiserver refuses it.
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !matches!(media.as_str(), "" | "application/json" | "application/yaml") {
+        return Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf, application/cbor (got {media})"
+            ),
+        ));
+    }
     if body.is_empty() {
         return Err(ApiError::bad_request(
             "the request has no body; send the object as JSON",
         ));
     }
-    if content_type.contains("yaml") {
+    if media == "application/yaml" {
         let y: serde_yaml::Value = serde_yaml::from_slice(body).map_err(|e| {
             ApiError::bad_request(format!(
                 "the body is not valid YAML: {}",

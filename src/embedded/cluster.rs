@@ -417,6 +417,9 @@ pub fn default_users() -> Vec<User> {
 }
 
 struct Shared {
+    /// The certificate authority and serving certificate, made when first
+    /// served over TCP.
+    tls: std::sync::OnceLock<Result<Arc<super::tls::Identity>, String>>,
     state: Mutex<State>,
     changes: broadcast::Sender<Arc<Change>>,
     clock: Clock,
@@ -449,6 +452,7 @@ impl Cluster {
         let (changes, _) = broadcast::channel(4096);
         let cluster = Self {
             shared: Arc::new(Shared {
+                tls: std::sync::OnceLock::new(),
                 state: Mutex::new(State {
                     rv: 1,
                     types: registry::builtins(),
@@ -525,7 +529,12 @@ impl Cluster {
                 let _ = f.write_all(line.as_bytes());
             }
         }
-        lock(&self.shared.requests).push(RequestRecord {
+        let mut requests = lock(&self.shared.requests);
+        // The log is bounded: a long-running server keeps the latest half.
+        if requests.len() >= MAX_REQUESTS_KEPT {
+            requests.drain(..MAX_REQUESTS_KEPT / 2);
+        }
+        requests.push(RequestRecord {
             method: method.into(),
             path: path.into(),
             query: query.into(),
@@ -537,6 +546,18 @@ impl Cluster {
     /// The users this cluster authenticates.
     pub fn users(&self) -> Vec<User> {
         lock(&self.shared.users).clone()
+    }
+
+    /// This cluster's TLS identity (made once, on first use).
+    pub fn tls(&self) -> Result<Arc<super::tls::Identity>, String> {
+        self.shared
+            .tls
+            .get_or_init(|| {
+                super::tls::Identity::generate()
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
     }
 
     /// Replace the users (a scenario's `users:`).
@@ -552,7 +573,7 @@ impl Cluster {
             .cloned()
     }
 
-    /// Every request served so far, in order.
+    /// The requests served, in order (the latest [`MAX_REQUESTS_KEPT`] at most).
     pub fn requests(&self) -> Vec<RequestRecord> {
         lock(&self.shared.requests).clone()
     }
@@ -1812,6 +1833,9 @@ fn get_in(st: &State, rt: &ResourceType, ns: Option<&str>, name: &str) -> ApiRes
         .map(|s| s.object())
         .ok_or_else(|| ApiError::not_found(rt, name))
 }
+
+/// Requests the server remembers (for tests and the request kinds' count).
+pub const MAX_REQUESTS_KEPT: usize = 100_000;
 
 /// A write that names a resourceVersion only applies to that version (409).
 pub fn check_resource_version(

@@ -54,16 +54,13 @@ impl Auditor {
                 "object": format!("{} {}/{}", subject.kind, subject.namespace, subject.name),
                 "action": action, "plan": plan, "result": result,
             });
+            // One line is one write() on a file opened to append, so that
+            // writers at once never interleave inside a line.
             let written = path
                 .parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|_| {
-                    let mut f = std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(path)?;
-                    writeln!(f, "{line}")
-                });
+                .map_or(Ok(()), crate::files::private_dir)
+                .and_then(|_| crate::files::append_private(path))
+                .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
             if let Err(e) = written {
                 tracing::warn!("cannot append to the audit log {}: {e}", path.display());
             }

@@ -63,8 +63,9 @@ pub fn save_vars(
         table.insert(k, toml_edit::value(v.as_str()));
     }
     all.insert(context, toml_edit::Item::Table(table));
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    std::fs::write(&path, doc.to_string())
+    // settings.toml may hold secrets now: the operator's alone.
+    crate::files::private_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    crate::files::write_private(&path, doc.to_string().as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path)
 }

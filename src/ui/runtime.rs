@@ -281,7 +281,9 @@ async fn connect_checked(opts: &ConnectOptions) -> color_eyre::Result<Connection
 
 fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let dir = super::config::state_dir();
-    std::fs::create_dir_all(&dir).ok()?;
+    // Created private before the appender opens it (it would make it 0644).
+    crate::files::private_dir(&dir).ok()?;
+    crate::files::append_private(&dir.join("console.log")).ok()?;
     let appender = tracing_appender::rolling::never(&dir, "console.log");
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let filter = tracing_subscriber::EnvFilter::try_from_env("SWARMDECK_LOG")

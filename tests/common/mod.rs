@@ -111,7 +111,7 @@ impl Served {
         let kubeconfig = dir.path().join("kubeconfig");
         std::fs::write(
             &kubeconfig,
-            swarmdeck::embedded::kubeconfig(&cluster, &format!("http://{addr}"), namespace),
+            swarmdeck::embedded::kubeconfig(&cluster, &swarmdeck::embedded::url(addr), namespace),
         )
         .unwrap();
         Served {
