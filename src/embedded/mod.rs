@@ -40,6 +40,9 @@ pub async fn serve_tcp(
         .map_err(|e| std::io::Error::other(format!("the embedded cluster's TLS: {e}")))?;
     let app = api::tcp_router(cluster.clone());
     let task = tokio::spawn(async move {
+        // Connections end with the server (aborting the task drops this),
+        // as a stopped kube-apiserver's do.
+        let (alive, _) = tokio::sync::watch::channel(());
         loop {
             let (tcp, _) = match listener.accept().await {
                 Ok(c) => c,
@@ -51,16 +54,21 @@ pub async fn serve_tcp(
             };
             let _ = tcp.set_nodelay(true);
             let (acceptor, app) = (acceptor.clone(), app.clone());
+            let mut gone = alive.subscribe();
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
                 let service = hyper_util::service::TowerToHyperService::new(app);
-                let _ = hyper_util::server::conn::auto::Builder::new(
+                let builder = hyper_util::server::conn::auto::Builder::new(
                     hyper_util::rt::TokioExecutor::new(),
-                )
-                .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), service)
-                .await;
+                );
+                let connection = builder
+                    .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), service);
+                tokio::select! {
+                    _ = connection => {}
+                    _ = gone.changed() => {}
+                }
             });
         }
     });

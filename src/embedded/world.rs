@@ -351,6 +351,10 @@ fn name_of(o: &Value) -> &str {
     o["metadata"]["name"].as_str().unwrap_or("")
 }
 
+/// The most pods the simulated StatefulSet controller makes for one
+/// StatefulSet, whatever its `spec.replicas` says.
+pub const MAX_ORDINALS: i64 = 100_000;
+
 impl World {
     pub fn new(cluster: Cluster, faults: Vec<Fault>, timing: Timing, nodes: usize) -> Self {
         let started_ms = cluster.clock().now_ms();
@@ -621,7 +625,12 @@ impl World {
         for sts in self.cluster.all("apps", "statefulsets") {
             let ns = ns_of(&sts).unwrap_or("default").to_owned();
             let name = name_of(&sts).to_owned();
-            let want = sts["spec"]["replicas"].as_i64().unwrap_or(1).max(0);
+            // A number from a client sizes no loop unbounded: the simulated
+            // controller makes at most MAX_ORDINALS pods of one StatefulSet.
+            let want = sts["spec"]["replicas"]
+                .as_i64()
+                .unwrap_or(1)
+                .clamp(0, MAX_ORDINALS);
             let parallel = sts["spec"]["podManagementPolicy"] == "Parallel";
             let owned = index.get(&uid_key(&sts)).cloned().unwrap_or_default();
             let by_ordinal: BTreeMap<i64, Stored> = owned

@@ -90,7 +90,9 @@ pub fn spawn(effect: Effect, client: kube::Client, auditor: Auditor, tx: mpsc::S
     });
 }
 
-async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> Option<Event> {
+/// Carry out one of the effects this module performs; the Event it brings
+/// back (None: nothing to report).
+pub async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> Option<Event> {
     match effect {
         Effect::Scale {
             namespace,

@@ -216,7 +216,11 @@ pub fn documents(
     let Some(live) = live else {
         return validate(text, vars);
     };
-    let mut docs = manifest::load_literal(text).map_err(problem)?;
+    // Parsed, made whole (masked values restored), then validated.
+    let mut docs = manifest::parse_documents(text).map_err(problem)?;
+    if docs.is_empty() {
+        return Err(problem(ManifestError::Empty));
+    }
     for d in &mut docs {
         let same = d.kind() == live["kind"].as_str().unwrap_or_default()
             && d.name() == live["metadata"]["name"].as_str().unwrap_or_default();
@@ -247,6 +251,9 @@ pub fn documents(
         {
             meta.insert("resourceVersion".into(), rv.into());
         }
+    }
+    for d in &docs {
+        manifest::validate(d).map_err(problem)?;
     }
     Ok(docs)
 }

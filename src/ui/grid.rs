@@ -577,10 +577,16 @@ pub fn summary(g: &GridData, s: &GridStyles) -> Line<'static> {
     if g.rebalance_requested {
         spans.push(Span::styled("· rebalance requested ", s.pending));
     }
-    if let Some(e) = &g.jobs_error {
-        spans.push(Span::styled(format!("· {e}"), s.error));
-    }
     Line::from(spans)
+}
+
+/// Why the swarm cannot be planned (its jobs do not parse, its replica
+/// count is past the limit): a line of its own, under the summary, so that
+/// a narrow terminal still shows it.
+pub fn problem_line(g: &GridData, s: &GridStyles) -> Option<Line<'static>> {
+    g.jobs_error
+        .as_ref()
+        .map(|e| Line::from(Span::styled(e.clone(), s.error)))
 }
 
 /// The handoff under way (phase, for how long, each stream from → to), a

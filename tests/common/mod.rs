@@ -339,6 +339,33 @@ pub fn press(m: &mut swarmdeck::ui::app::Model, text: &str) -> Vec<swarmdeck::ui
     effects
 }
 
+/// Ctrl and a letter typed into the console's model.
+pub fn press_ctrl(m: &mut swarmdeck::ui::app::Model, c: char) -> Vec<swarmdeck::ui::app::Effect> {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    m.refresh_rows();
+    swarmdeck::ui::app::update(
+        m,
+        swarmdeck::ui::app::Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)),
+    )
+}
+
+/// The console's model with the default theme and keymap over `cluster`'s
+/// clock, in namespace swarm, with no stores behind it.
+pub fn console_model(cluster: &Cluster) -> swarmdeck::ui::app::Model {
+    use swarmdeck::ui::app::{Header, Model};
+    let (theme, _) = swarmdeck::ui::theme::ThemeSource { user_dir: None }.load("default");
+    let (keymap, _) = swarmdeck::ui::keymap::Keymap::load("default", None, false);
+    let mut m = Model::new(
+        Header::default(),
+        "swarm".into(),
+        swarmdeck::ui::data::Stores::default(),
+        theme,
+        keymap,
+    );
+    m.now_ms = cluster.clock().now_ms();
+    m
+}
+
 /// A drawn buffer as text: one line per row, trailing blanks trimmed.
 pub fn screen_text(buf: &ratatui::buffer::Buffer) -> String {
     let mut out = String::new();

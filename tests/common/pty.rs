@@ -89,6 +89,11 @@ impl Tui {
         }
     }
 
+    /// The program's HOME (its state is in `state/`, its configuration in `config/`).
+    pub fn home(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn screen(&self) -> String {
         self.parser.lock().unwrap().screen().contents()
     }

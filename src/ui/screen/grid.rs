@@ -235,6 +235,7 @@ pub(crate) fn render_grid(model: &Model, g: &GridState, f: &mut Frame, area: Rec
     };
     let styles = grid_styles(model);
     let mut lines = vec![crate::ui::grid::summary(data, &styles)];
+    lines.extend(crate::ui::grid::problem_line(data, &styles));
     lines.extend(crate::ui::grid::handoff_lines(data, &styles, model.now_ms));
     lines.extend(crate::ui::grid::preview_lines(data, &styles));
     if let Some(engine) = model
