@@ -662,6 +662,9 @@ async fn the_embedded_cluster_answers_as_kube_apiserver_does() {
     embedded.extend(log_scenarios(&emb_admin, &ns).await);
     real.extend(table_scenarios(&real_admin, &ns).await);
     embedded.extend(table_scenarios(&emb_admin, &ns).await);
+    real.extend(guard_scenarios(&real_kc, "realk8s-admin", &real_admin, &ns).await);
+    embedded
+        .extend(guard_scenarios(&served.kubeconfig, "swarmdeck-embedded", &emb_admin, &ns).await);
     {
         let (real_kc, emb_kc, ns) = (real_kc.clone(), served.kubeconfig.clone(), ns.clone());
         let (r, e) = tokio::task::spawn_blocking(move || {
@@ -722,6 +725,81 @@ async fn the_embedded_cluster_answers_as_kube_apiserver_does() {
         "the embedded cluster differs from kube-apiserver:\n{}",
         unexplained.join("\n")
     );
+}
+
+/// A server's guards: a request without credentials (`system:anonymous`),
+/// one with a token nobody has, a body in a media type the server does not
+/// read (a web page's cross-origin `text/plain` POST).
+async fn guard_scenarios(
+    kubeconfig: &std::path::Path,
+    context: &str,
+    admin: &kube::Client,
+    ns: &str,
+) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    let with_token = async |token: Option<&str>| {
+        let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+        let options = kube::config::KubeConfigOptions {
+            context: Some(context.to_owned()),
+            ..Default::default()
+        };
+        let mut config = kube::Config::from_custom_kubeconfig(kc, &options)
+            .await
+            .unwrap();
+        config.auth_info = kube::config::AuthInfo {
+            token: token.map(|t| t.to_owned().into()),
+            ..Default::default()
+        };
+        kube::Client::try_from(config).unwrap()
+    };
+    let anonymous = with_token(None).await;
+    let stranger = with_token(Some("a-token-nobody-has")).await;
+    let get = |path: String| http::Request::get(path).body(Vec::new()).unwrap();
+    for (name, client, path) in [
+        (
+            "anonymous: list configmaps",
+            &anonymous,
+            format!("/api/v1/namespaces/{ns}/configmaps"),
+        ),
+        ("anonymous: discovery", &anonymous, "/api".to_owned()),
+        ("anonymous: openapi", &anonymous, "/openapi/v3".to_owned()),
+        (
+            "an unknown token: list configmaps",
+            &stranger,
+            format!("/api/v1/namespaces/{ns}/configmaps"),
+        ),
+    ] {
+        out.insert(
+            format!("guards: {name}"),
+            outcome(client.request::<Value>(get(path)).await.map(|_| "served")),
+        );
+    }
+    out.insert(
+        "guards: anonymous: version".into(),
+        outcome(
+            anonymous
+                .request::<Value>(get("/version".into()))
+                .await
+                .map(|v| v["major"].is_string()),
+        ),
+    );
+    let body = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "from-a-web-page"}})
+    .to_string();
+    let post = http::Request::post(format!("/api/v1/namespaces/{ns}/configmaps"))
+        .header("Content-Type", "text/plain")
+        .body(body.into_bytes())
+        .unwrap();
+    out.insert(
+        "guards: a text/plain POST".into(),
+        outcome(admin.request::<Value>(post).await.map(|_| "created")),
+    );
+    let cms: Api<ConfigMap> = Api::namespaced(admin.clone(), ns);
+    out.insert(
+        "guards: a text/plain POST: created nothing".into(),
+        outcome(cms.get_opt("from-a-web-page").await.map(|c| c.is_none())),
+    );
+    out
 }
 
 /// Namespace deletion: the answer says Terminating; what is in it goes, then

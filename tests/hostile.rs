@@ -442,6 +442,45 @@ fn every_verb_over_a_hostile_cluster() {
     assert!(text.contains(&format!("log {HOSTILE}")));
 }
 
+/// To a terminal, the command line shows what the cluster wrote and obeys
+/// none of it: `logs`, `get -o yaml` and `get` in a pseudo-terminal.
+#[test]
+fn the_command_line_to_a_terminal_sends_no_escape() {
+    let served = Served::start("swarm");
+    load_hostile(&served.cluster);
+    let kc = served.kubeconfig.display().to_string();
+    let pods = served.cluster.resolve("", "v1", "pods").unwrap();
+    for _ in 0..200 {
+        let pod = served
+            .cluster
+            .get(&pods, Some("ops"), "report-builder")
+            .unwrap();
+        if pod["status"]["phase"] == "Running" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for args in [
+        format!("logs report-builder -n ops --kubeconfig {kc}"),
+        format!("get cm -o yaml --kubeconfig {kc}"),
+        format!("get cm --kubeconfig {kc}"),
+    ] {
+        let t = Tui::start(&args);
+        let s = t.wait_for("the command's exit", |s| s.contains("EXITED"));
+        assert!(s.contains("EXITED 0"), "{args}: {s}");
+        let raw = console_bytes(&t);
+        let foreign = foreign_sequences(&raw);
+        assert!(
+            foreign.is_empty(),
+            "{args}: the terminal was sent {foreign:?}"
+        );
+        if args.starts_with("logs") {
+            let text = String::from_utf8_lossy(&raw);
+            assert!(text.contains("log pwn ␛]52;c;aGFja2Vk␇"), "{text:.400}");
+        }
+    }
+}
+
 /// A save of an object someone changed since it was opened is refused
 /// with a diff; `r` re-opens on theirs, `o` overwrites on request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1596,6 +1596,8 @@ async fn get(session: Session, args: &crate::cli::GetArgs) -> Outcome {
         if let Some(m) = v["metadata"].as_object_mut() {
             m.remove("managedFields");
         }
+        // A Secret's values never leave masked (a no-op for other kinds).
+        crate::domain::secret::mask(v);
     }
     match args.output {
         Output::Json => Ok(pretty(

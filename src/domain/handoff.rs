@@ -98,6 +98,14 @@ pub struct HandoffState {
 impl HandoffState {
     /// Parse the annotation; the error names it.
     pub fn parse(value: &str) -> Result<Self, String> {
+        // Kubernetes holds all of an object's annotations within 256 KiB;
+        // a longer value is not one a server let through.
+        if value.len() > 256 * 1024 {
+            return Err(format!(
+                "annotation {STATE_ANNOTATION} is {} bytes, more than the 256 KiB an object's annotations may hold",
+                value.len()
+            ));
+        }
         serde_json::from_str(value)
             .map_err(|e| format!("annotation {STATE_ANNOTATION} does not parse: {e}"))
     }
