@@ -641,3 +641,94 @@ fn deployments_their_pods_and_a_masked_secret() {
     t.send(b"q");
     t.wait_for("exit", |s| s.contains("EXITED 0"));
 }
+
+/// The terminal as a shell expects it after the program: main screen,
+/// cursor shown, canonical input and echo on (from `stty -a`).
+fn assert_terminal_restored(t: &Tui, after: &str) {
+    let parser = t.parser.lock().unwrap();
+    assert!(
+        !parser.screen().alternate_screen(),
+        "the main screen is back"
+    );
+    assert!(
+        !parser.screen().hide_cursor(),
+        "the cursor is visible again"
+    );
+    drop(parser);
+    assert!(after.split_whitespace().any(|w| w == "icanon"), "{after}");
+    assert!(after.split_whitespace().any(|w| w == "echo"), "{after}");
+}
+
+/// SIGINT, SIGTERM, SIGHUP (an ssh link that drops) and SIGQUIT end the
+/// console as `q` does: terminal restored, exit code 128 + n.
+#[test]
+fn every_signal_restores_the_terminal_and_exits_with_128_plus_n() {
+    for (name, number) in [("INT", 2), ("TERM", 15), ("HUP", 1), ("QUIT", 3)] {
+        let t = Tui::start("--embedded");
+        t.wait_for("the demo pods", |s| s.contains("swarm-worker-0"));
+        t.signal(name);
+        let after = t.wait_for("the shell after the signal", |s| {
+            s.contains("EXITED") && s.contains("speed")
+        });
+        assert!(
+            after.contains(&format!("EXITED {}", 128 + number)),
+            "SIG{name}: {after}"
+        );
+        assert_terminal_restored(&t, &after);
+    }
+}
+
+/// A signal while the console's engine leads hands its Lease back before
+/// the process exits, so another engine takes over at once.
+#[test]
+fn a_dropped_ssh_link_hands_the_engines_lease_back() {
+    // The new worker is slow to start: the engine leads while it waits.
+    let slow = swarmdeck::embedded::world::Fault {
+        pod: Some("swarm/swarm-worker-2".into()),
+        task: None,
+        node: None,
+        fault: swarmdeck::embedded::world::FaultKind::SlowStart,
+        event: None,
+        every: None,
+        after_seconds: None,
+    };
+    let served = Served::start_with("swarm", vec![slow]);
+    let t = Tui::start(&format!("--kubeconfig {}", served.kubeconfig.display()));
+    t.wait_for("the console's engine standing by", |s| {
+        s.contains("engine:standby")
+    });
+    t.send(b":grid\r");
+    t.wait_for("the grid with 2 converged workers", |s| {
+        s.contains("2 workers (2 converged)")
+    });
+    t.send(b"s");
+    t.send(b"3\r");
+    t.wait_for("the plan", |s| s.contains("plan (scale to 3)"));
+    t.send(b"y");
+    let leases = served
+        .cluster
+        .resolve("coordination.k8s.io", "v1", "leases")
+        .unwrap();
+    let holder = || {
+        served
+            .cluster
+            .get(&leases, Some("swarm"), "swarmdeck-engine")
+            .ok()
+            .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_owned))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !holder().is_some_and(|h| h.starts_with("console:")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the console's engine never led"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    t.signal("HUP");
+    let after = t.wait_for("the shell after the signal", |s| {
+        s.contains("EXITED") && s.contains("speed")
+    });
+    assert!(after.contains("EXITED 129"), "{after}");
+    assert_eq!(holder(), None, "the Lease was handed back");
+    assert_terminal_restored(&t, &after);
+}

@@ -490,10 +490,16 @@ fn console(args: ConsoleArgs, conn: &ConnectionArgs) -> Outcome {
     };
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| CommandError(format!("cannot start the async runtime: {e}")))?;
-    runtime
+    let ended = runtime
         .block_on(run(opts))
         .map_err(|e| CommandError(format!("{e}")))?;
-    Ok(String::new())
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match ended {
+        crate::ui::runtime::Ended::Quit => Ok(String::new()),
+        // Everything is restored and handed back by now: exit as a process
+        // killed by the signal is expected to (128 + its number).
+        crate::ui::runtime::Ended::Signal(n) => std::process::exit(128 + n),
+    }
 }
 
 /// What a verb does to the cluster. The connection flags are checked once,

@@ -489,9 +489,9 @@ pub fn start_engine(
     fallback_namespace: String,
     read_only: bool,
     tx: mpsc::Sender<Event>,
-) -> tokio::sync::oneshot::Sender<()> {
+) -> EngineHandle {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
+    let done = tokio::spawn(async move {
         let namespaces = match only {
             Some(ns) => vec![ns],
             None => managed_namespaces(&client, &fallback_namespace).await,
@@ -523,7 +523,22 @@ pub fn start_engine(
             .await;
         forward.abort();
     });
-    stop
+    EngineHandle { stop, done }
+}
+
+/// The console's engine, running until stopped.
+pub struct EngineHandle {
+    stop: tokio::sync::oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl EngineHandle {
+    /// Stop it: it hands back the Leases it holds; wait for that at most
+    /// `within` (a server that does not answer must not hold the exit).
+    pub async fn stop(self, within: std::time::Duration) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(within, self.done).await;
+    }
 }
 
 async fn managed_namespaces(client: &kube::Client, fallback: &str) -> Vec<String> {

@@ -163,7 +163,7 @@ fn rewatch(
     read_only: bool,
     (tx, etx): (&mpsc::Sender<stores::Changed>, &mpsc::Sender<Event>),
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
-    engine: &mut tokio::sync::oneshot::Sender<()>,
+    engine: &mut super::act::EngineHandle,
 ) -> Stores {
     for t in tasks.drain(..) {
         t.abort();
@@ -179,7 +179,7 @@ fn rewatch(
             etx.clone(),
         ),
     );
-    let _ = old.send(());
+    tokio::spawn(old.stop(Duration::from_secs(3)));
     let (stores_now, handles) = spawn_stores(&conn.client, tx, only);
     *tasks = handles;
     stores_now
@@ -297,7 +297,40 @@ fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
 }
 
 /// Run the console until the user quits.
-pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
+/// How the console ended: quit by the operator, or stopped by a signal
+/// (its number; the process then exits with 128 + it, as a shell expects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Quit,
+    Signal(i32),
+}
+
+/// SIGINT, SIGTERM, SIGHUP and SIGQUIT as one stream of signal numbers: an
+/// ssh link that drops, `timeout`, a tmux pane killed, `kill` — each ends
+/// the console as `q` does (terminal restored, Leases handed back).
+fn signals() -> std::io::Result<mpsc::Receiver<i32>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = mpsc::channel(4);
+    for (kind, number) in [
+        (SignalKind::interrupt(), 2),
+        (SignalKind::terminate(), 15),
+        (SignalKind::hangup(), 1),
+        (SignalKind::quit(), 3),
+    ] {
+        let mut stream = signal(kind)?;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while stream.recv().await.is_some() {
+                if tx.send(number).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    Ok(rx)
+}
+
+pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<Ended> {
     let _log = init_logging();
     let dir = super::config::config_dir(opts.config_dir.as_deref());
     let (settings, settings_error) = super::config::load_settings(dir.as_deref());
@@ -369,6 +402,7 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
         model.message.get_or_insert(("no kubeconfig found: showing the embedded demo cluster (use --kubeconfig or --context for a real one)".into(), MessageKind::Info));
     }
 
+    let mut signalled = signals()?;
     let mut terminal = ratatui::init();
     let (etx, mut effects_done) = mpsc::channel::<Event>(64);
     let mut engine = super::act::start_engine(
@@ -392,7 +426,7 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
     let mut last_draw = Instant::now() - FRAME;
     let mut ages = tokio::time::interval(AGE_REFRESH);
     ages.tick().await;
-    let result: color_eyre::Result<()> = loop {
+    let result: color_eyre::Result<Ended> = loop {
         if dirty && last_draw.elapsed() >= FRAME {
             model.now_ms = now_ms();
             model.page = terminal
@@ -419,8 +453,12 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
                 Some(Ok(crossterm::event::Event::Resize(_, _))) => Event::Resize,
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => break Err(e.into()),
-                None => break Ok(()),
+                None => break Ok(Ended::Quit),
             },
+            Some(number) = signalled.recv() => {
+                tracing::info!("signal {number}: leaving");
+                break Ok(Ended::Signal(number));
+            }
             Some(_) = changes.recv() => Event::StoreChanged,
             Some(ev) = effects_done.recv() => ev,
             Some(result) = switched.recv() => match result {
@@ -678,13 +716,12 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
             }
         }
         if quit || model.quit {
-            break Ok(());
+            break Ok(Ended::Quit);
         }
     };
     ratatui::restore();
-    // A clean exit releases the engine's leases; give it a moment to.
-    let _ = engine.send(());
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Any exit hands the engine's Leases back, within a bounded time.
+    engine.stop(Duration::from_secs(3)).await;
     for t in tasks {
         t.abort();
     }

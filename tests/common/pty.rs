@@ -38,7 +38,7 @@ impl Tui {
         let mut cmd = CommandBuilder::new("bash");
         cmd.arg("-c");
         cmd.arg(format!(
-            "{} {args}; echo; echo EXITED $?; stty -a",
+            "{} {args}; code=$?; echo; echo EXITED $code; stty -a",
             env!("CARGO_BIN_EXE_swarmdeck")
         ));
         cmd.env("TERM", "xterm-256color");
@@ -87,6 +87,26 @@ impl Tui {
             child,
             _dir: dir,
         }
+    }
+
+    /// Send signal `name` (TERM, HUP, ...) to the program (not the shell
+    /// that runs it and reports its exit).
+    pub fn signal(&self, name: &str) {
+        let shell = self.child.process_id().expect("the shell's pid");
+        let found = std::process::Command::new("pgrep")
+            .args(["-P", &shell.to_string()])
+            .output()
+            .expect("pgrep runs");
+        let pid = String::from_utf8_lossy(&found.stdout)
+            .split_whitespace()
+            .next()
+            .expect("the program runs under the shell")
+            .to_owned();
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -{name} {pid}");
     }
 
     /// The program's HOME (its state is in `state/`, its configuration in `config/`).
