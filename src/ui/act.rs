@@ -235,6 +235,41 @@ pub async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> 
                 result,
             })
         }
+        Effect::Delete {
+            api,
+            namespace,
+            name,
+            what,
+        } => {
+            let result = api_of(client.clone(), &api, &namespace)
+                .delete(&name, &DeleteParams::default())
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    if crate::cluster::gate::is_refusal(&e) {
+                        "read-only mode: nothing was sent".to_owned()
+                    } else {
+                        crate::cluster::explain(&e)
+                    }
+                });
+            // Every write the console sends leaves its line in the audit.
+            if !result.as_ref().is_err_and(|e| e.starts_with("read-only")) {
+                let subject = Subject {
+                    api_version: api.api_version(),
+                    kind: api.kind.clone(),
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                };
+                let (said, failed) = match &result {
+                    Ok(()) => ("deleted".to_owned(), false),
+                    Err(e) => (format!("failed: {e}"), true),
+                };
+                audit
+                    .record(&subject, "Delete", "delete from the console", &said, failed)
+                    .await;
+            }
+            Some(Event::Deleted { what, result })
+        }
         Effect::EditFetch {
             api,
             namespace,

@@ -11,7 +11,6 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Event as KEvent, Pod};
 use kube::Api;
-use kube::api::DeleteParams;
 use tokio::sync::mpsc;
 
 use super::app::{Effect, Event, Header, MessageKind, Model, update};
@@ -638,19 +637,6 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<Ended> {
                         let _ = etx.send(Event::Yaml { title, result }).await;
                     });
                 }
-                Effect::Delete {
-                    api,
-                    namespace,
-                    name,
-                    what,
-                } => {
-                    let client = conn.client.clone();
-                    let etx = etx.clone();
-                    tokio::spawn(async move {
-                        let result = delete(client, &api, &namespace, &name).await;
-                        let _ = etx.send(Event::Deleted { what, result }).await;
-                    });
-                }
                 Effect::LoadAudit => {
                     let etx = etx.clone();
                     tokio::spawn(async move {
@@ -670,7 +656,8 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<Ended> {
                 | Effect::EditFetch { .. }
                 | Effect::ApplyUnit { .. }
                 | Effect::DeleteUnit { .. }
-                | Effect::DiffUnit { .. }) => {
+                | Effect::DiffUnit { .. }
+                | Effect::Delete { .. }) => {
                     super::act::spawn(acting, conn.client.clone(), auditor_of(&conn), etx.clone());
                 }
                 Effect::Rescope(ns) => {
@@ -800,25 +787,6 @@ fn read_table(
         }
         reader.abort();
     })
-}
-
-async fn delete(
-    client: kube::Client,
-    api: &crate::cluster::discovery::ApiKind,
-    namespace: &str,
-    name: &str,
-) -> Result<(), String> {
-    super::act::api_of(client, api, namespace)
-        .delete(name, &DeleteParams::default())
-        .await
-        .map(|_| ())
-        .map_err(|e| {
-            if crate::cluster::gate::is_refusal(&e) {
-                "read-only mode: nothing was sent".to_owned()
-            } else {
-                crate::cluster::explain(&e)
-            }
-        })
 }
 
 /// Draw once into a buffer (tests and benchmarks).
