@@ -40,6 +40,22 @@ impl Clock {
         }
     }
 
+    /// Milliseconds on a clock of this process that only moves forward (a
+    /// manual clock: its own time): for judging how long something lasted
+    /// here, never for a timestamp written anywhere.
+    pub fn local_ms(&self) -> i64 {
+        match &self.manual {
+            Some(t) => t.load(Ordering::SeqCst),
+            None => {
+                static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+                START
+                    .get_or_init(std::time::Instant::now)
+                    .elapsed()
+                    .as_millis() as i64
+            }
+        }
+    }
+
     /// Move a manual clock forward; a system clock ignores this.
     pub fn advance_ms(&self, ms: i64) {
         if let Some(t) = &self.manual {

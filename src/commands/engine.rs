@@ -8,7 +8,7 @@ use super::{CommandError, Outcome, Session, engine_err, fail, parse_sets, read_i
 use crate::cli::{ConnectionArgs, OperatorArgs, UnitArgs};
 use crate::domain::manifest;
 use crate::engine::audit::Auditor;
-use crate::engine::lease::{self, LeaseConfig, Role};
+use crate::engine::lease::{self, Elector, Fences, LeaseConfig, Role};
 use crate::engine::unit::{self, Action};
 
 /// Who carries out an intent written in a namespace.
@@ -19,14 +19,21 @@ pub(super) enum Actor {
     Here(Held),
 }
 
-/// A lease this command holds, renewed in the background until released.
+/// A lease this command holds, renewed in the background until released;
+/// its client writes only while the lease is current (see `lease::fenced`).
 pub(super) struct Held {
     client: kube::Client,
+    fenced: kube::Client,
     cfg: LeaseConfig,
     renew: tokio::task::JoinHandle<()>,
 }
 
 impl Held {
+    /// The client to act with: its writes stop when the lease is lost.
+    pub(super) fn client(&self) -> &kube::Client {
+        &self.fenced
+    }
+
     pub(super) async fn release(self) {
         self.renew.abort();
         if let Err(e) = lease::release(&self.client, &self.cfg).await {
@@ -35,41 +42,66 @@ impl Held {
     }
 }
 
-fn now_ms() -> i64 {
-    crate::time::Clock::system().now_ms()
-}
+const RENEW_EVERY: Duration = Duration::from_secs(5);
+const RENEW_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Take the namespace's lease for the duration of a command, or name the
-/// engine that leads it.
+/// engine that leads it. While held it is renewed as the engine renews its
+/// own: each renewal with a deadline, the writes fenced by it.
 pub(super) async fn take_or_delegate(
     client: &kube::Client,
     namespace: &str,
     user: &str,
 ) -> Result<Actor, CommandError> {
+    let clock = crate::time::Clock::system();
     let cfg = LeaseConfig {
         namespace: namespace.to_owned(),
         identity: format!("cli:{}", lease::default_identity(user)),
         duration: Duration::from_secs(15),
     };
-    match lease::elect(client, &cfg, now_ms())
+    let mut elector = Elector::new(cfg.clone());
+    let fences = Fences::new(clock.clone());
+    let sent = clock.local_ms();
+    let first = tokio::time::timeout(RENEW_DEADLINE, elector.round(client, clock.now_ms(), sent))
         .await
-        .map_err(engine_err)?
-    {
+        .map_err(|_| {
+            CommandError(format!(
+                "Lease {namespace}/{}: the server did not answer within {} s; nothing was changed",
+                lease::LEASE_NAME,
+                RENEW_DEADLINE.as_secs()
+            ))
+        })?
+        .map_err(engine_err)?;
+    match first {
         Role::Observer { leader } => Ok(Actor::Engine(
             leader.unwrap_or_else(|| "another engine".to_owned()),
         )),
         Role::Leader => {
-            let (c, k) = (client.clone(), cfg.clone());
+            fences.grant(namespace, sent + RENEW_DEADLINE.as_millis() as i64);
+            let (c, f, ns) = (client.clone(), fences.clone(), namespace.to_owned());
             let renew = tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                    if let Err(e) = lease::elect(&c, &k, now_ms()).await {
-                        tracing::warn!("renewing the lease: {e}");
+                    tokio::time::sleep(RENEW_EVERY).await;
+                    let sent = clock.local_ms();
+                    match tokio::time::timeout(
+                        RENEW_DEADLINE,
+                        elector.round(&c, clock.now_ms(), sent),
+                    )
+                    .await
+                    {
+                        Ok(Ok(Role::Leader)) => {
+                            f.grant(&ns, sent + RENEW_DEADLINE.as_millis() as i64)
+                        }
+                        other => {
+                            f.revoke(&ns);
+                            tracing::warn!("the lease on {ns} is lost ({other:?}): writes stop");
+                        }
                     }
                 }
             });
             Ok(Actor::Here(Held {
                 client: client.clone(),
+                fenced: lease::fenced(client.clone(), fences),
                 cfg,
                 renew,
             }))

@@ -1088,7 +1088,7 @@ async fn rebalance(session: Session, args: &RebalanceArgs) -> Outcome {
     let result = match take_or_delegate(&client, &swarm.namespace, &audit.user).await {
         Err(e) => Err(e),
         Ok(Actor::Here(held)) => {
-            let r = run_reconcile(&client, &swarm, false, &report).await;
+            let r = run_reconcile(held.client(), &swarm, false, &report).await;
             held.release().await;
             r
         }
@@ -1372,9 +1372,11 @@ async fn scale_swarm(
         Actor::Here(held) => held,
     };
     let result = if grant_first {
-        run_reconcile(client, swarm, false, report).await
+        run_reconcile(held.client(), swarm, false, report).await
     } else {
-        scale_here(client, swarm, replicas, &api, &sts, report).await
+        let api: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
+            kube::Api::namespaced(held.client().clone(), &swarm.namespace);
+        scale_here(held.client(), swarm, replicas, &api, &sts, report).await
     };
     held.release().await;
     result
@@ -1411,7 +1413,7 @@ async fn set_state(session: Session, args: &crate::cli::SetStateArgs) -> Outcome
     let result = match take_or_delegate(&client, ns, &audit.user).await {
         Err(e) => Err(e),
         Ok(Actor::Here(held)) => {
-            let r = set_state_inner(&client, ns, args, &report).await;
+            let r = set_state_inner(held.client(), ns, args, &report).await;
             held.release().await;
             r
         }

@@ -1152,10 +1152,13 @@ fn delete_options(q: &HashMap<String, String>, body: &[u8]) -> DeleteOptions {
         || b["dryRun"]
             .as_array()
             .is_some_and(|a| a.iter().any(|x| x == "All"));
+    let precondition = |key: &str| b["preconditions"][key].as_str().map(str::to_owned);
     DeleteOptions {
         dry_run,
         grace_period: grace,
         orphan,
+        uid: precondition("uid"),
+        resource_version: precondition("resourceVersion"),
     }
 }
 

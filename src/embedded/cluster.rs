@@ -148,6 +148,9 @@ pub struct DeleteOptions {
     pub dry_run: bool,
     pub grace_period: Option<i64>,
     pub orphan: bool,
+    /// `preconditions.uid` and `.resourceVersion`: delete only that object.
+    pub uid: Option<String>,
+    pub resource_version: Option<String>,
 }
 
 /// How a list is narrowed.
@@ -1573,6 +1576,24 @@ impl Cluster {
         opts: &DeleteOptions,
     ) -> ApiResult<Arc<Value>> {
         let current = self.get(rt, ns, name)?;
+        // Preconditions, in kube-apiserver's words.
+        for (want, field, key) in [
+            (&opts.uid, "UID", "uid"),
+            (&opts.resource_version, "ResourceVersion", "resourceVersion"),
+        ] {
+            if let Some(want) = want {
+                let have = current["metadata"][key].as_str().unwrap_or("");
+                if want != have {
+                    return Err(ApiError::conflict(
+                        rt,
+                        name,
+                        &format!(
+                            "Precondition failed: {field} in precondition: {want}, {field} in object meta: {have}"
+                        ),
+                    ));
+                }
+            }
+        }
         if opts.dry_run {
             return Ok(current);
         }

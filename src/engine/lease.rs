@@ -1,7 +1,13 @@
 //! One active engine per namespace: leader election on the
-//! `coordination.k8s.io` Lease `swarmdeck-engine`. The holder renews it; an
-//! expired lease is taken over; every write carries the resourceVersion it
-//! read, so two engines can never both believe they lead.
+//! `coordination.k8s.io` Lease `swarmdeck-engine`, fenced as client-go's
+//! leader election is. The holder renews it, each renewal with a deadline
+//! shorter than the lease; another holder's lease counts as expired only
+//! once it has not changed for its duration *as this process saw it* (on its
+//! own forward-only clock, never by the holder's timestamps); every Lease
+//! write carries the resourceVersion it read. And an engine writes only
+//! while its leadership is current: [`fenced`] checks, right before each
+//! request leaves, that the last renewal is younger than the renew deadline,
+//! so a renewal that hangs stops the writes before any rival may take over.
 
 use std::time::Duration;
 
@@ -38,8 +44,43 @@ fn micro(ms: i64) -> Option<MicroTime> {
     Timestamp::from_millisecond(ms).ok().map(MicroTime)
 }
 
-/// One election round at `now_ms`: acquire, renew or observe.
-pub async fn elect(client: &kube::Client, cfg: &LeaseConfig, now_ms: i64) -> Result<Role, Error> {
+/// This process's election in one namespace, with what it last saw of the
+/// Lease and when (on its own clock).
+#[derive(Debug, Clone)]
+pub struct Elector {
+    pub cfg: LeaseConfig,
+    /// (holder, renewTime as written, resourceVersion) and when it was first seen.
+    seen: Option<((Option<String>, Option<String>, Option<String>), i64)>,
+}
+
+impl Elector {
+    pub fn new(cfg: LeaseConfig) -> Self {
+        Self { cfg, seen: None }
+    }
+
+    /// One round: acquire, renew or observe. `wall_ms` is what is written
+    /// into the Lease; `local_ms` (this process's forward-only clock) judges
+    /// whether another holder's lease expired: it has when the Lease has
+    /// not changed for its duration since this process first saw it so.
+    pub async fn round(
+        &mut self,
+        client: &kube::Client,
+        wall_ms: i64,
+        local_ms: i64,
+    ) -> Result<Role, Error> {
+        elect(client, &self.cfg, wall_ms, local_ms, &mut self.seen).await
+    }
+}
+
+type Seen = Option<((Option<String>, Option<String>, Option<String>), i64)>;
+
+async fn elect(
+    client: &kube::Client,
+    cfg: &LeaseConfig,
+    now_ms: i64,
+    local_ms: i64,
+    seen: &mut Seen,
+) -> Result<Role, Error> {
     let api: Api<Lease> = Api::namespaced(client.clone(), &cfg.namespace);
     let object = format!("Lease {}/{LEASE_NAME}", cfg.namespace);
     let duration_s = cfg.duration.as_secs().max(1) as i32;
@@ -71,9 +112,22 @@ pub async fn elect(client: &kube::Client, cfg: &LeaseConfig, now_ms: i64) -> Res
     };
     let spec = lease.spec.clone().unwrap_or_default();
     let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
-    let renewed = spec.renew_time.as_ref().map(|t| t.0.as_millisecond());
     let lasts = i64::from(spec.lease_duration_seconds.unwrap_or(duration_s)) * 1000;
-    let expired = renewed.is_none_or(|r| r + lasts < now_ms);
+    // The holder's clock is not ours: a lease has expired when it has not
+    // changed for its duration since this process first saw it as it is.
+    let version = (
+        holder.clone(),
+        spec.renew_time.as_ref().map(|t| t.0.to_string()),
+        lease.metadata.resource_version.clone(),
+    );
+    let since = match seen {
+        Some((v, at)) if *v == version => *at,
+        _ => {
+            *seen = Some((version, local_ms));
+            local_ms
+        }
+    };
+    let expired = holder.is_none() || local_ms - since > lasts;
     let mine = holder.as_deref() == Some(cfg.identity.as_str());
     if !mine && holder.is_some() && !expired {
         return Ok(Role::Observer { leader: holder });
@@ -97,6 +151,95 @@ pub async fn elect(client: &kube::Client, cfg: &LeaseConfig, now_ms: i64) -> Res
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(Role::Observer { leader: holder }),
         Err(e) => Err(Error::kube(&object, e)),
     }
+}
+
+/// Until when, on this process's forward-only clock, an engine may write
+/// in each namespace: granted by a successful renewal (from the moment it
+/// was sent, for the renew deadline), revoked when a renewal fails, times
+/// out or finds another holder.
+#[derive(Debug, Clone)]
+pub struct Fences {
+    clock: crate::time::Clock,
+    until: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, i64>>>,
+}
+
+impl Fences {
+    pub fn new(clock: crate::time::Clock) -> Self {
+        Self {
+            clock,
+            until: Default::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, i64>> {
+        self.until.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn grant(&self, namespace: &str, until_local_ms: i64) {
+        self.lock().insert(namespace.to_owned(), until_local_ms);
+    }
+
+    pub fn revoke(&self, namespace: &str) {
+        self.lock().remove(namespace);
+    }
+
+    /// Does this engine lead `namespace` now?
+    pub fn current(&self, namespace: &str) -> bool {
+        let now = self.clock.local_ms();
+        self.lock().get(namespace).is_some_and(|until| now < *until)
+    }
+}
+
+/// A write refused because the engine's leadership of its namespace is not
+/// current.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "not sent: this engine's lease on namespace {namespace} is not current (the last renewal is older than the renew deadline, or another engine leads); {method} {path} was refused before it left"
+)]
+pub struct NotLeading {
+    pub namespace: String,
+    pub method: String,
+    pub path: String,
+}
+
+/// `client`, fenced: a request that writes in a namespace (anything but
+/// get, list and watch; the Lease's own requests and Events excepted) is
+/// sent only while `fences` says this engine leads that namespace —
+/// checked right before it leaves, not at the start of a round.
+pub fn fenced(client: kube::Client, fences: Fences) -> kube::Client {
+    let namespace = client.default_namespace().to_owned();
+    let service = tower::service_fn(move |req: http::Request<kube::client::Body>| {
+        let (client, fences) = (client.clone(), fences.clone());
+        async move {
+            let path = req.uri().path().to_owned();
+            let writes = !matches!(*req.method(), http::Method::GET | http::Method::HEAD);
+            let ns = path
+                .split("/namespaces/")
+                .nth(1)
+                .and_then(|rest| rest.split('/').next())
+                .filter(|_| path.matches('/').count() > 4)
+                .map(str::to_owned);
+            let exempt =
+                path.contains("/leases/") || path.ends_with("/leases") || path.contains("/events");
+            if writes
+                && !exempt
+                && let Some(ns) = ns
+                && !fences.current(&ns)
+            {
+                let refused = NotLeading {
+                    namespace: ns,
+                    method: req.method().to_string(),
+                    path,
+                };
+                tracing::warn!("{refused}");
+                return Err::<http::Response<kube::client::Body>, tower::BoxError>(Box::new(
+                    refused,
+                ));
+            }
+            client.send(req).await.map_err(tower::BoxError::from)
+        }
+    });
+    kube::Client::new(service, namespace)
 }
 
 /// Give the lease up on a clean exit, so another engine need not wait for it to expire.

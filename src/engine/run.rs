@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 
 use super::Error;
 use super::audit::{Auditor, Subject};
-use super::lease::{self, LeaseConfig, Role};
+use super::lease::{self, Elector, Fences, LeaseConfig, Role};
 use super::swarm::{self, Progress, REBALANCE_ANNOTATION, ReconcileOptions, Verdict};
 use super::task::TARGET_ANNOTATION;
 use crate::domain::assignment::worker_name;
@@ -44,6 +44,10 @@ pub struct EngineConfig {
     pub lease_duration: Duration,
     /// How often (real time) the lease is renewed or contested.
     pub renew_every: Duration,
+    /// How long a renewal may take, and how long after a renewal was sent
+    /// this engine still writes: shorter than the lease, so that a renewal
+    /// that hangs stops the writes before another engine may take over.
+    pub renew_deadline: Duration,
     /// Longest pause between two controller rounds without any change, while
     /// something is to be done (a step that may time out).
     pub resync: Duration,
@@ -71,6 +75,7 @@ impl EngineConfig {
             identity,
             lease_duration: Duration::from_secs(15),
             renew_every: Duration::from_secs(5),
+            renew_deadline: Duration::from_secs(10),
             resync: Duration::from_secs(5),
             idle_resync: Duration::from_secs(5),
             clock: Clock::system(),
@@ -172,6 +177,9 @@ pub struct Engine {
     auditor: Option<Auditor>,
     status: Arc<watch::Sender<EngineStatus>>,
     leading: BTreeMap<String, Arc<AtomicBool>>,
+    /// Per namespace: until when this engine may write (checked by its
+    /// client right before each write).
+    fences: Fences,
     /// Per namespace: is there something to do (leases on demand)?
     wanted: BTreeMap<String, Arc<AtomicBool>>,
     /// Tells the lease keeper that a namespace now wants its lease, or that
@@ -198,8 +206,10 @@ impl Engine {
             .iter()
             .map(|ns| (ns.clone(), Arc::new(AtomicBool::new(false))))
             .collect();
+        let fences = Fences::new(cfg.clock.clone());
         Self {
-            client,
+            client: lease::fenced(client, fences.clone()),
+            fences,
             cfg,
             auditor,
             status: Arc::new(watch::channel(status).0),
@@ -273,16 +283,31 @@ impl Engine {
         let client = self.client.clone();
         let cfg = self.cfg.clone();
         let leading = self.leading.clone();
+        let fences = self.fences.clone();
+        let auditor = self.auditor.clone();
         let wanted = self.wanted.clone();
         let want_lease = self.want_lease.clone();
         let status = self.status.clone();
         let wake = self.wake.clone();
         tokio::spawn(async move {
+            let mut electors: BTreeMap<String, Elector> = cfg
+                .namespaces
+                .iter()
+                .map(|ns| {
+                    let lc = LeaseConfig {
+                        namespace: ns.clone(),
+                        identity: cfg.identity.clone(),
+                        duration: cfg.lease_duration,
+                    };
+                    (ns.clone(), Elector::new(lc))
+                })
+                .collect();
             loop {
                 for ns in &cfg.namespaces {
                     let now = cfg.clock.now_ms();
                     let idle = cfg.lease_on_demand && !wanted[ns].load(Ordering::SeqCst);
                     if idle && !cfg.plan_only && leading[ns].swap(false, Ordering::SeqCst) {
+                        fences.revoke(ns);
                         // The work is done: give the lease back, write no more.
                         let lc = LeaseConfig {
                             namespace: ns.clone(),
@@ -303,19 +328,60 @@ impl Engine {
                             None => (EngineRole::Standby, None),
                         })
                     } else {
-                        let lc = LeaseConfig {
-                            namespace: ns.clone(),
-                            identity: cfg.identity.clone(),
-                            duration: cfg.lease_duration,
-                        };
-                        lease::elect(&client, &lc, now)
+                        // The renewal has its own deadline; the writes are
+                        // allowed for that long from the moment it was sent.
+                        let sent = cfg.clock.local_ms();
+                        let deadline = cfg.renew_deadline.min(cfg.lease_duration);
+                        let elector = electors.get_mut(ns).expect("one elector per namespace");
+                        match tokio::time::timeout(deadline, elector.round(&client, now, sent))
                             .await
-                            .map(|role| match role {
-                                Role::Leader => (EngineRole::Leader, Some(cfg.identity.clone())),
-                                Role::Observer { leader } => (EngineRole::Observer, leader),
-                            })
+                        {
+                            Ok(Ok(Role::Leader)) => {
+                                fences.grant(ns, sent + deadline.as_millis() as i64);
+                                Ok((EngineRole::Leader, Some(cfg.identity.clone())))
+                            }
+                            Ok(Ok(Role::Observer { leader })) => {
+                                fences.revoke(ns);
+                                Ok((EngineRole::Observer, leader))
+                            }
+                            Ok(Err(e)) => {
+                                fences.revoke(ns);
+                                Err(e)
+                            }
+                            Err(_) => {
+                                fences.revoke(ns);
+                                Err(super::Error::Invalid {
+                                    swarm: format!("Lease {ns}/{}", lease::LEASE_NAME),
+                                    message: format!(
+                                        "the renewal did not answer within {} s: not leading, nothing is written until a renewal succeeds",
+                                        deadline.as_secs()
+                                    ),
+                                })
+                            }
+                        }
                     };
                     let flag = &leading[ns];
+                    if flag.load(Ordering::SeqCst)
+                        && !matches!(outcome, Ok((EngineRole::Leader, _)))
+                    {
+                        // Losing the lease stops the work at once, and says so.
+                        let why = match &outcome {
+                            Ok((_, Some(other))) => format!("{other} leads now"),
+                            Ok(_) => "the lease was given up".to_owned(),
+                            Err(e) => e.to_string(),
+                        };
+                        tracing::warn!("{}: no longer leading {ns}: {why}", cfg.identity);
+                        if let Some(a) = &auditor {
+                            let subject = super::audit::Subject {
+                                api_version: "coordination.k8s.io/v1".into(),
+                                kind: "Lease".into(),
+                                namespace: ns.clone(),
+                                name: lease::LEASE_NAME.into(),
+                            };
+                            a.record(&subject, "LostLease", "lead the namespace", &why, true)
+                                .await;
+                        }
+                    }
                     match outcome {
                         Ok((role, leader)) => {
                             let was = flag.swap(role == EngineRole::Leader, Ordering::SeqCst);
@@ -336,6 +402,7 @@ impl Engine {
                         Err(e) => {
                             // Without a renewed lease this engine must not act.
                             flag.store(false, Ordering::SeqCst);
+                            fences.revoke(ns);
                             status.send_modify(|s| {
                                 let n = s.namespaces.entry(ns.clone()).or_default();
                                 n.role = if cfg.plan_only {

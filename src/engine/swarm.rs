@@ -1129,9 +1129,17 @@ async fn refresh(
                 Target::Leave { .. } => wanted_back,
             };
             if restart && stale {
-                match pods.delete(worker, &DeleteParams::default()).await {
+                // Only the pod read above: one replaced meanwhile is refreshed already.
+                let only_that = DeleteParams {
+                    preconditions: Some(kube::api::Preconditions {
+                        uid: uid.clone(),
+                        resource_version: None,
+                    }),
+                    ..Default::default()
+                };
+                match pods.delete(worker, &only_that).await {
                     Ok(_) => {}
-                    Err(kube::Error::Api(s)) if s.code == 404 => {}
+                    Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
                     Err(e) => {
                         return Err(Error::kube(format!("Pod {}/{worker}", swarm.namespace), e));
                     }
