@@ -173,19 +173,16 @@ pub(super) async fn apply(session: Session, args: &UnitArgs) -> Outcome {
     })
     .await;
     let summary = format!("apply {} ({} documents)", args.file.display(), docs.len());
+    unit::audit_outcome(
+        &audit,
+        "Apply",
+        &summary,
+        plan.first().map(|s| s.object.as_str()),
+        &result,
+    )
+    .await;
     match result {
         Ok(done) => {
-            for d in &done {
-                audit
-                    .record(
-                        &crate::engine::unit::subject_of(&d.object),
-                        "Apply",
-                        &summary,
-                        past(d.action),
-                        false,
-                    )
-                    .await;
-            }
             let changed = done
                 .iter()
                 .filter(|d| d.action != Action::Unchanged)
@@ -196,33 +193,12 @@ pub(super) async fn apply(session: Session, args: &UnitArgs) -> Outcome {
             );
             Ok(structured(args, &plan, Some(&done), &verdict).unwrap_or(verdict))
         }
-        Err(e) => {
-            let msg = format!("{}: {e}", args.file.display());
-            if let Some(first) = plan.first() {
-                audit
-                    .record(
-                        &crate::engine::unit::subject_of(&first.object),
-                        "Apply",
-                        &summary,
-                        &format!("failed: {msg}"),
-                        true,
-                    )
-                    .await;
-            }
-            fail(msg)
-        }
+        Err(e @ crate::engine::Error::Unit(_)) => fail(format!("{}: {e}", args.file.display())),
+        Err(e) => fail(format!("{}: {e}; nothing was applied", args.file.display())),
     }
 }
 
-fn past(a: Action) -> &'static str {
-    match a {
-        Action::Create => "created",
-        Action::Configure => "configured",
-        Action::Unchanged => "unchanged",
-        Action::Delete => "deleted",
-        Action::Absent => "already absent",
-    }
-}
+use unit::past;
 
 /// `swarmdeck delete -f FILE`.
 pub(super) async fn delete(session: Session, args: &UnitArgs) -> Outcome {
@@ -241,24 +217,21 @@ pub(super) async fn delete(session: Session, args: &UnitArgs) -> Outcome {
         print!("{}", super::for_terminal(&text, &std::io::stdout()));
     }
     let summary = format!("delete {} ({} documents)", args.file.display(), docs.len());
-    let done = unit::delete(&client, &docs, &namespace, |d| {
+    let result = unit::delete(&client, &docs, &namespace, |d| {
         if table {
             println!("{} {}", d.object, past(d.action));
         }
     })
-    .await
-    .map_err(|e| CommandError(format!("{}: {e}", args.file.display())))?;
-    for d in done.iter().filter(|d| d.action == Action::Delete) {
-        audit
-            .record(
-                &crate::engine::unit::subject_of(&d.object),
-                "Delete",
-                &summary,
-                "deleted",
-                false,
-            )
-            .await;
-    }
+    .await;
+    unit::audit_outcome(
+        &audit,
+        "Delete",
+        &summary,
+        plan.first().map(|s| s.object.as_str()),
+        &result,
+    )
+    .await;
+    let done = result.map_err(|e| CommandError(format!("{}: {e}", args.file.display())))?;
     let deleted = done.iter().filter(|d| d.action == Action::Delete).count();
     let verdict = format!(
         "deleted as one unit: {deleted} objects deleted, {} already absent\n",

@@ -68,6 +68,10 @@ pub enum Error {
         "swarm `{swarm}`: this engine lost the lease swarmdeck-engine in {namespace} and stopped; the engine that leads now carries on"
     )]
     Superseded { swarm: String, namespace: String },
+    /// A unit that failed part way: what it changed, what was put back,
+    /// and what is left changed.
+    #[error("{0}")]
+    Unit(Box<unit::UnitFailure>),
     #[error(
         "swarm `{swarm}`: the StatefulSet was scaled to {replicas} while {worker} was refreshing; re-planning for {replicas} workers"
     )]

@@ -2,7 +2,9 @@
 //! runtime does): every document is first checked by a server-side dry run,
 //! so that one bad document means nothing is applied; then the documents are
 //! applied in order with server-side apply; if one still fails, the objects
-//! this apply created are deleted again and the failure names the document.
+//! this apply created are deleted again, the ones it configured are applied
+//! back to their previous version, and the failure names the document and
+//! says exactly what is left changed if putting something back failed too.
 
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
@@ -268,12 +270,13 @@ pub async fn apply(
     let plan = plan_apply(client, docs, default_ns, force).await?;
     let mut done: Vec<Done> = Vec::new();
     let mut created: Vec<Target> = Vec::new();
+    let mut configured: Vec<(Target, Value)> = Vec::new();
     for (doc, step) in apply_order(docs).into_iter().zip(&plan) {
         let t = match target(client, doc, default_ns).await? {
             Ok(t) => t,
             Err(why) => {
                 let e = invalid(doc, &step.object, why);
-                return Err(rollback(created, e).await);
+                return Err(rollback(created, configured, done, e).await);
             }
         };
         let ns = namespace_of(&t, doc, default_ns);
@@ -291,36 +294,181 @@ pub async fn apply(
                 };
                 progress(&d);
                 done.push(d);
-                if step.action == Action::Create {
-                    created.push(t);
+                match (step.action, &step.live) {
+                    (Action::Create, _) => created.push(t),
+                    (Action::Configure, Some(previous)) => configured.push((t, previous.clone())),
+                    _ => {}
                 }
             }
             Err(e) => {
                 let e = invalid(doc, &t.object, refusal(&e));
-                return Err(rollback(created, e).await);
+                return Err(rollback(created, configured, done, e).await);
             }
         }
     }
     Ok(done)
 }
 
-async fn rollback(created: Vec<Target>, cause: Error) -> Error {
-    if created.is_empty() {
+/// What became of a unit that failed part way.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnitFailure {
+    /// Why it stopped (the document and the server's reason).
+    pub cause: String,
+    /// What had been done when it stopped.
+    pub done: Vec<Done>,
+    /// Put back: `Kind ns/name deleted again` or `... restored`.
+    pub undone: Vec<String>,
+    /// Left changed, with why it could not be put back.
+    pub left: Vec<String>,
+    /// A delete: nothing is put back (what is gone stays gone).
+    pub deleting: bool,
+}
+
+impl std::fmt::Display for UnitFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.cause)?;
+        if self.deleting {
+            let gone: Vec<&str> = self
+                .done
+                .iter()
+                .filter(|d| d.action == Action::Delete)
+                .map(|d| d.object.as_str())
+                .collect();
+            return if gone.is_empty() {
+                write!(f, "; nothing was deleted")
+            } else {
+                write!(f, "; deleted before it stopped: {}", gone.join(", "))
+            };
+        }
+        if !self.undone.is_empty() {
+            write!(f, "; rolled back: {}", self.undone.join(", "))?;
+        }
+        if self.left.is_empty() {
+            write!(f, "; nothing of the unit is left changed")
+        } else {
+            write!(f, "; LEFT CHANGED: {}", self.left.join(", "))
+        }
+    }
+}
+
+/// Put back what a failed apply changed: configured objects applied back
+/// to their previous version (newest first), created ones deleted again.
+async fn rollback(
+    created: Vec<Target>,
+    configured: Vec<(Target, Value)>,
+    done: Vec<Done>,
+    cause: Error,
+) -> Error {
+    if created.is_empty() && configured.is_empty() {
         return cause;
     }
     let mut undone = Vec::new();
-    for t in created.into_iter().rev() {
-        match t.api.delete(&t.name, &DeleteParams::background()).await {
-            Ok(_) => undone.push(t.object),
-            Err(e) => tracing::warn!("rolling back {}: {e}", t.object),
+    let mut left = Vec::new();
+    for (t, previous) in configured.into_iter().rev() {
+        let pp = PatchParams::apply(FIELD_MANAGER).force();
+        match t.api.patch(&t.name, &pp, &Patch::Apply(previous)).await {
+            Ok(_) => undone.push(format!("{} restored to its previous version", t.object)),
+            Err(e) => left.push(format!(
+                "{} (restoring it failed: {})",
+                t.object,
+                crate::cluster::explain(&e)
+            )),
         }
     }
-    Error::Invalid {
-        swarm: "apply".into(),
-        message: format!(
-            "{cause}; nothing of the unit is left: deleted again {}",
-            undone.join(", ")
-        ),
+    for t in created.into_iter().rev() {
+        match t.api.delete(&t.name, &DeleteParams::background()).await {
+            Ok(_) => undone.push(format!("{} deleted again", t.object)),
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                undone.push(format!("{} deleted again", t.object))
+            }
+            Err(e) => left.push(format!(
+                "{} (deleting it again failed: {})",
+                t.object,
+                crate::cluster::explain(&e)
+            )),
+        }
+    }
+    Error::Unit(Box::new(UnitFailure {
+        cause: cause.to_string(),
+        done,
+        undone,
+        left,
+        deleting: false,
+    }))
+}
+
+/// Record a unit's outcome in the audit, one line per object it touched:
+/// what was done, what was put back, what is left changed; a refusal before
+/// anything was changed is one line on the unit's first object.
+pub async fn audit_outcome(
+    audit: &super::audit::Auditor,
+    action: &str,
+    summary: &str,
+    first: Option<&str>,
+    outcome: &Result<Vec<Done>, Error>,
+) {
+    match outcome {
+        Ok(done) => {
+            for d in done {
+                if d.action == Action::Absent {
+                    continue;
+                }
+                audit
+                    .record(
+                        &subject_of(&d.object),
+                        action,
+                        summary,
+                        past(d.action),
+                        false,
+                    )
+                    .await;
+            }
+        }
+        Err(Error::Unit(f)) => {
+            for d in &f.done {
+                if matches!(d.action, Action::Absent | Action::Unchanged) {
+                    continue;
+                }
+                let put_back = f
+                    .undone
+                    .iter()
+                    .any(|u| u.starts_with(&format!("{} ", d.object)));
+                let said = if f.deleting {
+                    format!("{}; the unit stopped: {}", past(d.action), f.cause)
+                } else if put_back {
+                    format!("{}, then rolled back: {}", past(d.action), f.cause)
+                } else {
+                    format!("{}; LEFT CHANGED, rolling back failed: {f}", past(d.action))
+                };
+                audit
+                    .record(&subject_of(&d.object), action, summary, &said, true)
+                    .await;
+            }
+        }
+        Err(e) => {
+            if let Some(first) = first {
+                audit
+                    .record(
+                        &subject_of(first),
+                        action,
+                        summary,
+                        &format!("failed, nothing was changed: {e}"),
+                        true,
+                    )
+                    .await;
+            }
+        }
+    }
+}
+
+/// An action as the operator reads it afterwards.
+pub fn past(a: Action) -> &'static str {
+    match a {
+        Action::Create => "created",
+        Action::Configure => "configured",
+        Action::Unchanged => "unchanged",
+        Action::Delete => "deleted",
+        Action::Absent => "already absent",
     }
 }
 
@@ -386,7 +534,19 @@ pub async fn delete(
         let action = match t.api.delete(&t.name, &DeleteParams::background()).await {
             Ok(_) => Action::Delete,
             Err(kube::Error::Api(s)) if s.code == 404 => Action::Absent,
-            Err(e) => return Err(invalid(doc, &t.object, refusal(&e))),
+            Err(e) => {
+                let cause = invalid(doc, &t.object, refusal(&e));
+                if !done.iter().any(|d: &Done| d.action == Action::Delete) {
+                    return Err(cause);
+                }
+                return Err(Error::Unit(Box::new(UnitFailure {
+                    cause: cause.to_string(),
+                    done,
+                    undone: Vec::new(),
+                    left: Vec::new(),
+                    deleting: true,
+                })));
+            }
         };
         let d = Done {
             object: t.object,

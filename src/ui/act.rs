@@ -314,20 +314,21 @@ pub async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> 
             let result = match how.documents(&text) {
                 Err(p) => Err(p.message),
                 Ok(docs) => {
-                    match crate::engine::unit::delete(client, &docs, &namespace, |_| {}).await {
+                    let outcome =
+                        crate::engine::unit::delete(client, &docs, &namespace, |_| {}).await;
+                    let first = docs
+                        .first()
+                        .map(|d| format!("{} {namespace}/{}", d.kind(), d.name()));
+                    crate::engine::unit::audit_outcome(
+                        audit,
+                        "Delete",
+                        "delete from the editor",
+                        first.as_deref(),
+                        &outcome,
+                    )
+                    .await;
+                    match outcome {
                         Ok(done) => {
-                            for d in &done {
-                                let subject = crate::engine::unit::subject_of(&d.object);
-                                audit
-                                    .record(
-                                        &subject,
-                                        "Delete",
-                                        "delete from the editor",
-                                        &d.action.to_string(),
-                                        false,
-                                    )
-                                    .await;
-                            }
                             let deleted = done
                                 .iter()
                                 .filter(|d| d.action == crate::engine::unit::Action::Delete)
@@ -434,25 +435,32 @@ async fn apply_unit(
             list.join(", ")
         ));
     }
-    match crate::engine::unit::apply(client, &docs, namespace, true, |_| {}).await {
+    let outcome = crate::engine::unit::apply(client, &docs, namespace, true, |_| {}).await;
+    let first = docs.first().map(|d| {
+        format!(
+            "{} {}/{}",
+            d.kind(),
+            d.namespace().unwrap_or(namespace),
+            d.name()
+        )
+    });
+    crate::engine::unit::audit_outcome(
+        audit,
+        "Apply",
+        "apply from the editor",
+        first.as_deref(),
+        &outcome,
+    )
+    .await;
+    match outcome {
         Ok(done) => {
-            for d in &done {
-                audit
-                    .record(
-                        &crate::engine::unit::subject_of(&d.object),
-                        "Apply",
-                        "apply from the editor",
-                        &d.action.to_string(),
-                        false,
-                    )
-                    .await;
-            }
             let list: Vec<String> = done
                 .iter()
                 .map(|d| format!("{} {}", d.object, d.action))
                 .collect();
             Ok(format!("applied as one unit: {}", list.join(", ")))
         }
+        Err(e @ crate::engine::Error::Unit(_)) => Err(format!("not applied: {e}")),
         Err(e) => Err(format!("nothing applied: {e}")),
     }
 }
