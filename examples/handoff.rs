@@ -193,7 +193,9 @@ async fn measure(change: Change, hot: bool, strict: bool) -> Figures {
         Change::Swarmdeck(a, b) => {
             let swarm = resolve(&sim.client, "swarm", "swarm-worker").await.unwrap();
             if b > a && strict {
-                request_scale(&sim.client, &swarm, b).await.unwrap();
+                request_scale(&sim.client, &swarm, b, "handoff-bench")
+                    .await
+                    .unwrap();
             } else {
                 scale(&sim, b).await;
             }

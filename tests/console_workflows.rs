@@ -175,7 +175,7 @@ async fn the_grid_balanced_mid_refresh_and_previewed() {
     // that go to the new worker are in nobody's list), no worker refreshed
     // yet, the StatefulSet not grown.
     use swarmdeck::domain::handoff::{self, HandoffMode, HandoffState, Phase};
-    swarmdeck::engine::swarm::request_scale(&d.client, &swarm, 3)
+    swarmdeck::engine::swarm::request_scale(&d.client, &swarm, 3, "test")
         .await
         .unwrap();
     let inputs = swarmdeck::engine::swarm::read_inputs(&d.client, &swarm)

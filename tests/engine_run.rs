@@ -243,7 +243,13 @@ async fn a_rebalance_request_is_carried_out_and_cleared() {
     cms.patch(
         "swarm-controller-config",
         &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"annotations": {"swarmdeck.io/rebalance-requested": "2026-11-22T00:00:00Z"}}})),
+        // A request as a command writes it (who, and now: requests expire).
+        &Patch::Merge(
+            json!({"metadata": {"annotations": swarmdeck::engine::swarm::request_annotations(
+                swarmdeck::engine::swarm::Request::Rebalance,
+                "test",
+            )}}),
+        ),
     )
     .await
     .unwrap();
@@ -436,5 +442,82 @@ async fn an_engine_finishes_the_refresh_another_one_left_half_done() {
             .any(|w| w.contains("configmaps/swarm-worker-config") && w.starts_with("PUT")),
         "the assignment was not rewritten: {:?}",
         acting(&e.writes)
+    );
+}
+
+/// A request left by a command whose engine died is not carried out by an
+/// engine that leads later: past its time it is dropped, with an audit line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_request_is_dropped_not_performed() {
+    use swarmdeck::engine::swarm::{
+        REBALANCE_ANNOTATION, REBALANCE_BY_ANNOTATION, SCALE_ANNOTATION, SCALE_AT_ANNOTATION,
+        SCALE_BY_ANNOTATION,
+    };
+    let d = demo(false);
+    let long_ago =
+        swarmdeck::time::rfc3339(swarmdeck::time::Clock::system().now_ms() - 20 * 60 * 1000);
+    let cms: Api<ConfigMap> = Api::namespaced(d.client.clone(), "swarm");
+    cms.patch(
+        "swarm-controller-config",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(serde_json::json!({"metadata": {"annotations": {
+            SCALE_ANNOTATION: "3", SCALE_AT_ANNOTATION: long_ago, SCALE_BY_ANNOTATION: "alice",
+            REBALANCE_ANNOTATION: long_ago, REBALANCE_BY_ANNOTATION: "bob",
+        }}})),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let (client, _) = counting_client(&d.cluster);
+    let auditor = swarmdeck::engine::audit::Auditor {
+        client: client.clone(),
+        user: "later".into(),
+        context: "test".into(),
+        log: Some(log.clone()),
+    };
+    let engine = Engine::new(
+        client,
+        config(&d.cluster, "later", &["swarm"]),
+        Some(auditor),
+    );
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(engine.run(async {
+        let _ = rx.await;
+    }));
+    until("the requests gone", async || {
+        let cm = cms.get("swarm-controller-config").await.ok()?;
+        let a = cm.metadata.annotations.unwrap_or_default();
+        (!a.contains_key(SCALE_ANNOTATION) && !a.contains_key(REBALANCE_ANNOTATION)).then_some(())
+    })
+    .await;
+    let _ = tx.send(());
+    let _ = handle.await;
+    let sts: Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        Api::namespaced(d.client.clone(), "swarm");
+    let replicas = sts
+        .get("swarm-worker")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .replicas;
+    assert_eq!(replicas, Some(2), "the stale scale was not carried out");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let expired: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("ExpiredRequest"))
+        .collect();
+    assert_eq!(expired.len(), 2, "{text}");
+    assert!(
+        expired.iter().any(|l| l
+            .contains("the scale to 3 workers requested by `alice` was dropped, not carried out")),
+        "{text}"
+    );
+    assert!(
+        expired
+            .iter()
+            .any(|l| l.contains("the rebalance requested by `bob` was dropped")),
+        "{text}"
     );
 }

@@ -183,7 +183,9 @@ async fn scenario_scale_up_and_down(hot: bool) {
     settled(&d, 2, 32).await;
 
     // 2 -> 3 through swarmdeck: the new worker starts with its streams.
-    request_scale(&d.client, &swarm(&d).await, 3).await.unwrap();
+    request_scale(&d.client, &swarm(&d).await, 3, "test")
+        .await
+        .unwrap();
     let (verdict, writes) = converge(&d).await;
     let Verdict::Converged { started, .. } = &verdict else {
         panic!("{verdict:?}")
@@ -286,7 +288,9 @@ async fn a_new_leader_finishes_a_handoff_without_releasing_or_granting_twice() {
             annotate_jobs(&d, json!({"swarmdeck.io/refresh": "hot-reload"})).await;
         }
         converge(&d).await;
-        request_scale(&d.client, &swarm(&d).await, 3).await.unwrap();
+        request_scale(&d.client, &swarm(&d).await, 3, "test")
+            .await
+            .unwrap();
         // The first engine writes the release and dies.
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let client = d.client.clone();
@@ -369,7 +373,9 @@ async fn a_worker_that_never_confirms_keeps_its_streams_ungranted() {
         )
         .await
         .unwrap();
-    request_scale(&d.client, &swarm(&d).await, 3).await.unwrap();
+    request_scale(&d.client, &swarm(&d).await, 3, "test")
+        .await
+        .unwrap();
     let err = reconcile(&d.client, &swarm(&d).await, &quick, |_, _| {})
         .await
         .unwrap_err()
@@ -455,7 +461,9 @@ async fn larger_pools_and_a_rebalance_never_run_a_stream_twice() {
         converge(&d).await;
         settled(&d, 8, 32).await;
         // 8 -> 9 through swarmdeck, 9 -> 8, then the same from outside.
-        request_scale(&d.client, &swarm(&d).await, 9).await.unwrap();
+        request_scale(&d.client, &swarm(&d).await, 9, "test")
+            .await
+            .unwrap();
         let (verdict, _) = converge(&d).await;
         assert!(
             matches!(&verdict, Verdict::Converged { started, .. } if started == &["swarm-worker-8"]),

@@ -169,6 +169,27 @@ fn default_kubeconfig() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
+/// `--as USER`: every request impersonates USER (kubectl's `--as`),
+/// whatever the credentials came from.
+fn act_as(config: &mut kube::Config, user: Option<&str>) {
+    if let Some(user) = user {
+        config.auth_info.impersonate = Some(user.to_owned());
+        config.auth_info.impersonate_groups = None;
+    }
+}
+
+/// Who a pod's service account token says it is (its `sub` claim, as
+/// `system:serviceaccount:NS:NAME`), read without a request.
+fn service_account_of(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims["sub"].as_str().map(str::to_owned)
+}
+
 /// Connect as the options say: the embedded cluster when asked for or when
 /// no kubeconfig exists (and not in a pod), otherwise the kubeconfig.
 pub async fn connect(opts: &ConnectOptions) -> Result<Connection, Error> {
@@ -201,17 +222,17 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, Error> {
                     context: context.clone(),
                     message: e.to_string(),
                 })?;
-            if let Some(user) = &opts.as_user {
-                config.auth_info.impersonate = Some(user.clone());
-                config.auth_info.impersonate_groups = None;
-            }
+            act_as(&mut config, opts.as_user.as_deref());
             (config, context)
         }
         None => {
-            let config = kube::Config::incluster().map_err(|e| Error::Config {
+            let mut config = kube::Config::incluster().map_err(|e| Error::Config {
                 context: "in-cluster".into(),
                 message: e.to_string(),
             })?;
+            // In a pod as with a kubeconfig: `--as` is impersonation, so the
+            // requests carry the identity the audit records.
+            act_as(&mut config, opts.as_user.as_deref());
             (config, "in-cluster".to_owned())
         }
     };
@@ -226,6 +247,12 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, Error> {
     })?;
     let user = match &opts.as_user {
         Some(u) => u.clone(),
+        None if kubeconfig.is_none() => {
+            std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/token")
+                .ok()
+                .and_then(|t| service_account_of(t.trim()))
+                .unwrap_or_else(|| "in-cluster".into())
+        }
         None => user_of(kubeconfig.as_deref(), &context).unwrap_or_else(|| "in-cluster".into()),
     };
     Ok(Connection {
@@ -291,4 +318,34 @@ fn connect_embedded(opts: &ConnectOptions, fallback: bool) -> Result<Connection,
         world: Some((stop, Some(handle))),
         embedded_cluster: Some(cluster),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn as_impersonates_whatever_the_credentials() {
+        let mut config = kube::Config::new("https://10.0.0.1:443".parse().unwrap());
+        config.auth_info.token = Some("sa-token".to_owned().into());
+        act_as(&mut config, Some("alice"));
+        assert_eq!(config.auth_info.impersonate.as_deref(), Some("alice"));
+        let mut plain = kube::Config::new("https://10.0.0.1:443".parse().unwrap());
+        act_as(&mut plain, None);
+        assert_eq!(plain.auth_info.impersonate, None);
+    }
+
+    #[test]
+    fn a_service_account_token_names_its_account() {
+        use base64::Engine;
+        let claims =
+            serde_json::json!({"sub": "system:serviceaccount:swarm:swarmdeck", "iss": "x"});
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string());
+        let token = format!("eyJhbGciOiJSUzI1NiJ9.{payload}.c2ln");
+        assert_eq!(
+            service_account_of(&token).as_deref(),
+            Some("system:serviceaccount:swarm:swarmdeck")
+        );
+        assert_eq!(service_account_of("not a token"), None);
+    }
 }

@@ -325,6 +325,13 @@ where
                         None
                     }
                 };
+                // A list that completed, or a change: the watch is working.
+                let progressed = matches!(
+                    item,
+                    Ok(watcher::Event::InitDone
+                        | watcher::Event::Apply(_)
+                        | watcher::Event::Delete(_))
+                );
                 let notify_now = match item {
                     Ok(watcher::Event::Init) => {
                         staged.clear();
@@ -367,7 +374,13 @@ where
                         })
                     }
                 };
-                if notify_now && notify.send(Changed(tag)).await.is_err() {
+                // News after an error is the watch back: the header says live
+                // at once, not only once the errors have been quiet a while.
+                let recovered = pause.is_none()
+                    && progressed
+                    && store.read().error.is_some()
+                    && store.update(|st| st.error = None);
+                if (notify_now || recovered) && notify.send(Changed(tag)).await.is_err() {
                     return;
                 }
                 if let Some(d) = pause {

@@ -16,13 +16,14 @@ pub(super) enum Actor {
     /// Another engine leads the namespace: it acts, we wait for its verdict.
     Engine(String),
     /// This command holds the lease while it acts.
-    Here(Held),
+    Here(Box<Held>),
 }
 
 /// A lease this command holds, renewed in the background until released;
 /// its client writes only while the lease is current (see `lease::fenced`).
 pub(super) struct Held {
-    client: kube::Client,
+    /// The client as given (the lease's own requests go through it).
+    unfenced: kube::Client,
     fenced: kube::Client,
     cfg: LeaseConfig,
     renew: tokio::task::JoinHandle<()>,
@@ -36,7 +37,7 @@ impl Held {
 
     pub(super) async fn release(self) {
         self.renew.abort();
-        if let Err(e) = lease::release(&self.client, &self.cfg).await {
+        if let Err(e) = lease::release(&self.unfenced, &self.cfg).await {
             tracing::warn!("releasing the lease: {e}");
         }
     }
@@ -99,12 +100,12 @@ pub(super) async fn take_or_delegate(
                     }
                 }
             });
-            Ok(Actor::Here(Held {
-                client: client.clone(),
+            Ok(Actor::Here(Box::new(Held {
+                unfenced: client.clone(),
                 fenced: lease::fenced(client.clone(), fences),
                 cfg,
                 renew,
-            }))
+            })))
         }
     }
 }

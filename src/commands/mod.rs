@@ -1092,7 +1092,9 @@ async fn rebalance(session: Session, args: &RebalanceArgs) -> Outcome {
             held.release().await;
             r
         }
-        Ok(Actor::Engine(leader)) => request_rebalance(&client, &swarm, &leader, &report).await,
+        Ok(Actor::Engine(leader)) => {
+            request_rebalance(&client, &swarm, &leader, &audit.user, &report).await
+        }
     };
     {
         record(
@@ -1191,28 +1193,21 @@ async fn request_rebalance(
     client: &kube::Client,
     swarm: &crate::domain::swarm::SwarmRef,
     leader: &str,
+    who: &str,
     report: &Report,
 ) -> Outcome {
     use crate::engine::swarm::REBALANCE_ANNOTATION;
     let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
         kube::Api::namespaced(client.clone(), &swarm.namespace);
-    let now = crate::time::rfc3339(crate::time::Clock::system().now_ms());
     let object = format!("ConfigMap {}/{}", swarm.namespace, swarm.jobs_config_map);
-    cms.patch(
-        &swarm.jobs_config_map,
-        &kube::api::PatchParams {
-            field_manager: Some("swarmdeck".into()),
-            ..Default::default()
-        },
-        &kube::api::Patch::Merge(json!({"metadata": {"annotations": {REBALANCE_ANNOTATION: now}}})),
-    )
-    .await
-    .map_err(|e| kube_err(&object, &e))?;
+    crate::engine::swarm::request_rebalance(client, swarm, who)
+        .await
+        .map_err(engine_err)?;
     report.say(format!(
         "engine {leader} leads namespace {}: rebalance requested on {object}; waiting for its verdict",
         swarm.namespace
     ));
-    for _ in 0..3000 {
+    loop {
         let cm = cms
             .get(&swarm.jobs_config_map)
             .await
@@ -1224,11 +1219,35 @@ async fn request_rebalance(
         if !pending {
             return wait_converged(client, swarm, None, report).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        // An engine that no longer leads will not take it up: withdraw the
+        // request rather than leave it for whoever leads next.
+        if let Some(why) = no_engine_leads(client, &swarm.namespace).await {
+            let _ = crate::engine::swarm::annotate_jobs(
+                client,
+                swarm,
+                crate::engine::swarm::request_cleared(crate::engine::swarm::Request::Rebalance),
+            )
+            .await;
+            return fail(format!(
+                "{why}: the rebalance request on {object} was withdrawn, nothing was rebalanced; run `swarmdeck rebalance {}` again (without an engine leading, it acts itself)",
+                swarm.name
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-    fail(format!(
-        "engine {leader} did not take up the rebalance request on {object} within 10 minutes; see `swarmdeck status` and its Events"
-    ))
+}
+
+/// Why no engine leads `namespace` now (its Lease unheld or expired), or None.
+async fn no_engine_leads(client: &kube::Client, namespace: &str) -> Option<String> {
+    let now = crate::time::Clock::system().now_ms();
+    match crate::engine::lease::holder(client, namespace, now).await {
+        Ok(Some(_)) => None,
+        Ok(None) => Some(format!(
+            "no engine leads namespace {namespace} any more (Lease {namespace}/{} is unheld or expired)",
+            crate::engine::lease::LEASE_NAME
+        )),
+        Err(_) => None,
+    }
 }
 
 /// Wait until every worker of the swarm (`replicas` of them, when given)
@@ -1264,6 +1283,22 @@ async fn wait_converged(
                 "converged: version {}, {} workers\n",
                 cfg.version,
                 rows.len()
+            ));
+        }
+        // A scale asked of an engine that no longer leads is withdrawn,
+        // not left for whoever leads next.
+        if let Some(n) = inputs.scale_to
+            && let Some(why) = no_engine_leads(client, &swarm.namespace).await
+        {
+            let _ = crate::engine::swarm::annotate_jobs(
+                client,
+                swarm,
+                crate::engine::swarm::request_cleared(crate::engine::swarm::Request::Scale(n)),
+            )
+            .await;
+            return fail(format!(
+                "{why}: the request for {n} workers of swarm `{}` was withdrawn, nothing was scaled; run the scale again (without an engine leading, it acts itself)",
+                swarm.name
             ));
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -1309,9 +1344,12 @@ async fn scale_swarm(
             cms.patch(
                 &swarm.jobs_config_map,
                 &pp,
-                &kube::api::Patch::Merge(json!({"metadata": {"annotations": {
-                    crate::engine::swarm::SCALE_ANNOTATION: replicas.to_string()
-                }}})),
+                &kube::api::Patch::Merge(json!({"metadata": {"annotations":
+                    crate::engine::swarm::request_annotations(
+                        crate::engine::swarm::Request::Scale(replicas),
+                        user,
+                    )
+                }})),
             )
             .await
             .map_err(|e| {

@@ -49,8 +49,7 @@ fn micro(ms: i64) -> Option<MicroTime> {
 #[derive(Debug, Clone)]
 pub struct Elector {
     pub cfg: LeaseConfig,
-    /// (holder, renewTime as written, resourceVersion) and when it was first seen.
-    seen: Option<((Option<String>, Option<String>, Option<String>), i64)>,
+    seen: Seen,
 }
 
 impl Elector {
@@ -72,7 +71,10 @@ impl Elector {
     }
 }
 
-type Seen = Option<((Option<String>, Option<String>, Option<String>), i64)>;
+/// The Lease as last seen — (holder, renewTime as written, resourceVersion)
+/// — and when this process first saw it so.
+type Seen = Option<(LeaseVersion, i64)>;
+type LeaseVersion = (Option<String>, Option<String>, Option<String>);
 
 async fn elect(
     client: &kube::Client,

@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use super::Error;
 use super::audit::{Auditor, Subject};
 use super::lease::{self, Elector, Fences, LeaseConfig, Role};
-use super::swarm::{self, Progress, REBALANCE_ANNOTATION, ReconcileOptions, Verdict};
+use super::swarm::{self, Progress, ReconcileOptions, Verdict};
 use super::task::TARGET_ANNOTATION;
 use crate::domain::assignment::worker_name;
 use crate::domain::swarm::{Swarm, SwarmRef};
@@ -534,6 +534,30 @@ impl Engine {
                     continue;
                 }
             };
+            if !inputs.expired.is_empty() && leading.load(Ordering::SeqCst) {
+                let dropped = swarm::drop_expired(&self.client, &sw, &inputs.expired).await;
+                let subject = Subject {
+                    api_version: "v1".into(),
+                    kind: "ConfigMap".into(),
+                    namespace: ns.to_owned(),
+                    name: sw.jobs_config_map.clone(),
+                };
+                for e in &inputs.expired {
+                    tracing::warn!("swarm {ns}/{}: {}", sw.name, e.said);
+                    let result = match &dropped {
+                        Ok(()) => e.said.clone(),
+                        Err(err) => format!("{}; removing the request failed: {err}", e.said),
+                    };
+                    self.audit(
+                        &subject,
+                        "ExpiredRequest",
+                        &sw.name,
+                        &result,
+                        dropped.is_err(),
+                    )
+                    .await;
+                }
+            }
             let plan = match swarm::desired_state(&sw, &inputs, &self.cfg.reconcile.policy) {
                 Ok(p) => p,
                 Err(e) => {
@@ -622,7 +646,7 @@ impl Engine {
         .await;
         if requested {
             let cms: Api<ConfigMap> = Api::namespaced(self.client.clone(), &ns);
-            let clear = json!({"metadata": {"annotations": {REBALANCE_ANNOTATION: null}}});
+            let clear = json!({"metadata": {"annotations": swarm::request_cleared(swarm::Request::Rebalance)}});
             if let Err(e) = cms
                 .patch(
                     &sw.jobs_config_map,

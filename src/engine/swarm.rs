@@ -48,6 +48,9 @@ pub struct SwarmInputs {
     /// `swarmdeck.io/scale-requested` on the jobs ConfigMap: a scale asked of
     /// swarmdeck, carried out after the new workers are granted their streams.
     pub scale_to: Option<u32>,
+    /// Requests too old to carry out (left out of the above): the leading
+    /// engine drops them with an audit line.
+    pub expired: Vec<ExpiredRequest>,
 }
 
 impl SwarmInputs {
@@ -70,6 +73,7 @@ impl SwarmInputs {
             mode_error: None,
             handoff: None,
             scale_to: None,
+            expired: Vec::new(),
         }
     }
 
@@ -90,6 +94,85 @@ pub const REBALANCE_ANNOTATION: &str = "swarmdeck.io/rebalance-requested";
 /// engine sets on the StatefulSet once the new workers are granted their
 /// streams (so that they never start without them).
 pub const SCALE_ANNOTATION: &str = "swarmdeck.io/scale-requested";
+/// When a scale was asked for (RFC 3339); a rebalance request's value is
+/// its time.
+pub const SCALE_AT_ANNOTATION: &str = "swarmdeck.io/scale-requested-at";
+/// Who asked for the scale, and for the rebalance.
+pub const SCALE_BY_ANNOTATION: &str = "swarmdeck.io/scale-requested-by";
+pub const REBALANCE_BY_ANNOTATION: &str = "swarmdeck.io/rebalance-requested-by";
+
+/// How long a request recorded for the engine stands: one older (or with no
+/// time) is dropped with an audit line, never carried out — an engine that
+/// takes the lease an hour later must not perform what someone asked for and
+/// stopped waiting for.
+pub const REQUEST_TTL_MS: i64 = 5 * 60 * 1000;
+
+/// A request on a swarm's jobs ConfigMap, as written for the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    Rebalance,
+    Scale(u32),
+}
+
+/// The annotations that record `request` by `who` now (system clock: the
+/// engine judges their age by it too).
+pub fn request_annotations(request: Request, who: &str) -> serde_json::Value {
+    let now = crate::time::rfc3339(crate::time::Clock::system().now_ms());
+    match request {
+        Request::Rebalance => serde_json::json!({
+            REBALANCE_ANNOTATION: now,
+            REBALANCE_BY_ANNOTATION: who,
+        }),
+        Request::Scale(n) => serde_json::json!({
+            SCALE_ANNOTATION: n.to_string(),
+            SCALE_AT_ANNOTATION: now,
+            SCALE_BY_ANNOTATION: who,
+        }),
+    }
+}
+
+/// The same annotations removed.
+pub fn request_cleared(request: Request) -> serde_json::Value {
+    match request {
+        Request::Rebalance => serde_json::json!({
+            REBALANCE_ANNOTATION: null,
+            REBALANCE_BY_ANNOTATION: null,
+        }),
+        Request::Scale(_) => serde_json::json!({
+            SCALE_ANNOTATION: null,
+            SCALE_AT_ANNOTATION: null,
+            SCALE_BY_ANNOTATION: null,
+        }),
+    }
+}
+
+/// A request found too old to carry out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredRequest {
+    pub request: Request,
+    /// Who asked, when, and how long ago, as the audit says it.
+    pub said: String,
+}
+
+/// Is a request made at `at` (RFC 3339, or none) still standing at `now_ms`?
+/// Its age, or why it is not.
+fn request_age(at: Option<&str>, now_ms: i64) -> Result<i64, String> {
+    let Some(at) = at else {
+        return Err("it carries no time".into());
+    };
+    let Some(t) = crate::time::parse_rfc3339(at) else {
+        return Err(format!("its time `{at}` does not parse"));
+    };
+    let age = now_ms - t;
+    if !(-REQUEST_TTL_MS..=REQUEST_TTL_MS).contains(&age) {
+        return Err(format!(
+            "it was made at {at}, {} ago; requests stand for {} minutes",
+            crate::time::human_duration(age.abs() / 1000),
+            REQUEST_TTL_MS / 60_000
+        ));
+    }
+    Ok(age)
+}
 
 /// The assignment the swarm should hold: from the one the cluster holds (and
 /// the handoff under way), a job moves only when balance requires it, and
@@ -324,12 +407,35 @@ pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<Swar
         configmap: swarm.jobs_config_map.clone(),
         message,
     })?;
+    let now_ms = crate::time::Clock::system().now_ms();
+    let mut expired = Vec::new();
+    let requested_by = |key: &str| {
+        jobs_cm
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .map_or_else(|| "someone".to_owned(), |w| format!("`{w}`"))
+    };
     let rebalance_requested = jobs_cm
         .metadata
         .annotations
         .as_ref()
         .and_then(|a| a.get(REBALANCE_ANNOTATION))
-        .cloned();
+        .cloned()
+        .filter(|at| match request_age(Some(at), now_ms) {
+            Ok(_) => true,
+            Err(why) => {
+                expired.push(ExpiredRequest {
+                    request: Request::Rebalance,
+                    said: format!(
+                        "the rebalance requested by {} was dropped, not carried out: {why}",
+                        requested_by(REBALANCE_BY_ANNOTATION)
+                    ),
+                });
+                false
+            }
+        });
     let dedicated = jobs_cm
         .metadata
         .annotations
@@ -374,6 +480,21 @@ pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<Swar
             }
         },
     };
+    let scale_to = scale_to.filter(|n| {
+        match request_age(annotation(SCALE_AT_ANNOTATION).as_deref(), now_ms) {
+            Ok(_) => true,
+            Err(why) => {
+                expired.push(ExpiredRequest {
+                    request: Request::Scale(*n),
+                    said: format!(
+                        "the scale to {n} workers requested by {} was dropped, not carried out: {why}",
+                        requested_by(SCALE_BY_ANNOTATION)
+                    ),
+                });
+                false
+            }
+        }
+    });
     let (current, output_version, pending, state) = match cms
         .get_opt(&swarm.output_config_map)
         .await
@@ -426,7 +547,39 @@ pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<Swar
         mode_error,
         handoff: state,
         scale_to,
+        expired,
     })
+}
+
+/// Change annotations of the swarm's jobs ConfigMap (null removes one).
+pub async fn annotate_jobs(
+    client: &kube::Client,
+    swarm: &SwarmRef,
+    annotations: serde_json::Value,
+) -> Result<(), Error> {
+    annotate(client, swarm, &swarm.jobs_config_map, annotations).await
+}
+
+/// Drop requests too old to carry out (their annotations removed); the
+/// caller audits each.
+pub async fn drop_expired(
+    client: &kube::Client,
+    swarm: &SwarmRef,
+    expired: &[ExpiredRequest],
+) -> Result<(), Error> {
+    let mut clear = serde_json::Map::new();
+    for e in expired {
+        if let serde_json::Value::Object(m) = request_cleared(e.request) {
+            clear.extend(m);
+        }
+    }
+    annotate(
+        client,
+        swarm,
+        &swarm.jobs_config_map,
+        serde_json::Value::Object(clear),
+    )
+    .await
 }
 
 /// The swarm's worker pods (label `app=<watch label>`).
@@ -609,12 +762,28 @@ pub async fn request_scale(
     client: &kube::Client,
     swarm: &SwarmRef,
     replicas: u32,
+    who: &str,
 ) -> Result<(), Error> {
     annotate(
         client,
         swarm,
         &swarm.jobs_config_map,
-        serde_json::json!({SCALE_ANNOTATION: replicas.to_string()}),
+        request_annotations(Request::Scale(replicas), who),
+    )
+    .await
+}
+
+/// Ask the engine that leads for a rebalance of `swarm`.
+pub async fn request_rebalance(
+    client: &kube::Client,
+    swarm: &SwarmRef,
+    who: &str,
+) -> Result<(), Error> {
+    annotate(
+        client,
+        swarm,
+        &swarm.jobs_config_map,
+        request_annotations(Request::Rebalance, who),
     )
     .await
 }
@@ -645,7 +814,7 @@ async fn carry_out_scale(
         client,
         swarm,
         &swarm.jobs_config_map,
-        serde_json::json!({SCALE_ANNOTATION: null}),
+        request_cleared(Request::Scale(replicas)),
     )
     .await
 }

@@ -3,7 +3,7 @@
 //! reports back as an Event. And the console's own engine.
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::json;
@@ -46,6 +46,7 @@ async fn scale(
     namespace: &str,
     statefulset: &str,
     replicas: u32,
+    who: &str,
 ) -> Result<bool, String> {
     use crate::engine::swarm;
     let found = swarm::discover(client, Some(namespace))
@@ -60,7 +61,7 @@ async fn scale(
             .map_err(|e| e.to_string())?;
         if inputs.mode == crate::domain::handoff::HandoffMode::Strict && replicas > inputs.replicas
         {
-            swarm::request_scale(client, sw, replicas)
+            swarm::request_scale(client, sw, replicas, who)
                 .await
                 .map_err(|e| match e {
                     crate::engine::Error::Kube { source, .. } => why(&source),
@@ -99,7 +100,7 @@ pub async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> 
             statefulset,
             replicas,
         } => {
-            let result = scale(client, &namespace, &statefulset, replicas).await;
+            let result = scale(client, &namespace, &statefulset, replicas, &audit.user).await;
             let subject = Subject {
                 api_version: "apps/v1".into(),
                 kind: "StatefulSet".into(),
@@ -127,18 +128,12 @@ pub async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> 
             })
         }
         Effect::Rebalance(swarm) => {
-            let api: Api<ConfigMap> = Api::namespaced(client.clone(), &swarm.namespace);
-            let result = api
-                .patch(
-                    &swarm.jobs_config_map,
-                    &pp(),
-                    &Patch::Merge(json!({"metadata": {"annotations": {
-                        crate::engine::swarm::REBALANCE_ANNOTATION: now()
-                    }}})),
-                )
+            let result = crate::engine::swarm::request_rebalance(client, &swarm, &audit.user)
                 .await
-                .map(|_| ())
-                .map_err(|e| why(&e));
+                .map_err(|e| match e {
+                    crate::engine::Error::Kube { source, .. } => why(&source),
+                    other => other.to_string(),
+                });
             let subject = Subject {
                 api_version: "v1".into(),
                 kind: "ConfigMap".into(),
