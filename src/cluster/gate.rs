@@ -70,12 +70,112 @@ where
     }
 }
 
+/// The API server could not be reached: where it is and the proxy in the
+/// way, with the deepest cause the transport gave.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach the API server at {server}{}: {cause}; {}",
+    proxy.as_ref().map(|p| format!(" through proxy {p}")).unwrap_or_default(),
+    if proxy.is_some() {
+        "check the proxy (proxy-url in the kubeconfig, HTTPS_PROXY, NO_PROXY) and that it lets CONNECT through to the server"
+    } else {
+        "check the network path (VPN, tunnel, firewall), or use --embedded"
+    })]
+pub struct Unreachable {
+    pub server: String,
+    /// The proxy, without its credentials.
+    pub proxy: Option<String>,
+    pub cause: String,
+}
+
+/// Every message of an error's chain, once each (the transport's outer
+/// words say little: "client error (Connect)"; the root says why).
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = src {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        src = err.source();
+    }
+    parts.join(": ")
+}
+
+/// A layer that names the server and the proxy in a transport failure.
+#[derive(Debug, Clone)]
+struct RouteLayer {
+    server: String,
+    proxy: Option<String>,
+}
+
+impl<S> Layer<S> for RouteLayer {
+    type Service = Route<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Route {
+            inner,
+            route: self.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Route<S> {
+    inner: S,
+    route: RouteLayer,
+}
+
+impl<S, B> Service<Request<B>> for Route<S>
+where
+    S: Service<Request<B>>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let fut = self.inner.call(req);
+        let route = self.route.clone();
+        Box::pin(async move {
+            fut.await.map_err(|e| {
+                let e: BoxError = e.into();
+                Box::new(Unreachable {
+                    server: route.server,
+                    proxy: route.proxy,
+                    cause: chain(e.as_ref()),
+                }) as BoxError
+            })
+        })
+    }
+}
+
+/// A proxy URL as it may be shown: without user and password.
+fn shown_proxy(uri: &http::Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("http");
+    let host = uri.host().unwrap_or("?");
+    match uri.port_u16() {
+        Some(p) => format!("{scheme}://{host}:{p}"),
+        None => format!("{scheme}://{host}"),
+    }
+}
+
 /// A client for a kubeconfig or in-cluster configuration, behind the gate.
 pub fn client_from_config(
     config: kube::Config,
     read_only: bool,
 ) -> Result<kube::Client, kube::Error> {
+    let route = RouteLayer {
+        server: config.cluster_url.to_string(),
+        proxy: config.proxy_url.as_ref().map(shown_proxy),
+    };
     Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&route)
         .with_layer(&ReadOnlyLayer { read_only })
         .build())
 }

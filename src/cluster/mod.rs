@@ -20,8 +20,17 @@ pub enum Error {
         "cannot read kubeconfig {path}: {message}; pass --kubeconfig PATH, set KUBECONFIG, or use --embedded"
     )]
     Kubeconfig { path: String, message: String },
-    #[error("context `{0}` is not in the kubeconfig; list them with `kubectl config get-contexts`")]
-    NoContext(String),
+    #[error(
+        "{} is not in the kubeconfig (read {}; contexts there: {}); pick one with --context NAME",
+        if context.is_empty() { "no current context is set and it".to_owned() } else { format!("context `{context}`") },
+        files.join(", "),
+        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+    )]
+    NoContext {
+        context: String,
+        files: Vec<String>,
+        known: Vec<String>,
+    },
     #[error("cannot configure a client for {context}: {message}")]
     Config { context: String, message: String },
     #[error("the embedded cluster did not start: {0}")]
@@ -58,7 +67,13 @@ pub fn explain(e: &kube::Error) -> String {
                 _ => message,
             }
         }
-        kube::Error::Service(inner) => format!("cannot reach the API server: {inner}"),
+        kube::Error::Service(inner) => match inner.downcast_ref::<gate::Unreachable>() {
+            Some(u) => u.to_string(),
+            None => format!(
+                "cannot reach the API server: {}",
+                gate::chain(inner.as_ref())
+            ),
+        },
         kube::Error::HyperError(inner) => format!("cannot reach the API server: {inner}"),
         other => other.to_string(),
     }
@@ -151,8 +166,8 @@ impl Drop for Connection {
 pub use crate::files::state_dir;
 
 /// The kubeconfig user of a context, for the audit log.
-pub fn user_of(kubeconfig: Option<&std::path::Path>, context: &str) -> Option<String> {
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig?).ok()?;
+pub fn user_of(kc: Option<&kube::config::Kubeconfig>, context: &str) -> Option<String> {
+    let kc = kc?.clone();
     kc.contexts
         .into_iter()
         .find(|c| c.name == context)?
@@ -160,13 +175,53 @@ pub fn user_of(kubeconfig: Option<&std::path::Path>, context: &str) -> Option<St
         .user
 }
 
-fn default_kubeconfig() -> Option<PathBuf> {
-    if let Some(k) = std::env::var_os("KUBECONFIG").filter(|k| !k.is_empty()) {
-        return std::env::split_paths(&k).find(|p| p.exists());
+/// The kubeconfig files kubectl would read: `--kubeconfig FILE`, else every
+/// existing file of `KUBECONFIG`, else `~/.kube/config` (none: not there).
+pub fn kubeconfig_files(flag: Option<&std::path::Path>) -> Vec<PathBuf> {
+    if let Some(f) = flag {
+        return vec![f.to_owned()];
     }
-    let home = std::env::var_os("HOME")?;
-    let p = PathBuf::from(home).join(".kube").join("config");
-    p.exists().then_some(p)
+    if let Some(k) = std::env::var_os("KUBECONFIG").filter(|k| !k.is_empty()) {
+        return std::env::split_paths(&k)
+            .filter(|p| !p.as_os_str().is_empty() && p.exists())
+            .collect();
+    }
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".kube").join("config"))
+        .filter(|p| p.exists())
+        .into_iter()
+        .collect()
+}
+
+/// The kubeconfig as kubectl reads it: the files of [`kubeconfig_files`]
+/// merged by kubectl's rules (the first file to set `current-context` wins,
+/// the first definition of a name wins, relative paths resolved against the
+/// file that holds them). None when there is no file.
+pub fn load_kubeconfig(files: &[PathBuf]) -> Result<Option<kube::config::Kubeconfig>, Error> {
+    let mut merged: Option<kube::config::Kubeconfig> = None;
+    for path in files {
+        let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| Error::Kubeconfig {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        merged = Some(match merged {
+            None => kc,
+            Some(m) => m.merge(kc).map_err(|e| Error::Kubeconfig {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?,
+        });
+    }
+    Ok(merged)
+}
+
+/// Every context of the kubeconfig kubectl would read (`:ctx`).
+pub fn context_names(flag: Option<&std::path::Path>) -> Vec<String> {
+    load_kubeconfig(&kubeconfig_files(flag))
+        .ok()
+        .flatten()
+        .map(|kc| kc.contexts.into_iter().map(|c| c.name).collect())
+        .unwrap_or_default()
 }
 
 /// `--as USER`: every request impersonates USER (kubectl's `--as`),
@@ -193,24 +248,26 @@ fn service_account_of(token: &str) -> Option<String> {
 /// Connect as the options say: the embedded cluster when asked for or when
 /// no kubeconfig exists (and not in a pod), otherwise the kubeconfig.
 pub async fn connect(opts: &ConnectOptions) -> Result<Connection, Error> {
-    let kubeconfig = opts.kubeconfig.clone().or_else(default_kubeconfig);
+    let files = kubeconfig_files(opts.kubeconfig.as_deref());
     let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
-    if opts.embedded || (kubeconfig.is_none() && !in_cluster) {
+    if opts.embedded || (files.is_empty() && !in_cluster) {
         return connect_embedded(opts, !opts.embedded);
     }
+    let kubeconfig = load_kubeconfig(&files)?;
     let (config, context) = match &kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| Error::Kubeconfig {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
+        Some(kc) => {
+            let kc = kc.clone();
             let context = opts
                 .context
                 .clone()
                 .or_else(|| kc.current_context.clone())
                 .unwrap_or_default();
-            if opts.context.is_some() && !kc.contexts.iter().any(|c| c.name == context) {
-                return Err(Error::NoContext(context));
+            if !kc.contexts.iter().any(|c| c.name == context) {
+                return Err(Error::NoContext {
+                    context,
+                    files: files.iter().map(|f| f.display().to_string()).collect(),
+                    known: kc.contexts.iter().map(|c| c.name.clone()).collect(),
+                });
             }
             let options = kube::config::KubeConfigOptions {
                 context: Some(context.clone()),
@@ -253,7 +310,7 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, Error> {
                 .and_then(|t| service_account_of(t.trim()))
                 .unwrap_or_else(|| "in-cluster".into())
         }
-        None => user_of(kubeconfig.as_deref(), &context).unwrap_or_else(|| "in-cluster".into()),
+        None => user_of(kubeconfig.as_ref(), &context).unwrap_or_else(|| "in-cluster".into()),
     };
     Ok(Connection {
         client,

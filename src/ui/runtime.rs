@@ -127,14 +127,9 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Every context of every kubeconfig file kubectl would read (`:ctx`).
 fn contexts(opts: &ConnectOptions) -> Vec<String> {
-    let path = opts
-        .kubeconfig
-        .clone()
-        .or_else(|| std::env::var_os("KUBECONFIG").map(PathBuf::from));
-    path.and_then(|p| kube::config::Kubeconfig::read_from(p).ok())
-        .map(|kc| kc.contexts.into_iter().map(|c| c.name).collect())
-        .unwrap_or_default()
+    cluster::context_names(opts.kubeconfig.as_deref())
 }
 
 /// The template variables remembered for a context (`:save-vars`).
@@ -231,12 +226,10 @@ async fn readable_namespaces(
             .filter_map(|n| n.metadata.name)
             .collect();
     }
-    let path = opts
-        .kubeconfig
-        .clone()
-        .or_else(|| std::env::var_os("KUBECONFIG").map(PathBuf::from));
-    let mut out: Vec<String> = path
-        .and_then(|p| kube::config::Kubeconfig::read_from(p).ok())
+    let files = cluster::kubeconfig_files(opts.kubeconfig.as_deref());
+    let mut out: Vec<String> = cluster::load_kubeconfig(&files)
+        .ok()
+        .flatten()
         .map(|kc| {
             kc.contexts
                 .into_iter()
@@ -265,9 +258,8 @@ async fn connect_checked(opts: &ConnectOptions) -> color_eyre::Result<Connection
             cluster::explain(&e)
         )),
         Ok(Err(e)) => Err(color_eyre::eyre::eyre!(
-            "cannot reach the API server of context {} at {}: {}; check the kubeconfig, the VPN or tunnel, or use --embedded",
+            "context {}: {}",
             conn.context,
-            conn.server,
             cluster::explain(&e)
         )),
         Err(_) => Err(color_eyre::eyre::eyre!(

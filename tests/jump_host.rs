@@ -1,0 +1,413 @@
+//! From a jump host: real proxies between swarmdeck and the cluster —
+//! Debian's tinyproxy (HTTP CONNECT) and microsocks (SOCKS5), which
+//! `.ci/run` installs — and several kubeconfig files. The embedded cluster is
+//! served over HTTPS, so CONNECT is exercised; each proxy's own log shows
+//! whether a connection went through it. Without the proxies installed the
+//! proxy tests say so and pass (the README's test command stays the same on
+//! a machine without them).
+
+mod common;
+use common::Served;
+use common::pty::Tui;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A proxy process and its log, stopped on drop.
+struct Proxy {
+    child: Child,
+    log: PathBuf,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proxy {
+    fn installed(binary: &str) -> bool {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {binary}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn tinyproxy() -> Option<Proxy> {
+        if !Self::installed("tinyproxy") {
+            eprintln!(
+                "tinyproxy is not installed (apt-get install tinyproxy): HTTP proxy tests skipped"
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let log = dir.path().join("tinyproxy.log");
+        let conf = dir.path().join("tinyproxy.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "Port {port}\nListen 127.0.0.1\nTimeout 600\nLogFile \"{}\"\nLogLevel Connect\nMaxClients 100\nAllow 127.0.0.1\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("tinyproxy")
+            .arg("-d")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let p = Proxy {
+            child,
+            log,
+            port,
+            _dir: dir,
+        };
+        p.wait_listening();
+        Some(p)
+    }
+
+    fn microsocks() -> Option<Proxy> {
+        if !Self::installed("microsocks") {
+            eprintln!(
+                "microsocks is not installed (apt-get install microsocks): SOCKS5 tests skipped"
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let log = dir.path().join("microsocks.log");
+        // It logs each connection on stderr.
+        let child = Command::new("microsocks")
+            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let p = Proxy {
+            child,
+            log,
+            port,
+            _dir: dir,
+        };
+        p.wait_listening();
+        Some(p)
+    }
+
+    fn wait_listening(&self) {
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the proxy did not listen on {}", self.port);
+    }
+
+    /// Connections it made to 127.0.0.1:`port`, as its own log says.
+    fn connections_to(&self, port: u16) -> usize {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        log.lines()
+            .filter(|l| {
+                l.contains(&format!("CONNECT 127.0.0.1:{port} "))
+                    || l.contains(&format!("connected to 127.0.0.1:{port}"))
+            })
+            .count()
+    }
+}
+
+/// `swarmdeck ARGS` with `env` (and no KUBECONFIG unless given there).
+fn run(args: &[&str], env: &[(&str, &str)], home: &Path) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_swarmdeck"));
+    cmd.args(args)
+        .env_remove("KUBECONFIG")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .env("HOME", home)
+        .env("XDG_STATE_HOME", home);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn an_http_connect_proxy_as_kubectl_has_it() {
+    let Some(proxy) = Proxy::tinyproxy() else {
+        return;
+    };
+    let served = Served::start("swarm");
+    let home = tempfile::tempdir().unwrap();
+    let kc = served.kubeconfig.to_str().unwrap();
+    let url = format!("http://127.0.0.1:{}", proxy.port);
+    let port = served.addr.port();
+    // HTTPS_PROXY, and https_proxy as curl and kubectl also read it.
+    for var in ["HTTPS_PROXY", "https_proxy"] {
+        let before = proxy.connections_to(port);
+        let out = run(
+            &["get", "pods", "--kubeconfig", kc],
+            &[(var, &url)],
+            home.path(),
+        );
+        assert!(ok(&out).contains("swarm-worker-0"));
+        assert!(
+            proxy.connections_to(port) > before,
+            "{var}: not through the proxy"
+        );
+    }
+    // NO_PROXY covering the cluster: direct, the proxy sees nothing.
+    for no_proxy in ["127.0.0.1", "127.0.0.0/8", "localhost,127.0.0.1"] {
+        let before = proxy.connections_to(port);
+        let out = run(
+            &["get", "pods", "--kubeconfig", kc],
+            &[("HTTPS_PROXY", &url), ("NO_PROXY", no_proxy)],
+            home.path(),
+        );
+        assert!(ok(&out).contains("swarm-worker-0"));
+        assert_eq!(proxy.connections_to(port), before, "NO_PROXY={no_proxy}");
+    }
+    // A verb that changes something, through the proxy.
+    let unit = home.path().join("unit.yaml");
+    std::fs::write(
+        &unit,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: via-proxy, namespace: swarm}\ndata: {a: b}\n",
+    )
+    .unwrap();
+    let before = proxy.connections_to(port);
+    let out = run(
+        &["apply", "-f", unit.to_str().unwrap(), "--kubeconfig", kc],
+        &[("HTTPS_PROXY", &url)],
+        home.path(),
+    );
+    ok(&out);
+    assert!(proxy.connections_to(port) > before);
+    let cms = served.cluster.resolve("", "v1", "configmaps").unwrap();
+    assert!(served.cluster.get(&cms, Some("swarm"), "via-proxy").is_ok());
+    // The console, through the proxy.
+    let before = proxy.connections_to(port);
+    let t = Tui::start_with(&format!("--kubeconfig {kc}"), &[("HTTPS_PROXY", &url)]);
+    t.wait_for("the pods through the proxy", |s| {
+        s.contains("swarm-worker-0")
+    });
+    t.send(b"q");
+    t.wait_for("exit", |s| s.contains("EXITED 0"));
+    assert!(
+        proxy.connections_to(port) > before,
+        "the console went around the proxy"
+    );
+}
+
+#[test]
+fn a_socks5_proxy_url_in_the_kubeconfig() {
+    let Some(proxy) = Proxy::microsocks() else {
+        return;
+    };
+    let served = Served::start("swarm");
+    let home = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(&served.kubeconfig).unwrap();
+    let with_proxy = text.replacen(
+        "    server: ",
+        &format!(
+            "    proxy-url: socks5://127.0.0.1:{}\n    server: ",
+            proxy.port
+        ),
+        1,
+    );
+    let kc = home.path().join("kubeconfig");
+    std::fs::write(&kc, with_proxy).unwrap();
+    let out = run(
+        &["get", "pods", "--kubeconfig", kc.to_str().unwrap()],
+        &[],
+        home.path(),
+    );
+    assert!(ok(&out).contains("swarm-worker-0"));
+    assert!(
+        proxy.connections_to(served.addr.port()) > 0,
+        "not through the SOCKS5 proxy: {:?}",
+        std::fs::read_to_string(&proxy.log)
+    );
+}
+
+#[test]
+fn a_proxy_that_cannot_be_reached_is_named_in_one_line() {
+    let served = Served::start("swarm");
+    let home = tempfile::tempdir().unwrap();
+    let dead = free_port();
+    let out = run(
+        &[
+            "get",
+            "pods",
+            "--kubeconfig",
+            served.kubeconfig.to_str().unwrap(),
+        ],
+        &[(
+            "HTTPS_PROXY",
+            &format!("http://someone:secret@127.0.0.1:{dead}"),
+        )],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot reach the API server at https://127.0.0.1:{}/ through proxy http://127.0.0.1:{dead}",
+            served.addr.port()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("Connection refused"), "{err}");
+    assert!(
+        !err.contains("secret"),
+        "the proxy's password is not shown: {err}"
+    );
+}
+
+/// Several kubeconfig files, merged by kubectl's rules: what swarmdeck reads
+/// agrees with `kubectl config view --merge`, and a context of the second
+/// file is found.
+#[test]
+fn several_kubeconfig_files_merge_as_kubectl_merges_them() {
+    let served = Served::start("swarm");
+    let home = tempfile::tempdir().unwrap();
+    // The first file: no current context, a context `shared` of its own (the
+    // first definition of a name wins), a relative certificate path.
+    let first = home.path().join("a").join("config");
+    std::fs::create_dir_all(first.parent().unwrap()).unwrap();
+    std::fs::write(
+        &first,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: other\n  cluster: {server: 'https://10.255.255.1:6443', certificate-authority: certs/ca.crt}\nusers:\n- name: other-user\n  user: {token: other-token}\ncontexts:\n- name: shared\n  context: {cluster: other, user: other-user, namespace: first}\n- name: only-first\n  context: {cluster: other, user: other-user}\n",
+    )
+    .unwrap();
+    let second_text = std::fs::read_to_string(&served.kubeconfig)
+        .unwrap()
+        .replacen("contexts:\n", "contexts:\n- name: shared\n  context:\n    cluster: swarmdeck-embedded\n    user: admin\n    namespace: second\n", 1);
+    let second = home.path().join("second.yaml");
+    std::fs::write(&second, second_text).unwrap();
+    let missing = home.path().join("not-there.yaml");
+    let joined = std::env::join_paths([&first, &missing, &second]).unwrap();
+    let joined = joined.to_str().unwrap();
+
+    // kubectl's view of the merge.
+    let kubectl = Command::new("kubectl")
+        .args(["config", "view", "--merge", "-o", "json"])
+        .env("KUBECONFIG", joined)
+        .output();
+    let Ok(kubectl) = kubectl else {
+        eprintln!("kubectl is not installed: the comparison is skipped");
+        return;
+    };
+    let theirs: serde_json::Value = serde_json::from_slice(&kubectl.stdout).unwrap();
+    let files = vec![first.clone(), second.clone()];
+    let ours = swarmdeck::cluster::load_kubeconfig(&files)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        ours.current_context.as_deref(),
+        theirs["current-context"].as_str(),
+        "current-context"
+    );
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        let mut n: Vec<String> = v["contexts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    let mut our_names: Vec<String> = ours.contexts.iter().map(|c| c.name.clone()).collect();
+    our_names.sort();
+    assert_eq!(our_names, names(&theirs));
+    let shared = |v: &serde_json::Value| {
+        v["contexts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "shared")
+            .map(|c| c["context"]["namespace"].clone())
+    };
+    let our_shared = ours
+        .contexts
+        .iter()
+        .find(|c| c.name == "shared")
+        .and_then(|c| c.context.as_ref()?.namespace.clone());
+    assert_eq!(our_shared.as_deref(), shared(&theirs).unwrap().as_str());
+    let ca = ours.clusters.iter().find(|c| c.name == "other").unwrap();
+    let ca = ca
+        .cluster
+        .as_ref()
+        .unwrap()
+        .certificate_authority
+        .clone()
+        .unwrap();
+    assert_eq!(
+        ca,
+        first
+            .parent()
+            .unwrap()
+            .join("certs/ca.crt")
+            .display()
+            .to_string(),
+        "a relative path is resolved against its file"
+    );
+
+    // swarmdeck through KUBECONFIG=a:missing:b: the current context is the
+    // second file's; --context of the second file's users works too.
+    let out = run(&["get", "pods"], &[("KUBECONFIG", joined)], home.path());
+    assert!(ok(&out).contains("swarm-worker-0"));
+    let out = run(
+        &["get", "pods", "--context", "viewer"],
+        &[("KUBECONFIG", joined)],
+        home.path(),
+    );
+    assert!(ok(&out).contains("swarm-worker-0"));
+    // An unknown context names the files read and the contexts found.
+    let out = run(
+        &["get", "pods", "--context", "nope"],
+        &[("KUBECONFIG", joined)],
+        home.path(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("context `nope` is not in the kubeconfig"),
+        "{err}"
+    );
+    assert!(
+        err.contains(first.to_str().unwrap()) && err.contains(second.to_str().unwrap()),
+        "{err}"
+    );
+    assert!(
+        err.contains("only-first") && err.contains("viewer"),
+        "{err}"
+    );
+}
