@@ -99,6 +99,10 @@ pub struct ConsoleArgs {
     /// ASCII borders and marks (automatic when the locale is not UTF-8).
     #[arg(long)]
     pub ascii: bool,
+    /// The view to start on: pods, sts, cm, tasks, events, audit, grid/SWARM,
+    /// task/NAME, or any palette command (a wall screen's view).
+    #[arg(long, value_name = "VIEW")]
+    pub view: Option<String>,
 }
 
 impl ConsoleArgs {
@@ -113,6 +117,9 @@ impl ConsoleArgs {
         }
         if self.ascii {
             out.push("--ascii");
+        }
+        if self.view.is_some() {
+            out.push("--view");
         }
         out
     }

@@ -411,3 +411,57 @@ fn several_kubeconfig_files_merge_as_kubectl_merges_them() {
         "{err}"
     );
 }
+
+/// A credential plugin that talks on stderr and whose credentials expire
+/// every few seconds: once the console owns the screen, nothing it says
+/// reaches the terminal, and the console keeps working.
+#[test]
+fn a_chatty_expiring_credential_plugin_leaves_the_screen_clean() {
+    use std::os::unix::fs::PermissionsExt;
+    let served = Served::start("swarm");
+    let home = tempfile::tempdir().unwrap();
+    let mut kc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&served.kubeconfig).unwrap()).unwrap();
+    let users = kc["users"].as_sequence_mut().unwrap();
+    let admin = users.iter_mut().find(|u| u["name"] == "admin").unwrap();
+    let token = admin["user"]["token"].as_str().unwrap().to_owned();
+    let plugin = home.path().join("sso-plugin.sh");
+    std::fs::write(
+        &plugin,
+        format!(
+            "#!/bin/sh\necho \"sso-plugin: refreshing your credentials now\" >&2\nexp=$(date -u -d '+3 seconds' +%Y-%m-%dT%H:%M:%SZ)\nprintf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{token}\",\"expirationTimestamp\":\"%s\"}}}}' \"$exp\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    admin["user"] = serde_yaml::from_str(&format!(
+        "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}\n  interactiveMode: IfAvailable\n",
+        plugin.display()
+    ))
+    .unwrap();
+    let path = home.path().join("kubeconfig");
+    std::fs::write(&path, serde_yaml::to_string(&kc).unwrap()).unwrap();
+    let t = Tui::start(&format!("--kubeconfig {}", path.display()));
+    t.wait_for("the pods", |s| s.contains("swarm-worker-0"));
+    // Several expiries, and views that make requests meanwhile.
+    for view in [":sts\r", ":cm\r", ":pods\r"] {
+        std::thread::sleep(Duration::from_millis(1500));
+        t.send(view.as_bytes());
+    }
+    let s = t.wait_for("the pods again", |s| s.contains("swarm-worker-0"));
+    assert!(!s.contains("sso-plugin"), "{s}");
+    t.send(b"q");
+    t.wait_for("exit", |s| s.contains("EXITED 0"));
+    // Before the console took the screen the plugin could talk (a login may
+    // need the operator); after it, not one byte of it reached the terminal.
+    let raw = t.raw.lock().unwrap().clone();
+    let text = String::from_utf8_lossy(&raw);
+    let owned = text.find("\u{1b}[?1049h").expect("the alternate screen");
+    let left = text[owned..]
+        .find("\u{1b}[?1049l")
+        .map_or(text.len(), |i| owned + i);
+    assert!(
+        !text[owned..left].contains("sso-plugin"),
+        "the plugin wrote over the console's screen"
+    );
+}

@@ -87,6 +87,45 @@ pub struct Unreachable {
     pub cause: String,
 }
 
+/// The credentials did not work: an exec plugin failed (its own last
+/// words, kept rather than written over the screen), a token file is
+/// missing, an OIDC refresh was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("credentials for {server} failed: {cause}")]
+pub struct Credentials {
+    pub server: String,
+    pub cause: String,
+}
+
+/// A credential failure in the operator's words.
+fn credentials_cause(e: &kube::client::AuthError) -> String {
+    match e {
+        kube::client::AuthError::AuthExecRun { cmd, out } => {
+            let said = String::from_utf8_lossy(&out.stderr);
+            let last = said
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("it said nothing on stderr")
+                .trim()
+                .to_owned();
+            let program = cmd
+                .split('"')
+                .nth(1)
+                .unwrap_or(cmd.as_str())
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            format!(
+                "the credential plugin `{program}` failed ({}): {last}",
+                out.status
+            )
+        }
+        other => chain(other),
+    }
+}
+
 /// Every message of an error's chain, once each (the transport's outer
 /// words say little: "client error (Connect)"; the root says why).
 pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -145,6 +184,16 @@ where
         Box::pin(async move {
             fut.await.map_err(|e| {
                 let e: BoxError = e.into();
+                let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e.as_ref());
+                while let Some(err) = src {
+                    if let Some(a) = err.downcast_ref::<kube::client::AuthError>() {
+                        return Box::new(Credentials {
+                            server: route.server.clone(),
+                            cause: credentials_cause(a),
+                        }) as BoxError;
+                    }
+                    src = err.source();
+                }
                 Box::new(Unreachable {
                     server: route.server,
                     proxy: route.proxy,

@@ -67,13 +67,18 @@ pub fn explain(e: &kube::Error) -> String {
                 _ => message,
             }
         }
-        kube::Error::Service(inner) => match inner.downcast_ref::<gate::Unreachable>() {
-            Some(u) => u.to_string(),
-            None => format!(
-                "cannot reach the API server: {}",
-                gate::chain(inner.as_ref())
-            ),
-        },
+        kube::Error::Service(inner) => {
+            if let Some(u) = inner.downcast_ref::<gate::Unreachable>() {
+                u.to_string()
+            } else if let Some(c) = inner.downcast_ref::<gate::Credentials>() {
+                c.to_string()
+            } else {
+                format!(
+                    "cannot reach the API server: {}",
+                    gate::chain(inner.as_ref())
+                )
+            }
+        }
         kube::Error::HyperError(inner) => format!("cannot reach the API server: {inner}"),
         other => other.to_string(),
     }
@@ -131,6 +136,11 @@ pub struct ConnectOptions {
     /// Act as this user: impersonation on a real cluster (kubectl's `--as`),
     /// the user of that name on the embedded cluster.
     pub as_user: Option<String>,
+    /// Credential plugins run without the terminal: their stderr is kept
+    /// (shown in the failure's message), never written over the screen, and
+    /// one that needs the user fails with its message (the console, once it
+    /// owns the screen).
+    pub quiet_credentials: bool,
 }
 
 /// A connected client and what the header says about it.
@@ -280,6 +290,11 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, Error> {
                     message: e.to_string(),
                 })?;
             act_as(&mut config, opts.as_user.as_deref());
+            if opts.quiet_credentials
+                && let Some(exec) = config.auth_info.exec.as_mut()
+            {
+                exec.interactive_mode = Some(kube::config::ExecInteractiveMode::Never);
+            }
             (config, context)
         }
         None => {

@@ -487,6 +487,7 @@ fn console(args: ConsoleArgs, conn: &ConnectionArgs) -> Outcome {
         keymap: args.keymap,
         config_dir: conn.config_dir.clone(),
         ascii: args.ascii,
+        view: args.view,
     };
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| CommandError(format!("cannot start the async runtime: {e}")))?;
@@ -542,7 +543,11 @@ impl Verb {
 /// read-only from any source wins, and a settings file that cannot be read
 /// counts as asking for it (it might), so that nothing fails open. Returns
 /// whether read-only is on and, when it is, which source asked for it.
-pub fn read_only_from(flag: bool, config_dir: Option<&Path>) -> (bool, Option<String>) {
+pub fn read_only_from(
+    flag: bool,
+    config_dir: Option<&Path>,
+    context: Option<&str>,
+) -> (bool, Option<String>) {
     let dir = crate::ui::config::config_dir(config_dir);
     let (settings, broken) = crate::ui::config::load_settings(dir.as_deref());
     let file = || {
@@ -565,9 +570,33 @@ pub fn read_only_from(flag: bool, config_dir: Option<&Path>) -> (bool, Option<St
             true,
             Some(format!("settings: read_only = true in {}", file())),
         )
+    } else if let Some(ctx) = context.filter(|c| settings.read_only_for(c)) {
+        (
+            true,
+            Some(format!(
+                "settings: [contexts.\"{ctx}\"] read_only = true in {}",
+                file()
+            )),
+        )
     } else {
         (false, None)
     }
+}
+
+/// The context a command will use: `--context`, the embedded cluster's, or
+/// the current context of the kubeconfig kubectl would read.
+pub fn effective_context(conn: &ConnectionArgs) -> Option<String> {
+    if let Some(c) = &conn.context {
+        return Some(c.clone());
+    }
+    if conn.embedded {
+        return Some(crate::embedded::CONTEXT.to_owned());
+    }
+    let files = crate::cluster::kubeconfig_files(conn.kubeconfig.as_deref());
+    crate::cluster::load_kubeconfig(&files)
+        .ok()
+        .flatten()
+        .and_then(|kc| kc.current_context)
 }
 
 /// A connected command: its client, its identity, the namespace it works in.
@@ -605,7 +634,18 @@ impl Session {
 fn connect_options(
     conn: &ConnectionArgs,
 ) -> Result<(crate::cluster::ConnectOptions, Option<String>), CommandError> {
-    let namespace = conn.namespace().map_err(CommandError)?;
+    let context = effective_context(conn);
+    // A context's namespace in the settings comes before the kubeconfig's.
+    let settings = crate::ui::config::load_settings(
+        crate::ui::config::config_dir(conn.config_dir.as_deref()).as_deref(),
+    )
+    .0;
+    let namespace = conn.namespace().map_err(CommandError)?.or_else(|| {
+        context
+            .as_ref()
+            .and_then(|c| settings.contexts.get(c))
+            .and_then(|c| c.namespace.clone())
+    });
     if let Some(ns) = &namespace
         && !manifest::is_dns_label(ns)
     {
@@ -613,7 +653,11 @@ fn connect_options(
             "-n `{ns}` is not a namespace name (lowercase letters, digits and '-', at most 63)"
         ));
     }
-    let (read_only, settings_note) = read_only_from(conn.read_only, conn.config_dir.as_deref());
+    let (read_only, settings_note) = read_only_from(
+        conn.read_only,
+        conn.config_dir.as_deref(),
+        context.as_deref(),
+    );
     Ok((
         crate::cluster::ConnectOptions {
             embedded: conn.embedded,
@@ -623,6 +667,7 @@ fn connect_options(
             read_only,
             scenario: conn.scenario(),
             as_user: conn.as_user.clone(),
+            quiet_credentials: false,
         },
         settings_note,
     ))

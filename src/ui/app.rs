@@ -44,6 +44,9 @@ pub enum Event {
     Audit(Result<Vec<String>, String>),
     /// The connection changed (context switch).
     Connected(Header),
+    /// A palette command to run as if typed (the start view: `--view`,
+    /// `start_view` in settings.toml).
+    Command(String),
     /// A second passed: ages move on.
     Tick,
     /// The console's engine reported a change.
@@ -327,6 +330,8 @@ pub struct Model {
     pub filter_error: Option<String>,
     pub palette: Option<Palette>,
     pub help: bool,
+    /// The first line of the help shown (it scrolls when it does not fit).
+    pub help_scroll: usize,
     pub confirm: Option<Confirm>,
     pub prompt: Option<Prompt>,
     pub message: Option<(String, MessageKind)>,
@@ -407,6 +412,7 @@ impl Model {
             filter_error: None,
             palette: None,
             help: false,
+            help_scroll: 0,
             confirm: None,
             prompt: None,
             message: None,
@@ -916,6 +922,7 @@ fn handle(model: &mut Model, event: Event) -> Vec<Effect> {
             model.invalidate();
             Vec::new()
         }
+        Event::Command(text) => run_command(model, &start_command(&text)),
         Event::Connected(h) => {
             model.say(
                 format!("connected to context {}", h.context),
@@ -1198,7 +1205,22 @@ fn on_key(model: &mut Model, k: KeyEvent) -> Vec<Effect> {
         return Vec::new();
     }
     if model.help {
-        model.help = false;
+        // The help scrolls (every description whole, even at 80x24); any
+        // other key closes it.
+        match k.code {
+            KeyCode::Char('j') | KeyCode::Down => model.help_scroll += 1,
+            KeyCode::Char('k') | KeyCode::Up => {
+                model.help_scroll = model.help_scroll.saturating_sub(1)
+            }
+            KeyCode::PageDown | KeyCode::Char(' ') => model.help_scroll += model.page.max(1),
+            KeyCode::PageUp => {
+                model.help_scroll = model.help_scroll.saturating_sub(model.page.max(1))
+            }
+            _ => {
+                model.help = false;
+                model.help_scroll = 0;
+            }
+        }
         return Vec::new();
     }
     if let Some(input) = model.filter_input.as_mut() {
@@ -1447,6 +1469,16 @@ pub fn compile_filter(text: &str) -> Result<Option<regex::Regex>, String> {
             .to_owned();
         format!("bad regex `{text}`: {first}")
     })
+}
+
+/// A start view as the palette command it means: `grid/NAME` is
+/// `grid NAME`, `pods`, `sts`, `events`, ... are themselves.
+pub fn start_command(view: &str) -> String {
+    let view = view.trim().trim_start_matches(':');
+    match view.split_once('/') {
+        Some((kind, name)) => format!("{kind} {name}"),
+        None => view.to_owned(),
+    }
 }
 
 fn run_command(model: &mut Model, input: &str) -> Vec<Effect> {

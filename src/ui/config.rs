@@ -14,6 +14,8 @@ pub struct Settings {
     pub theme: Option<String>,
     pub keymap: Option<String>,
     pub ascii: Option<bool>,
+    /// The view the console starts on (as `--view`).
+    pub start_view: Option<String>,
     /// Template variables remembered per context (`:save-vars`): context ->
     /// name -> value.
     #[serde(default)]
@@ -21,6 +23,31 @@ pub struct Settings {
     /// `[logs]`: the log view.
     #[serde(default)]
     pub logs: LogSettings,
+    /// `[contexts.NAME]`: what holds for one kubeconfig context (a
+    /// production context read-only, its namespace, its theme).
+    #[serde(default)]
+    pub contexts: std::collections::BTreeMap<String, ContextSettings>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ContextSettings {
+    /// Nothing is written while this context is used.
+    #[serde(default)]
+    pub read_only: bool,
+    /// The namespace when `-n` is not given (before the kubeconfig's).
+    pub namespace: Option<String>,
+    /// The theme while this context is used (a red header for production).
+    pub theme: Option<String>,
+    /// The view the console starts on with this context.
+    pub start_view: Option<String>,
+}
+
+impl Settings {
+    /// Is `context` to be used read-only (everywhere, or for it)?
+    pub fn read_only_for(&self, context: &str) -> bool {
+        self.read_only || self.contexts.get(context).is_some_and(|c| c.read_only)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]

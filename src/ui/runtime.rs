@@ -30,6 +30,8 @@ pub struct ConsoleOptions {
     pub keymap: Option<String>,
     pub config_dir: Option<PathBuf>,
     pub ascii: bool,
+    /// The view to start on (`--view`).
+    pub view: Option<String>,
 }
 
 const FRAME: Duration = Duration::from_millis(33);
@@ -325,7 +327,7 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<Ended> {
     let _log = init_logging();
     let dir = super::config::config_dir(opts.config_dir.as_deref());
     let (settings, settings_error) = super::config::load_settings(dir.as_deref());
-    let read_only = opts.connect.read_only || settings.read_only;
+    let mut read_only = opts.connect.read_only || settings.read_only;
     let mut connect_opts = opts.connect.clone();
     connect_opts.read_only = read_only;
     let theme_name = if super::config::no_color() {
@@ -347,7 +349,17 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<Ended> {
         .unwrap_or_else(|| "default".into());
     let (keymap, keymap_errors) = Keymap::load(&keymap_name, dir.as_deref(), read_only);
 
+    // The first connection may need the operator (a device-code login):
+    // it runs before the console takes the screen. From here on a
+    // credential plugin runs quietly (its stderr kept, never drawn over
+    // the screen): the client is built again so.
     let mut conn = connect_checked(&connect_opts).await?;
+    connect_opts.quiet_credentials = true;
+    if !conn.embedded
+        && let Ok(quiet) = cluster::connect(&connect_opts).await
+    {
+        conn = quiet;
+    }
     tracing::info!(context = %conn.context, server = %conn.server, "connected");
     let (tx, mut changes) = mpsc::channel::<stores::Changed>(64);
     let mut only = scope(&conn.client, &conn.namespace).await;
@@ -360,6 +372,23 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<Ended> {
         theme,
         keymap,
     );
+    // The context's own theme (a red header for production), unless one was asked for.
+    if opts.theme.is_none()
+        && !super::config::no_color()
+        && let Some(name) = settings
+            .contexts
+            .get(&conn.context)
+            .and_then(|c| c.theme.clone())
+    {
+        let (theme, errors) = ThemeSource {
+            user_dir: dir.as_deref(),
+        }
+        .load(&name);
+        model.theme = theme;
+        if let Some(e) = errors.first() {
+            model.message = Some((format!("{e} (defaults in force)"), MessageKind::Error));
+        }
+    }
     model.ascii = opts.ascii || settings.ascii.unwrap_or(false) || !super::config::utf8_locale();
     model.contexts = contexts(&connect_opts);
     model.watch_only = only.clone();
@@ -396,6 +425,16 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<Ended> {
     let mut signalled = signals()?;
     let mut terminal = ratatui::init();
     let (etx, mut effects_done) = mpsc::channel::<Event>(64);
+    // The start view: --view, else the context's, else the settings'.
+    if let Some(view) = opts.view.clone().or_else(|| {
+        settings
+            .contexts
+            .get(&conn.context)
+            .and_then(|c| c.start_view.clone())
+            .or(settings.start_view.clone())
+    }) {
+        let _ = etx.try_send(Event::Command(view));
+    }
     let mut engine = super::act::start_engine(
         conn.client.clone(),
         auditor_of(&conn),
@@ -456,6 +495,16 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<Ended> {
                 Ok((new, scoped, namespaces)) => {
                     only = scoped;
                     conn = new;
+                    if conn.read_only && !read_only {
+                        // Read-only from here on: the keys that write are
+                        // unbound, the engine plans only, the gate refuses.
+                        read_only = true;
+                        model.keymap = Keymap::load(&keymap_name, dir.as_deref(), true).0;
+                        model.message = Some((
+                            format!("context {} is read-only (settings): nothing is written for the rest of this session", conn.context),
+                            MessageKind::Info,
+                        ));
+                    }
                     stores_now = rewatch(
                         &conn,
                         only.as_deref(),
@@ -673,6 +722,10 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<Ended> {
                     let mut o = connect_opts.clone();
                     o.context = Some(name.clone());
                     o.embedded = false;
+                    // A context the settings make read-only is read-only here
+                    // too (a settings file that does not parse: every one is).
+                    let (now, broken) = super::config::load_settings(dir.as_deref());
+                    o.read_only = read_only || broken.is_some() || now.read_only_for(&name);
                     let ctx_tx = ctx_tx.clone();
                     model.message = Some((
                         format!("connecting to context {name} ..."),

@@ -5,7 +5,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::symbols::border;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::app::{COMMANDS, MessageKind, Model, Screen, completions};
 use super::data::ViewKind;
@@ -398,8 +398,8 @@ fn render_help(model: &Model, f: &mut Frame, area: Rect) {
         entries.push((keys.join(", "), b.action, b.desc.clone()));
     }
     // In the operator's words: each binding's `desc` from the keymap (the
-    // action id only where a keymap gives none). Too many for one column:
-    // two columns, each description cut to fit.
+    // action id only where a keymap gives none), whole: a description wraps
+    // under itself, and the help scrolls when it does not fit.
     let words = |action: &Action, desc: &str| {
         if desc.is_empty() {
             action.id().to_owned()
@@ -407,44 +407,38 @@ fn render_help(model: &Model, f: &mut Frame, area: Rect) {
             desc.to_owned()
         }
     };
-    if entries.len() + 6 > area.height as usize && area.width >= 80 {
-        let half = entries.len().div_ceil(2);
-        for i in 0..half {
-            let mut spans = Vec::new();
-            for (keys, action, desc) in [entries.get(i), entries.get(i + half)]
-                .into_iter()
-                .flatten()
-            {
-                spans.push(Span::styled(
-                    format!("{:>12}  ", keys),
-                    t.style("footer.key"),
-                ));
-                let text: String = words(action, desc).chars().take(22).collect();
-                spans.push(Span::styled(format!("{text:<22}"), t.style("help")));
-            }
-            lines.push(Line::from(spans));
-        }
-    } else {
-        for (keys, action, desc) in &entries {
+    let w = area.width.min(100);
+    let inner = (w as usize).saturating_sub(2);
+    let key_w = 14usize.min(inner / 3);
+    let text_w = inner.saturating_sub(key_w + 2).max(10);
+    for (keys, action, desc) in &entries {
+        let wrapped = wrap_words(&words(action, desc), text_w);
+        for (i, part) in wrapped.into_iter().enumerate() {
+            let k = if i == 0 { keys.as_str() } else { "" };
             lines.push(Line::from(vec![
-                Span::styled(format!("{keys:>14}  "), t.style("footer.key")),
-                Span::styled(words(action, desc), t.style("help")),
+                Span::styled(format!("{k:>key_w$}  "), t.style("footer.key")),
+                Span::styled(part, t.style("help")),
             ]));
         }
     }
     lines.push(Line::from(Span::styled("Commands (:)", t.style("title"))));
     let cmds: Vec<String> = COMMANDS.iter().map(|(c, _)| format!(":{c}")).collect();
-    lines.push(Line::from(Span::styled(cmds.join(" "), t.style("help"))));
-    lines.push(Line::from(Span::styled(
-        "any key closes this help",
+    for part in wrap_words(&cmds.join(" "), inner) {
+        lines.push(Line::from(Span::styled(part, t.style("help"))));
+    }
+    let h = (lines.len() as u16 + 3).min(area.height);
+    let room = (h as usize).saturating_sub(3);
+    let scroll = model.help_scroll.min(lines.len().saturating_sub(room));
+    let more = lines.len() > room;
+    let mut shown: Vec<Line> = lines.into_iter().skip(scroll).take(room).collect();
+    shown.push(Line::from(Span::styled(
+        if more {
+            "j/k, PgDn/PgUp scroll · any other key closes this help"
+        } else {
+            "any key closes this help"
+        },
         t.style("footer"),
     )));
-    let w = area.width.min(if entries.len() + 6 > area.height as usize {
-        76
-    } else {
-        72
-    });
-    let h = (lines.len() as u16 + 2).min(area.height);
     let r = Rect {
         x: (area.width - w) / 2,
         y: (area.height - h) / 2,
@@ -453,15 +447,65 @@ fn render_help(model: &Model, f: &mut Frame, area: Rect) {
     };
     f.render_widget(Clear, r);
     f.render_widget(
-        Paragraph::new(lines)
+        Paragraph::new(shown)
             .style(t.style("help"))
-            .wrap(Wrap { trim: false })
             .block(block(model, Line::from(" help "))),
         r,
     );
 }
 
+/// Text in lines of at most `width` characters, broken between words (a
+/// word longer than a line is broken where it must be).
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let mut word = word.to_owned();
+        loop {
+            let len = line.chars().count();
+            let wlen = word.chars().count();
+            let gap = usize::from(len > 0);
+            if len + gap + wlen <= width {
+                if gap == 1 {
+                    line.push(' ');
+                }
+                line.push_str(&word);
+                break;
+            }
+            if len > 0 {
+                out.push(std::mem::take(&mut line));
+                continue;
+            }
+            let head: String = word.chars().take(width).collect();
+            word = word.chars().skip(width).collect();
+            out.push(head);
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    if !line.is_empty() || out.is_empty() {
+        out.push(line);
+    }
+    out
+}
+
 /// Style of a role, for callers outside the views.
 pub fn style(model: &Model, role: &str) -> Style {
     model.theme.style(role)
+}
+
+#[cfg(test)]
+mod wrap_tests {
+    use super::wrap_words;
+
+    #[test]
+    fn descriptions_wrap_whole() {
+        let text = "logs: the pod's, the swarm's workers merged, the Task's pod";
+        let lines = wrap_words(text, 20);
+        assert!(lines.iter().all(|l| l.chars().count() <= 20), "{lines:?}");
+        assert_eq!(lines.join(" "), text);
+        assert_eq!(wrap_words("abcdefghij", 4), ["abcd", "efgh", "ij"]);
+    }
 }
