@@ -39,19 +39,8 @@ fn browse_filter_help_and_quit_restores_the_terminal() {
     let after = t.wait_for("the shell after quitting", |s| {
         s.contains("EXITED 0") && s.contains("speed")
     });
-    let parser = t.parser.lock().unwrap();
-    assert!(
-        !parser.screen().alternate_screen(),
-        "the main screen is back"
-    );
-    assert!(
-        !parser.screen().hide_cursor(),
-        "the cursor is visible again"
-    );
-    drop(parser);
     // Cooked mode: canonical input and echo are on again.
-    assert!(after.split_whitespace().any(|w| w == "icanon"), "{after}");
-    assert!(after.split_whitespace().any(|w| w == "echo"), "{after}");
+    assert_terminal_restored(&t, &after);
 }
 
 #[test]

@@ -481,6 +481,42 @@ fn the_command_line_to_a_terminal_sends_no_escape() {
     }
 }
 
+/// Someone else changes the ConfigMap under the editor.
+fn change_theirs(cluster: &Cluster, esc: &str) {
+    let cms = cluster.resolve("", "v1", "configmaps").unwrap();
+    let mut theirs = (*cluster.get(&cms, Some("swarm"), "hostile-cm").unwrap()).clone();
+    theirs["data"]["esc"] = json!(esc);
+    cluster
+        .replace(
+            &cms,
+            Some("swarm"),
+            "hostile-cm",
+            theirs,
+            None,
+            &Default::default(),
+        )
+        .unwrap();
+}
+
+/// Press `keys`, carry out the one effect they asked for as the runtime
+/// does, and hand what it brought back to the model; that event, as the
+/// test reads it.
+async fn carry_out(
+    m: &mut swarmdeck::ui::app::Model,
+    keys: &str,
+    client: &kube::Client,
+    audit: &swarmdeck::engine::audit::Auditor,
+) -> String {
+    let effects = common::press(m, keys);
+    assert_eq!(effects.len(), 1, "{effects:?}");
+    let event = swarmdeck::ui::act::perform(effects[0].clone(), client, audit)
+        .await
+        .expect("the effect reports back");
+    let said = format!("{event:?}");
+    swarmdeck::ui::app::update(m, event);
+    said
+}
+
 /// A save of an object someone changed since it was opened is refused
 /// with a diff; `r` re-opens on theirs, `o` overwrites on request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -513,19 +549,8 @@ async fn an_edit_over_a_change_made_meanwhile_is_a_conflict() {
     };
     open(&mut m).await;
     // Someone else changes it meanwhile.
+    change_theirs(&demo.cluster, "their change");
     let cms = demo.cluster.resolve("", "v1", "configmaps").unwrap();
-    let mut theirs = (*demo.cluster.get(&cms, Some("swarm"), "hostile-cm").unwrap()).clone();
-    theirs["data"]["esc"] = json!("their change");
-    demo.cluster
-        .replace(
-            &cms,
-            Some("swarm"),
-            "hostile-cm",
-            theirs,
-            None,
-            &Default::default(),
-        )
-        .unwrap();
     // Ours: a new key, then Ctrl-S, y.
     if let Some(Screen::Editor(e)) = m.stack.last_mut() {
         let text = e.text().replacen("\ndata:\n", "\ndata:\n  mine: ours\n", 1);
@@ -535,13 +560,8 @@ async fn an_edit_over_a_change_made_meanwhile_is_a_conflict() {
     }
     let effects = common::press_ctrl(&mut m, 's');
     assert!(effects.is_empty(), "asks first: {effects:?}");
-    let effects = common::press(&mut m, "y");
-    assert_eq!(effects.len(), 1, "{effects:?}");
-    let event = swarmdeck::ui::act::perform(effects[0].clone(), &client, &audit)
-        .await
-        .unwrap();
-    assert!(matches!(event, Event::EditConflict { .. }), "{event:?}");
-    update(&mut m, event);
+    let said = carry_out(&mut m, "y", &client, &audit).await;
+    assert!(said.starts_with("EditConflict"), "{said}");
     let now = demo.cluster.get(&cms, Some("swarm"), "hostile-cm").unwrap();
     assert_eq!(now["data"]["esc"], "their change", "their change stands");
     assert!(now["data"].get("mine").is_none());
@@ -561,46 +581,21 @@ async fn an_edit_over_a_change_made_meanwhile_is_a_conflict() {
     assert!(e.text().contains("mine: ours"));
     // Saved again: the conflict again; `o` overwrites on request.
     common::press_ctrl(&mut m, 's');
-    let effects = common::press(&mut m, "y");
-    let event = swarmdeck::ui::act::perform(effects[0].clone(), &client, &audit)
-        .await
-        .unwrap();
-    update(&mut m, event);
-    let effects = common::press(&mut m, "o");
-    assert_eq!(effects.len(), 1, "{effects:?}");
-    let event = swarmdeck::ui::act::perform(effects[0].clone(), &client, &audit)
-        .await
-        .unwrap();
-    assert!(
-        matches!(&event, Event::UnitDone { result: Ok(_), .. }),
-        "{event:?}"
-    );
-    update(&mut m, event);
+    let said = carry_out(&mut m, "y", &client, &audit).await;
+    assert!(said.starts_with("EditConflict"), "{said}");
+    let said = carry_out(&mut m, "o", &client, &audit).await;
+    assert!(said.starts_with("UnitDone { result: Ok("), "{said}");
     let now = demo.cluster.get(&cms, Some("swarm"), "hostile-cm").unwrap();
     assert_eq!(now["data"]["mine"], "ours", "overwritten on request");
     // Re-opened on theirs after another change: the buffer is theirs.
     open(&mut m).await;
-    let mut theirs = (*demo.cluster.get(&cms, Some("swarm"), "hostile-cm").unwrap()).clone();
-    theirs["data"]["esc"] = json!("changed again");
-    demo.cluster
-        .replace(
-            &cms,
-            Some("swarm"),
-            "hostile-cm",
-            theirs,
-            None,
-            &Default::default(),
-        )
-        .unwrap();
+    change_theirs(&demo.cluster, "changed again");
     if let Some(Screen::Editor(e)) = m.stack.last_mut() {
         e.area.insert_str("# a comment\n");
     }
     common::press_ctrl(&mut m, 's');
-    let effects = common::press(&mut m, "y");
-    let event = swarmdeck::ui::act::perform(effects[0].clone(), &client, &audit)
-        .await
-        .unwrap();
-    update(&mut m, event);
+    let said = carry_out(&mut m, "y", &client, &audit).await;
+    assert!(said.starts_with("EditConflict"), "{said}");
     common::press(&mut m, "r");
     let Some(Screen::Editor(e)) = m.stack.last() else {
         panic!("the editor stays open");

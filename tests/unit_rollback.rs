@@ -111,6 +111,28 @@ fn before(cluster: &Cluster) {
     }
 }
 
+/// Apply UNIT through a client that refuses `refuse`, and audit the outcome
+/// as the command line does: the error's text and the audit's lines.
+async fn apply_audited(
+    cluster: &Cluster,
+    refuse: Vec<(&'static str, usize)>,
+) -> (String, Vec<Value>) {
+    let client = refusing(cluster, refuse);
+    let docs = manifest::load(UNIT, |_| None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let audit = swarmdeck::engine::audit::Auditor {
+        client: client.clone(),
+        user: "admin".into(),
+        context: "test".into(),
+        log: Some(dir.path().join("audit.jsonl")),
+    };
+    let outcome = unit::apply(&client, &docs, "swarm", false, |_| {}).await;
+    let first = Some("ConfigMap swarm/one");
+    unit::audit_outcome(&audit, "Apply", "apply the unit", first, &outcome).await;
+    let err = outcome.expect_err("the unit fails").to_string();
+    (err, audit_lines(&dir.path().join("audit.jsonl")))
+}
+
 fn audit_lines(path: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -123,25 +145,7 @@ fn audit_lines(path: &std::path::Path) -> Vec<Value> {
 async fn the_fourth_document_refused_puts_the_first_three_back() {
     let d = common::demo(false);
     before(&d.cluster);
-    let client = refusing(&d.cluster, vec![("/configmaps/four", 1)]);
-    let docs = manifest::load(UNIT, |_| None).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let audit = swarmdeck::engine::audit::Auditor {
-        client: client.clone(),
-        user: "admin".into(),
-        context: "test".into(),
-        log: Some(dir.path().join("audit.jsonl")),
-    };
-    let outcome = unit::apply(&client, &docs, "swarm", false, |_| {}).await;
-    unit::audit_outcome(
-        &audit,
-        "Apply",
-        "apply the unit",
-        Some("ConfigMap swarm/one"),
-        &outcome,
-    )
-    .await;
-    let err = outcome.unwrap_err().to_string();
+    let (err, lines) = apply_audited(&d.cluster, vec![("/configmaps/four", 1)]).await;
     assert!(err.contains("document 4 (ConfigMap swarm/four"), "{err}");
     assert!(
         err.contains("rolled back: ConfigMap swarm/three restored to its previous version"),
@@ -160,7 +164,6 @@ async fn the_fourth_document_refused_puts_the_first_three_back() {
     let secrets = d.cluster.resolve("", "v1", "secrets").unwrap();
     assert!(d.cluster.get(&secrets, Some("swarm"), "five").is_err());
     // One audit line per object touched, each saying it was put back.
-    let lines = audit_lines(&dir.path().join("audit.jsonl"));
     let objects: Vec<&str> = lines
         .iter()
         .map(|l| l["object"].as_str().unwrap())
@@ -184,28 +187,11 @@ async fn a_rollback_that_fails_too_says_what_is_left_changed() {
     let d = common::demo(false);
     before(&d.cluster);
     // "one" is applied, then refused when it is put back.
-    let client = refusing(
+    let (err, lines) = apply_audited(
         &d.cluster,
         vec![("/configmaps/four", 1), ("/configmaps/one", 2)],
-    );
-    let docs = manifest::load(UNIT, |_| None).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let audit = swarmdeck::engine::audit::Auditor {
-        client: client.clone(),
-        user: "admin".into(),
-        context: "test".into(),
-        log: Some(dir.path().join("audit.jsonl")),
-    };
-    let outcome = unit::apply(&client, &docs, "swarm", false, |_| {}).await;
-    unit::audit_outcome(
-        &audit,
-        "Apply",
-        "apply the unit",
-        Some("ConfigMap swarm/one"),
-        &outcome,
     )
     .await;
-    let err = outcome.unwrap_err().to_string();
     assert!(
         err.contains("LEFT CHANGED: ConfigMap swarm/one (restoring it failed:"),
         "{err}"
@@ -217,7 +203,6 @@ async fn a_rollback_that_fails_too_says_what_is_left_changed() {
         "left changed, as said"
     );
     assert_eq!(data(&d.cluster, "three"), Some(json!({"c": "1"})));
-    let lines = audit_lines(&dir.path().join("audit.jsonl"));
     let one = lines
         .iter()
         .find(|l| l["object"] == "ConfigMap swarm/one")

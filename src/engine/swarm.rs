@@ -407,23 +407,20 @@ pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<Swar
         configmap: swarm.jobs_config_map.clone(),
         message,
     })?;
-    let now_ms = crate::time::Clock::system().now_ms();
-    let mut expired = Vec::new();
-    let requested_by = |key: &str| {
+    let annotation = |key: &str| {
         jobs_cm
             .metadata
             .annotations
             .as_ref()
             .and_then(|a| a.get(key))
-            .map_or_else(|| "someone".to_owned(), |w| format!("`{w}`"))
+            .cloned()
     };
-    let rebalance_requested = jobs_cm
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(REBALANCE_ANNOTATION))
-        .cloned()
-        .filter(|at| match request_age(Some(at), now_ms) {
+    let now_ms = crate::time::Clock::system().now_ms();
+    let mut expired = Vec::new();
+    let requested_by =
+        |key: &str| annotation(key).map_or_else(|| "someone".to_owned(), |w| format!("`{w}`"));
+    let rebalance_requested =
+        annotation(REBALANCE_ANNOTATION).filter(|at| match request_age(Some(at), now_ms) {
             Ok(_) => true,
             Err(why) => {
                 expired.push(ExpiredRequest {
@@ -449,14 +446,6 @@ pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<Swar
                 .collect()
         })
         .unwrap_or_default();
-    let annotation = |key: &str| {
-        jobs_cm
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(key))
-            .cloned()
-    };
     let (mode, mode_error) =
         match HandoffMode::parse(annotation(handoff::MODE_ANNOTATION).as_deref()) {
             Ok(m) => (m, None),
