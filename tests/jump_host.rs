@@ -465,3 +465,39 @@ fn a_chatty_expiring_credential_plugin_leaves_the_screen_clean() {
         "the plugin wrote over the console's screen"
     );
 }
+
+/// A server whose certificate the kubeconfig does not trust: one line that
+/// names the server and says what to check.
+#[test]
+fn a_certificate_that_is_not_trusted_is_explained_in_one_line() {
+    let served = Served::start("swarm");
+    let other = swarmdeck::embedded::Cluster::new(swarmdeck::time::Clock::system(), 10);
+    let home = tempfile::tempdir().unwrap();
+    // The kubeconfig of another cluster's authority, pointed at this server.
+    let theirs = std::fs::read_to_string(&served.kubeconfig).unwrap();
+    let wrong_ca = swarmdeck::embedded::kubeconfig(&other, "https://x", "swarm");
+    let ca_line = |text: &str| {
+        text.lines()
+            .find(|l| l.contains("certificate-authority-data"))
+            .unwrap()
+            .to_owned()
+    };
+    let kc = home.path().join("kubeconfig");
+    std::fs::write(&kc, theirs.replace(&ca_line(&theirs), &ca_line(&wrong_ca))).unwrap();
+    let out = run(
+        &["get", "pods", "--kubeconfig", kc.to_str().unwrap()],
+        &[],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot reach the API server at https://127.0.0.1:{}/",
+            served.addr.port()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("certificate-authority"), "{err}");
+}

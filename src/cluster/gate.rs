@@ -75,11 +75,7 @@ where
 #[derive(Debug, thiserror::Error)]
 #[error("cannot reach the API server at {server}{}: {cause}; {}",
     proxy.as_ref().map(|p| format!(" through proxy {p}")).unwrap_or_default(),
-    if proxy.is_some() {
-        "check the proxy (proxy-url in the kubeconfig, HTTPS_PROXY, NO_PROXY) and that it lets CONNECT through to the server"
-    } else {
-        "check the network path (VPN, tunnel, firewall), or use --embedded"
-    })]
+    advice(cause, proxy.is_some()))]
 pub struct Unreachable {
     pub server: String,
     /// The proxy, without its credentials.
@@ -123,6 +119,19 @@ fn credentials_cause(e: &kube::client::AuthError) -> String {
             )
         }
         other => chain(other),
+    }
+}
+
+/// What to check, by what failed: the server's certificate, the proxy, or
+/// the network path.
+fn advice(cause: &str, proxied: bool) -> &'static str {
+    let lower = cause.to_ascii_lowercase();
+    if lower.contains("certificate") || lower.contains("unknownissuer") || lower.contains("tls") {
+        "the server's certificate is not one this kubeconfig trusts for that name: check the cluster's certificate-authority(-data) and tls-server-name (and that the server is the one meant)"
+    } else if proxied {
+        "check the proxy (proxy-url in the kubeconfig, HTTPS_PROXY, NO_PROXY) and that it lets CONNECT through to the server"
+    } else {
+        "check the network path (VPN, tunnel, firewall), or use --embedded"
     }
 }
 
