@@ -128,6 +128,16 @@ fn a_lost_api_server_shows_stale_data_and_resyncs_without_ghosts() {
     t.wait_for("the stale marker", |s| {
         s.contains("reconnecting, stale since") && s.contains("report-builder")
     });
+    // The header tells the truth while the server is away: it never says
+    // live again until the server is back.
+    for _ in 0..15 {
+        std::thread::sleep(Duration::from_millis(200));
+        let header = t.screen().lines().next().unwrap_or_default().to_owned();
+        assert!(
+            header.contains("reconnecting") && !header.contains(" live "),
+            "the header while the server is away: {header}"
+        );
+    }
     // While it is away, a pod is deleted and another created; when it
     // returns, no ghost row remains and the newcomer is there.
     let pods = cluster.resolve("", "v1", "pods").unwrap();
