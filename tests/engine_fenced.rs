@@ -173,3 +173,127 @@ async fn a_leader_whose_renewals_stall_stops_writing_before_another_takes_over()
         "{a_status:?}"
     );
 }
+
+/// The same fence through a restart of the API server mid-reconcile: two
+/// engines over TCP, the server stopped while the leader refreshes workers
+/// and started again; every write that arrives is checked against the
+/// Lease's holder at that moment.
+#[test]
+fn through_a_restart_of_the_api_server_no_write_comes_from_a_non_holder() {
+    let slow = swarmdeck::embedded::world::Fault {
+        pod: Some("swarm/swarm-worker-*".into()),
+        task: None,
+        node: None,
+        fault: swarmdeck::embedded::world::FaultKind::SlowStart,
+        event: None,
+        every: None,
+        after_seconds: None,
+    };
+    let mut served = common::Served::start_with("swarm", vec![slow]);
+    let handle = served.rt.handle().clone();
+    let _inside = handle.enter();
+    let cluster = served.cluster.clone();
+    let addr = served.addr;
+    let checked =
+        |who: &str, violations: Arc<Mutex<Vec<String>>>, writes: Arc<Mutex<Vec<String>>>| {
+            let base = served.rt.block_on(async {
+                swarmdeck::embedded::tcp_client(&cluster, addr, "swarm")
+                    .await
+                    .unwrap()
+            });
+            let (cluster, who) = (cluster.clone(), who.to_owned());
+            let service = tower::service_fn(move |req: http::Request<kube::client::Body>| {
+                let (base, cluster, who) = (base.clone(), cluster.clone(), who.clone());
+                let (violations, writes) = (violations.clone(), writes.clone());
+                async move {
+                    let path = req.uri().path().to_owned();
+                    let write = req.method() != http::Method::GET;
+                    if write && !path.contains("/leases") && !path.contains("/events") {
+                        let rt = cluster
+                            .resolve("coordination.k8s.io", "v1", "leases")
+                            .unwrap();
+                        let holder = cluster
+                            .get(&rt, Some("swarm"), "swarmdeck-engine")
+                            .ok()
+                            .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_owned));
+                        let line = format!("{} {path} (holder {holder:?})", req.method());
+                        if holder.as_deref() != Some(who.as_str()) {
+                            violations.lock().unwrap().push(line.clone());
+                        }
+                        writes.lock().unwrap().push(line);
+                    }
+                    base.send(req).await.map_err(tower::BoxError::from)
+                }
+            });
+            kube::Client::new(service, "swarm")
+        };
+    let mut engines = Vec::new();
+    for who in ["engine-a", "engine-b"] {
+        let (violations, writes): (Arc<Mutex<Vec<String>>>, Arc<Mutex<Vec<String>>>) =
+            Default::default();
+        let client = checked(who, violations.clone(), writes.clone());
+        let mut cfg = EngineConfig::new(vec!["swarm".into()], who.into());
+        cfg.renew_every = Duration::from_millis(500);
+        cfg.resync = Duration::from_millis(200);
+        let engine = Engine::new(client, cfg, None);
+        let status = engine.status();
+        let (tx, rx) = oneshot::channel::<()>();
+        served.rt.spawn(engine.run(async {
+            let _ = rx.await;
+        }));
+        engines.push((who, status, tx, violations, writes));
+    }
+    let leads = |s: &watch::Receiver<EngineStatus>| {
+        s.borrow().namespaces["swarm"].role == EngineRole::Leader
+    };
+    let wait = |what: &str, f: &dyn Fn() -> bool| {
+        for _ in 0..600 {
+            if f() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("timed out waiting for {what}");
+    };
+    wait("a leader", &|| engines.iter().any(|e| leads(&e.1)));
+    served.rt.block_on(common::scale(
+        &served.rt.block_on(async {
+            swarmdeck::embedded::tcp_client(&cluster, addr, "swarm")
+                .await
+                .unwrap()
+        }),
+        3,
+    ));
+    wait("the leader to write", &|| {
+        engines.iter().any(|e| !e.4.lock().unwrap().is_empty())
+    });
+    // The API server goes away mid-reconcile, long enough for the lease to
+    // lapse, and comes back on the same address.
+    if let Some(server) = served.server.take() {
+        server.abort();
+    }
+    cluster.disconnect_watchers();
+    std::thread::sleep(Duration::from_secs(17));
+    let (_, back) = served
+        .rt
+        .block_on(swarmdeck::embedded::serve_tcp(&cluster, addr.port()))
+        .unwrap();
+    served.server = Some(back);
+    let swarm = swarmdeck::domain::swarm::SwarmRef::default();
+    wait("3 converged workers after the restart", &|| {
+        served.rt.block_on(async {
+            let c = swarmdeck::embedded::tcp_client(&cluster, addr, "swarm")
+                .await
+                .unwrap();
+            swarmdeck::engine::swarm::grid(&c, &swarm)
+                .await
+                .is_ok_and(|(cfg, rows)| {
+                    cfg.workloads.len() == 3 && rows.len() == 3 && rows.iter().all(|r| r.converged)
+                })
+        })
+    });
+    for (who, _, _, violations, _) in &engines {
+        let v = violations.lock().unwrap();
+        assert!(v.is_empty(), "{who} wrote without the lease: {v:?}");
+    }
+}
