@@ -64,6 +64,9 @@ fn client(
     kube::Client::new(service, "swarm")
 }
 
+/// Writes recorded by a checking client.
+type Log = Arc<Mutex<Vec<String>>>;
+
 struct Running {
     status: watch::Receiver<EngineStatus>,
     _stop: oneshot::Sender<()>,
@@ -229,8 +232,7 @@ fn through_a_restart_of_the_api_server_no_write_comes_from_a_non_holder() {
         };
     let mut engines = Vec::new();
     for who in ["engine-a", "engine-b"] {
-        let (violations, writes): (Arc<Mutex<Vec<String>>>, Arc<Mutex<Vec<String>>>) =
-            Default::default();
+        let (violations, writes): (Log, Log) = Default::default();
         let client = checked(who, violations.clone(), writes.clone());
         let mut cfg = EngineConfig::new(vec!["swarm".into()], who.into());
         cfg.renew_every = Duration::from_millis(500);
