@@ -501,3 +501,103 @@ fn a_certificate_that_is_not_trusted_is_explained_in_one_line() {
     );
     assert!(err.contains("certificate-authority"), "{err}");
 }
+
+/// The same proxies in front of a real kube-apiserver (`../shared/realk8s`,
+/// which `.ci/run` starts and names in `SWARMDECK_REALK8S_KUBECONFIG`): a
+/// list and a namespaced user's refusal through tinyproxy, through a SOCKS5
+/// `proxy-url`, and around the proxy with NO_PROXY.
+#[test]
+fn proxies_in_front_of_a_real_kube_apiserver() {
+    let Some(real) = std::env::var_os("SWARMDECK_REALK8S_KUBECONFIG") else {
+        eprintln!("no SWARMDECK_REALK8S_KUBECONFIG: the real-server proxy tier is skipped");
+        return;
+    };
+    let (Some(http), Some(socks)) = (Proxy::tinyproxy(), Proxy::microsocks()) else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let real = PathBuf::from(real);
+    let text = std::fs::read_to_string(&real).unwrap();
+    let server = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let port: u16 = server
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let kc = real.to_str().unwrap();
+    let url = format!("http://127.0.0.1:{}", http.port);
+    let before = http.connections_to(port);
+    let out = run(
+        &["get", "pods", "-A", "--kubeconfig", kc],
+        &[("HTTPS_PROXY", &url)],
+        home.path(),
+    );
+    ok(&out);
+    assert!(http.connections_to(port) > before, "not through tinyproxy");
+    // A namespaced user's refusal arrives through the proxy as the server said it.
+    let out = run(
+        &[
+            "get",
+            "cm",
+            "-n",
+            "default",
+            "--context",
+            "realk8s-viewer",
+            "--kubeconfig",
+            kc,
+        ],
+        &[("HTTPS_PROXY", &url)],
+        home.path(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("User \"viewer\" cannot list resource \"configmaps\""),
+        "{err}"
+    );
+    // NO_PROXY: around it.
+    let before = http.connections_to(port);
+    let out = run(
+        &["get", "pods", "-A", "--kubeconfig", kc],
+        &[("HTTPS_PROXY", &url), ("NO_PROXY", "127.0.0.0/8")],
+        home.path(),
+    );
+    ok(&out);
+    assert_eq!(
+        http.connections_to(port),
+        before,
+        "NO_PROXY went through the proxy"
+    );
+    // SOCKS5 in the kubeconfig.
+    let socks_kc = home.path().join("kubeconfig");
+    std::fs::write(
+        &socks_kc,
+        text.replace(
+            &format!("server: {server}"),
+            &format!(
+                "server: {server}\n    proxy-url: socks5://127.0.0.1:{}",
+                socks.port
+            ),
+        ),
+    )
+    .unwrap();
+    let out = run(
+        &[
+            "get",
+            "pods",
+            "-A",
+            "--kubeconfig",
+            socks_kc.to_str().unwrap(),
+        ],
+        &[],
+        home.path(),
+    );
+    ok(&out);
+    assert!(socks.connections_to(port) > 0, "not through microsocks");
+}
