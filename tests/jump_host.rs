@@ -429,7 +429,7 @@ fn a_chatty_expiring_credential_plugin_leaves_the_screen_clean() {
     std::fs::write(
         &plugin,
         format!(
-            "#!/bin/sh\necho \"sso-plugin: refreshing your credentials now\" >&2\nexp=$(date -u -d '+3 seconds' +%Y-%m-%dT%H:%M:%SZ)\nprintf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{token}\",\"expirationTimestamp\":\"%s\"}}}}' \"$exp\"\n"
+            "#!/bin/sh\nif [ -e \"$0.expired\" ]; then echo \"sso-plugin: the SSO session expired, log in again\" >&2; exit 1; fi\necho \"sso-plugin: refreshing your credentials now\" >&2\nexp=$(date -u -d '+3 seconds' +%Y-%m-%dT%H:%M:%SZ)\nprintf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{token}\",\"expirationTimestamp\":\"%s\"}}}}' \"$exp\"\n"
         ),
     )
     .unwrap();
@@ -450,6 +450,21 @@ fn a_chatty_expiring_credential_plugin_leaves_the_screen_clean() {
     }
     let s = t.wait_for("the pods again", |s| s.contains("swarm-worker-0"));
     assert!(!s.contains("sso-plugin"), "{s}");
+    // The session expires: the header says so in the plugin's words; once
+    // the plugin succeeds again, the console is live again by itself.
+    let expired = PathBuf::from(format!("{}.expired", plugin.display()));
+    std::fs::write(&expired, "").unwrap();
+    served.cluster.disconnect_watchers();
+    let s = t.wait_for("the expiry in the header", |s| {
+        s.lines()
+            .next()
+            .is_some_and(|h| h.contains("credentials expired for swarmdeck-embedded"))
+    });
+    assert!(s.lines().next().unwrap().contains("the SSO session"), "{s}");
+    std::fs::remove_file(&expired).unwrap();
+    t.wait_for("live again", |s| {
+        s.lines().next().is_some_and(|h| h.contains(" live "))
+    });
     t.send(b"q");
     t.wait_for("exit", |s| s.contains("EXITED 0"));
     // Before the console took the screen the plugin could talk (a login may
@@ -460,8 +475,10 @@ fn a_chatty_expiring_credential_plugin_leaves_the_screen_clean() {
     let left = text[owned..]
         .find("\u{1b}[?1049l")
         .map_or(text.len(), |i| owned + i);
+    // (Its failure is shown in the header, through the console; its chatter
+    // on a refresh never is.)
     assert!(
-        !text[owned..left].contains("sso-plugin"),
+        !text[owned..left].contains("refreshing your credentials now"),
         "the plugin wrote over the console's screen"
     );
 }

@@ -127,6 +127,8 @@ fn connection(model: &Model) -> (String, &'static str) {
     let mut since: Option<i64> = None;
     let mut synced = true;
     let mut forbidden = false;
+    // A credential plugin that failed: its own words, in the header.
+    let mut credentials: Option<String> = None;
     for kind in [
         ViewKind::Pods,
         ViewKind::StatefulSets,
@@ -142,11 +144,27 @@ fn connection(model: &Model) -> (String, &'static str) {
                     .error
                     .as_ref()
                     .is_some_and(|(_, why)| why.contains("(403)"));
+                if let Some((_, why)) = &st.error
+                    && why.contains("credentials for ")
+                {
+                    // The plugin's own last words (after its exit status),
+                    // short enough for the header.
+                    let said = why.rsplit("): ").next().unwrap_or(why);
+                    credentials = Some(said.chars().take(40).collect());
+                }
             }
         }
     }
     match since {
         Some(_) if forbidden => ("forbidden".into(), "header.stale"),
+        Some(_) if credentials.is_some() => (
+            format!(
+                "credentials expired for {}: {}",
+                model.header.context,
+                credentials.unwrap_or_default()
+            ),
+            "header.stale",
+        ),
         Some(t) => (
             format!(
                 "reconnecting, stale since {}s",
