@@ -21,10 +21,12 @@ pub struct ReadOnlyRefused {
     pub path: String,
 }
 
-/// A layer that refuses writes when `read_only`.
-#[derive(Debug, Clone, Copy)]
+/// The gate's layer: refuses writes when `read_only`, and (with a `route`)
+/// names the server and the proxy in a failure of the transport below it.
+#[derive(Debug, Clone, Default)]
 pub struct ReadOnlyLayer {
     pub read_only: bool,
+    route: Option<RouteInfo>,
 }
 
 impl<S> Layer<S> for ReadOnlyLayer {
@@ -32,7 +34,7 @@ impl<S> Layer<S> for ReadOnlyLayer {
     fn layer(&self, inner: S) -> Self::Service {
         ReadOnly {
             inner,
-            read_only: self.read_only,
+            gate: self.clone(),
         }
     }
 }
@@ -40,7 +42,7 @@ impl<S> Layer<S> for ReadOnlyLayer {
 #[derive(Debug, Clone)]
 pub struct ReadOnly<S> {
     inner: S,
-    read_only: bool,
+    gate: ReadOnlyLayer,
 }
 
 impl<S, B> Service<Request<B>> for ReadOnly<S>
@@ -58,7 +60,7 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        if self.read_only && !matches!(*req.method(), Method::GET | Method::HEAD) {
+        if self.gate.read_only && !matches!(*req.method(), Method::GET | Method::HEAD) {
             let refused = ReadOnlyRefused {
                 method: req.method().to_string(),
                 path: req.uri().path().to_owned(),
@@ -66,7 +68,16 @@ where
             return Box::pin(async move { Err(Box::new(refused) as BoxError) });
         }
         let fut = self.inner.call(req);
-        Box::pin(async move { fut.await.map_err(Into::into) })
+        let route = self.gate.route.clone();
+        Box::pin(async move {
+            fut.await.map_err(|e| {
+                let e: BoxError = e.into();
+                match route {
+                    Some(route) => route.name(e),
+                    None => e,
+                }
+            })
+        })
     }
 }
 
@@ -150,65 +161,31 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-/// A layer that names the server and the proxy in a transport failure.
+/// Where the requests go: the server, and the proxy in the way.
 #[derive(Debug, Clone)]
-struct RouteLayer {
+struct RouteInfo {
     server: String,
     proxy: Option<String>,
 }
 
-impl<S> Layer<S> for RouteLayer {
-    type Service = Route<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        Route {
-            inner,
-            route: self.clone(),
+impl RouteInfo {
+    /// A failure of the transport, named: a credential that failed, or a
+    /// server (through a proxy) that could not be reached.
+    fn name(&self, e: BoxError) -> BoxError {
+        let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e.as_ref());
+        while let Some(err) = src {
+            if let Some(a) = err.downcast_ref::<kube::client::AuthError>() {
+                return Box::new(Credentials {
+                    server: self.server.clone(),
+                    cause: credentials_cause(a),
+                });
+            }
+            src = err.source();
         }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Route<S> {
-    inner: S,
-    route: RouteLayer,
-}
-
-impl<S, B> Service<Request<B>> for Route<S>
-where
-    S: Service<Request<B>>,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        let fut = self.inner.call(req);
-        let route = self.route.clone();
-        Box::pin(async move {
-            fut.await.map_err(|e| {
-                let e: BoxError = e.into();
-                let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e.as_ref());
-                while let Some(err) = src {
-                    if let Some(a) = err.downcast_ref::<kube::client::AuthError>() {
-                        return Box::new(Credentials {
-                            server: route.server.clone(),
-                            cause: credentials_cause(a),
-                        }) as BoxError;
-                    }
-                    src = err.source();
-                }
-                Box::new(Unreachable {
-                    server: route.server,
-                    proxy: route.proxy,
-                    cause: chain(e.as_ref()),
-                }) as BoxError
-            })
+        Box::new(Unreachable {
+            server: self.server.clone(),
+            proxy: self.proxy.clone(),
+            cause: chain(e.as_ref()),
         })
     }
 }
@@ -228,13 +205,15 @@ pub fn client_from_config(
     config: kube::Config,
     read_only: bool,
 ) -> Result<kube::Client, kube::Error> {
-    let route = RouteLayer {
-        server: config.cluster_url.to_string(),
-        proxy: config.proxy_url.as_ref().map(shown_proxy),
+    let gate = ReadOnlyLayer {
+        read_only,
+        route: Some(RouteInfo {
+            server: config.cluster_url.to_string(),
+            proxy: config.proxy_url.as_ref().map(shown_proxy),
+        }),
     };
     Ok(kube::client::ClientBuilder::try_from(config)?
-        .with_layer(&route)
-        .with_layer(&ReadOnlyLayer { read_only })
+        .with_layer(&gate)
         .build())
 }
 
@@ -257,7 +236,10 @@ pub fn in_process_as(
 ) -> kube::Client {
     let auth = token.and_then(|t| http::HeaderValue::from_str(&format!("Bearer {t}")).ok());
     let service = tower::ServiceBuilder::new()
-        .layer(ReadOnlyLayer { read_only })
+        .layer(ReadOnlyLayer {
+            read_only,
+            route: None,
+        })
         .map_request(move |mut req: Request<kube::client::Body>| {
             if let Some(v) = &auth {
                 req.headers_mut()
