@@ -433,7 +433,18 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<Ended> {
             .and_then(|c| c.start_view.clone())
             .or(settings.start_view.clone())
     }) {
-        let _ = etx.try_send(Event::Command(view));
+        // Once the first lists are in (a grid needs its swarm's rows), or
+        // after 10 s whatever they say.
+        let (etx, stores) = (etx.clone(), stores_now.clone());
+        tokio::spawn(async move {
+            for _ in 0..200 {
+                if stores.synced() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let _ = etx.send(Event::Command(view)).await;
+        });
     }
     let mut engine = super::act::start_engine(
         conn.client.clone(),
