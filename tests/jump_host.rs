@@ -618,3 +618,238 @@ fn proxies_in_front_of_a_real_kube_apiserver() {
     ok(&out);
     assert!(socks.connections_to(port) > 0, "not through microsocks");
 }
+
+/// A JWT as an OIDC provider issues it (unsigned here: the client reads only
+/// its expiry; the server knows the whole token as a user's).
+fn jwt(subject: &str, exp: i64) -> String {
+    use base64::Engine;
+    let b64 = |v: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    format!(
+        "{}.{}.c2lnbmF0dXJl",
+        b64(serde_json::json!({"alg": "RS256", "typ": "JWT"})),
+        b64(serde_json::json!({"iss": "test-idp", "sub": subject, "exp": exp}))
+    )
+}
+
+/// An OIDC provider over HTTPS: its discovery document and a token endpoint
+/// that answers a refresh-token grant with `answer` (None: 400), recording
+/// each grant's form.
+struct Idp {
+    url: String,
+    ca_file: PathBuf,
+    grants: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Idp {
+    fn start(rt: &tokio::runtime::Runtime, dir: &Path, answer: Option<String>) -> Idp {
+        use axum::routing::{get, post};
+        let identity = swarmdeck::embedded::tls::Identity::generate().unwrap();
+        let ca_file = dir.join("idp-ca.pem");
+        std::fs::write(&ca_file, &identity.ca_pem).unwrap();
+        let acceptor = identity.acceptor().unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!(
+            "https://127.0.0.1:{}",
+            listener.local_addr().unwrap().port()
+        );
+        let grants = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let discovery = serde_json::json!({
+            "issuer": url,
+            "token_endpoint": format!("{url}/token"),
+        });
+        let seen = grants.clone();
+        let app = axum::Router::new()
+            .route(
+                "/.well-known/openid-configuration",
+                get(move || async move { axum::Json(discovery) }),
+            )
+            .route(
+                "/token",
+                post(move |body: String| async move {
+                    seen.lock().unwrap().push(body);
+                    match answer {
+                        Some(token) => (
+                            axum::http::StatusCode::OK,
+                            axum::Json(serde_json::json!({
+                                "id_token": token,
+                                "refresh_token": "refresh-2",
+                                "token_type": "Bearer",
+                            })),
+                        ),
+                        None => (
+                            axum::http::StatusCode::BAD_REQUEST,
+                            axum::Json(serde_json::json!({"error": "invalid_grant"})),
+                        ),
+                    }
+                }),
+            );
+        let task = rt.spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+                });
+            }
+        });
+        Idp {
+            url,
+            ca_file,
+            grants,
+            _task: task,
+        }
+    }
+}
+
+/// The embedded kubeconfig with its admin user replaced by an OIDC
+/// auth-provider whose ID token has expired and whose refresh token works.
+fn oidc_kubeconfig(served: &Served, dir: &Path, idp: &Idp) -> PathBuf {
+    let mut kc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&served.kubeconfig).unwrap()).unwrap();
+    let users = kc["users"].as_sequence_mut().unwrap();
+    let admin = users.iter_mut().find(|u| u["name"] == "admin").unwrap();
+    let expired = jwt(
+        "alice",
+        swarmdeck::time::Clock::system().now_ms() / 1000 - 3600,
+    );
+    admin["user"] = serde_yaml::from_str(&format!(
+        "auth-provider:\n  name: oidc\n  config:\n    client-id: swarmdeck\n    client-secret: s3cret\n    id-token: {expired}\n    refresh-token: refresh-1\n    idp-issuer-url: {}\n",
+        idp.url
+    ))
+    .unwrap();
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, serde_yaml::to_string(&kc).unwrap()).unwrap();
+    path
+}
+
+/// An OIDC auth-provider whose ID token has expired: swarmdeck refreshes it
+/// with the refresh token at the provider's token endpoint (found by its
+/// discovery document), as kubectl does, and the server sees the new
+/// token's user — a list, a changing verb, and the console.
+#[test]
+fn an_expired_oidc_id_token_is_refreshed() {
+    let served = Served::start("swarm");
+    let home = tempfile::tempdir().unwrap();
+    let fresh = jwt(
+        "alice",
+        swarmdeck::time::Clock::system().now_ms() / 1000 + 3600,
+    );
+    let mut users = served.cluster.users();
+    users.push(swarmdeck::embedded::cluster::User {
+        name: "oidc:alice".into(),
+        token: fresh.clone(),
+        groups: vec!["system:masters".into()],
+    });
+    served.cluster.set_users(users);
+    let idp = Idp::start(&served.rt, home.path(), Some(fresh));
+    let kc = oidc_kubeconfig(&served, home.path(), &idp);
+    // The provider's certificate is trusted as the system's roots are read.
+    let trust = [("SSL_CERT_FILE", idp.ca_file.to_str().unwrap())];
+    let out = run(
+        &[
+            "get",
+            "pods",
+            "-n",
+            "swarm",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+        ],
+        &trust,
+        home.path(),
+    );
+    assert!(ok(&out).contains("swarm-worker-0"));
+    let manifest = home.path().join("cm.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: from-oidc, namespace: swarm}\ndata: {a: b}\n",
+    )
+    .unwrap();
+    let out = run(
+        &[
+            "apply",
+            "-f",
+            manifest.to_str().unwrap(),
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+        ],
+        &trust,
+        home.path(),
+    );
+    ok(&out);
+    let grants = idp.grants.lock().unwrap().clone();
+    assert!(!grants.is_empty());
+    assert!(
+        grants.iter().all(
+            |g| g.contains("grant_type=refresh_token") && g.contains("refresh_token=refresh-1")
+        ),
+        "{grants:?}"
+    );
+    let requests = served.cluster.requests();
+    let users: std::collections::BTreeSet<_> = requests.iter().map(|r| r.user.clone()).collect();
+    assert_eq!(
+        users.into_iter().collect::<Vec<_>>(),
+        vec!["oidc:alice".to_owned()],
+        "every request carried the refreshed token"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.method == "PATCH" && r.path.contains("configmaps/from-oidc")),
+        "the apply was written"
+    );
+    // The console, too.
+    let t = Tui::start_with(
+        &format!("--kubeconfig {}", kc.display()),
+        &[("SSL_CERT_FILE", idp.ca_file.to_str().unwrap())],
+    );
+    t.wait_for("the pods", |s| s.contains("swarm-worker-0"));
+    t.send(b"q");
+    t.wait_for("exit", |s| s.contains("EXITED 0"));
+}
+
+/// A refresh the provider refuses: one line naming the server and what
+/// failed, and nothing sent to the cluster as anyone else.
+#[test]
+fn a_refused_oidc_refresh_is_one_line() {
+    let served = Served::start("swarm");
+    let home = tempfile::tempdir().unwrap();
+    let idp = Idp::start(&served.rt, home.path(), None);
+    let kc = oidc_kubeconfig(&served, home.path(), &idp);
+    let out = run(
+        &[
+            "get",
+            "pods",
+            "-n",
+            "swarm",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+        ],
+        &[("SSL_CERT_FILE", idp.ca_file.to_str().unwrap())],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("refreshing failed"), "{err}");
+    assert!(err.contains("log in to the OIDC provider again"), "{err}");
+    assert!(
+        !err.contains("s3cret") && !err.contains("refresh-1"),
+        "{err}"
+    );
+    assert!(served.cluster.requests().is_empty(), "nothing sent");
+}

@@ -129,6 +129,10 @@ fn credentials_cause(e: &kube::client::AuthError) -> String {
                 out.status
             )
         }
+        kube::client::AuthError::Oidc(_) => format!(
+            "{}; log in to the OIDC provider again for a new refresh token (its certificate must be one the system trusts, or name it in SSL_CERT_FILE)",
+            chain(e)
+        ),
         other => chain(other),
     }
 }
