@@ -10,55 +10,14 @@
 //! to the screen showing it (p50, p99 over 200 presses of `:` and Esc). The server is a separate
 //! process: its own cost is not counted.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
-
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = after.split_whitespace().collect();
-    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
-struct Console {
-    pid: u32,
-    bytes: Arc<AtomicU64>,
-    screen: Arc<Mutex<vt100::Parser>>,
-    writer: Box<dyn Write + Send>,
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-}
-
-impl Console {
-    fn contents(&self) -> String {
-        self.screen.lock().unwrap().screen().contents()
-    }
-
-    fn wait_for(&self, what: &str, limit: Duration, want: impl Fn(&str) -> bool) -> Duration {
-        let start = Instant::now();
-        loop {
-            if want(&self.contents()) {
-                return start.elapsed();
-            }
-            assert!(start.elapsed() < limit, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-}
+use common::{console, cpu_ticks, percentile, rss_mib};
 
 fn serve(
     bin: &std::path::Path,
@@ -110,55 +69,6 @@ fn serve(
     server
 }
 
-fn console(bin: &std::path::Path, kc: &std::path::Path, home: &std::path::Path) -> Console {
-    let pty = native_pty_system();
-    let pair = pty
-        .openpty(PtySize {
-            rows: 60,
-            cols: 200,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .unwrap();
-    let mut cmd = CommandBuilder::new(bin);
-    cmd.args(["--kubeconfig", kc.to_str().unwrap(), "-n", "load"]);
-    cmd.env("TERM", "xterm-256color");
-    cmd.env("LANG", "C.UTF-8");
-    cmd.env("HOME", home);
-    let child = pair.slave.spawn_command(cmd).unwrap();
-    let pid = child.process_id().unwrap();
-    let bytes = Arc::new(AtomicU64::new(0));
-    let screen = Arc::new(Mutex::new(vt100::Parser::new(60, 200, 0)));
-    let mut reader = pair.master.try_clone_reader().unwrap();
-    let writer = pair.master.take_writer().unwrap();
-    {
-        let (bytes, screen) = (bytes.clone(), screen.clone());
-        std::thread::spawn(move || {
-            let _keep = pair.master;
-            let mut buf = [0u8; 65536];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                bytes.fetch_add(n as u64, Ordering::Relaxed);
-                screen.lock().unwrap().process(&buf[..n]);
-            }
-        });
-    }
-    Console {
-        pid,
-        bytes,
-        screen,
-        writer,
-        child,
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
-
 fn main() {
     let args: Vec<usize> = std::env::args()
         .skip(1)
@@ -177,7 +87,7 @@ fn main() {
     // Idle: first screen, complete list, memory, CPU and bytes.
     let mut server = serve(&bin, &kc, pods, 0);
     let started = Instant::now();
-    let mut c = console(&bin, &kc, dir.path());
+    let mut c = console(&bin, &kc, dir.path(), (200, 60), &["-n", "load"]);
     let first = c.wait_for("a first row", Duration::from_secs(120), |s| {
         s.contains("│load-") || s.contains("|load-")
     });
@@ -222,7 +132,7 @@ fn main() {
 
     // Under churn: key press to screen.
     let mut server = serve(&bin, &kc, pods, churn);
-    let mut c = console(&bin, &kc, dir.path());
+    let mut c = console(&bin, &kc, dir.path(), (200, 60), &["-n", "load"]);
     c.wait_for("the complete list", Duration::from_secs(120), |s| {
         s.contains(&format!("Pods(load)[{pods}]"))
     });

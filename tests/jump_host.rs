@@ -853,3 +853,70 @@ fn a_refused_oidc_refresh_is_one_line() {
     );
     assert!(served.cluster.requests().is_empty(), "nothing sent");
 }
+
+/// A credential plugin that needs the operator mid-session (an SSO session
+/// expired, a device-code login): `:login` lends it the terminal — the
+/// console steps aside, the plugin asks and reads the answer from the
+/// keyboard — and the console comes back live.
+#[test]
+fn login_lends_the_terminal_to_an_interactive_plugin_mid_session() {
+    use std::os::unix::fs::PermissionsExt;
+    let served = Served::start("swarm");
+    let home = tempfile::tempdir().unwrap();
+    let mut kc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&served.kubeconfig).unwrap()).unwrap();
+    let users = kc["users"].as_sequence_mut().unwrap();
+    let admin = users.iter_mut().find(|u| u["name"] == "admin").unwrap();
+    let token = admin["user"]["token"].as_str().unwrap().to_owned();
+    let plugin = home.path().join("device-login.sh");
+    // Quietly (no terminal) it fails once the session has expired; with the
+    // terminal it asks for the device code and signs in again.
+    std::fs::write(
+        &plugin,
+        format!(
+            "#!/bin/sh\nif [ -e \"$0.expired\" ]; then\n  if [ -t 0 ]; then\n    echo \"device-login: open https://sso.example/device and enter WXYZ-1234, then press Enter\" >&2\n    read answer\n    rm -f \"$0.expired\"\n  else\n    echo \"device-login: the SSO session expired, sign in again\" >&2\n    exit 1\n  fi\nfi\nexp=$(date -u -d '+3 seconds' +%Y-%m-%dT%H:%M:%SZ)\nprintf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{token}\",\"expirationTimestamp\":\"%s\"}}}}' \"$exp\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    admin["user"] = serde_yaml::from_str(&format!(
+        "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}\n  interactiveMode: IfAvailable\n",
+        plugin.display()
+    ))
+    .unwrap();
+    let path = home.path().join("kubeconfig");
+    std::fs::write(&path, serde_yaml::to_string(&kc).unwrap()).unwrap();
+    let t = Tui::start(&format!("--kubeconfig {}", path.display()));
+    t.wait_for("the pods", |s| s.contains("swarm-worker-0"));
+    std::fs::write(format!("{}.expired", plugin.display()), "").unwrap();
+    served.cluster.disconnect_watchers();
+    t.wait_for("the expiry in the header", |s| {
+        s.lines()
+            .next()
+            .is_some_and(|h| h.contains("credentials expired for swarmdeck-embedded"))
+    });
+    t.send(b":login\r");
+    t.wait_for("the plugin's question on the shell's screen", |s| {
+        s.contains("enter WXYZ-1234, then press Enter") && !s.contains("swarm-worker-0")
+    });
+    t.send(b"\r");
+    t.wait_for("the console back, live", |s| {
+        s.contains("swarm-worker-0") && s.lines().next().is_some_and(|h| h.contains(" live "))
+    });
+    assert!(!PathBuf::from(format!("{}.expired", plugin.display())).exists());
+    t.send(b"q");
+    t.wait_for("exit", |s| s.contains("EXITED 0"));
+}
+
+/// `:login` on a context without a credential plugin says so and runs
+/// nothing.
+#[test]
+fn login_without_a_plugin_says_so() {
+    let served = Served::start("swarm");
+    let t = Tui::start(&format!("--kubeconfig {}", served.kubeconfig.display()));
+    t.wait_for("the pods", |s| s.contains("swarm-worker-0"));
+    t.send(b":login\r");
+    t.wait_for("the answer", |s| s.contains("has no credential plugin"));
+    t.send(b"q");
+    t.wait_for("exit", |s| s.contains("EXITED 0"));
+}

@@ -157,6 +157,9 @@ pub struct Connection {
     pub read_only: bool,
     /// `--as` named the user (shown beside the context).
     pub acting_as: Option<String>,
+    /// The context's exec credential plugin (its command), which may need
+    /// the operator to sign in again (`:login`).
+    pub credential_plugin: Option<String>,
     /// Keeps the embedded world ticking; stopping it on drop.
     world: Option<(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>)>,
     pub embedded_cluster: Option<crate::embedded::Cluster>,
@@ -264,6 +267,7 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, Error> {
         return connect_embedded(opts, !opts.embedded);
     }
     let kubeconfig = load_kubeconfig(&files)?;
+    let mut plugin = None;
     let (config, context) = match &kubeconfig {
         Some(kc) => {
             let kc = kc.clone();
@@ -290,6 +294,11 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, Error> {
                     message: e.to_string(),
                 })?;
             act_as(&mut config, opts.as_user.as_deref());
+            plugin = config
+                .auth_info
+                .exec
+                .as_ref()
+                .map(|e| e.command.clone().unwrap_or_default());
             if opts.quiet_credentials
                 && let Some(exec) = config.auth_info.exec.as_mut()
             {
@@ -337,6 +346,7 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, Error> {
         fallback: false,
         read_only: opts.read_only,
         acting_as: opts.as_user.clone(),
+        credential_plugin: plugin,
         world: None,
         embedded_cluster: None,
     })
@@ -387,6 +397,7 @@ fn connect_embedded(opts: &ConnectOptions, fallback: bool) -> Result<Connection,
         fallback,
         read_only: opts.read_only,
         acting_as: opts.as_user.clone(),
+        credential_plugin: None,
         world: Some((stop, Some(handle))),
         embedded_cluster: Some(cluster),
     })

@@ -117,6 +117,9 @@ pub enum Effect {
     },
     LoadAudit,
     SwitchContext(String),
+    /// Lend the terminal to the context's credential plugin (a sign-in
+    /// that needs the operator), then reconnect.
+    Login,
     /// Watch this namespace instead (the stores watch one namespace only).
     Rescope(String),
     /// Remember the `:set` variables for this context in settings.toml.
@@ -784,6 +787,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("vars", "the :set variables"),
     ("save-vars", "remember the :set variables for this context"),
     ("ctx", "NAME: switch context"),
+    (
+        "login",
+        "sign in again: the context's credential plugin gets the terminal",
+    ),
     ("theme", "NAME: switch theme"),
     ("grid", "[SWARM]: the assignment grid"),
     ("w", "FILE: save the log view's lines"),
@@ -1561,7 +1568,7 @@ fn run_command(model: &mut Model, input: &str) -> Vec<Effect> {
             let list: Vec<String> = model.vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
             model.say(
                 if list.is_empty() {
-                    "no variables set with :set (the editor also reads the environment)".to_owned()
+                    "no variables set with :set (the editor never reads the environment)".to_owned()
                 } else {
                     list.join("  ")
                 },
@@ -1569,6 +1576,7 @@ fn run_command(model: &mut Model, input: &str) -> Vec<Effect> {
             );
             Vec::new()
         }
+        ("login", "") => vec![Effect::Login],
         ("ctx", "") => {
             model.say(
                 format!("usage: :ctx NAME (contexts: {})", model.contexts.join(", ")),

@@ -246,11 +246,38 @@ async fn readable_namespaces(
 }
 
 /// Connect and make sure the API answers, with a message an operator can act on.
+/// A connection made in the background, its watch scope and the
+/// namespaces `:ns` offers.
+type Switched = (Connection, Option<String>, Vec<String>);
+
+/// Connect with `o` off the UI loop (it never awaits the network) and hand
+/// the result to the loop through `done`.
+fn connect_in_background(o: ConnectOptions, done: mpsc::Sender<Result<Switched, String>>) {
+    tokio::spawn(async move {
+        let result = match connect_checked(&o).await {
+            Ok(c) => {
+                let scoped = scope(&c.client, &c.namespace).await;
+                let namespaces = readable_namespaces(&c.client, &o, &c.namespace).await;
+                Ok((c, scoped, namespaces))
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        let _ = done.send(result).await;
+    });
+}
+
 async fn connect_checked(opts: &ConnectOptions) -> color_eyre::Result<Connection> {
     let conn = cluster::connect(opts)
         .await
         .map_err(|e| color_eyre::eyre::eyre!("{e}"))?;
-    match tokio::time::timeout(Duration::from_secs(8), conn.client.apiserver_version()).await {
+    // A credential plugin that may ask the operator (a device-code login)
+    // takes the operator's time, not the server's.
+    let limit = if conn.credential_plugin.is_some() && !opts.quiet_credentials {
+        Duration::from_secs(600)
+    } else {
+        Duration::from_secs(8)
+    };
+    match tokio::time::timeout(limit, conn.client.apiserver_version()).await {
         Ok(Ok(_)) => Ok(conn),
         // It answered, but not to these credentials.
         Ok(Err(e @ kube::Error::Api(_))) => Err(color_eyre::eyre::eyre!(
@@ -265,9 +292,10 @@ async fn connect_checked(opts: &ConnectOptions) -> color_eyre::Result<Connection
             cluster::explain(&e)
         )),
         Err(_) => Err(color_eyre::eyre::eyre!(
-            "the API server of context {} at {} did not answer within 8 s; check the network path, or use --embedded",
+            "the API server of context {} at {} did not answer within {} s; check the network path, or use --embedded",
             conn.context,
-            conn.server
+            conn.server,
+            limit.as_secs()
         )),
     }
 }
@@ -352,17 +380,22 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<Ended> {
     // The first connection may need the operator (a device-code login):
     // it runs before the console takes the screen. From here on a
     // credential plugin runs quietly (its stderr kept, never drawn over
-    // the screen): the client is built again so.
+    // the screen): the client is built again so (only then: a new client
+    // is a new TLS connection, round trips on a far link).
     let mut conn = connect_checked(&connect_opts).await?;
     connect_opts.quiet_credentials = true;
-    if !conn.embedded
+    if conn.credential_plugin.is_some()
         && let Ok(quiet) = cluster::connect(&connect_opts).await
     {
         conn = quiet;
     }
     tracing::info!(context = %conn.context, server = %conn.server, "connected");
     let (tx, mut changes) = mpsc::channel::<stores::Changed>(64);
-    let mut only = scope(&conn.client, &conn.namespace).await;
+    // Both asked at once: on a far link each answer is a round trip.
+    let (mut only, namespaces) = tokio::join!(
+        scope(&conn.client, &conn.namespace),
+        readable_namespaces(&conn.client, &connect_opts, &conn.namespace)
+    );
     let (mut stores_now, mut tasks) = spawn_stores(&conn.client, &tx, only.as_deref());
     let namespace = conn.namespace.clone();
     let mut model = Model::new(
@@ -396,8 +429,7 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<Ended> {
     if let Some(n) = settings.logs.max_lines {
         model.log_max_lines = n.max(100);
     }
-    model.known_namespaces =
-        readable_namespaces(&conn.client, &connect_opts, &conn.namespace).await;
+    model.known_namespaces = namespaces;
     if opts.all_namespaces && only.is_none() {
         model.namespace = None;
     }
@@ -455,8 +487,6 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<Ended> {
         etx.clone(),
     );
     // Context switches connect in a task; the new connection arrives here.
-    // The new connection, its watch scope and the namespaces `:ns` offers.
-    type Switched = (Connection, Option<String>, Vec<String>);
     let (ctx_tx, mut switched) = mpsc::channel::<Result<Switched, String>>(1);
     let mut input = EventStream::new();
     // The log screen's reading (one at a time).
@@ -737,25 +767,66 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<Ended> {
                     // too (a settings file that does not parse: every one is).
                     let (now, broken) = super::config::load_settings(dir.as_deref());
                     o.read_only = read_only || broken.is_some() || now.read_only_for(&name);
-                    let ctx_tx = ctx_tx.clone();
                     model.message = Some((
                         format!("connecting to context {name} ..."),
                         MessageKind::Info,
                     ));
-                    tokio::spawn(async move {
-                        let result = match connect_checked(&o).await {
-                            Ok(c) => {
-                                // Off the UI loop: it never awaits the network.
-                                let scoped = scope(&c.client, &c.namespace).await;
-                                let namespaces =
-                                    readable_namespaces(&c.client, &o, &c.namespace).await;
-                                Ok((c, scoped, namespaces))
-                            }
-                            Err(e) => Err(e.to_string()),
-                        };
-                        let _ = ctx_tx.send(result).await;
-                    });
+                    connect_in_background(o, ctx_tx.clone());
                 }
+                Effect::Login => match conn.credential_plugin.clone() {
+                    None => {
+                        model.message = Some((
+                            format!(
+                                "context {} has no credential plugin (its kubeconfig user has no exec): nothing to sign in with",
+                                conn.context
+                            ),
+                            MessageKind::Info,
+                        ));
+                    }
+                    Some(plugin) => {
+                        // The console steps aside: its input stops being
+                        // read (the plugin reads the keyboard) and the
+                        // screen is the shell's until the plugin is done.
+                        drop(std::mem::replace(&mut input, EventStream::new()));
+                        ratatui::restore();
+                        eprintln!(
+                            "{}",
+                            crate::sanitize::line(&format!(
+                                "swarmdeck: signing in to context {} with its credential plugin `{plugin}`; the console comes back when it is done",
+                                conn.context
+                            ))
+                        );
+                        let mut o = connect_opts.clone();
+                        o.context = Some(conn.context.clone());
+                        o.embedded = false;
+                        o.read_only = read_only;
+                        o.quiet_credentials = false;
+                        let signed = connect_checked(&o).await;
+                        terminal = ratatui::init();
+                        let _ = terminal.clear();
+                        match signed {
+                            Ok(_) => {
+                                tracing::info!(context = %conn.context, "signed in again");
+                                model.message = Some((
+                                    format!(
+                                        "signed in to context {}: reconnecting ...",
+                                        conn.context
+                                    ),
+                                    MessageKind::Info,
+                                ));
+                                o.quiet_credentials = true;
+                                connect_in_background(o, ctx_tx.clone());
+                            }
+                            Err(e) => {
+                                tracing::warn!(context = %conn.context, "sign-in failed: {e}");
+                                model.message = Some((
+                                    format!("signing in to context {} failed: {e}", conn.context),
+                                    MessageKind::Error,
+                                ));
+                            }
+                        }
+                    }
+                },
             }
         }
         if quit || model.quit {
