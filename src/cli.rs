@@ -288,8 +288,12 @@ pub struct SetStateArgs {
     /// standby, configured or running.
     pub state: String,
     /// Record the target and take the first step only; do not wait.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "wait")]
     pub no_wait: bool,
+    /// Wait until the Task is there (the default; the explicit form scripts
+    /// written for earlier versions use).
+    #[arg(long)]
+    pub wait: bool,
     /// From error, take the recovery path (standby) and go on.
     #[arg(long)]
     pub recover: bool,

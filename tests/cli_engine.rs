@@ -211,3 +211,36 @@ fn scale_and_set_state_print_one_document_with_o_json() {
         serde_json::json!(["CONFIGURE -> configured", "START -> running"])
     );
 }
+
+/// `--wait`, the explicit form of the default that scripts written for
+/// earlier versions pass, is accepted and waits as the default does;
+/// with `--no-wait` it is a usage error that names both.
+#[test]
+fn set_state_accepts_wait_as_the_default() {
+    let (ok, out, err) = run(&[
+        "--embedded",
+        "-n",
+        "alice-tasks",
+        "task",
+        "set-state",
+        "readout",
+        "running",
+        "--wait",
+        "-o",
+        "yaml",
+    ]);
+    assert!(ok, "{err}");
+    let doc: serde_json::Value = serde_yaml::from_str(&out).unwrap();
+    assert_eq!(doc["verdict"], "converged: alice-tasks/readout is running");
+    let (ok, _, err) = run(&[
+        "--embedded",
+        "task",
+        "set-state",
+        "readout",
+        "running",
+        "--wait",
+        "--no-wait",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("--wait") && err.contains("--no-wait"), "{err}");
+}
