@@ -920,3 +920,145 @@ fn login_without_a_plugin_says_so() {
     t.send(b"q");
     t.wait_for("exit", |s| s.contains("EXITED 0"));
 }
+
+/// Client certificates (files, relative to the kubeconfig that names them,
+/// and data) and `tls-server-name` on a real kube-apiserver: the server
+/// knows the certificate's user (its audit log says so), and a
+/// `tls-server-name` the server's certificate does not carry is one line
+/// naming the server and what to check.
+#[test]
+fn client_certificates_and_tls_server_name_on_a_real_kube_apiserver() {
+    use base64::Engine;
+    let Some(real) = std::env::var_os("SWARMDECK_REALK8S_KUBECONFIG") else {
+        eprintln!("no SWARMDECK_REALK8S_KUBECONFIG: the real-server certificate tier is skipped");
+        return;
+    };
+    let real = PathBuf::from(real);
+    let root = real.parent().unwrap();
+    let pki = root.join("pki");
+    let home = tempfile::tempdir().unwrap();
+    let certs = home.path().join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    let sh = |script: &str| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(&certs)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // A client certificate the cluster's authority signs, as an
+    // administrator hands one out.
+    sh(&format!(
+        "openssl genrsa -out cert-user.key 2048 2>/dev/null && \
+         openssl req -new -key cert-user.key -subj '/CN=cert-user/O=system:masters' -out cert-user.csr && \
+         printf 'extendedKeyUsage = clientAuth\\n' > ext.cnf && \
+         openssl x509 -req -in cert-user.csr -CA {ca} -CAkey {key} -CAcreateserial -CAserial serial -days 1 -sha256 -extfile ext.cnf -out cert-user.crt 2>/dev/null",
+        ca = pki.join("ca.crt").display(),
+        key = pki.join("ca.key").display()
+    ));
+    let text = std::fs::read_to_string(&real).unwrap();
+    let server = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let ca_data = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("certificate-authority-data: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let b64 = |name: &str| {
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(certs.join(name)).unwrap())
+    };
+    let kubeconfig = |name: &str, server_name: &str, user: &str| {
+        let path = home.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: real\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca_data}\n    tls-server-name: {server_name}\nusers:\n- name: cert-user\n  user:\n{user}\ncontexts:\n- name: real\n  context: {{cluster: real, user: cert-user, namespace: default}}\ncurrent-context: real\n"
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let files = kubeconfig(
+        "files.yaml",
+        "kubernetes.default",
+        "    client-certificate: certs/cert-user.crt\n    client-key: certs/cert-user.key",
+    );
+    let data = kubeconfig(
+        "data.yaml",
+        "kubernetes.default.svc",
+        &format!(
+            "    client-certificate-data: {}\n    client-key-data: {}",
+            b64("cert-user.crt"),
+            b64("cert-user.key")
+        ),
+    );
+    let manifest = home.path().join("cm.yaml");
+    for (kc, cm) in [(&files, "from-cert-files"), (&data, "from-cert-data")] {
+        let out = run(
+            &["get", "pods", "-A", "--kubeconfig", kc.to_str().unwrap()],
+            &[],
+            home.path(),
+        );
+        ok(&out);
+        std::fs::write(
+            &manifest,
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {cm}, namespace: default}}\ndata: {{a: b}}\n"),
+        )
+        .unwrap();
+        let out = run(
+            &[
+                "apply",
+                "-f",
+                manifest.to_str().unwrap(),
+                "--kubeconfig",
+                kc.to_str().unwrap(),
+            ],
+            &[],
+            home.path(),
+        );
+        ok(&out);
+    }
+    // The server's audit log: the ConfigMaps were written as cert-user.
+    let audit = std::fs::read_to_string(root.join("logs/audit.log")).unwrap();
+    for cm in ["from-cert-files", "from-cert-data"] {
+        assert!(
+            audit.lines().any(|l| {
+                let e: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+                e["user"]["username"] == "cert-user"
+                    && e["objectRef"]["name"] == cm
+                    && e["verb"] == "patch"
+            }),
+            "no patch of {cm} by cert-user in the audit log"
+        );
+    }
+    // A name the server's certificate does not carry.
+    let wrong = kubeconfig(
+        "wrong-name.yaml",
+        "api.elsewhere.example",
+        "    client-certificate: certs/cert-user.crt\n    client-key: certs/cert-user.key",
+    );
+    let out = run(
+        &["get", "pods", "--kubeconfig", wrong.to_str().unwrap()],
+        &[],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("cannot reach the API server at {server}")),
+        "{err}"
+    );
+    assert!(err.contains("tls-server-name"), "{err}");
+}
