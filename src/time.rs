@@ -7,6 +7,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The system clock's time now, in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    Clock::system().now_ms()
+}
+
+/// The system clock's time now, as Kubernetes writes a timestamp.
+pub fn now_rfc3339() -> String {
+    rfc3339(now_ms())
+}
+
 /// Milliseconds since the Unix epoch, either following the system clock or
 /// advanced explicitly.
 #[derive(Debug, Clone)]

@@ -4,6 +4,7 @@
 //! every request is a GET of `pods/log` (and of the pods and ConfigMaps that
 //! say where to read), so logs work in read-only mode.
 
+use crate::time::now_ms;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -138,9 +139,6 @@ pub fn split_stamp(raw: &str) -> (i64, &str, &str) {
     (0, "", raw)
 }
 
-fn now_ms() -> i64 {
-    crate::time::Clock::system().now_ms()
-}
 
 /// A failed request's code (0: no answer) and its line for the operator.
 fn api_message(e: &kube::Error) -> (u16, String) {

@@ -2,6 +2,7 @@
 //! a view needs (off the UI thread) and keeping them in a shared map. The UI
 //! is told that a store changed at most once until it has looked.
 
+use crate::time::now_ms;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -240,11 +241,6 @@ impl Retry {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
 
 /// When the streaming list is no use: a server that does not serve it answers
 /// its watch with 422 Invalid (the WatchList feature off, or an older server

@@ -1714,9 +1714,7 @@ async fn get(session: Session, args: &crate::cli::GetArgs) -> Outcome {
                     })
                 })
                 .collect();
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
+            let now = crate::time::now_ms();
             let workers = std::collections::HashMap::new();
             let cols = kind.columns();
             let skip_ns = !session.all_namespaces;
@@ -1777,9 +1775,7 @@ async fn status(session: Session, args: &crate::cli::StatusArgs) -> Outcome {
     let found = crate::engine::swarm::discover(&client, scope)
         .await
         .map_err(engine_err)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now = crate::time::now_ms();
     let mut swarms = Vec::new();
     for swarm in &found {
         let (cfg, rows) = crate::engine::swarm::grid(&client, swarm)

@@ -17,11 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use super::assignment::{Assignment, WorkerConfig, WorkerJobs, worker_name};
 
-/// Annotation on the jobs ConfigMap: `strict` (default) or `fast`.
-pub const MODE_ANNOTATION: &str = "swarmdeck.io/handoff";
-/// Annotation on the output ConfigMap, written with each assignment: the
-/// phase and the streams in handoff, so that a new leader finishes them.
-pub const STATE_ANNOTATION: &str = "swarmdeck.io/handoff-state";
+pub use super::names::{
+    HANDOFF_MODE_ANNOTATION as MODE_ANNOTATION, HANDOFF_STATE_ANNOTATION as STATE_ANNOTATION,
+};
 
 /// How a swarm's streams change owner.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

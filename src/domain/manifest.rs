@@ -980,7 +980,7 @@ pub fn generate_pool(spec: &PoolSpec) -> Result<Value, String> {
     }
     let mut metadata = json!({
         "name": spec.name,
-        "labels": {"app": label, "swarmdeck.io/swarm": label},
+        "labels": {"app": label, super::names::SWARM_LABEL: label},
     });
     if let Some(ns) = &spec.namespace {
         metadata["namespace"] = json!(ns);
@@ -995,7 +995,7 @@ pub fn generate_pool(spec: &PoolSpec) -> Result<Value, String> {
             "podManagementPolicy": "Parallel",
             "selector": {"matchLabels": {"app": label}},
             "template": {
-                "metadata": {"labels": {"app": label, "swarmdeck.io/swarm": label}},
+                "metadata": {"labels": {"app": label, super::names::SWARM_LABEL: label}},
                 "spec": pod_spec,
             },
         },

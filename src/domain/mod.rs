@@ -5,6 +5,7 @@ pub mod assignment;
 pub mod handoff;
 pub mod hash;
 pub mod manifest;
+pub mod names;
 pub mod rbac;
 pub mod secret;
 pub mod selector;

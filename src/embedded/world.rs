@@ -1258,11 +1258,11 @@ impl World {
         let mut hot: HashSet<(String, String)> = HashSet::new();
         let configmaps = self.cluster.all("", "configmaps");
         for cm in &configmaps {
-            let Some(swarm) = cm["metadata"]["labels"]["swarmdeck.io/swarm"].as_str() else {
+            let Some(swarm) = cm["metadata"]["labels"][crate::domain::names::SWARM_LABEL].as_str() else {
                 continue;
             };
-            if cm["metadata"]["annotations"]["swarmdeck.io/refresh"] == "hot-reload" {
-                let output = cm["metadata"]["annotations"]["swarmdeck.io/output-configmap"]
+            if cm["metadata"]["annotations"][crate::domain::names::REFRESH_ANNOTATION] == "hot-reload" {
+                let output = cm["metadata"]["annotations"][crate::domain::names::OUTPUT_CONFIGMAP_ANNOTATION]
                     .as_str()
                     .map_or_else(|| format!("{swarm}-worker-config"), str::to_owned);
                 hot.insert((ns_of(cm).unwrap_or("default").to_owned(), output));
@@ -1359,7 +1359,7 @@ impl World {
                 continue;
             }
             let pod = stored.object();
-            let reported = pod["metadata"]["annotations"]["swarmdeck.io/config-version"]
+            let reported = pod["metadata"]["annotations"][crate::domain::names::CONFIG_VERSION_ANNOTATION]
                 .as_str()
                 .and_then(|v| v.parse::<u64>().ok());
             if reported == Some(loaded.version) {
@@ -1369,7 +1369,7 @@ impl World {
             if !next["metadata"]["annotations"].is_object() {
                 next["metadata"]["annotations"] = json!({});
             }
-            next["metadata"]["annotations"]["swarmdeck.io/config-version"] =
+            next["metadata"]["annotations"][crate::domain::names::CONFIG_VERSION_ANNOTATION] =
                 json!(loaded.version.to_string());
             let _ = self.cluster.replace(
                 &pod_rt,
@@ -1666,7 +1666,7 @@ impl World {
             if !next["metadata"]["annotations"].is_object() {
                 next["metadata"]["annotations"] = json!({});
             }
-            next["metadata"]["annotations"]["swarmdeck.io/heartbeat"] = json!(beat);
+            next["metadata"]["annotations"][crate::domain::names::HEARTBEAT_ANNOTATION] = json!(beat);
             let _ = self.cluster.replace(
                 &rt,
                 Some("load"),

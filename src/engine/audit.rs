@@ -2,6 +2,7 @@
 //! object (reporting controller `swarmdeck`) and a line in a local JSONL log
 //! (time, user, context, object, action, plan summary, result).
 
+use crate::time::now_rfc3339 as now;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -29,12 +30,6 @@ pub struct Subject {
     pub name: String,
 }
 
-fn now() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    crate::time::rfc3339(ms)
-}
 
 impl Auditor {
     /// Record one action. Failing to record is logged, never fatal: the

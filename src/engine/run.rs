@@ -31,9 +31,7 @@ use crate::domain::swarm::{Swarm, SwarmRef};
 use crate::domain::task::{OccState, Task, plan_path};
 use crate::time::Clock;
 
-/// Annotation on a Task: take the recovery path out of `error` on the way
-/// to the target (set by `task set-state --recover`).
-pub const RECOVER_ANNOTATION: &str = "swarmdeck.io/recover";
+pub use crate::domain::names::{RECOVER_ANNOTATION, REQUESTED_AT_ANNOTATION};
 
 /// What an engine manages and how.
 #[derive(Debug, Clone)]
@@ -156,9 +154,6 @@ pub struct TaskStatus {
     pub failed: bool,
 }
 
-/// Annotation on a Task: when its target was last asked for, so that asking
-/// again for a target the engine gave up on starts afresh.
-pub const REQUESTED_AT_ANNOTATION: &str = "swarmdeck.io/target-requested-at";
 
 /// A step this engine asked a Task to take.
 struct InFlight {

@@ -83,23 +83,10 @@ impl SwarmInputs {
     }
 }
 
-/// Annotation on the output ConfigMap: workers still to refresh.
-pub const PENDING_ANNOTATION: &str = "swarmdeck.io/pending-refresh";
-/// Annotation on the jobs ConfigMap: streams that get a worker of their own
-/// (comma-separated).
-pub const DEDICATED_ANNOTATION: &str = "swarmdeck.io/dedicated";
-/// Annotation on the jobs ConfigMap: a rebalance was asked for.
-pub const REBALANCE_ANNOTATION: &str = "swarmdeck.io/rebalance-requested";
-/// Annotation on the jobs ConfigMap: the worker count asked for, which the
-/// engine sets on the StatefulSet once the new workers are granted their
-/// streams (so that they never start without them).
-pub const SCALE_ANNOTATION: &str = "swarmdeck.io/scale-requested";
-/// When a scale was asked for (RFC 3339); a rebalance request's value is
-/// its time.
-pub const SCALE_AT_ANNOTATION: &str = "swarmdeck.io/scale-requested-at";
-/// Who asked for the scale, and for the rebalance.
-pub const SCALE_BY_ANNOTATION: &str = "swarmdeck.io/scale-requested-by";
-pub const REBALANCE_BY_ANNOTATION: &str = "swarmdeck.io/rebalance-requested-by";
+pub use crate::domain::names::{
+    DEDICATED_ANNOTATION, PENDING_ANNOTATION, REBALANCE_ANNOTATION, REBALANCE_BY_ANNOTATION,
+    SCALE_ANNOTATION, SCALE_AT_ANNOTATION, SCALE_BY_ANNOTATION,
+};
 
 /// How long a request recorded for the engine stands: one older (or with no
 /// time) is dropped with an audit line, never carried out — an engine that
@@ -260,7 +247,7 @@ pub async fn resolve(
 ) -> Result<SwarmRef, Error> {
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let found = cms
-        .list(&ListParams::default().labels(&format!("swarmdeck.io/swarm={name}")))
+        .list(&ListParams::default().labels(&format!("{}={name}", crate::domain::names::SWARM_LABEL)))
         .await
         .map_err(|e| {
             Error::kube(
@@ -299,15 +286,15 @@ pub fn swarm_of(name: &str, cm: &ConfigMap) -> SwarmRef {
             .clone()
             .unwrap_or_else(|| "default".into()),
         watch_label: ann
-            .get("swarmdeck.io/watch-label")
+            .get(crate::domain::names::WATCH_LABEL_ANNOTATION)
             .cloned()
             .unwrap_or_else(|| name.to_owned()),
         jobs_config_map: cm.metadata.name.clone().unwrap_or_default(),
         output_config_map: ann
-            .get("swarmdeck.io/output-configmap")
+            .get(crate::domain::names::OUTPUT_CONFIGMAP_ANNOTATION)
             .cloned()
             .unwrap_or_else(|| format!("{name}-worker-config")),
-        refresh: match ann.get("swarmdeck.io/refresh").map(String::as_str) {
+        refresh: match ann.get(crate::domain::names::REFRESH_ANNOTATION).map(String::as_str) {
             Some("hot-reload") => RefreshPolicy::HotReload,
             _ => RefreshPolicy::RestartPod,
         },
@@ -338,7 +325,7 @@ pub async fn discover(
         None => Api::all(client.clone()),
     };
     let labelled = cms
-        .list(&ListParams::default().labels("swarmdeck.io/swarm"))
+        .list(&ListParams::default().labels(crate::domain::names::SWARM_LABEL))
         .await
         .map_err(|e| Error::kube("ConfigMaps labelled swarmdeck.io/swarm", e))?;
     for cm in labelled.items {
@@ -346,7 +333,7 @@ pub async fn discover(
             .metadata
             .labels
             .as_ref()
-            .and_then(|l| l.get("swarmdeck.io/swarm"))
+            .and_then(|l| l.get(crate::domain::names::SWARM_LABEL))
             .cloned()
         else {
             continue;
@@ -1172,7 +1159,7 @@ pub fn worker_pod(p: &Pod) -> WorkerPod<'_> {
             .metadata
             .annotations
             .as_ref()
-            .and_then(|a| a.get("swarmdeck.io/config-version"))
+            .and_then(|a| a.get(crate::domain::names::CONFIG_VERSION_ANNOTATION))
             .and_then(|v| v.parse::<u64>().ok()),
     }
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::Error;
 use crate::domain::task::{OccState, Task, plan_path};
 
-pub const TARGET_ANNOTATION: &str = "swarmdeck.io/target-state";
+pub use crate::domain::names::TARGET_ANNOTATION;
 
 /// Progress of a state change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -2,6 +2,7 @@
 //! carries it out) or applies a manifest unit, records it in the audit, and
 //! reports back as an Event. And the console's own engine.
 
+use crate::time::now_rfc3339 as now;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
@@ -33,9 +34,6 @@ fn why(e: &kube::Error) -> String {
     }
 }
 
-fn now() -> String {
-    crate::time::rfc3339(crate::time::Clock::system().now_ms())
-}
 
 /// Scale a worker pool as `swarmdeck scale` does: more workers of a swarm in
 /// strict handoff are asked of the engine (annotation on its jobs

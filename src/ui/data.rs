@@ -304,7 +304,7 @@ pub fn pod_row(p: &Pod) -> Row {
         .metadata
         .annotations
         .as_ref()
-        .and_then(|a| a.get("swarmdeck.io/config-version"))
+        .and_then(|a| a.get(crate::domain::names::CONFIG_VERSION_ANNOTATION))
         .and_then(|v| v.parse().ok());
     Row {
         namespace: p.metadata.namespace.clone().unwrap_or_default(),
@@ -407,14 +407,14 @@ pub fn cm_row(c: &ConfigMap) -> Row {
             || c.metadata
                 .labels
                 .as_ref()
-                .is_some_and(|l| l.contains_key("swarmdeck.io/swarm")) =>
+                .is_some_and(|l| l.contains_key(crate::domain::names::SWARM_LABEL)) =>
         {
             let seed = crate::domain::swarm::SwarmRef::default();
             let label = c
                 .metadata
                 .labels
                 .as_ref()
-                .and_then(|l| l.get("swarmdeck.io/swarm"))
+                .and_then(|l| l.get(crate::domain::names::SWARM_LABEL))
                 .cloned();
             let swarm = match label {
                 Some(name) => Some(crate::engine::swarm::swarm_of(&name, c)),
@@ -480,7 +480,7 @@ pub fn task_row(t: &Task) -> Row {
         .metadata
         .annotations
         .as_ref()
-        .and_then(|a| a.get("swarmdeck.io/target-state"))
+        .and_then(|a| a.get(crate::domain::names::TARGET_ANNOTATION))
         .cloned()
         .unwrap_or_default();
     let condition = t

@@ -2,6 +2,7 @@
 //! results and a frame timer. It never awaits the network itself: I/O runs in
 //! tasks that report back as Events. Nothing is drawn while nothing changed.
 
+use crate::time::now_ms;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -123,11 +124,6 @@ fn header_of(conn: &Connection) -> Header {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
 
 /// Every context of every kubeconfig file kubectl would read (`:ctx`).
 fn contexts(opts: &ConnectOptions) -> Vec<String> {
@@ -722,7 +718,7 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<Ended> {
                 Effect::LoadAudit => {
                     let etx = etx.clone();
                     tokio::spawn(async move {
-                        let path = super::config::state_dir().join("audit.jsonl");
+                        let path = crate::engine::audit::default_log();
                         let result = match tokio::fs::read_to_string(&path).await {
                             Ok(t) => Ok(t.lines().map(str::to_owned).collect()),
                             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
