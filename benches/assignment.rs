@@ -1,4 +1,4 @@
-//! Assignment speed (DESIGN 10: 1,000,000 jobs over 1,000 workers in under a
+//! Assignment speed (ARCHITECTURE 10: 1,000,000 jobs over 1,000 workers in under a
 //! second) and movement when the pool grows (100,000 jobs, 99 -> 100 workers).
 //! `cargo bench --bench assignment`
 

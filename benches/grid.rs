@@ -1,4 +1,4 @@
-//! The assignment grid at scale (DESIGN 10): 100,000 streams over 500
+//! The assignment grid at scale (ARCHITECTURE 10): 100,000 streams over 500
 //! workers — one 200x60 frame, deriving the grid after a change, and
 //! deriving it with a previewed scale plan.
 //! `cargo bench --bench grid`

@@ -1,4 +1,4 @@
-//! Console rendering at scale (DESIGN 10): one 200x60 frame of 50,000 pods,
+//! Console rendering at scale (ARCHITECTURE 10): one 200x60 frame of 50,000 pods,
 //! and rebuilding the sorted, filtered row order after a change.
 //! `cargo bench --bench render`
 

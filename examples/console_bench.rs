@@ -1,4 +1,4 @@
-//! The console on a big cluster (DESIGN 10, README "Benchmarks"):
+//! The console on a big cluster (ARCHITECTURE 10, README "Benchmarks"):
 //! `cargo build --release && cargo run --release --example console_bench -- 10000 2000`
 //!
 //! Starts `swarmdeck embedded serve --scenario none --pods N` (StatefulSets of

@@ -1,4 +1,4 @@
-//! What moving streams costs, measured in the simulated world (DESIGN 5.1):
+//! What moving streams costs, measured in the simulated world (ARCHITECTURE 5.1):
 //! for each scenario — scaling through swarmdeck and from outside, a
 //! stream given a worker of its own, one job added, one removed — with
 //! restart-pod and hot-reload workers, in strict and fast handoff: the

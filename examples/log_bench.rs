@@ -1,4 +1,4 @@
-//! What the log view costs (DESIGN 7, logs), measured:
+//! What the log view costs (ARCHITECTURE 7, logs), measured:
 //! 1. lines per second the view takes without a frame over 16 ms: for one
 //!    pod and for a 50-worker swarm (lines from 50 pods, a little out of
 //!    time order, as merged readings deliver them), each frame = one batch

@@ -1,4 +1,4 @@
-//! Property tests for the assignment (DESIGN 4.1): what holds for every input.
+//! Property tests for the assignment (ARCHITECTURE 4.1): what holds for every input.
 
 use std::collections::BTreeSet;
 
@@ -185,7 +185,7 @@ mod handoff {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(300))]
 
-        /// DESIGN 5.1: no written version lists a stream twice; a stream is
+        /// ARCHITECTURE 5.1: no written version lists a stream twice; a stream is
         /// written to a worker only when nobody (alive) listed it in the
         /// version before; the target is reached in at most two writes.
         #[test]

@@ -274,7 +274,7 @@ async fn the_task_state_machines() {
         vec![swarmdeck::ui::app::Effect::SetTarget {
             namespace: "alice-tasks".into(),
             name: "readout".into(),
-            state: "running".into(),
+            state: swarmdeck::domain::task::OccState::Running,
             recover: false
         }]
     );

@@ -1,4 +1,4 @@
-//! Strict handoff on the embedded world (DESIGN 5.1): in every scenario the
+//! Strict handoff on the embedded world (ARCHITECTURE 5.1): in every scenario the
 //! world's ownership record — which pod had which stream loaded when — shows
 //! no stream loaded by two pods at once, and the written versions never list
 //! a stream twice.

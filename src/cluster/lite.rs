@@ -131,10 +131,7 @@ mod tests {
         });
         let whole: Pod = serde_json::from_value(json.clone()).unwrap();
         let lite: PodLite = serde_json::from_value(json).unwrap();
-        let (a, b) = (
-            crate::ui::data::pod_row(&whole),
-            crate::ui::data::pod_row(&lite.0),
-        );
+        let (a, b) = (crate::rows::pod_row(&whole), crate::rows::pod_row(&lite.0));
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
         assert!(lite.0.metadata.managed_fields.is_none());
         assert_eq!(

@@ -1,4 +1,4 @@
-//! Reading logs (DESIGN 7): one pod's container followed across breaks and
+//! Reading logs (ARCHITECTURE 7): one pod's container followed across breaks and
 //! restarts, a swarm's workers merged, and a stream followed to whichever
 //! worker owns it. Shared by `swarmdeck logs` and the console's log view;
 //! every request is a GET of `pods/log` (and of the pods and ConfigMaps that
@@ -138,7 +138,6 @@ pub fn split_stamp(raw: &str) -> (i64, &str, &str) {
     }
     (0, "", raw)
 }
-
 
 /// A failed request's code (0: no answer) and its line for the operator.
 fn api_message(e: &kube::Error) -> (u16, String) {

@@ -241,7 +241,6 @@ impl Retry {
     }
 }
 
-
 /// When the streaming list is no use: a server that does not serve it answers
 /// its watch with 422 Invalid (the WatchList feature off, or an older server
 /// that forbids `resourceVersionMatch` on a watch) or 400; credentials that

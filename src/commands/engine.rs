@@ -259,7 +259,7 @@ pub(super) fn operator(args: &OperatorArgs, conn: &ConnectionArgs) -> Outcome {
     }
     let mut single = conn.clone();
     single.namespaces.truncate(1);
-    let (opts, _) = super::connect_options(&single)?;
+    let (opts, _) = crate::settings::connect_options(&single).map_err(CommandError)?;
     runtime.block_on(async {
         let conn = crate::cluster::connect(&opts)
             .await

@@ -33,13 +33,18 @@ fn fail<T>(msg: impl Into<String>) -> Result<T, CommandError> {
 }
 
 /// Run a parsed command line; returns the process exit code.
-pub fn run(cli: Cli) -> i32 {
+pub fn run(cli: Cli, console: Console) -> i32 {
     let conn = cli.connection;
-    let result = match (&cli.command, cli.console.given().first()) {
+    let console_flag = cli.console.given().first().copied();
+    let result = match (cli.command, console_flag) {
         (Some(_), Some(flag)) => fail(format!(
             "{flag} is an option of the console; run `swarmdeck {flag} ...` without a verb"
         )),
-        _ => dispatch(cli.command, cli.console, &conn),
+        (None, _) => crate::settings::connect_options(&conn)
+            .and_then(|(connect, _)| console(cli.console, connect, &conn))
+            .map(|()| String::new())
+            .map_err(CommandError),
+        (Some(command), None) => dispatch(command, &conn),
     };
     match result {
         Ok(out) => {
@@ -64,33 +69,38 @@ fn for_terminal<'a>(text: &'a str, stream: &impl std::io::IsTerminal) -> std::bo
     }
 }
 
-fn dispatch(command: Option<Command>, console_args: ConsoleArgs, conn: &ConnectionArgs) -> Outcome {
+/// The console, handed to [`run`] by the binary's entry: started when no
+/// verb is given, with the connection the flags and settings ask for. (The
+/// command line does not reach into the console; the entry joins them.)
+pub type Console =
+    fn(ConsoleArgs, crate::cluster::ConnectOptions, &ConnectionArgs) -> Result<(), String>;
+
+fn dispatch(command: Command, conn: &ConnectionArgs) -> Outcome {
     match command {
-        None => console(console_args, conn),
-        Some(Command::Crds(args)) => crds(&args),
-        Some(Command::Assign(args)) => assign(&args),
-        Some(Command::Render(args)) => render(&args),
-        Some(Command::New(NewCommand::Pool(args))) => new_pool(&args, conn),
-        Some(Command::Embedded(EmbeddedCommand::Serve(args))) => serve(&args, conn),
-        Some(Command::Grid(args)) => with_cluster(conn, Verb::Reads, |s| grid(s, &args)),
-        Some(Command::Rebalance(args)) => {
+        Command::Crds(args) => crds(&args),
+        Command::Assign(args) => assign(&args),
+        Command::Render(args) => render(&args),
+        Command::New(NewCommand::Pool(args)) => new_pool(&args, conn),
+        Command::Embedded(EmbeddedCommand::Serve(args)) => serve(&args, conn),
+        Command::Grid(args) => with_cluster(conn, Verb::Reads, |s| grid(s, &args)),
+        Command::Rebalance(args) => {
             let verb = Verb::writes("rebalance", args.dry_run);
             with_cluster(conn, verb, |s| rebalance(s, &args))
         }
-        Some(Command::Scale(args)) => scale(&args, conn),
-        Some(Command::Get(args)) => with_cluster(conn, Verb::Lists, |s| get(s, &args)),
-        Some(Command::Status(args)) => with_cluster(conn, Verb::Lists, |s| status(s, &args)),
-        Some(Command::Apply(args)) => {
+        Command::Scale(args) => scale(&args, conn),
+        Command::Get(args) => with_cluster(conn, Verb::Lists, |s| get(s, &args)),
+        Command::Status(args) => with_cluster(conn, Verb::Lists, |s| status(s, &args)),
+        Command::Apply(args) => {
             let verb = Verb::unit("apply", args.dry_run);
             with_cluster(conn, verb, |s| engine::apply(s, &args))
         }
-        Some(Command::Delete(args)) => {
+        Command::Delete(args) => {
             let verb = Verb::unit("delete", args.dry_run);
             with_cluster(conn, verb, |s| engine::delete(s, &args))
         }
-        Some(Command::Operator(args)) => engine::operator(&args, conn),
-        Some(Command::Logs(args)) => with_cluster(conn, Verb::Reads, |s| logs::logs(s, args)),
-        Some(Command::Task(TaskCommand::SetState(args))) => {
+        Command::Operator(args) => engine::operator(&args, conn),
+        Command::Logs(args) => with_cluster(conn, Verb::Reads, |s| logs::logs(s, args)),
+        Command::Task(TaskCommand::SetState(args)) => {
             let verb = Verb::writes("task set-state", false);
             with_cluster(conn, verb, |s| set_state(s, &args))
         }
@@ -477,32 +487,6 @@ fn serve(args: &ServeArgs, conn: &ConnectionArgs) -> Outcome {
     result
 }
 
-fn console(args: ConsoleArgs, conn: &ConnectionArgs) -> Outcome {
-    use crate::ui::runtime::{ConsoleOptions, run};
-    let (connect, _) = connect_options(conn)?;
-    let opts = ConsoleOptions {
-        connect,
-        all_namespaces: conn.all_namespaces,
-        theme: args.theme,
-        keymap: args.keymap,
-        config_dir: conn.config_dir.clone(),
-        ascii: args.ascii,
-        view: args.view,
-    };
-    let runtime = tokio::runtime::Runtime::new()
-        .map_err(|e| CommandError(format!("cannot start the async runtime: {e}")))?;
-    let ended = runtime
-        .block_on(run(opts))
-        .map_err(|e| CommandError(format!("{e}")))?;
-    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
-    match ended {
-        crate::ui::runtime::Ended::Quit => Ok(String::new()),
-        // Everything is restored and handed back by now: exit as a process
-        // killed by the signal is expected to (128 + its number).
-        crate::ui::runtime::Ended::Signal(n) => std::process::exit(128 + n),
-    }
-}
-
 /// What a verb does to the cluster. The connection flags are checked once,
 /// here, for every verb: in read-only mode a verb that would write is refused
 /// before anything is sent; `-A` is taken only by verbs that list.
@@ -539,66 +523,6 @@ impl Verb {
     }
 }
 
-/// The read-only flag, settings.toml and a broken settings.toml, together:
-/// read-only from any source wins, and a settings file that cannot be read
-/// counts as asking for it (it might), so that nothing fails open. Returns
-/// whether read-only is on and, when it is, which source asked for it.
-pub fn read_only_from(
-    flag: bool,
-    config_dir: Option<&Path>,
-    context: Option<&str>,
-) -> (bool, Option<String>) {
-    let dir = crate::ui::config::config_dir(config_dir);
-    let (settings, broken) = crate::ui::config::load_settings(dir.as_deref());
-    let file = || {
-        dir.as_deref().map_or_else(
-            || "settings.toml".to_owned(),
-            |d| d.join("settings.toml").display().to_string(),
-        )
-    };
-    if flag {
-        (true, Some("--read-only".to_owned()))
-    } else if let Some(why) = broken {
-        (
-            true,
-            Some(format!(
-                "settings: {why}; read-only until it is fixed, since it might ask for read-only"
-            )),
-        )
-    } else if settings.read_only {
-        (
-            true,
-            Some(format!("settings: read_only = true in {}", file())),
-        )
-    } else if let Some(ctx) = context.filter(|c| settings.read_only_for(c)) {
-        (
-            true,
-            Some(format!(
-                "settings: [contexts.\"{ctx}\"] read_only = true in {}",
-                file()
-            )),
-        )
-    } else {
-        (false, None)
-    }
-}
-
-/// The context a command will use: `--context`, the embedded cluster's, or
-/// the current context of the kubeconfig kubectl would read.
-pub fn effective_context(conn: &ConnectionArgs) -> Option<String> {
-    if let Some(c) = &conn.context {
-        return Some(c.clone());
-    }
-    if conn.embedded {
-        return Some(crate::embedded::CONTEXT.to_owned());
-    }
-    let files = crate::cluster::kubeconfig_files(conn.kubeconfig.as_deref());
-    crate::cluster::load_kubeconfig(&files)
-        .ok()
-        .flatten()
-        .and_then(|kc| kc.current_context)
-}
-
 /// A connected command: its client, its identity, the namespace it works in.
 pub(crate) struct Session {
     pub client: kube::Client,
@@ -631,55 +555,13 @@ impl Session {
     }
 }
 
-fn connect_options(
-    conn: &ConnectionArgs,
-) -> Result<(crate::cluster::ConnectOptions, Option<String>), CommandError> {
-    let context = effective_context(conn);
-    // A context's namespace in the settings comes before the kubeconfig's.
-    let settings = crate::ui::config::load_settings(
-        crate::ui::config::config_dir(conn.config_dir.as_deref()).as_deref(),
-    )
-    .0;
-    let namespace = conn.namespace().map_err(CommandError)?.or_else(|| {
-        context
-            .as_ref()
-            .and_then(|c| settings.contexts.get(c))
-            .and_then(|c| c.namespace.clone())
-    });
-    if let Some(ns) = &namespace
-        && !manifest::is_dns_label(ns)
-    {
-        return fail(format!(
-            "-n `{ns}` is not a namespace name (lowercase letters, digits and '-', at most 63)"
-        ));
-    }
-    let (read_only, settings_note) = read_only_from(
-        conn.read_only,
-        conn.config_dir.as_deref(),
-        context.as_deref(),
-    );
-    Ok((
-        crate::cluster::ConnectOptions {
-            embedded: conn.embedded,
-            kubeconfig: conn.kubeconfig.clone(),
-            context: conn.context.clone(),
-            namespace,
-            read_only,
-            scenario: conn.scenario(),
-            as_user: conn.as_user.clone(),
-            quiet_credentials: false,
-        },
-        settings_note,
-    ))
-}
-
 /// Run an async command against the cluster the flags name, as the flags say.
 fn with_cluster<F, Fut>(conn: &ConnectionArgs, verb: Verb, f: F) -> Outcome
 where
     F: FnOnce(Session) -> Fut,
     Fut: std::future::Future<Output = Outcome>,
 {
-    let (opts, settings_note) = connect_options(conn)?;
+    let (opts, settings_note) = crate::settings::connect_options(conn).map_err(CommandError)?;
     match verb {
         Verb::Writes { name, .. } if conn.all_namespaces => {
             return fail(format!(
@@ -1144,7 +1026,7 @@ async fn rebalance(session: Session, args: &RebalanceArgs) -> Outcome {
     {
         record(
             &audit,
-            &sts_subject(&swarm),
+            &crate::ops::scale::subject(&swarm),
             "Rebalance",
             "re-plan the assignment",
             &result,
@@ -1154,16 +1036,8 @@ async fn rebalance(session: Session, args: &RebalanceArgs) -> Outcome {
     report.finish(object, result)
 }
 
-fn sts_subject(swarm: &crate::domain::swarm::SwarmRef) -> crate::engine::audit::Subject {
-    crate::engine::audit::Subject {
-        api_version: "apps/v1".into(),
-        kind: "StatefulSet".into(),
-        namespace: swarm.namespace.clone(),
-        name: crate::engine::swarm::statefulset_of(swarm),
-    }
-}
-
-/// Audit an action that was attempted (a read-only refusal sent nothing).
+/// Audit an action that was attempted (a read-only refusal sent nothing):
+/// its verdict's last line, or why it failed.
 async fn record(
     audit: &crate::engine::audit::Auditor,
     subject: &crate::engine::audit::Subject,
@@ -1171,45 +1045,28 @@ async fn record(
     plan: &str,
     result: &Outcome,
 ) {
-    match result {
-        Ok(out) => {
-            audit
-                .record(
-                    subject,
-                    action,
-                    plan,
-                    out.lines().last().unwrap_or("done"),
-                    false,
-                )
-                .await
-        }
-        Err(e) if e.0.contains("read-only mode") => {}
-        Err(e) => {
-            audit
-                .record(subject, action, plan, &format!("failed: {e}"), true)
-                .await
-        }
-    }
+    let result = match result {
+        Ok(out) => Ok(out.lines().last().unwrap_or("done")),
+        Err(e) => Err(e.0.as_str()),
+    };
+    crate::ops::audited(audit, subject, action, plan, result).await;
 }
 
 fn scale(args: &ScaleArgs, conn: &ConnectionArgs) -> Outcome {
-    let replicas: u32 = args.replicas.trim().parse().map_err(|_| {
-        CommandError(format!(
-            "replicas `{}` is not a whole number of workers (0 or more, e.g. 3)",
-            args.replicas
-        ))
-    })?;
-    if replicas > args.max_replicas {
-        return fail(format!(
-            "{replicas} replicas is above the ceiling of {}; raise --max-replicas if you mean it",
-            args.max_replicas
-        ));
-    }
-    if replicas == 0 {
-        return fail(
-            "0 replicas would leave the swarm's jobs unassigned; scale to at least 1 (delete the StatefulSet to retire a swarm)",
-        );
-    }
+    use crate::domain::swarm::BadReplicas;
+    let replicas = crate::domain::swarm::parse_replicas(&args.replicas, args.max_replicas)
+        .map_err(|e| {
+            CommandError(match e {
+                BadReplicas::Empty | BadReplicas::NotANumber(_) => format!(
+                    "replicas `{}` is not a whole number of workers (1 or more, e.g. 3)",
+                    args.replicas
+                ),
+                BadReplicas::AboveCeiling { wanted, ceiling } => format!(
+                    "{wanted} replicas is above the ceiling of {ceiling}; raise --max-replicas if you mean it"
+                ),
+                BadReplicas::Zero => "0 replicas would leave the swarm's jobs unassigned; scale to at least 1 (delete the StatefulSet to retire a swarm)".to_owned(),
+            })
+        })?;
     let verb = Verb::writes("scale", args.dry_run);
     with_cluster(conn, verb, |session| async move {
         let audit = session.audit.clone();
@@ -1219,11 +1076,12 @@ fn scale(args: &ScaleArgs, conn: &ConnectionArgs) -> Outcome {
             json!({"swarm": swarm.name, "namespace": swarm.namespace, "replicas": replicas});
         let result = scale_swarm(&session, &swarm, replicas, args, &report).await;
         if !args.dry_run {
+            let plan = crate::ops::scale::plan(replicas);
             record(
                 &audit,
-                &sts_subject(&swarm),
+                &crate::ops::scale::subject(&swarm),
                 "Scale",
-                &format!("replicas -> {replicas}"),
+                &plan,
                 &result,
             )
             .await;
@@ -1361,57 +1219,20 @@ async fn scale_swarm(
     args: &ScaleArgs,
     report: &Report,
 ) -> Outcome {
-    use crate::domain::handoff::HandoffMode;
     let client = &session.client;
     let user = &session.user;
-    let api: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
-        kube::Api::namespaced(client.clone(), &swarm.namespace);
     let sts = crate::engine::swarm::statefulset_of(swarm);
     let sts_object = format!("StatefulSet {}/{sts}", swarm.namespace);
     let mut inputs = crate::engine::swarm::read_inputs(client, swarm)
         .await
         .map_err(engine_err)?;
-    // Strict handoff: new workers are granted their streams before they
-    // start, so the engine sets the count once they are; the request is an
-    // annotation it carries out. Fewer workers (or fast handoff): set now.
-    let grant_first = inputs.mode == HandoffMode::Strict && replicas > inputs.replicas;
-    let pp = kube::api::PatchParams {
-        dry_run: args.dry_run,
-        field_manager: Some("swarmdeck".into()),
-        ..Default::default()
-    };
+    let grant_first = crate::ops::scale::grants_first(&inputs, replicas);
     // In read-only mode a dry run is planned here only: the server's dry run
     // is a write request, which read-only mode does not send.
     if !(args.dry_run && session.read_only) {
-        if grant_first {
-            let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
-                kube::Api::namespaced(client.clone(), &swarm.namespace);
-            cms.patch(
-                &swarm.jobs_config_map,
-                &pp,
-                &kube::api::Patch::Merge(json!({"metadata": {"annotations":
-                    crate::engine::swarm::request_annotations(
-                        crate::engine::swarm::Request::Scale(replicas),
-                        user,
-                    )
-                }})),
-            )
+        crate::ops::scale::write(client, swarm, &inputs, replicas, user, args.dry_run)
             .await
-            .map_err(|e| {
-                kube_err(
-                    &format!("ConfigMap {}/{}", swarm.namespace, swarm.jobs_config_map),
-                    &e,
-                )
-            })?;
-        } else {
-            api.patch_scale(
-                &sts,
-                &pp,
-                &kube::api::Patch::Merge(json!({"spec": {"replicas": replicas}})),
-            )
-            .await
-            .map_err(|e| kube_err(&sts_object, &e))?;
-        }
+            .map_err(engine_err)?;
     }
     if args.dry_run {
         if grant_first {
@@ -1528,8 +1349,6 @@ async fn request_state(
     report: &Report,
 ) -> Outcome {
     use crate::domain::task::{OccState, Task};
-    use crate::engine::run::{RECOVER_ANNOTATION, REQUESTED_AT_ANNOTATION};
-    use crate::engine::task::TARGET_ANNOTATION;
     let object = format!("Task {}/{}", namespace, args.task);
     let want: OccState = args
         .state
@@ -1541,21 +1360,9 @@ async fn request_state(
         ));
     }
     let api: kube::Api<Task> = kube::Api::namespaced(client.clone(), namespace);
-    let now = crate::time::rfc3339(crate::time::Clock::system().now_ms());
-    api.patch(
-        &args.task,
-        &kube::api::PatchParams {
-            field_manager: Some("swarmdeck".into()),
-            ..Default::default()
-        },
-        &kube::api::Patch::Merge(json!({"metadata": {"annotations": {
-            TARGET_ANNOTATION: want.as_str(),
-            REQUESTED_AT_ANNOTATION: now,
-            RECOVER_ANNOTATION: if args.recover { Some("true") } else { None },
-        }}})),
-    )
-    .await
-    .map_err(|e| kube_err(&object, &e))?;
+    crate::ops::task::record_target(client, namespace, &args.task, want, args.recover)
+        .await
+        .map_err(engine_err)?;
     report.say(format!(
         "engine {leader} leads namespace {}: target {want} recorded on {object}; waiting for its verdict",
         namespace
@@ -1651,7 +1458,7 @@ async fn set_state_inner(
 async fn get(session: Session, args: &crate::cli::GetArgs) -> Outcome {
     let client = session.client.clone();
     use crate::cli::GetKind;
-    use crate::ui::data::{self, ViewKind};
+    use crate::rows::{self as data, ViewKind};
     let kind = match args.kind {
         GetKind::Pods => ViewKind::Pods,
         GetKind::Sts => ViewKind::StatefulSets,

@@ -1,4 +1,4 @@
-//! Streams to workers (DESIGN 4.1): which StatefulSet ordinal owns which job,
+//! Streams to workers (ARCHITECTURE 4.1): which StatefulSet ordinal owns which job,
 //! the plan between two assignments, and the `swarm-worker-config` format.
 //!
 //! The scheme is *balanced consistent hashing*:
@@ -496,7 +496,7 @@ pub struct WorkerEntry {
     pub version: u64,
 }
 
-/// The `config.yml` key of ConfigMap `swarm-worker-config` (DESIGN 3).
+/// The `config.yml` key of ConfigMap `swarm-worker-config` (ARCHITECTURE 3).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerConfig {

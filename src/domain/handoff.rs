@@ -1,4 +1,4 @@
-//! Moving a stream without running it twice (DESIGN 5.1): the writes that
+//! Moving a stream without running it twice (ARCHITECTURE 5.1): the writes that
 //! take a swarm from the assignment the cluster holds to the one it should
 //! hold, so that no stream is ever listed for two workers and none is granted
 //! to its new owner before its old owner confirmed the release.
@@ -33,6 +33,14 @@ pub enum HandoffMode {
 }
 
 impl HandoffMode {
+    /// The scale rule: a swarm in strict handoff that grows from `current`
+    /// to `wanted` workers has its new workers granted their streams before
+    /// they start, so the count is asked of the engine (which sets it once
+    /// they are granted); fewer workers, or fast handoff, are set at once.
+    pub fn grants_first(self, current: u32, wanted: u32) -> bool {
+        self == Self::Strict && wanted > current
+    }
+
     /// The annotation's value; an absent one is strict. Anything else is an
     /// error naming the value, and the caller stays strict (the safe side).
     pub fn parse(value: Option<&str>) -> Result<Self, String> {

@@ -1,4 +1,4 @@
-//! Manifests (DESIGN 4.4): multi-document YAML with `${VAR}` templates as the
+//! Manifests (ARCHITECTURE 4.4): multi-document YAML with `${VAR}` templates as the
 //! ECS KubectlTask fills them, validation before anything is sent, the order in
 //! which a unit is applied and deleted, and the Teraslice-style pool generator.
 
@@ -748,7 +748,7 @@ fn locate(text: &str, path: &[String]) -> (usize, usize) {
     found.unwrap_or((1, 1))
 }
 
-/// Rank of a kind in a unit's apply order (DESIGN 4.4).
+/// Rank of a kind in a unit's apply order (ARCHITECTURE 4.4).
 pub fn apply_rank(kind: &str) -> u8 {
     match kind {
         "Namespace" => 0,

@@ -1,4 +1,4 @@
-//! A swarm (DESIGN 3): the five values that describe one, with the seed
+//! A swarm (ARCHITECTURE 3): the five values that describe one, with the seed
 //! defaults of the k8s-swarm operator, and the optional Swarm resource
 //! (`swarms.k8slab.info`) whose size and members the engine keeps current.
 
@@ -292,5 +292,66 @@ mod convergence_tests {
             &pending,
             RefreshPolicy::HotReload
         ));
+    }
+}
+
+/// A worker count that cannot be asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadReplicas {
+    /// Nothing typed.
+    Empty,
+    /// Not a whole number (what was typed).
+    NotANumber(String),
+    /// 0 would leave the jobs unassigned.
+    Zero,
+    /// Above the ceiling (`--max-replicas`, or the console's).
+    AboveCeiling { wanted: u32, ceiling: u32 },
+}
+
+/// A worker count as typed (the console's prompt, `swarmdeck scale`):
+/// a whole number from 1 to `ceiling`. The console and the command line
+/// word a refusal each for their place; the rule is this one.
+pub fn parse_replicas(text: &str, ceiling: u32) -> Result<u32, BadReplicas> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(BadReplicas::Empty);
+    }
+    let n: u32 = t
+        .parse()
+        .map_err(|_| BadReplicas::NotANumber(t.to_owned()))?;
+    if n == 0 {
+        return Err(BadReplicas::Zero);
+    }
+    if n > ceiling {
+        return Err(BadReplicas::AboveCeiling { wanted: n, ceiling });
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod replica_tests {
+    use super::*;
+
+    #[test]
+    fn worker_counts_from_one_to_the_ceiling() {
+        assert_eq!(parse_replicas(" 3 ", 500), Ok(3));
+        assert_eq!(parse_replicas("500", 500), Ok(500));
+        assert_eq!(parse_replicas("", 500), Err(BadReplicas::Empty));
+        assert_eq!(
+            parse_replicas("x", 500),
+            Err(BadReplicas::NotANumber("x".into()))
+        );
+        assert_eq!(
+            parse_replicas("-1", 500),
+            Err(BadReplicas::NotANumber("-1".into()))
+        );
+        assert_eq!(parse_replicas("0", 500), Err(BadReplicas::Zero));
+        assert_eq!(
+            parse_replicas("501", 500),
+            Err(BadReplicas::AboveCeiling {
+                wanted: 501,
+                ceiling: 500
+            })
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! Task custom resource of the ALICE O2 ECS control-operator (DESIGN 3) and its
-//! two state machines, OCC and FairMQ (DESIGN 4.2), kept as data so that the
+//! Task custom resource of the ALICE O2 ECS control-operator (ARCHITECTURE 3) and its
+//! two state machines, OCC and FairMQ (ARCHITECTURE 4.2), kept as data so that the
 //! views and the planner read the same table.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};

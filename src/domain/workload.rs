@@ -1,4 +1,4 @@
-//! Workload state (DESIGN 4.3) in the vocabulary of Ankaios: one state with a
+//! Workload state (ARCHITECTURE 4.3) in the vocabulary of Ankaios: one state with a
 //! sub-state and a human reason for every pod, and for every workload the worst
 //! of its pods'.
 

@@ -1,4 +1,4 @@
-//! What the simulated containers write (DESIGN 7, logs): per pod and
+//! What the simulated containers write (ARCHITECTURE 7, logs): per pod and
 //! container, the current instance's lines and the previous instance's, each
 //! line stamped with the cluster's clock, as a kubelet keeps them.
 //!

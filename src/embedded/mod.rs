@@ -1,4 +1,4 @@
-//! The embedded cluster (DESIGN 6): a Kubernetes-API-compatible HTTP server
+//! The embedded cluster (ARCHITECTURE 6): a Kubernetes-API-compatible HTTP server
 //! over an in-memory store, and a simulated world that makes it behave like a
 //! live cluster. Depends only on the domain and the API types.
 

@@ -152,7 +152,7 @@ pub struct Holding {
     pub to_ms: Option<i64>,
 }
 
-/// Which worker had which stream loaded when (DESIGN 5.1): the record the
+/// Which worker had which stream loaded when (ARCHITECTURE 5.1): the record the
 /// handoff's guarantees are checked against. A handle: clones share it.
 #[derive(Debug, Clone, Default)]
 pub struct Ownership(Arc<std::sync::Mutex<OwnershipLog>>);
@@ -1258,11 +1258,15 @@ impl World {
         let mut hot: HashSet<(String, String)> = HashSet::new();
         let configmaps = self.cluster.all("", "configmaps");
         for cm in &configmaps {
-            let Some(swarm) = cm["metadata"]["labels"][crate::domain::names::SWARM_LABEL].as_str() else {
+            let Some(swarm) = cm["metadata"]["labels"][crate::domain::names::SWARM_LABEL].as_str()
+            else {
                 continue;
             };
-            if cm["metadata"]["annotations"][crate::domain::names::REFRESH_ANNOTATION] == "hot-reload" {
-                let output = cm["metadata"]["annotations"][crate::domain::names::OUTPUT_CONFIGMAP_ANNOTATION]
+            if cm["metadata"]["annotations"][crate::domain::names::REFRESH_ANNOTATION]
+                == "hot-reload"
+            {
+                let output = cm["metadata"]["annotations"]
+                    [crate::domain::names::OUTPUT_CONFIGMAP_ANNOTATION]
                     .as_str()
                     .map_or_else(|| format!("{swarm}-worker-config"), str::to_owned);
                 hot.insert((ns_of(cm).unwrap_or("default").to_owned(), output));
@@ -1359,7 +1363,8 @@ impl World {
                 continue;
             }
             let pod = stored.object();
-            let reported = pod["metadata"]["annotations"][crate::domain::names::CONFIG_VERSION_ANNOTATION]
+            let reported = pod["metadata"]["annotations"]
+                [crate::domain::names::CONFIG_VERSION_ANNOTATION]
                 .as_str()
                 .and_then(|v| v.parse::<u64>().ok());
             if reported == Some(loaded.version) {
@@ -1666,7 +1671,8 @@ impl World {
             if !next["metadata"]["annotations"].is_object() {
                 next["metadata"]["annotations"] = json!({});
             }
-            next["metadata"]["annotations"][crate::domain::names::HEARTBEAT_ANNOTATION] = json!(beat);
+            next["metadata"]["annotations"][crate::domain::names::HEARTBEAT_ANNOTATION] =
+                json!(beat);
             let _ = self.cluster.replace(
                 &rt,
                 Some("load"),

@@ -30,7 +30,6 @@ pub struct Subject {
     pub name: String,
 }
 
-
 impl Auditor {
     /// Record one action. Failing to record is logged, never fatal: the
     /// action itself already happened.

@@ -1,4 +1,4 @@
-//! The reconcile engine (DESIGN 5): every change is first a plan, then acts
+//! The reconcile engine (ARCHITECTURE 5): every change is first a plan, then acts
 //! with optimistic concurrency, then is verified. This module holds the swarm
 //! controller; its pure part (`swarm::desired_state`) is tested without a
 //! cluster, the rest against the embedded cluster through `kube::Client`.

@@ -1,4 +1,4 @@
-//! The long-running engine (DESIGN 5): it holds the Lease `swarmdeck-engine`
+//! The long-running engine (ARCHITECTURE 5): it holds the Lease `swarmdeck-engine`
 //! in each namespace it manages and, while it leads, runs the swarm and Task
 //! controllers whenever a StatefulSet, ConfigMap or Task changes (and on a
 //! resync tick). An engine that does not lead is an observer: it computes the
@@ -153,7 +153,6 @@ pub struct TaskStatus {
     pub last: Option<String>,
     pub failed: bool,
 }
-
 
 /// A step this engine asked a Task to take.
 struct InFlight {

@@ -247,7 +247,9 @@ pub async fn resolve(
 ) -> Result<SwarmRef, Error> {
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let found = cms
-        .list(&ListParams::default().labels(&format!("{}={name}", crate::domain::names::SWARM_LABEL)))
+        .list(
+            &ListParams::default().labels(&format!("{}={name}", crate::domain::names::SWARM_LABEL)),
+        )
         .await
         .map_err(|e| {
             Error::kube(
@@ -294,7 +296,10 @@ pub fn swarm_of(name: &str, cm: &ConfigMap) -> SwarmRef {
             .get(crate::domain::names::OUTPUT_CONFIGMAP_ANNOTATION)
             .cloned()
             .unwrap_or_else(|| format!("{name}-worker-config")),
-        refresh: match ann.get(crate::domain::names::REFRESH_ANNOTATION).map(String::as_str) {
+        refresh: match ann
+            .get(crate::domain::names::REFRESH_ANNOTATION)
+            .map(String::as_str)
+        {
             Some("hot-reload") => RefreshPolicy::HotReload,
             _ => RefreshPolicy::RestartPod,
         },

@@ -2,26 +2,15 @@
 //! carries it out) or applies a manifest unit, records it in the audit, and
 //! reports back as an Event. And the console's own engine.
 
-use crate::time::now_rfc3339 as now;
-use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::{DeleteParams, Patch, PatchParams};
-use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::app::{Effect, Event};
 use super::data::ViewKind;
 use crate::domain::task::Task;
 use crate::engine::audit::{Auditor, Subject};
-use crate::engine::run::{Engine, EngineConfig, RECOVER_ANNOTATION, REQUESTED_AT_ANNOTATION};
-
-fn pp() -> PatchParams {
-    PatchParams {
-        field_manager: Some("swarmdeck".into()),
-        ..Default::default()
-    }
-}
+use crate::engine::run::{Engine, EngineConfig};
+use crate::ops;
 
 fn why(e: &kube::Error) -> String {
     if crate::cluster::gate::is_refusal(e) {
@@ -34,49 +23,27 @@ fn why(e: &kube::Error) -> String {
     }
 }
 
-
-/// Scale a worker pool as `swarmdeck scale` does: more workers of a swarm in
-/// strict handoff are asked of the engine (annotation on its jobs
-/// ConfigMap), which grants them their streams before they start; otherwise
-/// the scale subresource is set. `Ok(true)`: asked of the engine.
-async fn scale(
-    client: &kube::Client,
-    namespace: &str,
-    statefulset: &str,
-    replicas: u32,
-    who: &str,
-) -> Result<bool, String> {
-    use crate::engine::swarm;
-    let found = swarm::discover(client, Some(namespace))
-        .await
-        .map_err(|e| e.to_string())?;
-    if let Some(sw) = found
-        .iter()
-        .find(|s| swarm::statefulset_of(s) == statefulset)
-    {
-        let inputs = swarm::read_inputs(client, sw)
-            .await
-            .map_err(|e| e.to_string())?;
-        if inputs.mode == crate::domain::handoff::HandoffMode::Strict && replicas > inputs.replicas
-        {
-            swarm::request_scale(client, sw, replicas, who)
-                .await
-                .map_err(|e| match e {
-                    crate::engine::Error::Kube { source, .. } => why(&source),
-                    other => other.to_string(),
-                })?;
-            return Ok(true);
-        }
+/// An engine error in the console's words (a request's: the server's).
+fn engine_why(e: crate::engine::Error) -> String {
+    match e {
+        crate::engine::Error::Kube { source, .. } => why(&source),
+        other => other.to_string(),
     }
-    Api::<StatefulSet>::namespaced(client.clone(), namespace)
-        .patch_scale(
-            statefulset,
-            &pp(),
-            &Patch::Merge(json!({"spec": {"replicas": replicas}})),
-        )
-        .await
-        .map(|_| false)
-        .map_err(|e| why(&e))
+}
+
+/// Audit a console action that records an intent for the engine.
+async fn record(
+    audit: &Auditor,
+    subject: &Subject,
+    action: &str,
+    plan: &str,
+    result: &Result<(), String>,
+) {
+    let result = result
+        .as_ref()
+        .map(|()| "intent recorded")
+        .map_err(String::as_str);
+    ops::audited(audit, subject, action, plan, result).await;
 }
 
 /// Perform one of the acting effects in a task; the result comes back on `tx`.
@@ -93,45 +60,37 @@ pub fn spawn(effect: Effect, client: kube::Client, auditor: Auditor, tx: mpsc::S
 /// back (None: nothing to report).
 pub async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> Option<Event> {
     match effect {
-        Effect::Scale {
-            namespace,
-            statefulset,
-            replicas,
-        } => {
-            let result = scale(client, &namespace, &statefulset, replicas, &audit.user).await;
-            let subject = Subject {
-                api_version: "apps/v1".into(),
-                kind: "StatefulSet".into(),
-                namespace: namespace.clone(),
-                name: statefulset.clone(),
-            };
-            record(
-                audit,
-                &subject,
-                "Scale",
-                &format!("replicas -> {replicas}"),
-                &result.clone().map(|_| ()),
-            )
-            .await;
+        Effect::Scale { swarm, replicas } => {
+            let result = async {
+                let inputs = crate::engine::swarm::read_inputs(client, &swarm).await?;
+                ops::scale::write(client, &swarm, &inputs, replicas, &audit.user, false).await
+            }
+            .await
+            .map_err(engine_why);
+            let plan = ops::scale::plan(replicas);
+            let r = result.as_ref().map(|_| ()).map_err(Clone::clone);
+            record(audit, &ops::scale::subject(&swarm), "Scale", &plan, &r).await;
+            let sts = format!(
+                "{}/{}",
+                swarm.namespace,
+                crate::engine::swarm::statefulset_of(&swarm)
+            );
             Some(Event::Acted {
-                what: match &result {
-                    Ok(true) => format!(
-                        "asked for {replicas} workers of {namespace}/{statefulset}: the engine grants the new workers their streams, then starts them"
+                what: match result {
+                    Ok(ops::scale::Written::AskedEngine) => format!(
+                        "asked for {replicas} workers of {sts}: the engine grants the new workers their streams, then starts them"
                     ),
                     _ => format!(
-                        "scaled {namespace}/{statefulset} to {replicas}: the engine re-plans and refreshes the changed workers"
+                        "scaled {sts} to {replicas}: the engine re-plans and refreshes the changed workers"
                     ),
                 },
-                result: result.map(|_| ()),
+                result: r,
             })
         }
         Effect::Rebalance(swarm) => {
             let result = crate::engine::swarm::request_rebalance(client, &swarm, &audit.user)
                 .await
-                .map_err(|e| match e {
-                    crate::engine::Error::Kube { source, .. } => why(&source),
-                    other => other.to_string(),
-                });
+                .map_err(engine_why);
             let subject = Subject {
                 api_version: "v1".into(),
                 kind: "ConfigMap".into(),
@@ -150,34 +109,12 @@ pub async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> 
             state,
             recover,
         } => {
-            let api: Api<Task> = Api::namespaced(client.clone(), &namespace);
-            let result = api
-                .patch(
-                    &name,
-                    &pp(),
-                    &Patch::Merge(json!({"metadata": {"annotations": {
-                        crate::engine::task::TARGET_ANNOTATION: state,
-                        REQUESTED_AT_ANNOTATION: now(),
-                        RECOVER_ANNOTATION: if recover { Some("true") } else { None },
-                    }}})),
-                )
+            let result = ops::task::record_target(client, &namespace, &name, state, recover)
                 .await
-                .map(|_| ())
-                .map_err(|e| why(&e));
-            let subject = Subject {
-                api_version: "aliecs.alice.cern/v1alpha1".into(),
-                kind: "Task".into(),
-                namespace: namespace.clone(),
-                name: name.clone(),
-            };
-            record(
-                audit,
-                &subject,
-                "SetTargetState",
-                &format!("target {state}"),
-                &result,
-            )
-            .await;
+                .map_err(engine_why);
+            let subject = ops::task::subject(&namespace, &name);
+            let plan = format!("target {state}");
+            record(audit, &subject, "SetTargetState", &plan, &result).await;
             Some(Event::Acted {
                 what: format!("target {state} recorded on Task {namespace}/{name}"),
                 result,
@@ -188,40 +125,14 @@ pub async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> 
             namespace,
             name,
         } => {
-            let result = match kind {
-                ViewKind::Pods => Api::<Pod>::namespaced(client.clone(), &namespace)
-                    .delete(&name, &DeleteParams::default())
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| why(&e)),
-                _ => Api::<StatefulSet>::namespaced(client.clone(), &namespace)
-                    .patch(
-                        &name,
-                        &pp(),
-                        &Patch::Merge(json!({"spec": {"template": {"metadata": {"annotations": {
-                            "kubectl.kubernetes.io/restartedAt": now()
-                        }}}}})),
-                    )
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| why(&e)),
+            let what = match kind {
+                ViewKind::Pods => ops::workload::Restartable::Pod,
+                _ => ops::workload::Restartable::StatefulSet,
             };
-            let subject = Subject {
-                api_version: if kind == ViewKind::Pods {
-                    "v1"
-                } else {
-                    "apps/v1"
-                }
-                .into(),
-                kind: if kind == ViewKind::Pods {
-                    "Pod"
-                } else {
-                    "StatefulSet"
-                }
-                .into(),
-                namespace: namespace.clone(),
-                name: name.clone(),
-            };
+            let result = ops::workload::restart(client, what, &namespace, &name)
+                .await
+                .map_err(|e| why(&e));
+            let subject = what.subject(&namespace, &name);
             record(audit, &subject, "Restart", "restart", &result).await;
             Some(Event::Acted {
                 what: format!("restarted {} {namespace}/{name}", kind.singular()),
@@ -234,10 +145,8 @@ pub async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> 
             name,
             what,
         } => {
-            let result = api_of(client.clone(), &api, &namespace)
-                .delete(&name, &DeleteParams::default())
+            let result = ops::workload::delete(client, &api, &namespace, &name)
                 .await
-                .map(|_| ())
                 .map_err(|e| {
                     if crate::cluster::gate::is_refusal(&e) {
                         "read-only mode: nothing was sent".to_owned()
@@ -246,21 +155,9 @@ pub async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> 
                     }
                 });
             // Every write the console sends leaves its line in the audit.
-            if !result.as_ref().is_err_and(|e| e.starts_with("read-only")) {
-                let subject = Subject {
-                    api_version: api.api_version(),
-                    kind: api.kind.clone(),
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                };
-                let (said, failed) = match &result {
-                    Ok(()) => ("deleted".to_owned(), false),
-                    Err(e) => (format!("failed: {e}"), true),
-                };
-                audit
-                    .record(&subject, "Delete", "delete from the console", &said, failed)
-                    .await;
-            }
+            let subject = ops::workload::subject(&api, &namespace, &name);
+            let said = result.as_ref().map(|()| "deleted").map_err(String::as_str);
+            ops::audited(audit, &subject, "Delete", "delete from the console", said).await;
             Some(Event::Deleted { what, result })
         }
         Effect::EditFetch {
@@ -458,19 +355,7 @@ async fn apply_unit(
     }
 }
 
-/// The API of one kind: in `namespace` when the kind is namespaced.
-pub fn api_of(
-    client: kube::Client,
-    api: &crate::cluster::discovery::ApiKind,
-    namespace: &str,
-) -> Api<kube::api::DynamicObject> {
-    let ar = api.api_resource();
-    if api.namespaced && !namespace.is_empty() {
-        Api::namespaced_with(client, namespace, &ar)
-    } else {
-        Api::all_with(client, &ar)
-    }
-}
+pub use crate::ops::workload::api_of;
 
 /// One object as JSON, or the server's reason (a 403 names the permission).
 pub async fn fetch(
@@ -490,28 +375,6 @@ pub async fn fetch(
         v["apiVersion"] = api.api_version().into();
     }
     Ok(v)
-}
-
-async fn record(
-    audit: &Auditor,
-    subject: &Subject,
-    action: &str,
-    plan: &str,
-    result: &Result<(), String>,
-) {
-    match result {
-        Ok(()) => {
-            audit
-                .record(subject, action, plan, "intent recorded", false)
-                .await
-        }
-        Err(e) if e.starts_with("read-only") => {}
-        Err(e) => {
-            audit
-                .record(subject, action, plan, &format!("failed: {e}"), true)
-                .await
-        }
-    }
 }
 
 /// Start the console's engine: it manages `only`, or every namespace that

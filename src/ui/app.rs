@@ -124,10 +124,9 @@ pub enum Effect {
     Rescope(String),
     /// Remember the `:set` variables for this context in settings.toml.
     SaveVars(super::editor::Vars),
-    /// Intent: the StatefulSet's scale subresource.
+    /// Scale the swarm the grid shows ([`crate::ops::scale`]).
     Scale {
-        namespace: String,
-        statefulset: String,
+        swarm: SwarmRef,
         replicas: u32,
     },
     /// Intent: `swarmdeck.io/rebalance-requested` on the jobs ConfigMap.
@@ -136,7 +135,7 @@ pub enum Effect {
     SetTarget {
         namespace: String,
         name: String,
-        state: String,
+        state: crate::domain::task::OccState,
         recover: bool,
     },
     Restart {
@@ -290,24 +289,18 @@ pub enum PromptFor {
 /// The highest replica count the console asks for without a second thought.
 pub const MAX_REPLICAS: u32 = 500;
 
-/// Parse a replica count as typed.
+/// Parse a replica count as typed in the prompt ([`crate::domain::swarm::parse_replicas`],
+/// worded for the prompt's line).
 pub fn parse_replicas(input: &str) -> Result<u32, String> {
-    let t = input.trim();
-    if t.is_empty() {
-        return Err("type a number of workers".into());
-    }
-    let n: u32 = t
-        .parse()
-        .map_err(|_| format!("`{t}` is not a whole number of workers"))?;
-    if n == 0 {
-        return Err("0 would leave the jobs unassigned: at least 1".into());
-    }
-    if n > MAX_REPLICAS {
-        return Err(format!(
-            "{n} is above the ceiling of {MAX_REPLICAS} (swarmdeck scale --max-replicas)"
-        ));
-    }
-    Ok(n)
+    use crate::domain::swarm::BadReplicas;
+    crate::domain::swarm::parse_replicas(input, MAX_REPLICAS).map_err(|e| match e {
+        BadReplicas::Empty => "type a number of workers".to_owned(),
+        BadReplicas::NotANumber(t) => format!("`{t}` is not a whole number of workers"),
+        BadReplicas::Zero => "0 would leave the jobs unassigned: at least 1".to_owned(),
+        BadReplicas::AboveCeiling { wanted, ceiling } => {
+            format!("{wanted} is above the ceiling of {ceiling} (swarmdeck scale --max-replicas)")
+        }
+    })
 }
 
 /// What the current rows were built from: rebuilt when any part moves.

@@ -1,4 +1,4 @@
-//! The manifest editor (DESIGN 7): tui-textarea holding one manifest unit,
+//! The manifest editor (ARCHITECTURE 7): tui-textarea holding one manifest unit,
 //! validated on every edit (the error's line and column shown, the line
 //! marked), with a `${VAR}` preview of the expanded text and a diff against
 //! the live objects. The buffer is never lost: errors leave it as it was.

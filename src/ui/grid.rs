@@ -1,4 +1,4 @@
-//! The assignment grid (DESIGN 7): one block per worker with its pod state,
+//! The assignment grid (ARCHITECTURE 7): one block per worker with its pod state,
 //! version and convergence, and its streams as compact cells; a summary that
 //! shows unassigned or duplicated streams in red; and, before a scale or a
 //! rebalance, the engine's plan drawn in place (streams arriving and leaving,
@@ -360,7 +360,7 @@ pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) 
         let mut inputs = SwarmInputs::offline(n, jobs.to_vec(), config.clone(), dedicated.clone());
         inputs.mode = mode;
         inputs.handoff = in_handoff.clone();
-        if mode == HandoffMode::Strict && n > replicas {
+        if mode.grants_first(replicas, n) {
             // Granted before the StatefulSet grows, as the engine does.
             inputs.replicas = replicas;
             inputs.scale_to = Some(n);

@@ -1,4 +1,4 @@
-//! The Task state machine view (DESIGN 7): the OCC graph as boxes and
+//! The Task state machine view (ARCHITECTURE 7): the OCC graph as boxes and
 //! arrows with the actual, desired and target states marked and the planned
 //! path highlighted; for fairmq tasks the FairMQ device graph beside it; the
 //! transition history from Events.

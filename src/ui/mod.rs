@@ -1,4 +1,4 @@
-//! The console (DESIGN 7): model and update, views, themes and keymaps, and
+//! The console (ARCHITECTURE 7): model and update, views, themes and keymaps, and
 //! the runtime that ties them to the terminal and the watch stores.
 
 pub mod act;

@@ -124,7 +124,6 @@ fn header_of(conn: &Connection) -> Header {
     }
 }
 
-
 /// Every context of every kubeconfig file kubectl would read (`:ctx`).
 fn contexts(opts: &ConnectOptions) -> Vec<String> {
     cluster::context_names(opts.kubeconfig.as_deref())
@@ -345,6 +344,34 @@ fn signals() -> std::io::Result<mpsc::Receiver<i32>> {
         });
     }
     Ok(rx)
+}
+
+/// Start the console as `swarmdeck` with no verb does (the binary's entry
+/// hands this to [`crate::commands::run`]): its own async runtime, and on
+/// a signal an exit as a process killed by it (128 + its number) once the
+/// terminal is restored and the leases handed back.
+pub fn launch(
+    args: crate::cli::ConsoleArgs,
+    connect: ConnectOptions,
+    conn: &crate::cli::ConnectionArgs,
+) -> Result<(), String> {
+    let opts = ConsoleOptions {
+        connect,
+        all_namespaces: conn.all_namespaces,
+        theme: args.theme,
+        keymap: args.keymap,
+        config_dir: conn.config_dir.clone(),
+        ascii: args.ascii,
+        view: args.view,
+    };
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let ended = runtime.block_on(run(opts)).map_err(|e| format!("{e}"))?;
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match ended {
+        Ended::Quit => Ok(()),
+        Ended::Signal(n) => std::process::exit(128 + n),
+    }
 }
 
 pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<Ended> {

@@ -115,11 +115,7 @@ pub(crate) fn preview_scale(
     model.confirm = Some(Confirm {
         question: format!("Scale {}/{sts} from {current} to {n}?", swarm.namespace),
         then: Then::Effects {
-            effects: vec![Effect::Scale {
-                namespace: swarm.namespace.clone(),
-                statefulset: sts.clone(),
-                replicas: n,
-            }],
+            effects: vec![Effect::Scale { swarm, replicas: n }],
             doing: format!("scaling {sts} to {n}: the engine re-plans and refreshes ..."),
         },
         inline: true,

@@ -38,24 +38,21 @@ pub(crate) fn apply_task(model: &mut Model, action: Action) -> Vec<Effect> {
     if action == Action::Logs {
         return open_logs(model);
     }
+    use crate::domain::task::OccState;
     let target = match action {
-        Action::SetStandby => Some(("standby", false)),
-        Action::SetConfigured => Some(("configured", false)),
-        Action::SetRunning => Some(("running", false)),
+        Action::SetStandby => Some((OccState::Standby, false)),
+        Action::SetConfigured => Some((OccState::Configured, false)),
+        Action::SetRunning => Some((OccState::Running, false)),
         Action::Recover => {
             let row = task_row(model, &t);
             let target = row
                 .as_ref()
                 .and_then(|r| r.cells.get(3))
                 .map(|c| c.show(0))
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "standby".into());
-            let leaked: &'static str = match target.as_str() {
-                "running" => "running",
-                "configured" => "configured",
-                _ => "standby",
-            };
-            Some((leaked, true))
+                .and_then(|s| s.parse::<OccState>().ok())
+                .filter(|s| *s == OccState::Running || *s == OccState::Configured)
+                .unwrap_or(OccState::Standby);
+            Some((target, true))
         }
         _ => None,
     };
@@ -72,7 +69,7 @@ pub(crate) fn apply_task(model: &mut Model, action: Action) -> Vec<Effect> {
                 effects: vec![Effect::SetTarget {
                     namespace: t.namespace.clone(),
                     name: t.name.clone(),
-                    state: state.to_owned(),
+                    state,
                     recover,
                 }],
                 doing: format!("target {state} recorded on {what}: the engine steps it ..."),
