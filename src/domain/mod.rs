@@ -4,6 +4,7 @@
 pub mod assignment;
 pub mod handoff;
 pub mod hash;
+pub mod json;
 pub mod manifest;
 pub mod names;
 pub mod rbac;

@@ -48,15 +48,7 @@ impl Rule {
 
     /// The rule as a SelfSubjectRulesReview's `resourceRules` entry has it.
     pub fn from_review(v: &serde_json::Value) -> Rule {
-        let strings = |k: &str| -> Vec<String> {
-            v[k].as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let strings = |k: &str| super::json::strings(&v[k]);
         Rule {
             verbs: strings("verbs"),
             api_groups: strings("apiGroups"),

@@ -73,9 +73,10 @@ pub struct TaskControl {
     pub port: Option<i32>,
 }
 
+/// What every FairMQ channel has, bound or connected.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct TaskChannelInbound {
+pub struct TaskChannel {
     pub name: String,
     #[serde(rename = "type")]
     #[schemars(extend("enum" = ["push", "pull", "pub", "sub"]))]
@@ -90,30 +91,22 @@ pub struct TaskChannelInbound {
     #[schemars(extend("enum" = ["default", "zeromq", "nanomsg", "shmem"], "default" = "default"))]
     pub transport: Option<String>,
     pub target: String,
+}
+
+/// A channel the Task binds (`bind[]`): also its global name and addressing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskChannelInbound {
+    #[serde(flatten)]
+    pub channel: TaskChannel,
     pub global: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["tcp", "ipc"], "default" = "tcp"))]
     pub addressing: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TaskChannelOutbound {
-    pub name: String,
-    #[serde(rename = "type")]
-    #[schemars(extend("enum" = ["push", "pull", "pub", "sub"]))]
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snd_buf_size: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rcv_buf_size: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate_logging: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["default", "zeromq", "nanomsg", "shmem"], "default" = "default"))]
-    pub transport: Option<String>,
-    pub target: String,
-}
+/// A channel the Task connects (`connect[]`).
+pub type TaskChannelOutbound = TaskChannel;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TaskStatus {
@@ -422,7 +415,8 @@ pub enum FairMqState {
 }
 
 impl FairMqState {
-    pub const ALL: [FairMqState; 9] = [
+    /// The device chain from IDLE up to RUNNING, in order.
+    pub const CHAIN: [FairMqState; 7] = [
         FairMqState::Idle,
         FairMqState::InitializingDevice,
         FairMqState::Initialized,
@@ -430,9 +424,22 @@ impl FairMqState {
         FairMqState::DeviceReady,
         FairMqState::Ready,
         FairMqState::Running,
-        FairMqState::Exiting,
-        FairMqState::Error,
     ];
+
+    pub const ALL: [FairMqState; 9] = {
+        let c = Self::CHAIN;
+        [
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            c[4],
+            c[5],
+            c[6],
+            FairMqState::Exiting,
+            FairMqState::Error,
+        ]
+    };
 
     pub fn as_str(self) -> &'static str {
         match self {

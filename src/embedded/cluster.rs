@@ -683,6 +683,27 @@ impl Cluster {
 
     // The arguments are the parts of one change; a struct would only rename them.
     #[allow(clippy::too_many_arguments)]
+    /// Commit the removal of `name` (its last state `last`): the change a
+    /// watch sees as DELETED.
+    fn commit_removal(
+        &self,
+        st: &mut State,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        last: Arc<Value>,
+    ) -> Arc<Value> {
+        self.commit(
+            st,
+            &key_of(rt),
+            ns,
+            name,
+            None,
+            ChangeKind::Deleted,
+            Some(last),
+        )
+    }
+
     fn commit(
         &self,
         st: &mut State,
@@ -1129,15 +1150,7 @@ impl Cluster {
             st.types.extend(types);
         }
         if finalizing {
-            return Ok(self.commit(
-                &mut st,
-                &key_of(rt),
-                &ns_key,
-                name,
-                None,
-                ChangeKind::Deleted,
-                Some(Arc::new(next)),
-            ));
+            return Ok(self.commit_removal(&mut st, rt, &ns_key, name, Arc::new(next)));
         }
         Ok(self.commit(
             &mut st,
@@ -1665,15 +1678,7 @@ impl Cluster {
                     self.remove_where(&mut st, &key, |ons| ons == name);
                 }
             }
-            self.commit(
-                &mut st,
-                &key_of(rt),
-                &ns_key,
-                name,
-                None,
-                ChangeKind::Deleted,
-                Some(current),
-            )
+            self.commit_removal(&mut st, rt, &ns_key, name, current)
         };
         self.collect_dependents(&uid, opts.orphan);
         if rt.kind == "Namespace" {
@@ -1775,15 +1780,7 @@ impl Cluster {
         };
         let removed = {
             let mut st = lock(&self.shared.state);
-            self.commit(
-                &mut st,
-                &key_of(rt),
-                &ns_key,
-                name,
-                None,
-                ChangeKind::Deleted,
-                Some(current),
-            )
+            self.commit_removal(&mut st, rt, &ns_key, name, current)
         };
         self.collect_dependents(&uid, false);
         Ok(removed)

@@ -41,15 +41,7 @@ impl Identity {
     }
 }
 
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use crate::domain::json::strings;
 
 fn rules_of(role: &Value) -> Vec<Rule> {
     role["rules"]

@@ -309,22 +309,8 @@ pub fn from_crd(crd: &Value) -> Result<Vec<ResourceType>, String> {
     let singular = names["singular"]
         .as_str()
         .map_or_else(|| kind.to_ascii_lowercase(), str::to_owned);
-    let short_names: Vec<String> = names["shortNames"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    let categories: Vec<String> = names["categories"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let short_names = crate::domain::json::strings(&names["shortNames"]);
+    let categories = crate::domain::json::strings(&names["categories"]);
     let namespaced = match spec["scope"].as_str() {
         Some("Namespaced") => true,
         Some("Cluster") => false,

@@ -393,6 +393,30 @@ impl World {
         self.cluster.resolve(group, version, plural)
     }
 
+    /// Write `status` as the status subresource of `obj` (of type `rt`), as
+    /// its controller does: the object as written, or None when refused.
+    fn write_status(&self, rt: &ResourceType, obj: &Value, status: Value) -> Option<Arc<Value>> {
+        let mut next = obj.clone();
+        next["status"] = status;
+        self.cluster
+            .replace(
+                rt,
+                ns_of(obj),
+                name_of(obj),
+                next,
+                Some("status"),
+                &WriteOptions::default(),
+            )
+            .ok()
+    }
+
+    /// [`Self::write_status`] when the status differs from the one `obj` has.
+    fn update_status(&self, rt: &ResourceType, obj: &Value, status: Value) {
+        if obj["status"] != status {
+            let _ = self.write_status(rt, obj, status);
+        }
+    }
+
     fn create_nodes(&mut self) {
         let Some(rt) = self.rt("", "v1", "nodes") else {
             return;
@@ -416,16 +440,7 @@ impl World {
                 .cluster
                 .create(&rt, None, node, &WriteOptions::default())
             {
-                let mut next = (*created).clone();
-                next["status"] = status;
-                let _ = self.cluster.replace(
-                    &rt,
-                    None,
-                    &name,
-                    next,
-                    Some("status"),
-                    &WriteOptions::default(),
-                );
+                let _ = self.write_status(&rt, &created, status);
             }
         }
     }
@@ -539,16 +554,9 @@ impl World {
         for node in due {
             self.not_ready.insert(node.clone());
             if let Ok(cur) = self.cluster.get(&rt, None, &node) {
-                let mut next = (*cur).clone();
-                next["status"]["conditions"] = json!([{"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown", "message": "Kubelet stopped posting node status."}]);
-                if let Ok(n) = self.cluster.replace(
-                    &rt,
-                    None,
-                    &node,
-                    next,
-                    Some("status"),
-                    &WriteOptions::default(),
-                ) {
+                let mut status = cur["status"].clone();
+                status["conditions"] = json!([{"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown", "message": "Kubelet stopped posting node status."}]);
+                if let Some(n) = self.write_status(&rt, &cur, status) {
                     self.record_event(
                         &n,
                         "Normal",
@@ -711,18 +719,7 @@ impl World {
                 "observedGeneration": sts["metadata"]["generation"], "replicas": live.len(), "readyReplicas": ready,
                 "currentReplicas": live.len(), "updatedReplicas": live.len(), "availableReplicas": ready,
             });
-            if sts["status"] != status {
-                let mut next = (*sts).clone();
-                next["status"] = status;
-                let _ = self.cluster.replace(
-                    &sts_rt,
-                    Some(&ns),
-                    &name,
-                    next,
-                    Some("status"),
-                    &WriteOptions::default(),
-                );
-            }
+            self.update_status(&sts_rt, &sts, status);
         }
     }
 
@@ -822,18 +819,7 @@ impl World {
             let ready = current.iter().take(want).filter(|p| p.brief.ready).count();
             let status = json!({"observedGeneration": dep["metadata"]["generation"], "replicas": current.len().min(want), "readyReplicas": ready,
                 "updatedReplicas": current.len().min(want), "availableReplicas": ready});
-            if dep["status"] != status {
-                let mut next = (*dep).clone();
-                next["status"] = status;
-                let _ = self.cluster.replace(
-                    &rt,
-                    Some(&ns),
-                    &name,
-                    next,
-                    Some("status"),
-                    &WriteOptions::default(),
-                );
-            }
+            self.update_status(&rt, &dep, status);
         }
     }
 
@@ -854,18 +840,7 @@ impl World {
 
     fn set_pod_status(&mut self, pod: &Value, status: Value) -> Option<Arc<Value>> {
         let rt = self.rt("", "v1", "pods")?;
-        let mut next = pod.clone();
-        next["status"] = status;
-        self.cluster
-            .replace(
-                &rt,
-                ns_of(pod),
-                name_of(pod),
-                next,
-                Some("status"),
-                &WriteOptions::default(),
-            )
-            .ok()
+        self.write_status(&rt, pod, status)
     }
 
     fn container_statuses(
@@ -1462,18 +1437,7 @@ impl World {
                     "PodNotReady",
                     "waiting for the task pod to be ready"
                 )]);
-                if status != task["status"] {
-                    let mut next = (*task).clone();
-                    next["status"] = status;
-                    let _ = self.cluster.replace(
-                        &task_rt,
-                        Some(&ns),
-                        &name,
-                        next,
-                        Some("status"),
-                        &WriteOptions::default(),
-                    );
-                }
+                self.update_status(&task_rt, &task, status);
                 continue;
             }
             let actual_state = match actual.as_deref() {
@@ -1625,16 +1589,7 @@ impl World {
                 ));
             }
             status["conditions"] = Value::Array(conds);
-            let mut next = (*task).clone();
-            next["status"] = status;
-            if let Ok(updated) = self.cluster.replace(
-                &task_rt,
-                Some(&ns),
-                &name,
-                next,
-                Some("status"),
-                &WriteOptions::default(),
-            ) {
+            if let Some(updated) = self.write_status(&task_rt, &task, status) {
                 let kind = if error.is_some() { "Warning" } else { "Normal" };
                 let text = error.clone().unwrap_or(message);
                 self.record_event(&updated, kind, &reason, &text, "control-operator");

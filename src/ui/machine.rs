@@ -36,6 +36,24 @@ impl Canvas {
         }
     }
 
+    /// An edge from column `x0` to `x1` on row 1 (its arrow after `x1`) and
+    /// the edge back on row 3, each with its label at its column (row 0 and
+    /// row 4).
+    fn both_ways(
+        &mut self,
+        g: &Glyphs,
+        (x0, x1): (usize, usize),
+        (fwd, fx, forward): (Style, usize, &str),
+        (back, bx, backward): (Style, usize, &str),
+    ) {
+        self.hline(x0, x1, 1, g.h, fwd);
+        self.put(x1 + 1, 1, g.right, fwd);
+        self.text(fx, 0, forward, fwd);
+        self.put(x0, 3, g.left, back);
+        self.hline(x0 + 1, x1 + 1, 3, g.h, back);
+        self.text(bx, 4, backward, back);
+    }
+
     fn hline(&mut self, x0: usize, x1: usize, y: usize, c: char, style: Style) {
         for x in x0.min(x1)..=x0.max(x1) {
             self.put(x, y, c, style);
@@ -189,23 +207,11 @@ pub fn occ_graph(m: &Marks, s: &MachineStyles, ascii: bool) -> Vec<Line<'static>
     c.boxed(58, 1, 16, &label(Running), box_style(Running), g);
     c.boxed(28, 8, 18, &label(Error), box_style(Error), g);
     // STANDBY -> CONFIGURED (row 1) and back (row 3)
-    let st = edge(Standby, Configured);
-    c.hline(16, 26, 1, g.h, st);
-    c.put(27, 1, g.right, st);
-    c.text(17, 0, "CONFIGURE", st);
-    let st = edge(Configured, Standby);
-    c.put(16, 3, g.left, st);
-    c.hline(17, 27, 3, g.h, st);
-    c.text(19, 4, "RESET", st);
+    let (fwd, back) = (edge(Standby, Configured), edge(Configured, Standby));
+    c.both_ways(g, (16, 26), (fwd, 17, "CONFIGURE"), (back, 19, "RESET"));
     // CONFIGURED -> RUNNING and back
-    let st = edge(Configured, Running);
-    c.hline(46, 56, 1, g.h, st);
-    c.put(57, 1, g.right, st);
-    c.text(49, 0, "START", st);
-    let st = edge(Running, Configured);
-    c.put(46, 3, g.left, st);
-    c.hline(47, 57, 3, g.h, st);
-    c.text(50, 4, "STOP", st);
+    let (fwd, back) = (edge(Configured, Running), edge(Running, Configured));
+    c.both_ways(g, (46, 56), (fwd, 49, "START"), (back, 50, "STOP"));
     // CONFIGURED -> ERROR, RUNNING -> ERROR
     let st = edge(Configured, Error);
     c.vline(37, 4, 6, g.v, st);
@@ -248,15 +254,7 @@ pub fn occ_graph(m: &Marks, s: &MachineStyles, ascii: bool) -> Vec<Line<'static>
 /// the device's current state and the transitions the plan takes.
 pub fn fairmq_graph(m: &Marks, s: &MachineStyles, ascii: bool) -> Vec<Line<'static>> {
     let g = if ascii { &ASCII } else { &UNICODE };
-    let chain = [
-        FairMqState::Idle,
-        FairMqState::InitializingDevice,
-        FairMqState::Initialized,
-        FairMqState::Bound,
-        FairMqState::DeviceReady,
-        FairMqState::Ready,
-        FairMqState::Running,
-    ];
+    let chain = FairMqState::CHAIN;
     let current = m.actual.map(OccState::fairmq);
     let planned: Vec<(FairMqState, FairMqState)> = match (m.actual, m.target) {
         (Some(a), Some(t)) if a != t => {
