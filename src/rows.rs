@@ -381,27 +381,11 @@ pub fn cm_row(c: &ConfigMap) -> Row {
             .and_then(|a| a.get(k))
             .cloned()
     };
-    let list = |v: Option<String>| -> Vec<String> {
-        v.unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|w| !w.is_empty())
-            .map(str::to_owned)
-            .collect()
-    };
-    let workers = config
+    let assigned = config
         .filter(|t| t.contains("workloads"))
-        .and_then(|t| WorkerConfig::parse(t).ok());
-    let extra = match workers {
-        Some(w) => Extra::WorkerConfig(
-            Box::new(w),
-            crate::domain::swarm::PendingRefresh::parse(
-                &annotation(crate::engine::swarm::PENDING_ANNOTATION).unwrap_or_default(),
-            ),
-            annotation(crate::domain::handoff::STATE_ANNOTATION)
-                .and_then(|v| crate::domain::handoff::HandoffState::parse(&v).ok())
-                .map(Box::new),
-        ),
+        .and_then(|_| crate::domain::swarm::Assigned::read(c).ok());
+    let extra = match assigned {
+        Some(a) => Extra::WorkerConfig(Box::new(a.config), a.pending, a.handoff.map(Box::new)),
         None if config.is_some_and(|t| t.lines().any(|l| l.trim_start().starts_with("jobs:")))
             || c.metadata
                 .labels
@@ -416,7 +400,7 @@ pub fn cm_row(c: &ConfigMap) -> Row {
                 .and_then(|l| l.get(crate::domain::names::SWARM_LABEL))
                 .cloned();
             let swarm = match label {
-                Some(name) => Some(crate::engine::swarm::swarm_of(&name, c)),
+                Some(name) => Some(crate::domain::swarm::swarm_of(&name, c)),
                 None if c.metadata.namespace.as_deref() == Some(seed.namespace.as_str())
                     && c.metadata.name.as_deref() == Some(seed.jobs_config_map.as_str()) =>
                 {
@@ -428,13 +412,13 @@ pub fn cm_row(c: &ConfigMap) -> Row {
                 swarm,
                 jobs: crate::domain::assignment::parse_jobs(config.map_or("", String::as_str))
                     .map(std::sync::Arc::new),
-                dedicated: list(annotation(crate::engine::swarm::DEDICATED_ANNOTATION)),
-                rebalance_requested: annotation(crate::engine::swarm::REBALANCE_ANNOTATION)
+                dedicated: crate::domain::swarm::dedicated(c),
+                rebalance_requested: annotation(crate::domain::names::REBALANCE_ANNOTATION)
                     .is_some(),
                 handoff: crate::domain::handoff::HandoffMode::parse(
                     annotation(crate::domain::handoff::MODE_ANNOTATION).as_deref(),
                 ),
-                scale_requested: annotation(crate::engine::swarm::SCALE_ANNOTATION)
+                scale_requested: annotation(crate::domain::names::SCALE_ANNOTATION)
                     .and_then(|v| v.trim().parse().ok()),
             }))
         }

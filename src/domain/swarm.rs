@@ -295,6 +295,102 @@ mod convergence_tests {
     }
 }
 
+/// The swarm a labelled jobs ConfigMap describes (annotations may name the
+/// StatefulSet's watch label, the output ConfigMap and the refresh policy).
+pub fn swarm_of(name: &str, cm: &k8s_openapi::api::core::v1::ConfigMap) -> SwarmRef {
+    let ann = cm.metadata.annotations.clone().unwrap_or_default();
+    SwarmRef {
+        name: name.to_owned(),
+        namespace: cm
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into()),
+        watch_label: ann
+            .get(super::names::WATCH_LABEL_ANNOTATION)
+            .cloned()
+            .unwrap_or_else(|| name.to_owned()),
+        jobs_config_map: cm.metadata.name.clone().unwrap_or_default(),
+        output_config_map: ann
+            .get(super::names::OUTPUT_CONFIGMAP_ANNOTATION)
+            .cloned()
+            .unwrap_or_else(|| format!("{name}-worker-config")),
+        refresh: match ann
+            .get(super::names::REFRESH_ANNOTATION)
+            .map(String::as_str)
+        {
+            Some("hot-reload") => RefreshPolicy::HotReload,
+            _ => RefreshPolicy::RestartPod,
+        },
+    }
+}
+
+/// The `config.yml` of a swarm's ConfigMap (empty when there is none).
+pub fn config_text(cm: &k8s_openapi::api::core::v1::ConfigMap) -> &str {
+    cm.data
+        .as_ref()
+        .and_then(|d| d.get(CONFIG_KEY))
+        .map_or("", String::as_str)
+}
+
+/// One annotation of a ConfigMap.
+fn annotation<'a>(cm: &'a k8s_openapi::api::core::v1::ConfigMap, key: &str) -> Option<&'a str> {
+    cm.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(key))
+        .map(String::as_str)
+}
+
+/// The streams `swarmdeck.io/dedicated` names (comma-separated), in order.
+pub fn dedicated(cm: &k8s_openapi::api::core::v1::ConfigMap) -> Vec<String> {
+    annotation(cm, super::names::DEDICATED_ANNOTATION)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|j| !j.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What a swarm's output ConfigMap holds, read the same way by the engine
+/// and by the console's rows.
+#[derive(Debug, Clone, Default)]
+pub struct Assigned {
+    /// The assignment (`config.yml`).
+    pub config: super::assignment::WorkerConfig,
+    /// Workers written a new job set whose refresh is not confirmed yet.
+    pub pending: PendingRefresh,
+    /// The handoff under way, as written with the assignment.
+    pub handoff: Option<super::handoff::HandoffState>,
+    /// Why the handoff record was dropped (it did not parse: the written
+    /// lists are the truth, and planning from them alone stays safe).
+    pub handoff_error: Option<String>,
+}
+
+impl Assigned {
+    /// Read an output ConfigMap; Err: its `config.yml` does not parse.
+    pub fn read(cm: &k8s_openapi::api::core::v1::ConfigMap) -> Result<Self, String> {
+        let config = super::assignment::WorkerConfig::parse(config_text(cm))?;
+        let pending = PendingRefresh::parse(
+            annotation(cm, super::names::PENDING_ANNOTATION).unwrap_or_default(),
+        );
+        let (handoff, handoff_error) = match annotation(cm, super::names::HANDOFF_STATE_ANNOTATION)
+            .map(super::handoff::HandoffState::parse)
+        {
+            None => (None, None),
+            Some(Ok(h)) => (Some(h), None),
+            Some(Err(e)) => (None, Some(e)),
+        };
+        Ok(Self {
+            config,
+            pending,
+            handoff,
+            handoff_error,
+        })
+    }
+}
+
 /// A worker count that cannot be asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BadReplicas {

@@ -746,7 +746,7 @@ spec:
 "#;
         let t: Task = serde_yaml::from_str(yaml).unwrap();
         assert_eq!(t.spec.state.as_deref(), Some("standby"));
-        assert_eq!(t.spec.bind[0].kind, "push");
+        assert_eq!(t.spec.bind[0].channel.kind, "push");
         assert_eq!(ControlMode::of(&t.spec).unwrap(), ControlMode::Direct);
     }
 

@@ -681,8 +681,6 @@ impl Cluster {
         }
     }
 
-    // The arguments are the parts of one change; a struct would only rename them.
-    #[allow(clippy::too_many_arguments)]
     /// Commit the removal of `name` (its last state `last`): the change a
     /// watch sees as DELETED.
     fn commit_removal(
@@ -704,6 +702,8 @@ impl Cluster {
         )
     }
 
+    // The arguments are the parts of one change; a struct would only rename them.
+    #[allow(clippy::too_many_arguments)]
     fn commit(
         &self,
         st: &mut State,

@@ -146,143 +146,51 @@ fn builtin_categories(group: &str, kind: &str) -> &'static [&'static str] {
     }
 }
 
+/// The built-in kinds the embedded server serves: (group/version, kind,
+/// plural, namespaced, short names, subresources).
+#[allow(clippy::type_complexity)]
+#[rustfmt::skip]
+const BUILTINS: &[(&str, &str, &str, bool, &[&str], &[&str])] = &[
+    ("v1", "Namespace", "namespaces", false, &["ns"], &["status"]),
+    ("v1", "Node", "nodes", false, &["no"], &["status"]),
+    ("v1", "Pod", "pods", true, &["po"], &["status", "log"]),
+    ("v1", "ConfigMap", "configmaps", true, &["cm"], &[]),
+    ("v1", "Secret", "secrets", true, &[], &[]),
+    ("v1", "Event", "events", true, &["ev"], &[]),
+    ("v1", "Service", "services", true, &["svc"], &["status"]),
+    ("v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, &["pvc"], &["status"]),
+    ("v1", "ServiceAccount", "serviceaccounts", true, &["sa"], &[]),
+    ("apps/v1", "StatefulSet", "statefulsets", true, &["sts"], &["status", "scale"]),
+    ("apps/v1", "Deployment", "deployments", true, &["deploy"], &["status", "scale"]),
+    ("apps/v1", "ReplicaSet", "replicasets", true, &["rs"], &["status", "scale"]),
+    ("events.k8s.io/v1", "Event", "events", true, &["ev"], &[]),
+    ("coordination.k8s.io/v1", "Lease", "leases", true, &[], &[]),
+    ("rbac.authorization.k8s.io/v1", "Role", "roles", true, &[], &[]),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", true, &[], &[]),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", false, &[], &[]),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", false, &[], &[]),
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", false, &[], &[]),
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", false, &[], &[]),
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", false, &["crd", "crds"], &["status"]),
+];
+
 /// The built-in kinds the embedded server serves.
 pub fn builtins() -> Vec<ResourceType> {
-    vec![
-        builtin(
-            "",
-            "v1",
-            "Namespace",
-            "namespaces",
-            false,
-            &["ns"],
-            &["status"],
-        ),
-        builtin("", "v1", "Node", "nodes", false, &["no"], &["status"]),
-        builtin("", "v1", "Pod", "pods", true, &["po"], &["status", "log"]),
-        builtin("", "v1", "ConfigMap", "configmaps", true, &["cm"], &[]),
-        builtin("", "v1", "Secret", "secrets", true, &[], &[]),
-        builtin("", "v1", "Event", "events", true, &["ev"], &[]),
-        builtin("", "v1", "Service", "services", true, &["svc"], &["status"]),
-        builtin(
-            "",
-            "v1",
-            "PersistentVolumeClaim",
-            "persistentvolumeclaims",
-            true,
-            &["pvc"],
-            &["status"],
-        ),
-        builtin(
-            "",
-            "v1",
-            "ServiceAccount",
-            "serviceaccounts",
-            true,
-            &["sa"],
-            &[],
-        ),
-        builtin(
-            "apps",
-            "v1",
-            "StatefulSet",
-            "statefulsets",
-            true,
-            &["sts"],
-            &["status", "scale"],
-        ),
-        builtin(
-            "apps",
-            "v1",
-            "Deployment",
-            "deployments",
-            true,
-            &["deploy"],
-            &["status", "scale"],
-        ),
-        builtin(
-            "apps",
-            "v1",
-            "ReplicaSet",
-            "replicasets",
-            true,
-            &["rs"],
-            &["status", "scale"],
-        ),
-        builtin("events.k8s.io", "v1", "Event", "events", true, &["ev"], &[]),
-        builtin(
-            "coordination.k8s.io",
-            "v1",
-            "Lease",
-            "leases",
-            true,
-            &[],
-            &[],
-        ),
-        builtin(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "Role",
-            "roles",
-            true,
-            &[],
-            &[],
-        ),
-        builtin(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "RoleBinding",
-            "rolebindings",
-            true,
-            &[],
-            &[],
-        ),
-        builtin(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "ClusterRole",
-            "clusterroles",
-            false,
-            &[],
-            &[],
-        ),
-        builtin(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "ClusterRoleBinding",
-            "clusterrolebindings",
-            false,
-            &[],
-            &[],
-        ),
-        builtin(
-            "authorization.k8s.io",
-            "v1",
-            "SelfSubjectAccessReview",
-            "selfsubjectaccessreviews",
-            false,
-            &[],
-            &[],
-        ),
-        builtin(
-            "authorization.k8s.io",
-            "v1",
-            "SelfSubjectRulesReview",
-            "selfsubjectrulesreviews",
-            false,
-            &[],
-            &[],
-        ),
-        builtin(
-            "apiextensions.k8s.io",
-            "v1",
-            "CustomResourceDefinition",
-            "customresourcedefinitions",
-            false,
-            &["crd", "crds"],
-            &["status"],
-        ),
-    ]
+    BUILTINS
+        .iter()
+        .map(|(gv, kind, plural, namespaced, short, subresources)| {
+            let (group, version) = gv.split_once('/').unwrap_or(("", gv));
+            builtin(
+                group,
+                version,
+                kind,
+                plural,
+                *namespaced,
+                short,
+                subresources,
+            )
+        })
+        .collect()
 }
 
 /// The resource types a CRD object defines (one per served version), or a

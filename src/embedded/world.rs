@@ -838,6 +838,25 @@ impl World {
         }
     }
 
+    /// The scheduler cannot place `pod`: a FailedScheduling event and the
+    /// PodScheduled=False condition saying why (once, not on every tick).
+    fn unschedulable(&mut self, pod: &Value, message: String, qos: &str) {
+        let cond = json!([{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}]);
+        if pod["status"]["conditions"] != cond {
+            self.record_event(
+                pod,
+                "Warning",
+                "FailedScheduling",
+                &message,
+                "default-scheduler",
+            );
+            let _ = self.set_pod_status(
+                pod,
+                json!({"phase": "Pending", "conditions": cond, "qosClass": qos}),
+            );
+        }
+    }
+
     fn set_pod_status(&mut self, pod: &Value, status: Value) -> Option<Arc<Value>> {
         let rt = self.rt("", "v1", "pods")?;
         self.write_status(&rt, pod, status)
@@ -947,19 +966,12 @@ impl World {
             // Scheduling.
             if node.is_none() {
                 if fault == Some(FaultKind::Unschedulable) {
-                    let cond = json!([{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                        "message": format!("0/{} nodes are available: {} Insufficient memory. preemption: 0/{} nodes are available: no preemption victims found.", self.nodes.len(), self.nodes.len(), self.nodes.len())}]);
-                    if pod["status"]["conditions"] != cond {
-                        let msg = cond[0]["message"].as_str().unwrap_or("").to_owned();
-                        self.record_event(
-                            &pod,
-                            "Warning",
-                            "FailedScheduling",
-                            &msg,
-                            "default-scheduler",
-                        );
-                        let _ = self.set_pod_status(&pod, json!({"phase": "Pending", "conditions": cond, "qosClass": "Burstable"}));
-                    }
+                    let total = self.nodes.len();
+                    self.unschedulable(
+                        &pod,
+                        format!("0/{total} nodes are available: {total} Insufficient memory. preemption: 0/{total} nodes are available: no preemption victims found."),
+                        "Burstable",
+                    );
                     continue;
                 }
                 if age < t.schedule_ms {
@@ -989,17 +1001,7 @@ impl World {
                         let message = format!(
                             "0/{total} nodes are available: {total} node(s) didn't match Pod's node affinity/selector. preemption: 0/{total} nodes are available: {total} Preemption is not helpful for scheduling."
                         );
-                        let cond = json!([{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}]);
-                        if pod["status"]["conditions"] != cond {
-                            self.record_event(
-                                &pod,
-                                "Warning",
-                                "FailedScheduling",
-                                &message,
-                                "default-scheduler",
-                            );
-                            let _ = self.set_pod_status(&pod, json!({"phase": "Pending", "conditions": cond, "qosClass": "BestEffort"}));
-                        }
+                        self.unschedulable(&pod, message, "BestEffort");
                     }
                     continue;
                 }

@@ -276,35 +276,7 @@ pub async fn resolve(
     })
 }
 
-/// The swarm a labelled jobs ConfigMap describes (annotations may name the
-/// StatefulSet's watch label, the output ConfigMap and the refresh policy).
-pub fn swarm_of(name: &str, cm: &ConfigMap) -> SwarmRef {
-    let ann = cm.metadata.annotations.clone().unwrap_or_default();
-    SwarmRef {
-        name: name.to_owned(),
-        namespace: cm
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into()),
-        watch_label: ann
-            .get(crate::domain::names::WATCH_LABEL_ANNOTATION)
-            .cloned()
-            .unwrap_or_else(|| name.to_owned()),
-        jobs_config_map: cm.metadata.name.clone().unwrap_or_default(),
-        output_config_map: ann
-            .get(crate::domain::names::OUTPUT_CONFIGMAP_ANNOTATION)
-            .cloned()
-            .unwrap_or_else(|| format!("{name}-worker-config")),
-        refresh: match ann
-            .get(crate::domain::names::REFRESH_ANNOTATION)
-            .map(String::as_str)
-        {
-            Some("hot-reload") => RefreshPolicy::HotReload,
-            _ => RefreshPolicy::RestartPod,
-        },
-    }
-}
+pub use crate::domain::swarm::swarm_of;
 
 /// Every swarm in `namespace` (all namespaces when None): the seed swarm if
 /// its StatefulSet exists, and each jobs ConfigMap labelled
@@ -387,17 +359,13 @@ pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<Swar
             e,
         )
     })?;
-    let text = jobs_cm
-        .data
-        .as_ref()
-        .and_then(|d| d.get(CONFIG_KEY))
-        .cloned()
-        .unwrap_or_default();
-    let jobs = parse_jobs(&text).map_err(|message| Error::JobsConfig {
-        swarm: swarm.name.clone(),
-        namespace: swarm.namespace.clone(),
-        configmap: swarm.jobs_config_map.clone(),
-        message,
+    let jobs = parse_jobs(crate::domain::swarm::config_text(&jobs_cm)).map_err(|message| {
+        Error::JobsConfig {
+            swarm: swarm.name.clone(),
+            namespace: swarm.namespace.clone(),
+            configmap: swarm.jobs_config_map.clone(),
+            message,
+        }
     })?;
     let annotation = |key: &str| {
         jobs_cm
@@ -425,19 +393,9 @@ pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<Swar
                 false
             }
         });
-    let dedicated = jobs_cm
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(DEDICATED_ANNOTATION))
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|j| !j.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    let dedicated = crate::domain::swarm::dedicated(&jobs_cm)
+        .into_iter()
+        .collect();
     let (mode, mode_error) =
         match HandoffMode::parse(annotation(handoff::MODE_ANNOTATION).as_deref()) {
             Ok(m) => (m, None),
@@ -486,28 +444,18 @@ pub async fn read_inputs(client: &kube::Client, swarm: &SwarmRef) -> Result<Swar
             )
         })? {
         Some(cm) => {
-            let text = cm
-                .data
-                .as_ref()
-                .and_then(|d| d.get(CONFIG_KEY))
-                .cloned()
-                .unwrap_or_default();
-            let cfg = WorkerConfig::parse(&text).map_err(|message| Error::Invalid { swarm: format!("swarm `{}`", swarm.name),
+            let read = crate::domain::swarm::Assigned::read(&cm).map_err(|message| Error::Invalid { swarm: format!("swarm `{}`", swarm.name),
                 message: format!("the output ConfigMap {} does not parse ({message}); fix or delete it before the engine writes it again", swarm.output_config_map),
             })?;
-            let ann = cm.metadata.annotations.clone().unwrap_or_default();
-            let pending = ann
-                .get(PENDING_ANNOTATION)
-                .map(|v| PendingRefresh::parse(v))
-                .unwrap_or_default();
-            // A record that does not parse is dropped: the written lists are
-            // the truth, and planning from them alone stays safe.
-            let state = ann.get(handoff::STATE_ANNOTATION).and_then(|v| {
-                HandoffState::parse(v)
-                    .inspect_err(|e| tracing::warn!("swarm {}: {e}", swarm.name))
-                    .ok()
-            });
-            (cfg, cm.metadata.resource_version.clone(), pending, state)
+            if let Some(e) = &read.handoff_error {
+                tracing::warn!("swarm {}: {e}", swarm.name);
+            }
+            (
+                read.config,
+                cm.metadata.resource_version.clone(),
+                read.pending,
+                read.handoff,
+            )
         }
         None => (
             WorkerConfig::default(),

@@ -6,6 +6,7 @@ pub mod app;
 pub mod config;
 pub mod data;
 pub mod editor;
+pub mod effects;
 pub mod grid;
 pub mod keymap;
 pub mod machine;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::text::{Line, Span};
+use ratatui::text::Span;
 use ratatui::widgets::Paragraph;
 
 use crate::cluster::discovery::{ApiKind, Catalog, Resolved};
@@ -21,7 +21,6 @@ use crate::cluster::tables::{Column, ColumnKind, TableRow, TableUpdate};
 use crate::ui::app::*;
 use crate::ui::data::{Cell, DisplayRow, Severity, ViewKind};
 use crate::ui::keymap::Action;
-use crate::ui::views::block;
 
 /// Pods chosen by a label selector: the pods of one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -527,12 +526,7 @@ pub(crate) fn render(model: &Model, r: &ResourceScreen, f: &mut Frame, area: Rec
             t.style("footer"),
         ));
     }
-    if let Some((text, _)) = &model.filter {
-        title.push(Span::styled(format!(" /{text} "), t.style("filter.match")));
-    }
-    let b = block(model, Line::from(title));
-    let inner = b.inner(area);
-    f.render_widget(b, area);
+    let inner = super::table::framed(model, f, area, title);
     if r.shown.is_empty() {
         let (text, style) = match (&r.error, r.synced) {
             (Some(why), _) => (
@@ -586,34 +580,12 @@ pub(crate) fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
         return Vec::new();
     };
     let len = r.shown.len();
-    let last = len.saturating_sub(1);
+    let columns = r.shown.first().map_or(r.columns.len(), |d| d.cells.len());
+    if super::table::cursor_keys(action, (&mut r.selected, &mut r.sort), len, columns, page) {
+        return Vec::new();
+    }
     match action {
-        Action::Down => r.selected = (r.selected + 1).min(last),
-        Action::Up => r.selected = r.selected.saturating_sub(1),
-        Action::PageDown => r.selected = (r.selected + page).min(last),
-        Action::PageUp => r.selected = r.selected.saturating_sub(page),
-        Action::GoTop => r.selected = 0,
-        Action::GoBottom => r.selected = last,
-        Action::SortNext | Action::SortPrev | Action::SortReverse => {
-            let n = r
-                .shown
-                .first()
-                .map_or(r.columns.len(), |d| d.cells.len())
-                .max(1);
-            match action {
-                Action::SortNext => r.sort.0 = (r.sort.0 + 1) % n,
-                Action::SortPrev => r.sort.0 = (r.sort.0 + n - 1) % n,
-                _ => r.sort.1 = !r.sort.1,
-            }
-        }
-        Action::Back => {
-            if model.filter.is_some() {
-                model.filter = None;
-            } else if model.stack.len() > 1 {
-                model.stack.pop();
-                model.invalidate();
-            }
-        }
+        Action::Back => super::table::back(model),
         Action::Open | Action::Describe => {
             let Some(row) = r.selected_row().cloned() else {
                 return Vec::new();

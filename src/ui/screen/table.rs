@@ -173,12 +173,7 @@ pub(crate) fn render_table(model: &Model, kind: ViewKind, f: &mut Frame, area: R
             ),
         );
     }
-    if let Some((text, _)) = &model.filter {
-        title.push(Span::styled(format!(" /{text} "), t.style("filter.match")));
-    }
-    let b = block(model, Line::from(title));
-    let inner = b.inner(area);
-    f.render_widget(b, area);
+    let inner = framed(model, f, area, title);
     if model.rows.is_empty() {
         let synced = model.stores.get(kind).is_none_or(|s| s.read().synced);
         // A view the server refuses says why (a 403 names the permission).
@@ -226,6 +221,26 @@ pub(crate) fn render_table(model: &Model, kind: ViewKind, f: &mut Frame, area: R
         hide_ns: model.namespace.is_some() && kind != ViewKind::Audit,
     };
     draw_rows(model, &rows, f, area.width, inner);
+}
+
+/// A table's frame: its title (with the filter typed, if any) on the
+/// border; the area inside it.
+pub(crate) fn framed(
+    model: &Model,
+    f: &mut Frame,
+    area: Rect,
+    mut title: Vec<Span<'static>>,
+) -> Rect {
+    if let Some((text, _)) = &model.filter {
+        title.push(Span::styled(
+            format!(" /{text} "),
+            model.theme.style("filter.match"),
+        ));
+    }
+    let b = block(model, Line::from(title));
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    inner
 }
 
 /// The header and the rows that fit, the selected one in view.
@@ -277,50 +292,64 @@ pub(crate) fn draw_rows(model: &Model, r: &Rows, f: &mut Frame, width: u16, inne
 
 /// A table's keys: move, sort, filter, namespaces, views, and the actions on
 /// the selected row (YAML, describe, delete, restart, edit, scale).
+/// The keys every table has: move the selection among `len` rows (`page`
+/// at a time), sort by the next or previous of `columns` columns or
+/// reverse. False when `action` is none of them.
+pub(crate) fn cursor_keys(
+    action: Action,
+    (selected, sort): (&mut usize, &mut (usize, bool)),
+    len: usize,
+    columns: usize,
+    page: usize,
+) -> bool {
+    let last = len.saturating_sub(1);
+    let n = columns.max(1);
+    match action {
+        Action::Down => *selected = (*selected + 1).min(last),
+        Action::Up => *selected = selected.saturating_sub(1),
+        Action::PageDown => *selected = (*selected + page).min(last),
+        Action::PageUp => *selected = selected.saturating_sub(page),
+        Action::GoTop => *selected = 0,
+        Action::GoBottom => *selected = last,
+        Action::SortNext => sort.0 = (sort.0 + 1) % n,
+        Action::SortPrev => sort.0 = (sort.0 + n - 1) % n,
+        Action::SortReverse => sort.1 = !sort.1,
+        _ => return false,
+    }
+    true
+}
+
+/// `Esc` on a table: clear the filter, else go back a screen.
+pub(crate) fn back(model: &mut Model) {
+    if model.filter.is_some() {
+        model.filter = None;
+    } else if model.stack.len() > 1 {
+        model.stack.pop();
+        model.invalidate();
+    }
+}
+
 pub(crate) fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
     let len = model.rows.len();
     let page = model.page.max(1);
+    let columns = model.view().columns().len();
+    let t = model.table_mut();
+    if cursor_keys(action, (&mut t.selected, &mut t.sort), len, columns, page) {
+        if matches!(action, Action::SortNext | Action::SortPrev) {
+            let name = model.view().columns()[model.table().sort.0].0;
+            model.say(format!("sorted by {name}"), MessageKind::Info);
+        }
+        return Vec::new();
+    }
     match action {
         Action::Quit => {
             model.quit = true;
             return vec![Effect::Quit];
         }
-        Action::Down => {
-            model.table_mut().selected = (model.table().selected + 1).min(len.saturating_sub(1))
-        }
-        Action::Up => model.table_mut().selected = model.table().selected.saturating_sub(1),
-        Action::PageDown => {
-            model.table_mut().selected = (model.table().selected + page).min(len.saturating_sub(1))
-        }
-        Action::PageUp => model.table_mut().selected = model.table().selected.saturating_sub(page),
-        Action::GoTop => model.table_mut().selected = 0,
-        Action::GoBottom => model.table_mut().selected = len.saturating_sub(1),
         Action::Filter => start_filter(model),
         Action::Palette => model.palette = Some(Palette::default()),
         Action::Help => model.help = true,
-        Action::Back => {
-            if model.filter.is_some() {
-                model.filter = None;
-            } else if model.stack.len() > 1 {
-                model.stack.pop();
-                model.invalidate();
-            }
-        }
-        Action::SortNext | Action::SortPrev => {
-            let n = model.view().columns().len();
-            let t = model.table_mut();
-            t.sort.0 = if action == Action::SortNext {
-                (t.sort.0 + 1) % n
-            } else {
-                (t.sort.0 + n - 1) % n
-            };
-            let name = model.view().columns()[model.table().sort.0].0;
-            model.say(format!("sorted by {name}"), MessageKind::Info);
-        }
-        Action::SortReverse => {
-            let t = model.table_mut();
-            t.sort.1 = !t.sort.1;
-        }
+        Action::Back => back(model),
         Action::AllNamespaces if model.watch_only.is_some() => {
             model.say(
                 "these credentials may not list all namespaces: `:ns NAME` watches another",
