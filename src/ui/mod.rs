@@ -10,6 +10,7 @@ pub mod effects;
 pub mod grid;
 pub mod keymap;
 pub mod machine;
+pub mod overlay;
 pub mod runtime;
 pub mod screen;
 pub mod theme;

@@ -83,6 +83,14 @@ pub(crate) fn open_stream_logs(model: &mut Model) -> Vec<Effect> {
     }
 }
 
+/// A question about the grid's previewed plan was answered: the preview
+/// goes (the plan runs, or nothing changes).
+pub(crate) fn end_preview(model: &mut Model) {
+    if let Some(Screen::Grid(g)) = model.stack.last_mut() {
+        g.preview = None;
+    }
+}
+
 pub(crate) fn grid_data(model: &Model) -> Option<(SwarmRef, Arc<GridData>)> {
     match model.screen() {
         Screen::Grid(g) => Some((g.swarm.clone(), g.data.clone()?)),
