@@ -167,19 +167,20 @@ pub(super) async fn apply(session: Session, args: &UnitArgs) -> Outcome {
     if table {
         print!("{}", super::for_terminal(&text, &std::io::stdout()));
     }
-    let result = unit::apply(&client, &docs, &namespace, args.force_conflicts, |d| {
+    let summary = format!("apply {} ({} documents)", args.file.display(), docs.len());
+    let each = |d: &unit::Done| {
         if table {
             println!("{} {}", d.object, past(d.action));
         }
-    })
-    .await;
-    let summary = format!("apply {} ({} documents)", args.file.display(), docs.len());
-    unit::audit_outcome(
+    };
+    let result = crate::ops::unit::apply(
+        &client,
         &audit,
-        "Apply",
+        &docs,
+        &namespace,
+        args.force_conflicts,
         &summary,
-        plan.first().map(|s| s.object.as_str()),
-        &result,
+        each,
     )
     .await;
     match result {
@@ -218,20 +219,12 @@ pub(super) async fn delete(session: Session, args: &UnitArgs) -> Outcome {
         print!("{}", super::for_terminal(&text, &std::io::stdout()));
     }
     let summary = format!("delete {} ({} documents)", args.file.display(), docs.len());
-    let result = unit::delete(&client, &docs, &namespace, |d| {
+    let each = |d: &unit::Done| {
         if table {
             println!("{} {}", d.object, past(d.action));
         }
-    })
-    .await;
-    unit::audit_outcome(
-        &audit,
-        "Delete",
-        &summary,
-        plan.first().map(|s| s.object.as_str()),
-        &result,
-    )
-    .await;
+    };
+    let result = crate::ops::unit::delete(&client, &audit, &docs, &namespace, &summary, each).await;
     let done = result.map_err(|e| CommandError(format!("{}: {e}", args.file.display())))?;
     let deleted = done.iter().filter(|d| d.action == Action::Delete).count();
     let verdict = format!(

@@ -1,5 +1,6 @@
 //! Operations: one function per intent an operator has — scale a swarm,
-//! record a Task's target, restart, delete — written once and used by both
+//! record a Task's target, restart, delete, apply or delete a manifest
+//! unit — written once and used by both
 //! the command line (`commands/`) and the console (`ui/`).
 //!
 //! An operation takes typed references (the swarm the grid already holds),
@@ -14,6 +15,7 @@
 
 pub mod scale;
 pub mod task;
+pub mod unit;
 pub mod workload;
 
 use crate::engine::audit::{Auditor, Subject};

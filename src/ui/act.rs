@@ -204,19 +204,9 @@ pub async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> 
             let result = match how.documents(&text) {
                 Err(p) => Err(p.message),
                 Ok(docs) => {
+                    let summary = "delete from the editor";
                     let outcome =
-                        crate::engine::unit::delete(client, &docs, &namespace, |_| {}).await;
-                    let first = docs
-                        .first()
-                        .map(|d| format!("{} {namespace}/{}", d.kind(), d.name()));
-                    crate::engine::unit::audit_outcome(
-                        audit,
-                        "Delete",
-                        "delete from the editor",
-                        first.as_deref(),
-                        &outcome,
-                    )
-                    .await;
+                        ops::unit::delete(client, audit, &docs, &namespace, summary, |_| {}).await;
                     match outcome {
                         Ok(done) => {
                             let deleted = done
@@ -325,23 +315,8 @@ async fn apply_unit(
             list.join(", ")
         ));
     }
-    let outcome = crate::engine::unit::apply(client, &docs, namespace, true, |_| {}).await;
-    let first = docs.first().map(|d| {
-        format!(
-            "{} {}/{}",
-            d.kind(),
-            d.namespace().unwrap_or(namespace),
-            d.name()
-        )
-    });
-    crate::engine::unit::audit_outcome(
-        audit,
-        "Apply",
-        "apply from the editor",
-        first.as_deref(),
-        &outcome,
-    )
-    .await;
+    let summary = "apply from the editor";
+    let outcome = ops::unit::apply(client, audit, &docs, namespace, true, summary, |_| {}).await;
     match outcome {
         Ok(done) => {
             let list: Vec<String> = done
