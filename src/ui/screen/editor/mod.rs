@@ -1,6 +1,9 @@
 //! The manifest editor's keys (apply, dry run, diff, expansion, delete) and
 //! its view; the buffer and its validation live in `ui::editor`.
 
+/// The editor's model: the buffer, validation, expansion, diff.
+pub mod buffer;
+
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;

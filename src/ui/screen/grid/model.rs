@@ -9,11 +9,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
-use super::data::{Extra, Severity, Stores};
 use crate::domain::assignment::{MAX_WORKERS, Policy, worker_name};
 use crate::domain::handoff::{HandoffMode, HandoffState, Phase};
 use crate::domain::swarm::{SwarmRef, WorkerPod, worker_converged};
 use crate::engine::swarm::{SwarmInputs, desired_state, handoff_phases, statefulset_of};
+use crate::ui::data::{Extra, Severity, Stores};
 
 /// A plan to preview.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,7 +154,7 @@ pub fn swarm_of_sts(stores: &Stores, namespace: &str, name: &str) -> Option<Swar
 pub fn fingerprint(stores: &Stores, swarm: &SwarmRef) -> Vec<usize> {
     let ns = swarm.namespace.clone();
     let sts = statefulset_of(swarm);
-    let ptr = |r: Option<&std::sync::Arc<super::data::Row>>| {
+    let ptr = |r: Option<&std::sync::Arc<crate::ui::data::Row>>| {
         r.map_or(0, |r| std::sync::Arc::as_ptr(r) as usize)
     };
     let mut out = Vec::new();
@@ -297,7 +297,7 @@ pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) 
                         _ => None,
                     };
                     let state = match p.cells.get(1) {
-                        Some(super::data::Cell::Text(t)) => t.clone(),
+                        Some(crate::ui::data::Cell::Text(t)) => t.clone(),
                         _ => String::new(),
                     };
                     (state, p.severity, facts)

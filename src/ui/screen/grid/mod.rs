@@ -2,6 +2,9 @@
 //! workers, find a stream, scale and rebalance with the plan drawn first,
 //! logs) and its view.
 
+/// The grid's model: workers, cells and the previewed plan, derived from the stores.
+pub mod model;
+
 use std::sync::Arc;
 
 use ratatui::Frame;

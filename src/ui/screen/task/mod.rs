@@ -1,6 +1,9 @@
 //! A Task's state machine: its keys (targets, recovery, edit, logs) and its
 //! view (the OCC or FairMQ graph, the planned path, the history).
 
+/// The state machines drawn: the OCC graph and the FairMQ chain.
+pub mod graph;
+
 use std::sync::Arc;
 
 use ratatui::Frame;

@@ -308,19 +308,19 @@ pub fn template(what: &str) -> Option<(String, String)> {
     Some(match what {
         "task" => (
             "new task".into(),
-            include_str!("../../assets/examples/task-direct.yaml").to_owned(),
+            include_str!("../../../../assets/examples/task-direct.yaml").to_owned(),
         ),
         "fairmq" => (
             "new fairmq task".into(),
-            include_str!("../../assets/examples/task-fairmq.yaml").to_owned(),
+            include_str!("../../../../assets/examples/task-fairmq.yaml").to_owned(),
         ),
         "manifest" => (
             "new manifest".into(),
-            include_str!("../../assets/examples/multi-resource.yaml").to_owned(),
+            include_str!("../../../../assets/examples/multi-resource.yaml").to_owned(),
         ),
         "swarm" => (
             "new swarm".into(),
-            include_str!("../../assets/examples/swarm.yaml").to_owned(),
+            include_str!("../../../../assets/examples/swarm.yaml").to_owned(),
         ),
         "pool" => {
             let spec = manifest::PoolSpec {
