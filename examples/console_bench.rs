@@ -12,62 +12,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{console, cpu_ticks, percentile, rss_mib};
-
-fn serve(
-    bin: &std::path::Path,
-    kc: &std::path::Path,
-    pods: usize,
-    churn: usize,
-) -> std::process::Child {
-    let mut server = Command::new(bin)
-        .args(["embedded", "serve", "--scenario", "none", "--port", "0"])
-        .args(["--pods", &pods.to_string(), "--churn", &churn.to_string()])
-        .arg("--kubeconfig")
-        .arg(kc)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let _ = lines.next();
-    // Until the server lists every pod: the console is measured, not the simulator.
-    let start = Instant::now();
-    loop {
-        let out = Command::new(bin)
-            .args(["get", "pods", "-n", "load", "-o", "json", "--kubeconfig"])
-            .arg(kc)
-            .output()
-            .unwrap();
-        // Every pod created and Running: the simulated kubelet has settled,
-        // so "idle" is the console's idle, not a console catching up with
-        // 150,000 pod starts.
-        let n = serde_json::from_slice::<serde_json::Value>(&out.stdout)
-            .ok()
-            .and_then(|v| {
-                v["items"].as_array().map(|items| {
-                    items
-                        .iter()
-                        .filter(|p| p["status"]["phase"] == "Running")
-                        .count()
-                })
-            })
-            .unwrap_or(0);
-        if n >= pods {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "the server did not start {pods} pods"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    server
-}
+use common::{console, cpu_ticks, percentile, rss_mib, serve};
 
 fn main() {
     let args: Vec<usize> = std::env::args()

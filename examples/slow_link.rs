@@ -14,13 +14,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Console, console, percentile};
+use common::{Console, console, percentile, serve, server_port};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Bytes the proxy carried, each way.
@@ -106,60 +105,6 @@ fn delaying_proxy(
     port
 }
 
-/// The embedded server with `pods` pods (all Running before this returns)
-/// and `churn` changes per second; its port.
-fn serve(
-    bin: &std::path::Path,
-    kc: &std::path::Path,
-    pods: usize,
-    churn: usize,
-) -> (std::process::Child, u16) {
-    let mut server = Command::new(bin)
-        .args(["embedded", "serve", "--scenario", "none", "--port", "0"])
-        .args(["--pods", &pods.to_string(), "--churn", &churn.to_string()])
-        .arg("--kubeconfig")
-        .arg(kc)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let _ = lines.next();
-    let start = Instant::now();
-    loop {
-        let out = Command::new(bin)
-            .args(["get", "pods", "-n", "load", "-o", "json", "--kubeconfig"])
-            .arg(kc)
-            .output()
-            .unwrap();
-        let running = serde_json::from_slice::<serde_json::Value>(&out.stdout)
-            .ok()
-            .and_then(|v| {
-                v["items"].as_array().map(|items| {
-                    items
-                        .iter()
-                        .filter(|p| p["status"]["phase"] == "Running")
-                        .count()
-                })
-            })
-            .unwrap_or(0);
-        if running >= pods {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "the server did not start {pods} pods"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    let text = std::fs::read_to_string(kc).unwrap();
-    let port = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("server: https://127.0.0.1:"))
-        .and_then(|p| p.trim_end_matches('/').parse().ok())
-        .expect("the kubeconfig names the server");
-    (server, port)
-}
-
 /// The kubeconfig `kc` pointed at the proxy on `port`.
 fn through(kc: &std::path::Path, server: u16, port: u16, out: &std::path::Path) {
     let text = std::fs::read_to_string(kc).unwrap().replace(
@@ -226,7 +171,8 @@ fn main() {
     let ms = delay.as_millis();
 
     // Idle: first screen, keys, bytes.
-    let (mut server, port) = serve(&bin, &kc, pods, 0);
+    let mut server = serve(&bin, &kc, pods, 0);
+    let port = server_port(&kc);
     let carried = Arc::new(Carried::default());
     through(
         &kc,
@@ -289,7 +235,8 @@ fn main() {
     let _ = server.wait();
 
     // Under churn.
-    let (mut server, port) = serve(&bin, &kc, pods, churn);
+    let mut server = serve(&bin, &kc, pods, churn);
+    let port = server_port(&kc);
     let carried = Arc::new(Carried::default());
     through(
         &kc,

@@ -412,24 +412,22 @@ fn several_kubeconfig_files_merge_as_kubectl_merges_them() {
     );
 }
 
-/// A credential plugin that talks on stderr and whose credentials expire
-/// every few seconds: once the console owns the screen, nothing it says
-/// reaches the terminal, and the console keeps working.
-#[test]
-fn a_chatty_expiring_credential_plugin_leaves_the_screen_clean() {
+/// The embedded kubeconfig with its admin user's credentials from an exec
+/// plugin: a shell script in `home` named `name`, whose `gate` part runs
+/// first (it may fail or ask) and which then prints the admin's token with
+/// an expiry 3 s away. Returns the kubeconfig and the plugin's path.
+fn with_exec_plugin(served: &Served, home: &Path, name: &str, gate: &str) -> (PathBuf, PathBuf) {
     use std::os::unix::fs::PermissionsExt;
-    let served = Served::start("swarm");
-    let home = tempfile::tempdir().unwrap();
     let mut kc: serde_yaml::Value =
         serde_yaml::from_str(&std::fs::read_to_string(&served.kubeconfig).unwrap()).unwrap();
     let users = kc["users"].as_sequence_mut().unwrap();
     let admin = users.iter_mut().find(|u| u["name"] == "admin").unwrap();
     let token = admin["user"]["token"].as_str().unwrap().to_owned();
-    let plugin = home.path().join("sso-plugin.sh");
+    let plugin = home.join(name);
     std::fs::write(
         &plugin,
         format!(
-            "#!/bin/sh\nif [ -e \"$0.expired\" ]; then echo \"sso-plugin: the SSO session expired, log in again\" >&2; exit 1; fi\necho \"sso-plugin: refreshing your credentials now\" >&2\nexp=$(date -u -d '+3 seconds' +%Y-%m-%dT%H:%M:%SZ)\nprintf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{token}\",\"expirationTimestamp\":\"%s\"}}}}' \"$exp\"\n"
+            "#!/bin/sh\n{gate}exp=$(date -u -d '+3 seconds' +%Y-%m-%dT%H:%M:%SZ)\nprintf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{token}\",\"expirationTimestamp\":\"%s\"}}}}' \"$exp\"\n"
         ),
     )
     .unwrap();
@@ -439,8 +437,24 @@ fn a_chatty_expiring_credential_plugin_leaves_the_screen_clean() {
         plugin.display()
     ))
     .unwrap();
-    let path = home.path().join("kubeconfig");
+    let path = home.join("kubeconfig");
     std::fs::write(&path, serde_yaml::to_string(&kc).unwrap()).unwrap();
+    (path, plugin)
+}
+
+/// A credential plugin that talks on stderr and whose credentials expire
+/// every few seconds: once the console owns the screen, nothing it says
+/// reaches the terminal, and the console keeps working.
+#[test]
+fn a_chatty_expiring_credential_plugin_leaves_the_screen_clean() {
+    let served = Served::start("swarm");
+    let home = tempfile::tempdir().unwrap();
+    let (path, plugin) = with_exec_plugin(
+        &served,
+        home.path(),
+        "sso-plugin.sh",
+        "if [ -e \"$0.expired\" ]; then echo \"sso-plugin: the SSO session expired, log in again\" >&2; exit 1; fi\necho \"sso-plugin: refreshing your credentials now\" >&2\n",
+    );
     let t = Tui::start(&format!("--kubeconfig {}", path.display()));
     t.wait_for("the pods", |s| s.contains("swarm-worker-0"));
     // Several expiries, and views that make requests meanwhile.
@@ -860,32 +874,16 @@ fn a_refused_oidc_refresh_is_one_line() {
 /// keyboard — and the console comes back live.
 #[test]
 fn login_lends_the_terminal_to_an_interactive_plugin_mid_session() {
-    use std::os::unix::fs::PermissionsExt;
     let served = Served::start("swarm");
     let home = tempfile::tempdir().unwrap();
-    let mut kc: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(&served.kubeconfig).unwrap()).unwrap();
-    let users = kc["users"].as_sequence_mut().unwrap();
-    let admin = users.iter_mut().find(|u| u["name"] == "admin").unwrap();
-    let token = admin["user"]["token"].as_str().unwrap().to_owned();
-    let plugin = home.path().join("device-login.sh");
     // Quietly (no terminal) it fails once the session has expired; with the
     // terminal it asks for the device code and signs in again.
-    std::fs::write(
-        &plugin,
-        format!(
-            "#!/bin/sh\nif [ -e \"$0.expired\" ]; then\n  if [ -t 0 ]; then\n    echo \"device-login: open https://sso.example/device and enter WXYZ-1234, then press Enter\" >&2\n    read answer\n    rm -f \"$0.expired\"\n  else\n    echo \"device-login: the SSO session expired, sign in again\" >&2\n    exit 1\n  fi\nfi\nexp=$(date -u -d '+3 seconds' +%Y-%m-%dT%H:%M:%SZ)\nprintf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{token}\",\"expirationTimestamp\":\"%s\"}}}}' \"$exp\"\n"
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
-    admin["user"] = serde_yaml::from_str(&format!(
-        "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}\n  interactiveMode: IfAvailable\n",
-        plugin.display()
-    ))
-    .unwrap();
-    let path = home.path().join("kubeconfig");
-    std::fs::write(&path, serde_yaml::to_string(&kc).unwrap()).unwrap();
+    let (path, plugin) = with_exec_plugin(
+        &served,
+        home.path(),
+        "device-login.sh",
+        "if [ -e \"$0.expired\" ]; then\n  if [ -t 0 ]; then\n    echo \"device-login: open https://sso.example/device and enter WXYZ-1234, then press Enter\" >&2\n    read answer\n    rm -f \"$0.expired\"\n  else\n    echo \"device-login: the SSO session expired, sign in again\" >&2\n    exit 1\n  fi\nfi\n",
+    );
     let t = Tui::start(&format!("--kubeconfig {}", path.display()));
     t.wait_for("the pods", |s| s.contains("swarm-worker-0"));
     std::fs::write(format!("{}.expired", plugin.display()), "").unwrap();

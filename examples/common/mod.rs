@@ -4,7 +4,8 @@
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -112,4 +113,67 @@ pub fn console(
 pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i].as_secs_f64() * 1000.0
+}
+
+/// `swarmdeck embedded serve --scenario none --pods N --churn C` (StatefulSets
+/// of 100 in namespace `load`), returned once the server lists every pod
+/// Running: the console is measured, not the simulated kubelet.
+pub fn serve(
+    bin: &std::path::Path,
+    kc: &std::path::Path,
+    pods: usize,
+    churn: usize,
+) -> std::process::Child {
+    let mut server = Command::new(bin)
+        .args(["embedded", "serve", "--scenario", "none", "--port", "0"])
+        .args(["--pods", &pods.to_string(), "--churn", &churn.to_string()])
+        .arg("--kubeconfig")
+        .arg(kc)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let _ = lines.next();
+    // Until the server lists every pod: the console is measured, not the simulator.
+    let start = Instant::now();
+    loop {
+        let out = Command::new(bin)
+            .args(["get", "pods", "-n", "load", "-o", "json", "--kubeconfig"])
+            .arg(kc)
+            .output()
+            .unwrap();
+        // Every pod created and Running: the simulated kubelet has settled,
+        // so "idle" is the console's idle, not a console catching up with
+        // 150,000 pod starts.
+        let n = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .ok()
+            .and_then(|v| {
+                v["items"].as_array().map(|items| {
+                    items
+                        .iter()
+                        .filter(|p| p["status"]["phase"] == "Running")
+                        .count()
+                })
+            })
+            .unwrap_or(0);
+        if n >= pods {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "the server did not start {pods} pods"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    server
+}
+
+/// The port of the server the kubeconfig `kc` names (127.0.0.1).
+pub fn server_port(kc: &std::path::Path) -> u16 {
+    std::fs::read_to_string(kc)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: https://127.0.0.1:"))
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .expect("the kubeconfig names the server")
 }
