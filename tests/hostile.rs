@@ -383,6 +383,8 @@ fn every_verb_over_a_hostile_cluster() {
         assert!(code.is_some(), "{args:?} was killed: {out:?}");
         out
     };
+    // `logs` reads a container that has started.
+    served.wait_running("swarm", "swarm-worker-0");
     for args in [
         &["get", "pods"][..],
         &["get", "cm"],
@@ -449,17 +451,7 @@ fn the_command_line_to_a_terminal_sends_no_escape() {
     let served = Served::start("swarm");
     load_hostile(&served.cluster);
     let kc = served.kubeconfig.display().to_string();
-    let pods = served.cluster.resolve("", "v1", "pods").unwrap();
-    for _ in 0..200 {
-        let pod = served
-            .cluster
-            .get(&pods, Some("ops"), "report-builder")
-            .unwrap();
-        if pod["status"]["phase"] == "Running" {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    served.wait_running("ops", "report-builder");
     for args in [
         format!("logs report-builder -n ops --kubeconfig {kc}"),
         format!("get cm -o yaml --kubeconfig {kc}"),

@@ -127,6 +127,23 @@ impl Served {
     }
 }
 
+impl Served {
+    /// Until pod `ns/name` runs (the simulated kubelet starts it after a
+    /// while, longer on a busy machine).
+    pub fn wait_running(&self, ns: &str, name: &str) {
+        let pods = self.cluster.resolve("", "v1", "pods").unwrap();
+        for _ in 0..1200 {
+            if let Ok(pod) = self.cluster.get(&pods, Some(ns), name)
+                && pod["status"]["phase"] == "Running"
+            {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("pod {ns}/{name} did not start within a minute");
+    }
+}
+
 impl Drop for Served {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
