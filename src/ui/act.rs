@@ -5,8 +5,8 @@
 use kube::Api;
 use tokio::sync::mpsc;
 
-use super::app::{Effect, Event};
 use super::data::ViewKind;
+use super::model::{Effect, Event};
 use crate::domain::task::Task;
 use crate::engine::audit::{Auditor, Subject};
 use crate::engine::run::{Engine, EngineConfig};

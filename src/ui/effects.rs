@@ -15,9 +15,9 @@ use k8s_openapi::api::core::v1::{ConfigMap, Event as KEvent, Pod};
 use kube::Api;
 use tokio::sync::mpsc;
 
-use super::app::{Effect, Event, Header, MessageKind, Model};
 use super::data::{self, Stores};
 use super::keymap::Keymap;
+use super::model::{Effect, Event, Header, MessageKind, Model};
 use super::theme::ThemeSource;
 use crate::cluster::{self, ConnectOptions, Connection, stores};
 use crate::domain::task::Task;
@@ -528,7 +528,7 @@ pub(super) fn rewatch(
 pub(super) async fn permissions(
     client: &kube::Client,
     namespace: &str,
-) -> Option<super::app::Permissions> {
+) -> Option<super::model::Permissions> {
     use k8s_openapi::api::authorization::v1::{SelfSubjectRulesReview, SelfSubjectRulesReviewSpec};
     let review = SelfSubjectRulesReview {
         spec: SelfSubjectRulesReviewSpec {
@@ -548,7 +548,7 @@ pub(super) async fn permissions(
         .filter_map(|r| serde_json::to_value(r).ok())
         .map(|v| crate::domain::rbac::Rule::from_review(&v))
         .collect();
-    Some(super::app::Permissions {
+    Some(super::model::Permissions {
         namespace: namespace.to_owned(),
         rules,
     })

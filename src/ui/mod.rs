@@ -7,6 +7,7 @@ pub mod config;
 pub mod data;
 pub mod effects;
 pub mod keymap;
+pub mod model;
 pub mod overlay;
 pub mod runtime;
 pub mod screen;

@@ -10,13 +10,14 @@ use crossterm::event::EventStream;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use super::app::{Event, MessageKind, Model, update};
+use super::app::update;
 pub use super::effects::spawn_stores;
 use super::effects::{
     Executor, Next, Switched, auditor_of, connect_checked, contexts, header_of,
     readable_namespaces, scope, vars_for,
 };
 use super::keymap::Keymap;
+use super::model::{Event, MessageKind, Model};
 use super::theme::ThemeSource;
 use super::views;
 use crate::cluster::{self, ConnectOptions, stores};

@@ -7,9 +7,10 @@ use ratatui::symbols::border;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
-use super::app::{COMMANDS, MessageKind, Model, Screen, completions};
 use super::data::ViewKind;
 use super::keymap::{Action, Mode};
+use super::model::{MessageKind, Model, Screen};
+use super::overlay::palette::{COMMANDS, completions};
 use super::screen::{
     editor::render_editor, grid::render_grid, table::render_table, task::render_task,
     yaml::render_yaml,

@@ -3,7 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent};
 
-use crate::ui::app::{Effect, MessageKind, Model, Screen};
+use crate::ui::model::{Effect, MessageKind, Model, Screen};
 
 /// A key while the filter line is open.
 pub(crate) fn key(model: &mut Model, k: KeyEvent) -> Vec<Effect> {

@@ -7,8 +7,8 @@ pub mod palette;
 
 use crossterm::event::{KeyCode, KeyEvent};
 
-use super::app::{Effect, MessageKind, Model, Prompt, PromptFor, Screen, Then, parse_replicas};
 use super::editor::EditorState;
+use super::model::{Effect, MessageKind, Model, Prompt, PromptFor, Screen, Then, parse_replicas};
 
 /// The key to the overlay that is open, if one is: the effects it asks for.
 pub(crate) fn key(model: &mut Model, k: KeyEvent) -> Option<Vec<Effect>> {

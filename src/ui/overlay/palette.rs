@@ -3,9 +3,9 @@
 
 use crossterm::event::{KeyCode, KeyEvent};
 
-use crate::ui::app::*;
 use crate::ui::data::ViewKind;
 use crate::ui::editor::EditorState;
+use crate::ui::model::*;
 use crate::ui::screen::grid::open_grid;
 
 /// A key while the palette is open.

@@ -13,8 +13,8 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use crate::cluster::logs::{LogEvent, LogOptions, NoteKind};
 use crate::domain::swarm::SwarmRef;
-use crate::ui::app::{Effect, MessageKind, Model, Screen};
 use crate::ui::keymap::Action;
+use crate::ui::model::{Effect, MessageKind, Model, Screen};
 
 /// Lines kept by default (settings `logs.max_lines`).
 pub const DEFAULT_MAX_LINES: usize = 10_000;

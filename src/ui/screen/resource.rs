@@ -18,9 +18,9 @@ use ratatui::widgets::Paragraph;
 
 use crate::cluster::discovery::{ApiKind, Catalog, Resolved};
 use crate::cluster::tables::{Column, ColumnKind, TableRow, TableUpdate};
-use crate::ui::app::*;
 use crate::ui::data::{Cell, DisplayRow, Severity, ViewKind};
 use crate::ui::keymap::Action;
+use crate::ui::model::*;
 
 /// Pods chosen by a label selector: the pods of one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -371,7 +371,10 @@ pub fn open_named(model: &mut Model, name: &str, asked_again: bool) -> Vec<Effec
             vec![Effect::Discover]
         }
         Resolved::Unknown { suggestions } => {
-            let commands: Vec<&str> = COMMANDS.iter().map(|(c, _)| *c).collect();
+            let commands: Vec<&str> = crate::ui::overlay::palette::COMMANDS
+                .iter()
+                .map(|(c, _)| *c)
+                .collect();
             let mut near = suggestions;
             for c in commands {
                 if strsim::levenshtein(c, name) <= 1 && !near.iter().any(|n| n == c) {

@@ -6,10 +6,10 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row as TRow, Table};
 
-use crate::ui::app::*;
 use crate::ui::data::ViewKind;
 use crate::ui::grid::swarm_of_sts;
 use crate::ui::keymap::Action;
+use crate::ui::model::*;
 use crate::ui::screen::grid::{apply_grid, open_grid};
 use crate::ui::views::block;
 
@@ -346,7 +346,7 @@ pub(crate) fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
             model.quit = true;
             return vec![Effect::Quit];
         }
-        Action::Filter => start_filter(model),
+        Action::Filter => crate::ui::overlay::filter::start_filter(model),
         Action::Palette => model.palette = Some(Palette::default()),
         Action::Help => model.help = true,
         Action::Back => back(model),

@@ -7,8 +7,8 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::ui::app::*;
 use crate::ui::keymap::Action;
+use crate::ui::model::*;
 use crate::ui::views::block;
 
 #[derive(Debug, Clone)]

@@ -10,9 +10,9 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use crate::ui::app::*;
 use crate::ui::editor::{EditorState, Pane};
 use crate::ui::keymap::Action;
+use crate::ui::model::*;
 use crate::ui::views::block;
 
 pub(crate) fn apply_editor(model: &mut Model, action: Action) -> Vec<Effect> {

@@ -13,9 +13,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::domain::swarm::SwarmRef;
-use crate::ui::app::*;
 use crate::ui::grid::{GridData, PreviewOf};
 use crate::ui::keymap::Action;
+use crate::ui::model::*;
 use crate::ui::views::block;
 
 /// The assignment grid of one swarm.
@@ -151,7 +151,7 @@ pub(crate) fn apply_grid(model: &mut Model, action: Action) -> Vec<Effect> {
         Action::PageUp => select(model, &|s| s.saturating_sub(10)),
         Action::GoTop => select(model, &|_| 0),
         Action::GoBottom => select(model, &|_| usize::MAX),
-        Action::Filter => start_filter(model),
+        Action::Filter => crate::ui::overlay::filter::start_filter(model),
         Action::Logs => return open_logs(model),
         Action::StreamLogs => return open_stream_logs(model),
         Action::NextMatch => {

@@ -11,9 +11,9 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::ui::app::*;
 use crate::ui::data::{Row, ViewKind};
 use crate::ui::keymap::Action;
+use crate::ui::model::*;
 use crate::ui::views::block;
 
 /// The state machine view of one Task.
@@ -95,7 +95,7 @@ pub(crate) fn render_task(model: &Model, ts: &TaskScreen, f: &mut Frame, area: R
     use crate::domain::task::OccState;
     use crate::ui::machine::{MachineStyles, Marks, fairmq_graph, occ_graph};
     let t = &model.theme;
-    let row = crate::ui::app::task_row(model, ts);
+    let row = task_row(model, ts);
     let cell = |i: usize| {
         row.as_ref()
             .and_then(|r| r.cells.get(i))
