@@ -286,23 +286,6 @@ pub enum PromptFor {
     Replicas { swarm: SwarmRef, current: u32 },
 }
 
-/// The highest replica count the console asks for without a second thought.
-pub const MAX_REPLICAS: u32 = 500;
-
-/// Parse a replica count as typed in the prompt ([`crate::domain::swarm::parse_replicas`],
-/// worded for the prompt's line).
-pub fn parse_replicas(input: &str) -> Result<u32, String> {
-    use crate::domain::swarm::BadReplicas;
-    crate::domain::swarm::parse_replicas(input, MAX_REPLICAS).map_err(|e| match e {
-        BadReplicas::Empty => "type a number of workers".to_owned(),
-        BadReplicas::NotANumber(t) => format!("`{t}` is not a whole number of workers"),
-        BadReplicas::Zero => "0 would leave the jobs unassigned: at least 1".to_owned(),
-        BadReplicas::AboveCeiling { wanted, ceiling } => {
-            format!("{wanted} is above the ceiling of {ceiling} (swarmdeck scale --max-replicas)")
-        }
-    })
-}
-
 /// What the current rows were built from: rebuilt when any part moves.
 type RowsKey = (
     ViewKind,

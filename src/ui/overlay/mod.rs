@@ -8,7 +8,24 @@ pub mod palette;
 use crossterm::event::{KeyCode, KeyEvent};
 
 use super::editor::EditorState;
-use super::model::{Effect, MessageKind, Model, Prompt, PromptFor, Screen, Then, parse_replicas};
+use super::model::{Effect, MessageKind, Model, Prompt, PromptFor, Screen, Then};
+
+/// The highest replica count the console asks for without a second thought.
+pub const MAX_REPLICAS: u32 = 500;
+
+/// Parse a replica count as typed in the prompt ([`crate::domain::swarm::parse_replicas`],
+/// worded for the prompt's line).
+pub fn parse_replicas(input: &str) -> Result<u32, String> {
+    use crate::domain::swarm::BadReplicas;
+    crate::domain::swarm::parse_replicas(input, MAX_REPLICAS).map_err(|e| match e {
+        BadReplicas::Empty => "type a number of workers".to_owned(),
+        BadReplicas::NotANumber(t) => format!("`{t}` is not a whole number of workers"),
+        BadReplicas::Zero => "0 would leave the jobs unassigned: at least 1".to_owned(),
+        BadReplicas::AboveCeiling { wanted, ceiling } => {
+            format!("{wanted} is above the ceiling of {ceiling} (swarmdeck scale --max-replicas)")
+        }
+    })
+}
 
 /// The key to the overlay that is open, if one is: the effects it asks for.
 pub(crate) fn key(model: &mut Model, k: KeyEvent) -> Option<Vec<Effect>> {
