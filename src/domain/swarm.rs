@@ -163,6 +163,40 @@ pub fn worker_converged(
     converged_with(pod, version, entry, refresh)
 }
 
+/// One worker as a grid shows it (the command line's `grid` and `status`,
+/// and the console's): its place in the assignment and whether it runs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkerState {
+    /// Its streams in the assignment (none: the assignment does not list it).
+    pub jobs: Vec<String>,
+    /// The version of its job set (0: not listed).
+    pub version: u64,
+    /// The version its pod reports having loaded, if it reports one.
+    pub reported: Option<u64>,
+    /// Converged: listed in the assignment and running that job set
+    /// ([`worker_converged`]). A worker the assignment does not list is not.
+    pub converged: bool,
+}
+
+/// [`WorkerState`] of `worker` from the assignment, the refreshes still
+/// pending and its pod's facts (None: no pod).
+pub fn worker_state(
+    worker: &str,
+    config: &super::assignment::WorkerConfig,
+    pending: &PendingRefresh,
+    refresh: RefreshPolicy,
+    pod: Option<WorkerPod<'_>>,
+) -> WorkerState {
+    let entry = config.workloads.get(worker);
+    let version = entry.map_or(0, |e| e.version);
+    WorkerState {
+        jobs: entry.map(|e| e.jobs.clone()).unwrap_or_default(),
+        version,
+        reported: pod.and_then(|p| p.reported),
+        converged: entry.is_some() && worker_converged(worker, pod, version, pending, refresh),
+    }
+}
+
 /// The rule of `worker_converged` for one worker: `pending` is None when its
 /// refresh is not pending, else the UID recorded at the write (if it had a pod).
 pub fn converged_with(
@@ -449,5 +483,40 @@ mod replica_tests {
                 ceiling: 500
             })
         );
+    }
+}
+
+#[cfg(test)]
+mod worker_state_tests {
+    use super::*;
+    use crate::domain::assignment::{WorkerConfig, WorkerEntry};
+
+    #[test]
+    fn a_worker_is_converged_only_when_the_assignment_lists_it() {
+        let mut config = WorkerConfig::default();
+        config.workloads.insert(
+            "w-0".into(),
+            WorkerEntry {
+                jobs: vec!["stream:a".into()],
+                version: 3,
+            },
+        );
+        let ready = Some(WorkerPod {
+            uid: Some("u"),
+            ready: true,
+            reported: Some(3),
+        });
+        let pending = PendingRefresh::default();
+        let listed = worker_state("w-0", &config, &pending, RefreshPolicy::RestartPod, ready);
+        assert_eq!(listed.jobs, vec!["stream:a".to_owned()]);
+        assert_eq!((listed.version, listed.reported), (3, Some(3)));
+        assert!(listed.converged);
+        // A ready pod the assignment does not list has nothing loaded yet.
+        let unlisted = worker_state("w-1", &config, &pending, RefreshPolicy::RestartPod, ready);
+        assert!(unlisted.jobs.is_empty());
+        assert!(!unlisted.converged);
+        // No pod: not converged.
+        let gone = worker_state("w-0", &config, &pending, RefreshPolicy::RestartPod, None);
+        assert!(!gone.converged);
     }
 }

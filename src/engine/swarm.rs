@@ -1351,16 +1351,6 @@ pub async fn grid_with_inputs(
     let mut rows = Vec::new();
     for ordinal in 0..inputs.replicas {
         let worker = worker_name(&sts, ordinal);
-        let entry =
-            inputs
-                .current
-                .workloads
-                .get(&worker)
-                .cloned()
-                .unwrap_or(assignment::WorkerEntry {
-                    jobs: Vec::new(),
-                    version: 0,
-                });
         let pod = pods
             .iter()
             .find(|p| p.metadata.name.as_deref() == Some(worker.as_str()));
@@ -1368,22 +1358,20 @@ pub async fn grid_with_inputs(
             || "missing".to_owned(),
             |p| crate::domain::workload::pod_state(p).to_string(),
         );
-        let facts = pod.map(worker_pod);
-        let reported = facts.and_then(|f| f.reported);
-        let conv = worker_converged(
+        let w = crate::domain::swarm::worker_state(
             &worker,
-            facts,
-            entry.version,
+            &inputs.current,
             &inputs.pending,
             swarm.refresh,
+            pod.map(worker_pod),
         );
         rows.push(GridRow {
             worker,
             pod: state,
-            jobs: entry.jobs,
-            version: entry.version,
-            reported,
-            converged: conv,
+            jobs: w.jobs,
+            version: w.version,
+            reported: w.reported,
+            converged: w.converged,
         });
     }
     Ok((inputs, rows))

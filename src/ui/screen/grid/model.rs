@@ -11,7 +11,7 @@ use ratatui::text::{Line, Span};
 
 use crate::domain::assignment::{MAX_WORKERS, Policy, worker_name};
 use crate::domain::handoff::{HandoffMode, HandoffState, Phase};
-use crate::domain::swarm::{SwarmRef, WorkerPod, worker_converged};
+use crate::domain::swarm::{SwarmRef, WorkerPod};
 use crate::engine::swarm::{SwarmInputs, desired_state, handoff_phases, statefulset_of};
 use crate::ui::data::{Extra, Severity, Stores};
 
@@ -280,7 +280,6 @@ pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) 
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            let entry = config.workloads.get(name);
             let pod = pods.rows.get(&(ns.clone(), name.clone()));
             let (state, severity, facts) = match pod {
                 Some(p) => {
@@ -306,18 +305,17 @@ pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) 
                 None if (i as u32) < wanted => ("new".to_owned(), Severity::Pending, None),
                 None => ("Missing".to_owned(), Severity::Warn, None),
             };
-            let reported = facts.and_then(|f| f.reported);
-            let version = entry.map_or(0, |e| e.version);
+            let w =
+                crate::domain::swarm::worker_state(name, &config, &pending, swarm.refresh, facts);
             let refreshing = pending.contains(name);
             WorkerLine {
                 name: name.clone(),
                 state,
                 severity,
-                jobs: entry.map(|e| e.jobs.clone()).unwrap_or_default(),
-                version,
-                reported,
-                converged: entry.is_some()
-                    && worker_converged(name, facts, version, &pending, swarm.refresh),
+                jobs: w.jobs,
+                version: w.version,
+                reported: w.reported,
+                converged: w.converged,
                 refreshing,
                 retiring: i as u32 >= wanted,
                 ..Default::default()
