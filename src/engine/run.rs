@@ -529,27 +529,24 @@ impl Engine {
                 }
             };
             if !inputs.expired.is_empty() && leading.load(Ordering::SeqCst) {
-                let dropped = swarm::drop_expired(&self.client, &sw, &inputs.expired).await;
                 let subject = Subject {
                     api_version: "v1".into(),
                     kind: "ConfigMap".into(),
                     namespace: ns.to_owned(),
                     name: sw.jobs_config_map.clone(),
                 };
+                // Recorded before the requests are removed: an engine
+                // stopped in between leaves a request that the next one
+                // drops (and records) again, never a removal unrecorded.
                 for e in &inputs.expired {
                     tracing::warn!("swarm {ns}/{}: {}", sw.name, e.said);
-                    let result = match &dropped {
-                        Ok(()) => e.said.clone(),
-                        Err(err) => format!("{}; removing the request failed: {err}", e.said),
-                    };
-                    self.audit(
-                        &subject,
-                        "ExpiredRequest",
-                        &sw.name,
-                        &result,
-                        dropped.is_err(),
-                    )
-                    .await;
+                    self.audit(&subject, "ExpiredRequest", &sw.name, &e.said, false)
+                        .await;
+                }
+                if let Err(err) = swarm::drop_expired(&self.client, &sw, &inputs.expired).await {
+                    let said = format!("removing the expired requests failed: {err}");
+                    self.audit(&subject, "ExpiredRequest", &sw.name, &said, true)
+                        .await;
                 }
             }
             let plan = match swarm::desired_state(&sw, &inputs, &self.cfg.reconcile.policy) {
