@@ -114,6 +114,25 @@ fn through(kc: &std::path::Path, server: u16, port: u16, out: &std::path::Path) 
     std::fs::write(out, text).unwrap();
 }
 
+/// A delaying proxy in front of the server `kc` names, and `slow`, the
+/// kubeconfig that goes through it; what the proxy carries is counted.
+fn behind_delay(
+    rt: &tokio::runtime::Runtime,
+    kc: &std::path::Path,
+    slow: &std::path::Path,
+    delay: Duration,
+) -> Arc<Carried> {
+    let port = server_port(kc);
+    let carried = Arc::new(Carried::default());
+    through(
+        kc,
+        port,
+        delaying_proxy(rt, port, delay, carried.clone()),
+        slow,
+    );
+    carried
+}
+
 /// Bytes to the terminal and over the link during `secs` seconds, per minute.
 fn per_minute(c: &Console, carried: &Carried, secs: u64) -> (f64, f64, f64) {
     let read = |c: &Console| {
@@ -172,14 +191,7 @@ fn main() {
 
     // Idle: first screen, keys, bytes.
     let mut server = serve(&bin, &kc, pods, 0);
-    let port = server_port(&kc);
-    let carried = Arc::new(Carried::default());
-    through(
-        &kc,
-        port,
-        delaying_proxy(&rt, port, delay, carried.clone()),
-        &slow,
-    );
+    let carried = behind_delay(&rt, &kc, &slow, delay);
     let started = Instant::now();
     let mut c = console(&bin, &slow, dir.path(), size, &["-n", "load"]);
     let first = c.wait_for("a first row", Duration::from_secs(60), |s| {
@@ -236,14 +248,7 @@ fn main() {
 
     // Under churn.
     let mut server = serve(&bin, &kc, pods, churn);
-    let port = server_port(&kc);
-    let carried = Arc::new(Carried::default());
-    through(
-        &kc,
-        port,
-        delaying_proxy(&rt, port, delay, carried.clone()),
-        &slow,
-    );
+    let carried = behind_delay(&rt, &kc, &slow, delay);
     let c = console(&bin, &slow, dir.path(), size, &["-n", "load"]);
     c.wait_for("the complete list", Duration::from_secs(60), |s| {
         s.contains(&format!("[{pods}]"))

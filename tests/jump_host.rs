@@ -149,6 +149,15 @@ fn run(args: &[&str], env: &[(&str, &str)], home: &Path) -> std::process::Output
     cmd.output().unwrap()
 }
 
+/// A command that failed as it should: exit code 1 and one line on stderr,
+/// which is returned.
+fn one_line_error(out: &std::process::Output) -> String {
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    err
+}
+
 fn ok(out: &std::process::Output) -> String {
     assert!(
         out.status.success(),
@@ -273,9 +282,7 @@ fn a_proxy_that_cannot_be_reached_is_named_in_one_line() {
         )],
         home.path(),
     );
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let err = one_line_error(&out);
     assert!(
         err.contains(&format!(
             "cannot reach the API server at https://127.0.0.1:{}/ through proxy http://127.0.0.1:{dead}",
@@ -520,9 +527,7 @@ fn a_certificate_that_is_not_trusted_is_explained_in_one_line() {
         &[],
         home.path(),
     );
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let err = one_line_error(&out);
     assert!(
         err.contains(&format!(
             "cannot reach the API server at https://127.0.0.1:{}/",
@@ -856,9 +861,7 @@ fn a_refused_oidc_refresh_is_one_line() {
         &[("SSL_CERT_FILE", idp.ca_file.to_str().unwrap())],
         home.path(),
     );
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let err = one_line_error(&out);
     assert!(err.contains("refreshing failed"), "{err}");
     assert!(err.contains("log in to the OIDC provider again"), "{err}");
     assert!(
@@ -1051,9 +1054,7 @@ fn client_certificates_and_tls_server_name_on_a_real_kube_apiserver() {
         &[],
         home.path(),
     );
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let err = one_line_error(&out);
     assert!(
         err.contains(&format!("cannot reach the API server at {server}")),
         "{err}"
