@@ -86,7 +86,10 @@ async fn main() {
         let effects = keys(&mut model, &format!("s{to}\ry"));
         let start = Instant::now();
         for e in effects {
-            swarmdeck::ui::act::spawn(e, client.clone(), auditor.clone(), tx_events());
+            let (client, auditor) = (client.clone(), auditor.clone());
+            tokio::spawn(async move {
+                swarmdeck::ui::effects::perform_acting(e, &client, &auditor).await;
+            });
         }
         while !converged(&mut model, to, version) {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -105,8 +108,3 @@ async fn main() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-fn tx_events() -> tokio::sync::mpsc::Sender<Event> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
-    tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    tx
-}

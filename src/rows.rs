@@ -683,17 +683,17 @@ pub fn display_row(
     }
 }
 
-/// Order display rows: text filter, then sort (rows arrive by namespace and
-/// name, which needs no sort).
+/// Order a table's rows: those `keep` passes, by `sort`. Rows that arrive
+/// `presorted` (by namespace and name, as stores and server Tables hold
+/// them) need no sort for column 0 ascending.
 pub fn order_rows(
-    kind: ViewKind,
     rows: impl Iterator<Item = std::sync::Arc<DisplayRow>>,
     keep: &dyn Fn(&DisplayRow) -> bool,
     sort: (usize, bool),
+    presorted: bool,
 ) -> Vec<std::sync::Arc<DisplayRow>> {
     let mut out: Vec<std::sync::Arc<DisplayRow>> = rows.filter(|d| keep(d)).collect();
-    let (col, desc) = sort;
-    if col == 0 && !desc && kind != ViewKind::Audit && kind != ViewKind::Events {
+    if presorted && sort == (0, false) {
         return out;
     }
     out.sort_by(|a, b| row_order(sort, a, b));
@@ -714,6 +714,11 @@ pub fn row_order(sort: (usize, bool), a: &DisplayRow, b: &DisplayRow) -> Orderin
 }
 
 impl DisplayRow {
+    /// Does the filter (if any) match one of its cells?
+    pub fn matches(&self, filter: Option<&regex::Regex>) -> bool {
+        filter.is_none_or(|re| self.cells.iter().any(|c| re.is_match(c)))
+    }
+
     /// The text of cell `i` at `now_ms`: ages move with the clock, the rest
     /// is as derived.
     pub fn cell_at(&self, i: usize, now_ms: i64) -> std::borrow::Cow<'_, str> {

@@ -501,7 +501,7 @@ async fn carry_out(
 ) -> String {
     let effects = common::press(m, keys);
     assert_eq!(effects.len(), 1, "{effects:?}");
-    let event = swarmdeck::ui::act::perform(effects[0].clone(), client, audit)
+    let event = swarmdeck::ui::effects::perform_acting(effects[0].clone(), client, audit)
         .await
         .expect("the effect reports back");
     let said = format!("{event:?}");

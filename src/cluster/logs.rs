@@ -293,6 +293,19 @@ impl Seen {
     }
 }
 
+/// Say once that a pod's first batch is complete (`first` goes false).
+/// False when the view is gone.
+async fn caught_up(first: &mut bool, tx: &mpsc::Sender<LogEvent>, pod: &str) -> bool {
+    if !std::mem::take(first) {
+        return true;
+    }
+    tx.send(LogEvent::Caught {
+        pod: pod.to_owned(),
+    })
+    .await
+    .is_ok()
+}
+
 /// Read one pod's container and send its lines (and what happens to it) to
 /// `tx` until the log ends (not following), the pod goes, or `tx` closes.
 /// Following: a broken stream is resumed from the last line's second
@@ -384,15 +397,8 @@ pub async fn follow_pod(
                 {
                     if !said_waiting {
                         said_waiting = true;
-                        if first {
-                            first = false;
-                            if tx
-                                .send(LogEvent::Caught { pod: pod.clone() })
-                                .await
-                                .is_err()
-                            {
-                                return;
-                            }
+                        if !caught_up(&mut first, &tx, &pod).await {
+                            return;
                         }
                         if tx
                             .send(note(
@@ -428,8 +434,7 @@ pub async fn follow_pod(
                 l = lines.next_line() => l,
                 _ = tx.closed() => return,
                 _ = quiet, if first => {
-                    first = false;
-                    if tx.send(LogEvent::Caught { pod: pod.clone() }).await.is_err() {
+                    if !caught_up(&mut first, &tx, &pod).await {
                         return;
                     }
                     continue;
@@ -458,15 +463,8 @@ pub async fn follow_pod(
                 }
             }
         }
-        if first {
-            first = false;
-            if tx
-                .send(LogEvent::Caught { pod: pod.clone() })
-                .await
-                .is_err()
-            {
-                return;
-            }
+        if !caught_up(&mut first, &tx, &pod).await {
+            return;
         }
         if !opts.follow || opts.previous {
             return;

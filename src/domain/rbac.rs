@@ -15,6 +15,21 @@ pub struct Attributes {
     pub namespace: Option<String>,
 }
 
+impl Attributes {
+    /// `verb` on `resource` (its `subresource`) of `group` in `namespace`,
+    /// any name.
+    pub fn new(verb: &str, group: &str, resource: &str, sub: Option<&str>, ns: &str) -> Self {
+        Self {
+            verb: verb.to_owned(),
+            group: group.to_owned(),
+            resource: resource.to_owned(),
+            subresource: sub.map(str::to_owned),
+            name: None,
+            namespace: Some(ns.to_owned()),
+        }
+    }
+}
+
 /// One RBAC rule, as written in a Role.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rule {

@@ -434,6 +434,9 @@ struct Shared {
     epoch: tokio::sync::watch::Sender<u64>,
     /// The last cluster IP handed to a Service (in 10.96.0.0/16).
     last_ip: std::sync::atomic::AtomicU32,
+    /// What each swarm worker's container is doing, by pod UID (the world
+    /// records it; metrics.k8s.io reads it).
+    loads: Mutex<HashMap<String, super::metrics::WorkerLoad>>,
 }
 
 /// The embedded cluster: cheap to clone, shared by the server and the world.
@@ -472,6 +475,7 @@ impl Cluster {
                 logs: super::logs::Logs::new(),
                 epoch: tokio::sync::watch::channel(0).0,
                 last_ip: std::sync::atomic::AtomicU32::new(0),
+                loads: Mutex::new(HashMap::new()),
             }),
         };
         for ns in ["default", "kube-system", "kube-public"] {
@@ -681,25 +685,24 @@ impl Cluster {
         }
     }
 
-    /// Commit the removal of `name` (its last state `last`): the change a
-    /// watch sees as DELETED.
-    fn commit_removal(
+    /// Commit a change to an object that exists (its state `before`):
+    /// `Some(next)` replaces it (MODIFIED, a new resourceVersion), `None`
+    /// removes it (the change a watch sees as DELETED).
+    fn commit_change(
         &self,
         st: &mut State,
         rt: &ResourceType,
         ns: &str,
         name: &str,
-        last: Arc<Value>,
+        next: Option<Value>,
+        before: Arc<Value>,
     ) -> Arc<Value> {
-        self.commit(
-            st,
-            &key_of(rt),
-            ns,
-            name,
-            None,
-            ChangeKind::Deleted,
-            Some(last),
-        )
+        let kind = if next.is_some() {
+            ChangeKind::Modified
+        } else {
+            ChangeKind::Deleted
+        };
+        self.commit(st, &key_of(rt), ns, name, next, kind, Some(before))
     }
 
     // The arguments are the parts of one change; a struct would only rename them.
@@ -1150,17 +1153,9 @@ impl Cluster {
             st.types.extend(types);
         }
         if finalizing {
-            return Ok(self.commit_removal(&mut st, rt, &ns_key, name, Arc::new(next)));
+            return Ok(self.commit_change(&mut st, rt, &ns_key, name, None, Arc::new(next)));
         }
-        Ok(self.commit(
-            &mut st,
-            &key_of(rt),
-            &ns_key,
-            name,
-            Some(next),
-            ChangeKind::Modified,
-            Some(current),
-        ))
+        Ok(self.commit_change(&mut st, rt, &ns_key, name, Some(next), current))
     }
 
     /// Keep what a client may not change, and bump the generation on spec changes.
@@ -1568,15 +1563,7 @@ impl Cluster {
             } else {
                 String::new()
             };
-            self.commit(
-                &mut st,
-                &key_of(rt),
-                &ns_key,
-                name,
-                Some(n),
-                ChangeKind::Modified,
-                Some(cur),
-            )
+            self.commit_change(&mut st, rt, &ns_key, name, Some(n), cur)
         };
         Ok(result)
     }
@@ -1644,15 +1631,7 @@ impl Cluster {
             next["metadata"]["deletionTimestamp"] = json!(crate::time::rfc3339(when));
             next["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
             let mut st = lock(&self.shared.state);
-            let answer = self.commit(
-                &mut st,
-                &key_of(rt),
-                &ns_key,
-                name,
-                Some(next),
-                ChangeKind::Modified,
-                Some(current),
-            );
+            let answer = self.commit_change(&mut st, rt, &ns_key, name, Some(next), current);
             drop(st);
             if rt.group.is_empty() && rt.kind == "PersistentVolumeClaim" {
                 self.release_claim_if_unused(rt, &ns_key, name);
@@ -1678,7 +1657,7 @@ impl Cluster {
                     self.remove_where(&mut st, &key, |ons| ons == name);
                 }
             }
-            self.commit_removal(&mut st, rt, &ns_key, name, current)
+            self.commit_change(&mut st, rt, &ns_key, name, None, current)
         };
         self.collect_dependents(&uid, opts.orphan);
         if rt.kind == "Namespace" {
@@ -1780,7 +1759,7 @@ impl Cluster {
         };
         let removed = {
             let mut st = lock(&self.shared.state);
-            self.commit_removal(&mut st, rt, &ns_key, name, current)
+            self.commit_change(&mut st, rt, &ns_key, name, None, current)
         };
         self.collect_dependents(&uid, false);
         Ok(removed)
@@ -1824,6 +1803,16 @@ impl Cluster {
             .get(&(group.to_owned(), plural.to_owned()))
             .map(|m| m.values().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Record what the swarm workers' containers are doing (by pod UID),
+    /// for metrics.k8s.io: the world's whole picture, replacing the last.
+    pub fn set_worker_loads(&self, loads: HashMap<String, super::metrics::WorkerLoad>) {
+        *lock(&self.shared.loads) = loads;
+    }
+
+    pub fn worker_loads(&self) -> HashMap<String, super::metrics::WorkerLoad> {
+        lock(&self.shared.loads).clone()
     }
 
     pub fn all(&self, group: &str, plural: &str) -> Vec<Arc<Value>> {

@@ -147,29 +147,30 @@ fn pod_spec(spec: &mut Map<String, Value>) {
     or_insert(spec, "securityContext", json!({}));
     or_insert(spec, "terminationGracePeriodSeconds", json!(30));
     for list in ["initContainers", "containers"] {
-        for c in spec
-            .get_mut(list)
-            .and_then(Value::as_array_mut)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_object_mut)
-        {
+        for c in objects_in(spec, list) {
             let pull = image_pull_policy(c.get("image").and_then(Value::as_str).unwrap_or(""));
             or_insert(c, "imagePullPolicy", json!(pull));
             or_insert(c, "resources", json!({}));
             or_insert(c, "terminationMessagePath", json!("/dev/termination-log"));
             or_insert(c, "terminationMessagePolicy", json!("File"));
-            for p in c
-                .get_mut("ports")
-                .and_then(Value::as_array_mut)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_object_mut)
-            {
+            for p in objects_in(c, "ports") {
                 or_insert(p, "protocol", json!("TCP"));
             }
         }
     }
+}
+
+/// The objects of the list under `key` (none when it is absent or not a list).
+fn objects_in<'a>(
+    parent: &'a mut serde_json::Map<String, Value>,
+    key: &str,
+) -> impl Iterator<Item = &'a mut serde_json::Map<String, Value>> {
+    parent
+        .get_mut(key)
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object_mut)
 }
 
 /// `Always` for an untagged or `:latest` image, `IfNotPresent` otherwise.
@@ -234,13 +235,7 @@ fn service(obj: &mut Value, next_ip: &mut impl FnMut() -> String) {
     if kind == "LoadBalancer" {
         or_insert(spec, "allocateLoadBalancerNodePorts", json!(true));
     }
-    for p in spec
-        .get_mut("ports")
-        .and_then(Value::as_array_mut)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_object_mut)
-    {
+    for p in objects_in(spec, "ports") {
         or_insert(p, "protocol", json!("TCP"));
         let port = p.get("port").cloned().unwrap_or(Value::Null);
         or_insert(p, "targetPort", port);

@@ -6,6 +6,7 @@ pub mod api;
 pub mod cluster;
 pub mod defaults;
 pub mod logs;
+pub mod metrics;
 pub mod openapi;
 pub mod patch;
 pub mod rbac;

@@ -64,6 +64,9 @@ impl ResourceType {
         if self.group == "authorization.k8s.io" {
             v = vec!["create"];
         }
+        if self.group == super::metrics::GROUP {
+            v = vec!["get", "list"];
+        }
         v
     }
 
@@ -172,6 +175,9 @@ const BUILTINS: &[(&str, &str, &str, bool, &[&str], &[&str])] = &[
     ("authorization.k8s.io/v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", false, &[], &[]),
     ("authorization.k8s.io/v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", false, &[], &[]),
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", false, &["crd", "crds"], &["status"]),
+    // Served as metrics-server serves them (an aggregated API there): metrics.rs.
+    ("metrics.k8s.io/v1beta1", "PodMetrics", "pods", true, &[], &[]),
+    ("metrics.k8s.io/v1beta1", "NodeMetrics", "nodes", false, &[], &[]),
 ];
 
 /// The built-in kinds the embedded server serves.

@@ -393,6 +393,36 @@ impl World {
         self.cluster.resolve(group, version, plural)
     }
 
+    /// A kind that owns pods, and pods: both served, or no tick.
+    fn with_pods(
+        &self,
+        group: &str,
+        version: &str,
+        plural: &str,
+    ) -> Option<(ResourceType, ResourceType)> {
+        Some((self.rt(group, version, plural)?, self.rt("", "v1", "pods")?))
+    }
+
+    /// A controller creates `pod` for `owner` and records it as
+    /// kube-controller-manager does (`message` from the created pod).
+    fn create_owned(
+        &mut self,
+        pod_rt: &ResourceType,
+        owner: &Value,
+        pod: Value,
+        controller: &str,
+        message: impl FnOnce(&Value) -> String,
+    ) {
+        let ns = ns_of(owner).unwrap_or("default").to_owned();
+        if let Ok(p) = self
+            .cluster
+            .create(pod_rt, Some(&ns), pod, &WriteOptions::default())
+        {
+            let msg = message(&p);
+            self.record_event(owner, "Normal", "SuccessfulCreate", &msg, controller);
+        }
+    }
+
     /// Write `status` as the status subresource of `obj` (of type `rt`), as
     /// its controller does: the object as written, or None when refused.
     fn write_status(&self, rt: &ResourceType, obj: &Value, status: Value) -> Option<Arc<Value>> {
@@ -623,10 +653,7 @@ impl World {
     }
 
     fn statefulsets_tick(&mut self) {
-        let (Some(sts_rt), Some(pod_rt)) = (
-            self.rt("apps", "v1", "statefulsets"),
-            self.rt("", "v1", "pods"),
-        ) else {
+        let Some((sts_rt, pod_rt)) = self.with_pods("apps", "v1", "statefulsets") else {
             return;
         };
         let index = self.pods_by_owner();
@@ -671,19 +698,9 @@ impl World {
                         ("apps.kubernetes.io/pod-index", ord.to_string()),
                     ],
                 );
-                if self
-                    .cluster
-                    .create(&pod_rt, Some(&ns), pod, &WriteOptions::default())
-                    .is_ok()
-                {
-                    self.record_event(
-                        &sts,
-                        "Normal",
-                        "SuccessfulCreate",
-                        &format!("create Pod {pod_name} in StatefulSet {name} successful"),
-                        "statefulset-controller",
-                    );
-                }
+                self.create_owned(&pod_rt, &sts, pod, "statefulset-controller", |_| {
+                    format!("create Pod {pod_name} in StatefulSet {name} successful")
+                });
                 if !parallel {
                     break;
                 }
@@ -725,10 +742,7 @@ impl World {
 
     fn deployments_tick(&mut self) {
         const REVISION: &str = "deployment.kubernetes.io/revision";
-        let (Some(rt), Some(pod_rt)) = (
-            self.rt("apps", "v1", "deployments"),
-            self.rt("", "v1", "pods"),
-        ) else {
+        let Some((rt, pod_rt)) = self.with_pods("apps", "v1", "deployments") else {
             return;
         };
         let index = self.pods_by_owner();
@@ -794,19 +808,9 @@ impl World {
                 let mut pod = pod;
                 pod["metadata"].as_object_mut().map(|m| m.remove("name"));
                 pod["metadata"]["generateName"] = json!(format!("{name}-{hash}-"));
-                if let Ok(p) =
-                    self.cluster
-                        .create(&pod_rt, Some(&ns), pod, &WriteOptions::default())
-                {
-                    let msg = format!("Created pod: {}", name_of(&p));
-                    self.record_event(
-                        &dep,
-                        "Normal",
-                        "SuccessfulCreate",
-                        &msg,
-                        "replicaset-controller",
-                    );
-                }
+                self.create_owned(&pod_rt, &dep, pod, "replicaset-controller", |p| {
+                    format!("Created pod: {}", name_of(p))
+                });
             }
             for p in current.iter().skip(want) {
                 let _ = self.cluster.delete(
@@ -1367,10 +1371,8 @@ impl World {
     }
 
     fn tasks_tick(&mut self, now: i64) {
-        let (Some(task_rt), Some(pod_rt)) = (
-            self.rt("aliecs.alice.cern", "v1alpha1", "tasks"),
-            self.rt("", "v1", "pods"),
-        ) else {
+        let Some((task_rt, pod_rt)) = self.with_pods("aliecs.alice.cern", "v1alpha1", "tasks")
+        else {
             return;
         };
         let t = self.timing;

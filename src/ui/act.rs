@@ -1,254 +1,20 @@
-//! The console's actions: each writes an intent to the cluster (the engine
-//! carries it out) or applies a manifest unit, records it in the audit, and
-//! reports back as an Event. And the console's own engine.
+//! What the editor's effects need from the cluster (the object to edit, a
+//! unit applied, a conflict found after a failed save), and the console's
+//! own engine. The effects themselves are performed in `effects.rs`.
 
 use kube::Api;
 use tokio::sync::mpsc;
 
-use super::data::ViewKind;
-use super::model::{Effect, Event};
+use super::model::Event;
 use crate::domain::task::Task;
-use crate::engine::audit::{Auditor, Subject};
+use crate::engine::audit::Auditor;
 use crate::engine::run::{Engine, EngineConfig};
 use crate::ops;
-
-fn why(e: &kube::Error) -> String {
-    if crate::cluster::gate::is_refusal(e) {
-        "read-only mode: nothing was sent".to_owned()
-    } else {
-        match e {
-            kube::Error::Api(s) => s.message.clone(),
-            other => other.to_string(),
-        }
-    }
-}
-
-/// An engine error in the console's words (a request's: the server's).
-fn engine_why(e: crate::engine::Error) -> String {
-    match e {
-        crate::engine::Error::Kube { source, .. } => why(&source),
-        other => other.to_string(),
-    }
-}
-
-/// Audit a console action that records an intent for the engine.
-async fn record(
-    audit: &Auditor,
-    subject: &Subject,
-    action: &str,
-    plan: &str,
-    result: &Result<(), String>,
-) {
-    let result = result
-        .as_ref()
-        .map(|()| "intent recorded")
-        .map_err(String::as_str);
-    ops::audited(audit, subject, action, plan, result).await;
-}
-
-/// Perform one of the acting effects in a task; the result comes back on `tx`.
-pub fn spawn(effect: Effect, client: kube::Client, auditor: Auditor, tx: mpsc::Sender<Event>) {
-    tokio::spawn(async move {
-        let event = perform(effect, &client, &auditor).await;
-        if let Some(e) = event {
-            let _ = tx.send(e).await;
-        }
-    });
-}
-
-/// Carry out one of the effects this module performs; the Event it brings
-/// back (None: nothing to report).
-pub async fn perform(effect: Effect, client: &kube::Client, audit: &Auditor) -> Option<Event> {
-    match effect {
-        Effect::Scale { swarm, replicas } => {
-            let result = async {
-                let inputs = crate::engine::swarm::read_inputs(client, &swarm).await?;
-                ops::scale::write(client, &swarm, &inputs, replicas, &audit.user, false).await
-            }
-            .await
-            .map_err(engine_why);
-            let plan = ops::scale::plan(replicas);
-            let r = result.as_ref().map(|_| ()).map_err(Clone::clone);
-            record(audit, &ops::scale::subject(&swarm), "Scale", &plan, &r).await;
-            let sts = format!(
-                "{}/{}",
-                swarm.namespace,
-                crate::engine::swarm::statefulset_of(&swarm)
-            );
-            Some(Event::Acted {
-                what: match result {
-                    Ok(ops::scale::Written::AskedEngine) => format!(
-                        "asked for {replicas} workers of {sts}: the engine grants the new workers their streams, then starts them"
-                    ),
-                    _ => format!(
-                        "scaled {sts} to {replicas}: the engine re-plans and refreshes the changed workers"
-                    ),
-                },
-                result: r,
-            })
-        }
-        Effect::Rebalance(swarm) => {
-            let result = crate::engine::swarm::request_rebalance(client, &swarm, &audit.user)
-                .await
-                .map_err(engine_why);
-            let subject = Subject {
-                api_version: "v1".into(),
-                kind: "ConfigMap".into(),
-                namespace: swarm.namespace.clone(),
-                name: swarm.jobs_config_map.clone(),
-            };
-            record(audit, &subject, "RequestRebalance", &swarm.name, &result).await;
-            Some(Event::Acted {
-                what: format!("rebalance of {} requested", swarm.name),
-                result,
-            })
-        }
-        Effect::SetTarget {
-            namespace,
-            name,
-            state,
-            recover,
-        } => {
-            let result = ops::task::record_target(client, &namespace, &name, state, recover)
-                .await
-                .map_err(engine_why);
-            let subject = ops::task::subject(&namespace, &name);
-            let plan = format!("target {state}");
-            record(audit, &subject, "SetTargetState", &plan, &result).await;
-            Some(Event::Acted {
-                what: format!("target {state} recorded on Task {namespace}/{name}"),
-                result,
-            })
-        }
-        Effect::Restart {
-            kind,
-            namespace,
-            name,
-        } => {
-            let what = match kind {
-                ViewKind::Pods => ops::workload::Restartable::Pod,
-                _ => ops::workload::Restartable::StatefulSet,
-            };
-            let result = ops::workload::restart(client, what, &namespace, &name)
-                .await
-                .map_err(|e| why(&e));
-            let subject = what.subject(&namespace, &name);
-            record(audit, &subject, "Restart", "restart", &result).await;
-            Some(Event::Acted {
-                what: format!("restarted {} {namespace}/{name}", kind.singular()),
-                result,
-            })
-        }
-        Effect::Delete {
-            api,
-            namespace,
-            name,
-            what,
-        } => {
-            let result = ops::workload::delete(client, &api, &namespace, &name)
-                .await
-                .map_err(|e| {
-                    if crate::cluster::gate::is_refusal(&e) {
-                        "read-only mode: nothing was sent".to_owned()
-                    } else {
-                        crate::cluster::explain(&e)
-                    }
-                });
-            // Every write the console sends leaves its line in the audit.
-            let subject = ops::workload::subject(&api, &namespace, &name);
-            let said = result.as_ref().map(|()| "deleted").map_err(String::as_str);
-            ops::audited(audit, &subject, "Delete", "delete from the console", said).await;
-            Some(Event::Deleted { what, result })
-        }
-        Effect::EditFetch {
-            api,
-            namespace,
-            name,
-        } => {
-            let title = if namespace.is_empty() {
-                format!("{} {name}", api.singular)
-            } else {
-                format!("{} {namespace}/{name}", api.singular)
-            };
-            let result = fetch(client, &api, &namespace, &name).await;
-            Some(Event::EditorLoaded {
-                title,
-                namespace,
-                result,
-            })
-        }
-        Effect::ApplyUnit {
-            text,
-            namespace,
-            dry_run,
-            how,
-        } => {
-            let result = apply_unit(client, audit, &text, &how, &namespace, dry_run).await;
-            if result.is_err()
-                && !how.overwrite
-                && let Some(live) = &how.live
-                && let Some(event) = conflict(client, live, &text, &how).await
-            {
-                return Some(event);
-            }
-            Some(Event::UnitDone {
-                result,
-                applied: !dry_run,
-            })
-        }
-        Effect::DeleteUnit {
-            text,
-            namespace,
-            how,
-        } => {
-            let result = match how.documents(&text) {
-                Err(p) => Err(p.message),
-                Ok(docs) => {
-                    let summary = "delete from the editor";
-                    let outcome =
-                        ops::unit::delete(client, audit, &docs, &namespace, summary, |_| {}).await;
-                    match outcome {
-                        Ok(done) => {
-                            let deleted = done
-                                .iter()
-                                .filter(|d| d.action == crate::engine::unit::Action::Delete)
-                                .count();
-                            Ok(format!(
-                                "deleted as one unit: {deleted} objects deleted, {} already absent",
-                                done.len() - deleted
-                            ))
-                        }
-                        Err(e) => Err(e.to_string()),
-                    }
-                }
-            };
-            Some(Event::UnitDone {
-                result,
-                applied: false,
-            })
-        }
-        Effect::DiffUnit {
-            text,
-            namespace,
-            how,
-        } => {
-            let result = match how.documents(&text) {
-                Err(p) => Err(p.message),
-                Ok(docs) => crate::engine::unit::plan_apply(client, &docs, &namespace, true)
-                    .await
-                    .map(|steps| crate::engine::unit::diff(&steps))
-                    .map_err(|e| e.to_string()),
-            };
-            Some(Event::DiffReady(result))
-        }
-        _ => None,
-    }
-}
 
 /// A save of an object read from the cluster failed: if the object changed
 /// since it was read, that is a conflict to show (theirs against yours),
 /// never a write over their change.
-async fn conflict(
+pub(super) async fn conflict(
     client: &kube::Client,
     live: &serde_json::Value,
     text: &str,
@@ -293,7 +59,7 @@ async fn conflict(
     })
 }
 
-async fn apply_unit(
+pub(super) async fn apply_unit(
     client: &kube::Client,
     audit: &Auditor,
     text: &str,

@@ -4,7 +4,6 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::data::ViewKind;
 use super::editor::{EditorState, Pane};
 use super::keymap::{Action, Key, Mode, Resolved};
 pub use super::screen::grid::GridState;
@@ -302,16 +301,7 @@ fn on_key(model: &mut Model, k: KeyEvent) -> Vec<Effect> {
         // The editor's own bindings first; every other key edits the buffer.
         return match model.keymap.resolve(mode, &[key]) {
             Resolved::Action(a) => apply(model, a),
-            Resolved::Disabled(a) => {
-                model.say(
-                    format!(
-                        "read-only: `{}` is not available (the console was started with --read-only)",
-                        a.id()
-                    ),
-                    MessageKind::Error,
-                );
-                Vec::new()
-            }
+            Resolved::Disabled(a) => disabled(model, a),
             _ => {
                 if let Some(Screen::Editor(e)) = model.stack.last_mut()
                     && e.area.input(k)
@@ -335,14 +325,7 @@ fn on_key(model: &mut Model, k: KeyEvent) -> Vec<Effect> {
         }
         Resolved::Disabled(a) => {
             model.typed.clear();
-            model.say(
-                format!(
-                    "read-only: `{}` is not available (the console was started with --read-only)",
-                    a.id()
-                ),
-                MessageKind::Error,
-            );
-            Vec::new()
+            disabled(model, a)
         }
         Resolved::Unbound => {
             let single = model.typed.len() == 1;
@@ -356,76 +339,27 @@ fn on_key(model: &mut Model, k: KeyEvent) -> Vec<Effect> {
     }
 }
 
+/// A key bound to an action that read-only mode turns off.
+fn disabled(model: &mut Model, a: Action) -> Vec<Effect> {
+    model.say(
+        format!(
+            "read-only: `{}` is not available (the console was started with --read-only)",
+            a.id()
+        ),
+        MessageKind::Error,
+    );
+    Vec::new()
+}
+
 /// What a mutating action will ask the server for, where the console can
-/// tell before it asks (the editor's units are checked by the server's dry run).
+/// tell before it asks (the editor's units are checked by the server's dry
+/// run): each screen says for its own actions.
 fn required(model: &Model, action: Action) -> Option<crate::domain::rbac::Attributes> {
-    let attrs = |verb: &str, group: &str, resource: &str, sub: Option<&str>, ns: &str| {
-        crate::domain::rbac::Attributes {
-            verb: verb.to_owned(),
-            group: group.to_owned(),
-            resource: resource.to_owned(),
-            subresource: sub.map(str::to_owned),
-            name: None,
-            namespace: Some(ns.to_owned()),
-        }
-    };
-    match (model.stack.last(), action) {
-        (Some(Screen::Resource(r)), Action::Delete | Action::Edit) => {
-            let row = r.selected_row()?;
-            let verb = if action == Action::Delete {
-                "delete"
-            } else {
-                "patch"
-            };
-            let mut a = attrs(verb, &r.kind.group, &r.kind.plural, None, &row.namespace);
-            if !r.kind.namespaced {
-                a.namespace = None;
-            }
-            Some(a)
-        }
-        (Some(Screen::Grid(g)), Action::Scale) => Some(attrs(
-            "patch",
-            "apps",
-            "statefulsets",
-            Some("scale"),
-            &g.swarm.namespace,
-        )),
-        (Some(Screen::Grid(g)), Action::Rebalance) => {
-            Some(attrs("patch", "", "configmaps", None, &g.swarm.namespace))
-        }
-        (
-            Some(Screen::Task(t)),
-            Action::SetStandby | Action::SetConfigured | Action::SetRunning | Action::Recover,
-        ) => Some(attrs(
-            "patch",
-            "aliecs.alice.cern",
-            "tasks",
-            None,
-            &t.namespace,
-        )),
-        (Some(Screen::Table(ViewKind::StatefulSets)), Action::Scale) => {
-            let row = model.selected_row()?;
-            Some(attrs(
-                "patch",
-                "apps",
-                "statefulsets",
-                Some("scale"),
-                &row.namespace,
-            ))
-        }
-        (Some(Screen::Table(ViewKind::StatefulSets)), Action::Rebalance) => {
-            let row = model.selected_row()?;
-            Some(attrs("patch", "", "configmaps", None, &row.namespace))
-        }
-        (Some(Screen::Table(kind)), Action::Delete | Action::Edit | Action::Restart) => {
-            let row = model.selected_row()?;
-            let (group, _, plural, _) = kind.api()?;
-            let verb = match (action, kind) {
-                (Action::Delete, _) | (Action::Restart, ViewKind::Pods) => "delete",
-                _ => "patch",
-            };
-            Some(attrs(verb, group, plural, None, &row.namespace))
-        }
+    match model.stack.last()? {
+        Screen::Resource(r) => super::screen::resource::required(r, action),
+        Screen::Grid(g) => super::screen::grid::required(g, action),
+        Screen::Task(t) => super::screen::task::required(t, action),
+        Screen::Table(kind) => super::screen::table::required(*kind, model.selected_row()?, action),
         _ => None,
     }
 }

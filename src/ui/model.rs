@@ -506,7 +506,7 @@ impl Model {
     pub fn refresh_rows(&mut self) {
         // Before anything is read: a change from here on wakes the UI again.
         self.stores.seen_all();
-        self.refresh_grid();
+        super::screen::grid::refresh(self);
         super::screen::resource::refresh(self);
         let page = self.page;
         if let Some(Screen::Logs(l)) = self.stack.last_mut() {
@@ -542,9 +542,7 @@ impl Model {
         let warnings_only = key.6;
         let keep = |d: &DisplayRow| {
             (!warnings_only || d.severity == super::data::Severity::Warn)
-                && filter
-                    .as_ref()
-                    .is_none_or(|re| d.cells.iter().any(|c| re.is_match(c)))
+                && d.matches(filter.as_ref())
         };
         let ns = self.namespace.clone();
         let sort = self.table().sort;
@@ -579,6 +577,9 @@ impl Model {
             self.cache_key = Some(cache_key);
         }
         let now = self.now_ms;
+        // Stores hold rows by namespace and name; the audit and Events are
+        // shown in another order.
+        let presorted = kind != ViewKind::Audit && kind != ViewKind::Events;
         self.rows = match self.stores.get(kind) {
             Some(store) => {
                 // Under the store's lock only what is cheap: which rows are
@@ -608,15 +609,15 @@ impl Model {
                         d
                     }
                 });
-                order_rows(kind, rows, &keep, sort)
+                order_rows(rows, &keep, sort, presorted)
             }
             None => order_rows(
-                kind,
                 self.audit
                     .iter()
                     .map(|r| Arc::new(display_row(kind, r, &workers, now))),
                 &keep,
                 sort,
+                presorted,
             ),
         };
         self.derived_at = Some(std::time::Instant::now());
@@ -691,32 +692,6 @@ impl Model {
             }
         }
         true
-    }
-
-    /// Re-derive the grid on top of the stack when its inputs moved.
-    pub(crate) fn refresh_grid(&mut self) {
-        let generations = (
-            self.stores.sts.read().generation,
-            self.stores.cms.read().generation,
-            self.stores.pods.read().generation,
-        );
-        let stores = self.stores.clone();
-        if let Some(Screen::Grid(g)) = self.stack.last_mut() {
-            let preview = g.key.as_ref().and_then(|k| k.1);
-            if g.generations == Some(generations) && g.data.is_some() && preview == g.preview {
-                return;
-            }
-            g.generations = Some(generations);
-            let key = (super::grid::fingerprint(&stores, &g.swarm), g.preview);
-            if g.key.as_ref() != Some(&key) || g.data.is_none() {
-                let data = super::grid::grid_data(&stores, &g.swarm, g.preview);
-                if g.selected >= data.workers.len() {
-                    g.selected = data.workers.len().saturating_sub(1);
-                }
-                g.data = Some(Arc::new(data));
-                g.key = Some(key);
-            }
-        }
     }
 
     /// Force the next refresh (ages, audit).

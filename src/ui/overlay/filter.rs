@@ -90,7 +90,7 @@ fn apply_filter(model: &mut Model, text: &str) {
         return;
     }
     if let Some(Screen::Resource(r)) = model.stack.last_mut() {
-        r.selected = 0;
+        r.table.selected = 0;
         return;
     }
     model.table_mut().selected = 0;

@@ -10,23 +10,6 @@ use crossterm::event::{KeyCode, KeyEvent};
 use super::editor::EditorState;
 use super::model::{Effect, MessageKind, Model, Prompt, PromptFor, Screen, Then};
 
-/// The highest replica count the console asks for without a second thought.
-pub const MAX_REPLICAS: u32 = 500;
-
-/// Parse a replica count as typed in the prompt ([`crate::domain::swarm::parse_replicas`],
-/// worded for the prompt's line).
-pub fn parse_replicas(input: &str) -> Result<u32, String> {
-    use crate::domain::swarm::BadReplicas;
-    crate::domain::swarm::parse_replicas(input, MAX_REPLICAS).map_err(|e| match e {
-        BadReplicas::Empty => "type a number of workers".to_owned(),
-        BadReplicas::NotANumber(t) => format!("`{t}` is not a whole number of workers"),
-        BadReplicas::Zero => "0 would leave the jobs unassigned: at least 1".to_owned(),
-        BadReplicas::AboveCeiling { wanted, ceiling } => {
-            format!("{wanted} is above the ceiling of {ceiling} (swarmdeck scale --max-replicas)")
-        }
-    })
-}
-
 /// The key to the overlay that is open, if one is: the effects it asks for.
 pub(crate) fn key(model: &mut Model, k: KeyEvent) -> Option<Vec<Effect>> {
     if model.confirm.is_some() {
@@ -56,9 +39,7 @@ fn confirm(model: &mut Model, k: KeyEvent) -> Vec<Effect> {
         return match c.then {
             Then::Effects { effects, doing } => {
                 model.say(doing, MessageKind::Info);
-                if let Some(Screen::Grid(g)) = model.stack.last_mut() {
-                    g.preview = None;
-                }
+                crate::ui::screen::grid::end_preview(model);
                 effects
             }
             Then::DiscardEditor => {
@@ -91,13 +72,13 @@ fn prompt(model: &mut Model, k: KeyEvent) -> Vec<Effect> {
         }
         KeyCode::Backspace => {
             p.input.pop();
-            p.error = parse_replicas(&p.input).err();
+            p.error = crate::ui::screen::grid::parse_replicas(&p.input).err();
         }
         KeyCode::Char(c) => {
             p.input.push(c);
-            p.error = parse_replicas(&p.input).err();
+            p.error = crate::ui::screen::grid::parse_replicas(&p.input).err();
         }
-        KeyCode::Enter => match parse_replicas(&p.input) {
+        KeyCode::Enter => match crate::ui::screen::grid::parse_replicas(&p.input) {
             Err(e) => p.error = Some(e),
             Ok(n) => {
                 if let Some(Prompt {

@@ -18,6 +18,7 @@ use ratatui::widgets::Paragraph;
 
 use crate::cluster::discovery::{ApiKind, Catalog, Resolved};
 use crate::cluster::tables::{Column, ColumnKind, TableRow, TableUpdate};
+use crate::domain::rbac::Attributes;
 use crate::ui::data::{Cell, DisplayRow, Severity, ViewKind};
 use crate::ui::keymap::Action;
 use crate::ui::model::*;
@@ -57,8 +58,7 @@ pub struct ResourceScreen {
     generation: u64,
     pub shown: Vec<Arc<DisplayRow>>,
     shown_key: Option<ShownKey>,
-    pub selected: usize,
-    pub sort: (usize, bool),
+    pub table: super::table::TableState,
     pub synced: bool,
     pub live: bool,
     pub error: Option<String>,
@@ -76,8 +76,7 @@ impl ResourceScreen {
             generation: 0,
             shown: Vec::new(),
             shown_key: None,
-            selected: 0,
-            sort: (0, false),
+            table: Default::default(),
             synced: false,
             live: false,
             error: None,
@@ -174,7 +173,7 @@ impl ResourceScreen {
 
     /// The selected row's namespace and name.
     pub fn selected_row(&self) -> Option<&DisplayRow> {
-        self.shown.get(self.selected).map(|r| &**r)
+        self.shown.get(self.table.selected).map(|r| &**r)
     }
 }
 
@@ -193,7 +192,7 @@ pub fn refresh(model: &mut Model) {
     let key = (
         r.generation,
         filter.as_ref().map(|(t, _)| t.clone()),
-        r.sort,
+        r.table.sort,
         with_ns,
     );
     if r.shown_key.as_ref() == Some(&key) {
@@ -201,7 +200,7 @@ pub fn refresh(model: &mut Model) {
     }
     let re = filter.and_then(|(_, re)| re);
     let kinds: Vec<ColumnKind> = r.columns.iter().map(|c| c.kind).collect();
-    let mut shown: Vec<Arc<DisplayRow>> = r
+    let rows = r
         .rows
         .values()
         .map(|row| {
@@ -229,17 +228,11 @@ pub fn refresh(model: &mut Model) {
                 severity: severity(&row.cells),
                 sort_cells,
             })
-        })
-        .filter(|d| {
-            re.as_ref()
-                .is_none_or(|re| d.cells.iter().any(|c| re.is_match(c)))
-        })
-        .collect();
-    let sort = r.sort;
-    if sort != (0, false) {
-        shown.sort_by(|a, b| crate::ui::data::row_order(sort, a, b));
-    }
-    r.selected = r.selected.min(shown.len().saturating_sub(1));
+        });
+    // Rows are held by namespace and name, as the namespace or name column
+    // sorts them.
+    let shown = crate::rows::order_rows(rows, &|d| d.matches(re.as_ref()), r.table.sort, true);
+    r.table.selected = r.table.selected.min(shown.len().saturating_sub(1));
     r.shown = shown;
     r.shown_key = Some(key);
 }
@@ -567,11 +560,25 @@ pub(crate) fn render(model: &Model, r: &ResourceScreen, f: &mut Frame, area: Rec
     let rows = super::table::Rows {
         cols: r.column_titles(with_ns),
         rows: &r.shown,
-        selected: r.selected,
-        sort: r.sort,
+        state: &r.table,
         hide_ns: false,
     };
     super::table::draw_rows(model, &rows, f, area.width, inner);
+}
+
+/// What deleting or editing the selected row asks of the server.
+pub(crate) fn required(r: &ResourceScreen, action: Action) -> Option<Attributes> {
+    let verb = match action {
+        Action::Delete => "delete",
+        Action::Edit => "patch",
+        _ => return None,
+    };
+    let row = r.selected_row()?;
+    let mut a = Attributes::new(verb, &r.kind.group, &r.kind.plural, None, &row.namespace);
+    if !r.kind.namespaced {
+        a.namespace = None;
+    }
+    Some(a)
 }
 
 /// The keys of a resource screen: move, sort, filter and the namespace as
@@ -584,7 +591,7 @@ pub(crate) fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
     };
     let len = r.shown.len();
     let columns = r.shown.first().map_or(r.columns.len(), |d| d.cells.len());
-    if super::table::cursor_keys(action, (&mut r.selected, &mut r.sort), len, columns, page) {
+    if r.table.key(action, len, columns, page) {
         return Vec::new();
     }
     match action {

@@ -6,20 +6,48 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row as TRow, Table};
 
-use crate::ui::data::ViewKind;
+use crate::domain::rbac::Attributes;
+use crate::ui::data::{DisplayRow, ViewKind};
 use crate::ui::grid::swarm_of_sts;
 use crate::ui::keymap::Action;
 use crate::ui::model::*;
 use crate::ui::screen::grid::{apply_grid, open_grid};
 use crate::ui::views::block;
 
-#[derive(Debug, Clone, Default)]
+/// The one table component's state, for the watched kinds and for any kind
+/// read as the server's Table: the selection and the sort (column,
+/// descending). Its rows are [`DisplayRow`]s in the order
+/// [`crate::rows::order_rows`] gives them; [`draw_rows`] draws them;
+/// [`TableState::key`] moves and sorts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableState {
     pub selected: usize,
     pub sort: (usize, bool),
 }
 
 impl TableState {
+    /// The keys every table has: move the selection among `len` rows
+    /// (`page` at a time), sort by the next or previous of `columns`
+    /// columns or reverse. False when `action` is none of them.
+    pub(crate) fn key(&mut self, action: Action, len: usize, columns: usize, page: usize) -> bool {
+        let last = len.saturating_sub(1);
+        let n = columns.max(1);
+        let (selected, sort) = (&mut self.selected, &mut self.sort);
+        match action {
+            Action::Down => *selected = (*selected + 1).min(last),
+            Action::Up => *selected = selected.saturating_sub(1),
+            Action::PageDown => *selected = (*selected + page).min(last),
+            Action::PageUp => *selected = selected.saturating_sub(page),
+            Action::GoTop => *selected = 0,
+            Action::GoBottom => *selected = last,
+            Action::SortNext => sort.0 = (sort.0 + 1) % n,
+            Action::SortPrev => sort.0 = (sort.0 + n - 1) % n,
+            Action::SortReverse => sort.1 = !sort.1,
+            _ => return false,
+        }
+        true
+    }
+
     /// A view's first state: events newest first (by LAST SEEN), the
     /// others by their first column.
     pub fn of(kind: ViewKind) -> Self {
@@ -39,8 +67,7 @@ impl TableState {
 pub(crate) struct Rows<'a> {
     pub cols: Vec<(&'a str, u8)>,
     pub rows: &'a [std::sync::Arc<crate::ui::data::DisplayRow>],
-    pub selected: usize,
-    pub sort: (usize, bool),
+    pub state: &'a TableState,
     pub hide_ns: bool,
 }
 
@@ -49,10 +76,10 @@ pub(crate) fn visible_columns(model: &Model, t: &Rows, width: u16) -> (Vec<usize
     let mut idx: Vec<usize> = (0..cols.len())
         .filter(|i| !(t.hide_ns && cols[*i].0 == "NAMESPACE"))
         .collect();
-    let start = t.selected.saturating_sub(model.page);
+    let start = t.state.selected.saturating_sub(model.page);
     let sample = t.rows.iter().skip(start).take(model.page * 2 + 1);
     // The sorted column's title carries an arrow.
-    let sorted = t.sort.0;
+    let sorted = t.state.sort.0;
     let mut widths: Vec<u16> = cols
         .iter()
         .enumerate()
@@ -213,11 +240,11 @@ pub(crate) fn render_table(model: &Model, kind: ViewKind, f: &mut Frame, area: R
         f.render_widget(Paragraph::new(text).style(t.style("footer")), inner);
         return;
     }
+    let state = model.table();
     let rows = Rows {
         cols: kind.columns().to_vec(),
         rows: &model.rows,
-        selected: model.table().selected,
-        sort: model.table().sort,
+        state: &state,
         hide_ns: model.namespace.is_some() && kind != ViewKind::Audit,
     };
     draw_rows(model, &rows, f, area.width, inner);
@@ -248,7 +275,7 @@ pub(crate) fn draw_rows(model: &Model, r: &Rows, f: &mut Frame, width: u16, inne
     let t = &model.theme;
     let (idx, widths) = visible_columns(model, r, width);
     let cols = &r.cols;
-    let sort = r.sort;
+    let sort = r.state.sort;
     let header = TRow::new(idx.iter().map(|i| {
         let mut name = cols[*i].0.to_owned();
         if *i == sort.0 {
@@ -261,7 +288,7 @@ pub(crate) fn draw_rows(model: &Model, r: &Rows, f: &mut Frame, width: u16, inne
     }))
     .style(t.style("table.header"));
     let height = inner.height.saturating_sub(1) as usize;
-    let selected = r.selected;
+    let selected = r.state.selected;
     let offset = selected.saturating_sub(height.saturating_sub(1));
     let rows = r
         .rows
@@ -290,35 +317,6 @@ pub(crate) fn draw_rows(model: &Model, r: &Rows, f: &mut Frame, width: u16, inne
     f.render_widget(table, inner);
 }
 
-/// A table's keys: move, sort, filter, namespaces, views, and the actions on
-/// the selected row (YAML, describe, delete, restart, edit, scale).
-/// The keys every table has: move the selection among `len` rows (`page`
-/// at a time), sort by the next or previous of `columns` columns or
-/// reverse. False when `action` is none of them.
-pub(crate) fn cursor_keys(
-    action: Action,
-    (selected, sort): (&mut usize, &mut (usize, bool)),
-    len: usize,
-    columns: usize,
-    page: usize,
-) -> bool {
-    let last = len.saturating_sub(1);
-    let n = columns.max(1);
-    match action {
-        Action::Down => *selected = (*selected + 1).min(last),
-        Action::Up => *selected = selected.saturating_sub(1),
-        Action::PageDown => *selected = (*selected + page).min(last),
-        Action::PageUp => *selected = selected.saturating_sub(page),
-        Action::GoTop => *selected = 0,
-        Action::GoBottom => *selected = last,
-        Action::SortNext => sort.0 = (sort.0 + 1) % n,
-        Action::SortPrev => sort.0 = (sort.0 + n - 1) % n,
-        Action::SortReverse => sort.1 = !sort.1,
-        _ => return false,
-    }
-    true
-}
-
 /// `Esc` on a table: clear the filter, else go back a screen.
 pub(crate) fn back(model: &mut Model) {
     if model.filter.is_some() {
@@ -329,12 +327,40 @@ pub(crate) fn back(model: &mut Model) {
     }
 }
 
+/// What an action on the selected row of a watched kind asks of the server:
+/// scale and rebalance of a StatefulSet's swarm as in the grid, delete,
+/// edit and restart (of a pod: a delete; of a workload: a patch).
+pub(crate) fn required(kind: ViewKind, row: &DisplayRow, action: Action) -> Option<Attributes> {
+    let ns = &row.namespace;
+    match (kind, action) {
+        (ViewKind::StatefulSets, Action::Scale) => Some(Attributes::new(
+            "patch",
+            "apps",
+            "statefulsets",
+            Some("scale"),
+            ns,
+        )),
+        (ViewKind::StatefulSets, Action::Rebalance) => {
+            Some(Attributes::new("patch", "", "configmaps", None, ns))
+        }
+        (_, Action::Delete | Action::Edit | Action::Restart) => {
+            let (group, _, plural, _) = kind.api()?;
+            let verb = match (action, kind) {
+                (Action::Delete, _) | (Action::Restart, ViewKind::Pods) => "delete",
+                _ => "patch",
+            };
+            Some(Attributes::new(verb, group, plural, None, ns))
+        }
+        _ => None,
+    }
+}
+
 pub(crate) fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
     let len = model.rows.len();
     let page = model.page.max(1);
     let columns = model.view().columns().len();
     let t = model.table_mut();
-    if cursor_keys(action, (&mut t.selected, &mut t.sort), len, columns, page) {
+    if t.key(action, len, columns, page) {
         if matches!(action, Action::SortNext | Action::SortPrev) {
             let name = model.view().columns()[model.table().sort.0].0;
             model.say(format!("sorted by {name}"), MessageKind::Info);

@@ -12,8 +12,9 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use crate::domain::rbac::Attributes;
 use crate::domain::swarm::SwarmRef;
-use crate::ui::grid::{GridData, PreviewOf};
+use crate::ui::grid::{GridData, PreviewOf, fingerprint};
 use crate::ui::keymap::Action;
 use crate::ui::model::*;
 use crate::ui::views::block;
@@ -48,7 +49,7 @@ pub(crate) fn open_grid(model: &mut Model, swarm: SwarmRef) -> Vec<Effect> {
     model.stack.retain(|s| !matches!(s, Screen::Grid(_)));
     model.stack.push(Screen::Grid(GridState::new(swarm)));
     model.filter = None;
-    model.refresh_grid();
+    refresh(model);
     effects
 }
 
@@ -101,6 +102,50 @@ pub(crate) fn grid_data(model: &Model) -> Option<(SwarmRef, Arc<GridData>)> {
     }
 }
 
+/// The highest replica count the console asks for without a second thought.
+pub const MAX_REPLICAS: u32 = 500;
+
+/// Parse a replica count as typed in the prompt ([`crate::domain::swarm::parse_replicas`],
+/// worded for the prompt's line).
+pub fn parse_replicas(input: &str) -> Result<u32, String> {
+    use crate::domain::swarm::BadReplicas;
+    crate::domain::swarm::parse_replicas(input, MAX_REPLICAS).map_err(|e| match e {
+        BadReplicas::Empty => "type a number of workers".to_owned(),
+        BadReplicas::NotANumber(t) => format!("`{t}` is not a whole number of workers"),
+        BadReplicas::Zero => "0 would leave the jobs unassigned: at least 1".to_owned(),
+        BadReplicas::AboveCeiling { wanted, ceiling } => {
+            format!("{wanted} is above the ceiling of {ceiling} (swarmdeck scale --max-replicas)")
+        }
+    })
+}
+
+/// Re-derive the grid on top of the stack when its inputs moved (its stores
+/// or its preview). Once per frame, and when a preview is asked for.
+pub(crate) fn refresh(model: &mut Model) {
+    let generations = (
+        model.stores.sts.read().generation,
+        model.stores.cms.read().generation,
+        model.stores.pods.read().generation,
+    );
+    let stores = model.stores.clone();
+    if let Some(Screen::Grid(g)) = model.stack.last_mut() {
+        let preview = g.key.as_ref().and_then(|k| k.1);
+        if g.generations == Some(generations) && g.data.is_some() && preview == g.preview {
+            return;
+        }
+        g.generations = Some(generations);
+        let key = (fingerprint(&stores, &g.swarm), g.preview);
+        if g.key.as_ref() != Some(&key) || g.data.is_none() {
+            let data = crate::ui::grid::grid_data(&stores, &g.swarm, g.preview);
+            if g.selected >= data.workers.len() {
+                g.selected = data.workers.len().saturating_sub(1);
+            }
+            g.data = Some(Arc::new(data));
+            g.key = Some(key);
+        }
+    }
+}
+
 /// Show the plan of scaling to `n` in the grid and ask to confirm.
 pub(crate) fn preview_scale(
     model: &mut Model,
@@ -111,7 +156,7 @@ pub(crate) fn preview_scale(
     if let Some(Screen::Grid(g)) = model.stack.last_mut() {
         g.preview = Some(PreviewOf::Scale(n));
     }
-    model.refresh_grid();
+    refresh(model);
     let Some((_, data)) = grid_data(model) else {
         return Vec::new();
     };
@@ -132,6 +177,23 @@ pub(crate) fn preview_scale(
         inline: true,
     });
     Vec::new()
+}
+
+/// What scaling and rebalancing ask of the server: the StatefulSet's scale,
+/// the jobs ConfigMap's annotations.
+pub(crate) fn required(g: &GridState, action: Action) -> Option<Attributes> {
+    let ns = &g.swarm.namespace;
+    match action {
+        Action::Scale => Some(Attributes::new(
+            "patch",
+            "apps",
+            "statefulsets",
+            Some("scale"),
+            ns,
+        )),
+        Action::Rebalance => Some(Attributes::new("patch", "", "configmaps", None, ns)),
+        _ => None,
+    }
 }
 
 pub(crate) fn apply_grid(model: &mut Model, action: Action) -> Vec<Effect> {
@@ -186,7 +248,7 @@ pub(crate) fn apply_grid(model: &mut Model, action: Action) -> Vec<Effect> {
             if let Some(Screen::Grid(g)) = model.stack.last_mut() {
                 g.preview = Some(PreviewOf::Rebalance);
             }
-            model.refresh_grid();
+            refresh(model);
             model.confirm = Some(Confirm {
                 question: format!("Rebalance swarm {}?", swarm.name),
                 then: Then::Effects {

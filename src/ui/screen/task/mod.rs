@@ -11,6 +11,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use crate::domain::rbac::Attributes;
 use crate::ui::data::{Row, ViewKind};
 use crate::ui::keymap::Action;
 use crate::ui::model::*;
@@ -21,6 +22,15 @@ use crate::ui::views::block;
 pub struct TaskScreen {
     pub namespace: String,
     pub name: String,
+}
+
+/// What recording a target state asks of the server.
+pub(crate) fn required(t: &TaskScreen, action: Action) -> Option<Attributes> {
+    matches!(
+        action,
+        Action::SetStandby | Action::SetConfigured | Action::SetRunning | Action::Recover
+    )
+    .then(|| Attributes::new("patch", "aliecs.alice.cern", "tasks", None, &t.namespace))
 }
 
 /// The Task row of a task screen, from the store.
