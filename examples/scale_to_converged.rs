@@ -107,4 +107,3 @@ async fn main() {
     );
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
 }
-

@@ -365,6 +365,10 @@ pub struct ServeArgs {
     /// Keep this many pod changes per second flowing in namespace `load`.
     #[arg(long, value_name = "EVENTS_PER_S", default_value_t = 0)]
     pub churn: u32,
+    /// Run no engine: by default one leads the namespaces that hold a swarm
+    /// or Tasks, as swarmdeck's operator Deployment would in a real cluster.
+    #[arg(long)]
+    pub no_operator: bool,
 }
 
 #[derive(Debug, Args)]

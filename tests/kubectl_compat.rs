@@ -510,3 +510,127 @@ fn the_operator_deployment_and_its_rbac_apply_with_kubectl() {
     ]);
     assert_eq!(sa, "swarmdeck");
 }
+
+/// README's first steps on the embedded cluster: `embedded serve` runs the
+/// engine as the operator Deployment would, so a `kubectl scale` of the
+/// workers is followed by an assignment that includes the new worker.
+#[test]
+fn embedded_serve_runs_the_operator_so_kubectl_scale_rebalances() {
+    let s = Server::start();
+    let config = [
+        "get",
+        "configmap",
+        "swarm-worker-config",
+        "-n",
+        "swarm",
+        "-o",
+        "jsonpath={.data.config\\.yml}",
+    ];
+    s.wait_for("the first assignment", &config, |t| {
+        t.contains("swarm-worker-0") && t.contains("swarm-worker-1")
+    });
+    s.ok(&[
+        "scale",
+        "sts",
+        "swarm-worker",
+        "-n",
+        "swarm",
+        "--replicas=3",
+    ]);
+    let assigned = s.wait_for("the third worker's streams", &config, |t| {
+        t.contains("swarm-worker-2:")
+    });
+    let cfg = swarmdeck::domain::assignment::WorkerConfig::parse(&assigned).unwrap();
+    let counts: Vec<usize> = cfg.workloads.values().map(|w| w.jobs.len()).collect();
+    assert_eq!(counts.iter().sum::<usize>(), 32, "{assigned}");
+    assert!(counts.iter().all(|n| (10..=11).contains(n)), "{assigned}");
+}
+
+/// metrics.k8s.io as metrics-server serves it: `kubectl top` works, a worker
+/// uses more the more it holds, and the one with the hot stream most.
+#[test]
+fn kubectl_top_pods_and_nodes() {
+    let s = Server::start();
+    s.wait_for(
+        "the first assignment",
+        &[
+            "get",
+            "configmap",
+            "swarm-worker-config",
+            "-n",
+            "swarm",
+            "-o",
+            "jsonpath={.data.config\\.yml}",
+        ],
+        |t| t.contains("stream:tpc-a00"),
+    );
+    s.wait_for(
+        "both workers measured",
+        &["top", "pods", "-n", "swarm", "--no-headers"],
+        |t| t.contains("swarm-worker-0") && t.contains("swarm-worker-1"),
+    );
+    let config = s.ok(&[
+        "get",
+        "configmap",
+        "swarm-worker-config",
+        "-n",
+        "swarm",
+        "-o",
+        "jsonpath={.data.config\\.yml}",
+    ]);
+    let cfg = swarmdeck::domain::assignment::WorkerConfig::parse(&config).unwrap();
+    let hot = cfg
+        .workloads
+        .iter()
+        .find(|(_, w)| w.jobs.iter().any(|j| j == "stream:tpc-a00"))
+        .map(|(name, _)| name.clone())
+        .unwrap();
+    let cold = if hot == "swarm-worker-0" {
+        "swarm-worker-1"
+    } else {
+        "swarm-worker-0"
+    };
+    // Loading spikes for a while: wait until both are past it.
+    std::thread::sleep(Duration::from_secs(13));
+    let top = s.ok(&["top", "pods", "-n", "swarm", "--no-headers"]);
+    let cpu_now = |pod: &str| -> u64 {
+        let line = top.lines().find(|l| l.starts_with(pod)).unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .trim_end_matches('m')
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        cpu_now(&hot) > cpu_now(cold) + 100,
+        "the worker with the hot stream ({hot}) uses more CPU:\n{top}"
+    );
+    let memory = top
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(2)
+        .unwrap();
+    assert!(memory.ends_with("Mi"), "{top}");
+    let nodes = s.ok(&["top", "nodes", "--no-headers"]);
+    for n in ["node-1", "node-2", "node-3"] {
+        assert!(nodes.contains(n), "{nodes}");
+    }
+    // Read-only, as metrics-server: a write is refused.
+    let refused = s.kubectl(&[
+        "delete",
+        "podmetrics.metrics.k8s.io",
+        "swarm-worker-0",
+        "-n",
+        "swarm",
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("MethodNotAllowed")
+            || String::from_utf8_lossy(&refused.stderr).contains("not allow"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

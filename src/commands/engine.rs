@@ -235,6 +235,75 @@ pub(super) async fn delete(session: Session, args: &UnitArgs) -> Outcome {
 }
 
 /// `swarmdeck operator`: the engine, headless, until SIGTERM or Ctrl-C.
+/// The engine `embedded serve` runs, as the operator Deployment of
+/// assets/deploy runs in a real cluster: it leads the namespaces that hold a
+/// swarm or Tasks, acting as the scenario's `operator` user (the demo binds
+/// its Role in `swarm` and `alice-tasks`), or as the cluster's owner when the
+/// scenario has no such user. Stopped by `stop`; it hands back its Leases.
+pub(super) async fn serve_operator(
+    cluster: &crate::embedded::Cluster,
+    kubeconfig: &str,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, CommandError> {
+    use crate::engine::run::{Engine, EngineConfig};
+    let mut namespaces: Vec<String> = cluster
+        .all("", "configmaps")
+        .iter()
+        .filter(|cm| {
+            !cm["metadata"]["labels"][crate::domain::names::SWARM_LABEL].is_null()
+                || cm["metadata"]["name"]
+                    == crate::domain::swarm::SwarmRef::default().jobs_config_map
+        })
+        .chain(cluster.all("aliecs.alice.cern", "tasks").iter())
+        .filter_map(|o| o["metadata"]["namespace"].as_str().map(str::to_owned))
+        .collect();
+    namespaces.sort();
+    namespaces.dedup();
+    if namespaces.is_empty() {
+        return Ok(None);
+    }
+    let user = if cluster.users().iter().any(|u| u.name == "operator") {
+        "operator"
+    } else {
+        crate::embedded::CONTEXT
+    };
+    let kc = kube::config::Kubeconfig::from_yaml(kubeconfig)
+        .map_err(|e| CommandError(format!("the embedded kubeconfig: {e}")))?;
+    let options = kube::config::KubeConfigOptions {
+        context: Some(user.to_owned()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(kc, &options)
+        .await
+        .map_err(|e| CommandError(format!("the embedded kubeconfig: {e}")))?;
+    let client = kube::Client::try_from(config)
+        .map_err(|e| CommandError(format!("a client of the embedded cluster: {e}")))?;
+    let identity = "embedded-operator".to_owned();
+    let auditor = Auditor {
+        client: client.clone(),
+        user: identity.clone(),
+        context: user.to_owned(),
+        log: None,
+    };
+    let engine = Engine::new(
+        client,
+        EngineConfig::new(namespaces.clone(), identity),
+        Some(auditor),
+    );
+    // On stderr: stdout's two lines are for scripts, which may stop reading.
+    eprintln!(
+        "operator: the engine leads namespaces {} as {user} (--no-operator leaves it out)",
+        namespaces.join(", ")
+    );
+    Ok(Some(tokio::spawn(async move {
+        engine
+            .run(async {
+                let _ = stop.await;
+            })
+            .await;
+    })))
+}
+
 pub(super) fn operator(args: &OperatorArgs, conn: &ConnectionArgs) -> Outcome {
     use crate::engine::run::{Engine, EngineConfig};
     let runtime = tokio::runtime::Runtime::new()

@@ -471,6 +471,13 @@ fn serve(args: &ServeArgs, conn: &ConnectionArgs) -> Outcome {
             crate::embedded::CONTEXT
         );
         println!("export KUBECONFIG={}", path.display());
+        let (stop_engine, stopped) = tokio::sync::oneshot::channel();
+        let operator = if args.no_operator {
+            None
+        } else {
+            let kubeconfig = crate::embedded::kubeconfig(&cluster, &url, "default");
+            engine::serve_operator(&cluster, &kubeconfig, stopped).await?
+        };
         use std::io::Write;
         let _ = std::io::stdout().flush();
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -478,6 +485,11 @@ fn serve(args: &ServeArgs, conn: &ConnectionArgs) -> Outcome {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
+        }
+        let _ = stop_engine.send(());
+        if let Some(operator) = operator {
+            // It hands back its Leases; a server gone quiet does not hold the exit.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), operator).await;
         }
         task.abort();
         Ok::<_, CommandError>(String::new())

@@ -447,6 +447,42 @@ async fn respond(
             if !rbac::allowed(&cluster, &who, &attrs) {
                 return error_response(&rbac::forbidden(&who, &attrs));
             }
+            if super::metrics::is_metrics(&t.rt) {
+                let watch = query.get("watch").is_some_and(|w| w == "true" || w == "1");
+                let lo = match list_options(&query, t.namespace.clone()) {
+                    Ok(lo) => lo,
+                    Err(e) => return error_response(&e),
+                };
+                let served = super::metrics::serve(
+                    &cluster,
+                    method.as_str(),
+                    &t.rt,
+                    t.namespace.as_deref(),
+                    t.name.as_deref(),
+                    Some(lo),
+                    watch,
+                );
+                return match served {
+                    Ok(v) if wants_table(&accept) => {
+                        let items: Vec<&Value> = match v["items"].as_array() {
+                            Some(items) => items.iter().collect(),
+                            None => vec![&v],
+                        };
+                        json_response(
+                            200,
+                            &table::table(
+                                &t.rt,
+                                items,
+                                cluster.resource_version(),
+                                None,
+                                cluster.clock().now_ms(),
+                            ),
+                        )
+                    }
+                    Ok(v) => json_response(200, &v),
+                    Err(e) => error_response(&e),
+                };
+            }
             if t.rt.group == "authorization.k8s.io" {
                 let parsed = if content_type.contains("protobuf") {
                     rbac::review_from_protobuf(&body).ok_or_else(|| {

@@ -141,7 +141,9 @@ fn running_pods(cluster: &Cluster, now: i64) -> Vec<(Value, Usage)> {
     cluster
         .all("", "pods")
         .into_iter()
-        .filter(|p| p["status"]["phase"] == "Running" && p["metadata"]["deletionTimestamp"].is_null())
+        .filter(|p| {
+            p["status"]["phase"] == "Running" && p["metadata"]["deletionTimestamp"].is_null()
+        })
         .map(|p| {
             let uid = p["metadata"]["uid"].as_str().unwrap_or_default();
             let usage = match loads.get(uid) {
@@ -172,7 +174,14 @@ fn pod_metrics(cluster: &Cluster, namespace: Option<&str>, lo: Option<&ListOptio
                 .iter()
                 .enumerate()
                 .map(|(i, c)| {
-                    let u = if i == 0 { usage } else { Usage { cpu_m: 1, memory: 4 << 20 } };
+                    let u = if i == 0 {
+                        usage
+                    } else {
+                        Usage {
+                            cpu_m: 1,
+                            memory: 4 << 20,
+                        }
+                    };
                     json!({"name": c, "usage": u.json()})
                 })
                 .collect();
@@ -231,7 +240,10 @@ fn node_metrics(cluster: &Cluster) -> Vec<Value> {
         .iter()
         .map(|n| {
             (
-                n["metadata"]["name"].as_str().unwrap_or_default().to_owned(),
+                n["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
                 n["metadata"]["labels"].clone(),
             )
         })
@@ -261,11 +273,36 @@ mod tests {
 
     #[test]
     fn a_worker_grows_with_its_streams_and_spikes_while_it_loads() {
-        let calm = worker_usage(WorkerLoad { cost: 10, loaded_at_ms: 0 }, 60_000);
-        let hot = worker_usage(WorkerLoad { cost: 17, loaded_at_ms: 0 }, 60_000);
+        let calm = worker_usage(
+            WorkerLoad {
+                cost: 10,
+                loaded_at_ms: 0,
+            },
+            60_000,
+        );
+        let hot = worker_usage(
+            WorkerLoad {
+                cost: 17,
+                loaded_at_ms: 0,
+            },
+            60_000,
+        );
         assert!(hot.cpu_m > calm.cpu_m && hot.memory > calm.memory);
-        let loading = worker_usage(WorkerLoad { cost: 10, loaded_at_ms: 55_000 }, 60_000);
+        let loading = worker_usage(
+            WorkerLoad {
+                cost: 10,
+                loaded_at_ms: 55_000,
+            },
+            60_000,
+        );
         assert_eq!(loading.cpu_m, calm.cpu_m + SPIKE_CPU_M);
-        assert_eq!(Usage { cpu_m: 5, memory: 2048 }.json(), json!({"cpu": "5000000n", "memory": "2Ki"}));
+        assert_eq!(
+            Usage {
+                cpu_m: 5,
+                memory: 2048
+            }
+            .json(),
+            json!({"cpu": "5000000n", "memory": "2Ki"})
+        );
     }
 }

@@ -35,6 +35,13 @@ pub struct Fault {
     /// For `nodeNotReady`: seconds after start.
     #[serde(default)]
     pub after_seconds: Option<u64>,
+    /// For `hotStream`: `namespace/stream-glob`, the streams that cost more.
+    #[serde(default)]
+    pub stream: Option<String>,
+    /// For `hotStream`: what one such stream costs, where an ordinary one
+    /// costs 1 (CPU and memory of the worker that holds it).
+    #[serde(default)]
+    pub cost: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -52,6 +59,10 @@ pub enum FaultKind {
     /// A pod that never finishes terminating once deleted (a finalizer or a
     /// node that stopped answering): it keeps running what it loaded.
     StuckTerminating,
+    /// A stream whose data costs its worker more than the others (its CPU
+    /// and memory in metrics.k8s.io): a swarm balanced by count is not
+    /// balanced by load.
+    HotStream,
 }
 
 /// Timing of the simulated kubelet and operator, in milliseconds.
@@ -136,6 +147,8 @@ pub struct World {
 struct Loaded {
     version: u64,
     jobs: Vec<String>,
+    /// When it last loaded a config (world clock, ms).
+    loaded_at: i64,
     /// A hot reload due at (ms, version).
     reload_at: Option<(i64, u64)>,
 }
@@ -1293,6 +1306,7 @@ impl World {
                     Loaded {
                         version: *version,
                         jobs: jobs.clone(),
+                        loaded_at: now,
                         reload_at: None,
                     },
                 );
@@ -1316,6 +1330,7 @@ impl World {
                         Some((due, v)) if v == *version && now >= due => {
                             loaded.version = *version;
                             loaded.jobs = jobs.clone();
+                            loaded.loaded_at = now;
                             loaded.reload_at = None;
                             self.cluster.append_log(
                                 &ns,
@@ -1367,7 +1382,32 @@ impl World {
             );
         }
         self.loaded.retain(|uid, _| alive.contains(uid));
+        let loads = holding
+            .iter()
+            .fold(HashMap::new(), |mut loads, (ns, stream, _, uid)| {
+                let load = loads.entry(uid.clone()).or_insert_with(|| {
+                    crate::embedded::metrics::WorkerLoad {
+                        cost: 0,
+                        loaded_at_ms: self.loaded.get(uid).map_or(0, |l| l.loaded_at),
+                    }
+                });
+                load.cost += self.stream_cost(ns, stream);
+                loads
+            });
+        self.cluster.set_worker_loads(loads);
         self.ownership.observe(now, holding);
+    }
+
+    /// What holding `stream` costs a worker: 1, or a `hotStream` fault's cost.
+    fn stream_cost(&self, ns: &str, stream: &str) -> u64 {
+        let full = format!("{ns}/{stream}");
+        self.faults
+            .iter()
+            .find(|f| {
+                f.fault == FaultKind::HotStream
+                    && f.stream.as_deref().is_some_and(|p| glob(p, &full))
+            })
+            .map_or(1, |f| f.cost.unwrap_or(5).min(1000))
     }
 
     fn tasks_tick(&mut self, now: i64) {

@@ -200,35 +200,32 @@ pub fn refresh(model: &mut Model) {
     }
     let re = filter.and_then(|(_, re)| re);
     let kinds: Vec<ColumnKind> = r.columns.iter().map(|c| c.kind).collect();
-    let rows = r
-        .rows
-        .values()
-        .map(|row| {
-            let mut cells = Vec::with_capacity(row.cells.len() + 1);
-            let mut sort_cells = Vec::with_capacity(row.cells.len() + 1);
-            if with_ns {
-                cells.push(row.namespace.clone());
-                sort_cells.push(Cell::Text(row.namespace.clone()));
-            }
-            for (text, kind) in row.cells.iter().zip(&kinds) {
-                cells.push(text.clone());
-                sort_cells.push(match kind {
-                    ColumnKind::Age if row.created_ms.is_some() => Cell::Age(row.created_ms),
-                    // Servers type some counts as strings (a Deployment's
-                    // UP-TO-DATE): a whole number sorts as one either way.
-                    _ => text
-                        .parse()
-                        .map_or_else(|_| Cell::Text(text.clone()), Cell::Num),
-                });
-            }
-            Arc::new(DisplayRow {
-                namespace: row.namespace.clone(),
-                name: row.name.clone(),
-                cells,
-                severity: severity(&row.cells),
-                sort_cells,
-            })
-        });
+    let rows = r.rows.values().map(|row| {
+        let mut cells = Vec::with_capacity(row.cells.len() + 1);
+        let mut sort_cells = Vec::with_capacity(row.cells.len() + 1);
+        if with_ns {
+            cells.push(row.namespace.clone());
+            sort_cells.push(Cell::Text(row.namespace.clone()));
+        }
+        for (text, kind) in row.cells.iter().zip(&kinds) {
+            cells.push(text.clone());
+            sort_cells.push(match kind {
+                ColumnKind::Age if row.created_ms.is_some() => Cell::Age(row.created_ms),
+                // Servers type some counts as strings (a Deployment's
+                // UP-TO-DATE): a whole number sorts as one either way.
+                _ => text
+                    .parse()
+                    .map_or_else(|_| Cell::Text(text.clone()), Cell::Num),
+            });
+        }
+        Arc::new(DisplayRow {
+            namespace: row.namespace.clone(),
+            name: row.name.clone(),
+            cells,
+            severity: severity(&row.cells),
+            sort_cells,
+        })
+    });
     // Rows are held by namespace and name, as the namespace or name column
     // sorts them.
     let shown = crate::rows::order_rows(rows, &|d| d.matches(re.as_ref()), r.table.sort, true);
