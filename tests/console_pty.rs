@@ -682,15 +682,10 @@ fn every_signal_restores_the_terminal_and_exits_with_128_plus_n() {
 #[test]
 fn a_dropped_ssh_link_hands_the_engines_lease_back() {
     // The new worker is slow to start: the engine leads while it waits.
-    let slow = swarmdeck::embedded::world::Fault {
-        pod: Some("swarm/swarm-worker-2".into()),
-        task: None,
-        node: None,
-        fault: swarmdeck::embedded::world::FaultKind::SlowStart,
-        event: None,
-        every: None,
-        after_seconds: None,
-    };
+    let slow = swarmdeck::embedded::world::Fault::on_pod(
+        "swarm/swarm-worker-2",
+        swarmdeck::embedded::world::FaultKind::SlowStart,
+    );
     let served = Served::start_with("swarm", vec![slow]);
     let t = Tui::start(&format!("--kubeconfig {}", served.kubeconfig.display()));
     t.wait_for("the console's engine standing by", |s| {

@@ -125,15 +125,10 @@ async fn until(what: &str, mut f: impl AsyncFnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_whose_renewals_stall_stops_writing_before_another_takes_over() {
     // Every worker is slow to start: the work outlasts the lease.
-    let slow = swarmdeck::embedded::world::Fault {
-        pod: Some("swarm/swarm-worker-*".into()),
-        task: None,
-        node: None,
-        fault: swarmdeck::embedded::world::FaultKind::SlowStart,
-        event: None,
-        every: None,
-        after_seconds: None,
-    };
+    let slow = swarmdeck::embedded::world::Fault::on_pod(
+        "swarm/swarm-worker-*",
+        swarmdeck::embedded::world::FaultKind::SlowStart,
+    );
     let d = common::demo_with(false, vec![slow]);
     let a = start(&d.cluster, "engine-a");
     until("a to lead", async || role(&a) == EngineRole::Leader).await;
@@ -183,15 +178,10 @@ async fn a_leader_whose_renewals_stall_stops_writing_before_another_takes_over()
 /// Lease's holder at that moment.
 #[test]
 fn through_a_restart_of_the_api_server_no_write_comes_from_a_non_holder() {
-    let slow = swarmdeck::embedded::world::Fault {
-        pod: Some("swarm/swarm-worker-*".into()),
-        task: None,
-        node: None,
-        fault: swarmdeck::embedded::world::FaultKind::SlowStart,
-        event: None,
-        every: None,
-        after_seconds: None,
-    };
+    let slow = swarmdeck::embedded::world::Fault::on_pod(
+        "swarm/swarm-worker-*",
+        swarmdeck::embedded::world::FaultKind::SlowStart,
+    );
     let mut served = common::Served::start_with("swarm", vec![slow]);
     let handle = served.rt.handle().clone();
     let _inside = handle.enter();

@@ -44,6 +44,23 @@ pub struct Fault {
     pub cost: Option<u64>,
 }
 
+impl Fault {
+    /// `fault` on the pods `namespace/name-glob` names.
+    pub fn on_pod(pods: &str, fault: FaultKind) -> Self {
+        Fault {
+            pod: Some(pods.to_owned()),
+            task: None,
+            node: None,
+            fault,
+            event: None,
+            every: None,
+            after_seconds: None,
+            stream: None,
+            cost: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum FaultKind {
