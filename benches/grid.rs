@@ -58,6 +58,7 @@ fn stores(swarm: &SwarmRef) -> Stores {
                     config_version: Some(1),
                     ready: true,
                     uid: format!("uid-{o}"),
+                    last_exit: None,
                 },
             )
         })

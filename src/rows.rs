@@ -215,6 +215,13 @@ pub enum Extra {
         ready: bool,
         /// For the convergence rule: was this pod created after a write?
         uid: String,
+        /// Why a container last ended (`OOMKilled`, `Error`, exit 137), if one did.
+        last_exit: Option<String>,
+    },
+    /// A Task's error, and since when (ms) its latest condition stands.
+    Task {
+        error: Option<String>,
+        since_ms: Option<i64>,
     },
     StatefulSet {
         replicas: i64,
@@ -324,6 +331,7 @@ pub fn pod_row(p: &Pod) -> Row {
         severity,
         extra: Extra::Pod {
             config_version,
+            last_exit: last_exit(p),
             uid: p.metadata.uid.clone().unwrap_or_default(),
             ready: p.metadata.deletion_timestamp.is_none()
                 && p.status
@@ -332,6 +340,22 @@ pub fn pod_row(p: &Pod) -> Row {
                     .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True")),
         },
     }
+}
+
+/// Why a container of `p` last ended: the reason its last state records
+/// (`OOMKilled`, `Error`), else its exit code.
+fn last_exit(p: &Pod) -> Option<String> {
+    p.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .iter()
+        .filter_map(|c| c.last_state.as_ref()?.terminated.as_ref())
+        .map(|t| match &t.reason {
+            Some(r) if !r.is_empty() => r.clone(),
+            _ => format!("exit {}", t.exit_code),
+        })
+        .next()
 }
 
 pub fn sts_row(s: &StatefulSet) -> Row {
@@ -490,7 +514,18 @@ pub fn task_row(t: &Task) -> Row {
             Cell::Age(created(&t.metadata)),
         ],
         severity,
-        extra: Extra::None,
+        extra: Extra::Task {
+            error: t
+                .status
+                .as_ref()
+                .and_then(|s| s.error.clone())
+                .filter(|e| !e.is_empty()),
+            since_ms: t
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.iter().map(|c| c.last_transition_time.0).max())
+                .map(|t| t.as_millisecond()),
+        },
     }
 }
 
@@ -604,6 +639,7 @@ pub fn display_row(
                         config_version,
                         ready,
                         uid,
+                        ..
                     },
                 ) => {
                     let (n, v) = (&e.jobs, &e.version);

@@ -726,3 +726,29 @@ fn a_dropped_ssh_link_hands_the_engines_lease_back() {
     assert_eq!(holder(), None, "the Lease was handed back");
     assert_terminal_restored(&t, &after);
 }
+
+/// A wall screen: a read-only console started straight into the overview.
+/// When the API server goes away, a banner that cannot be missed replaces
+/// the header; when it is back, the banner goes.
+#[test]
+fn a_read_only_overview_says_unmissably_when_its_data_is_stale() {
+    let mut served = Served::start("swarm");
+    let t = Tui::start(&format!(
+        "--read-only --view overview --kubeconfig {}",
+        served.kubeconfig.display()
+    ));
+    let first = t.wait_for("the overview", |s| {
+        s.contains("SWARMS (1)") && s.contains("TASKS") && s.contains("live")
+    });
+    assert!(first.contains("READ-ONLY"), "{first}");
+    served.stop_server();
+    let stale = t.wait_for("the stale banner", |s| s.contains("DATA STALE since"));
+    assert!(!stale.contains("READ-ONLY  live"), "{stale}");
+    served.start_server();
+    t.wait_for("the banner gone", |s| {
+        !s.contains("DATA STALE") && s.contains(" live ")
+    });
+    t.send(b"q");
+    let after = t.wait_for("the shell", |s| s.contains("EXITED"));
+    assert_terminal_restored(&t, &after);
+}

@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod gate;
 pub mod lite;
 pub mod logs;
+pub mod metrics;
 pub mod stores;
 pub mod tables;
 

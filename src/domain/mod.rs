@@ -7,6 +7,7 @@ pub mod hash;
 pub mod json;
 pub mod manifest;
 pub mod names;
+pub mod quantity;
 pub mod rbac;
 pub mod secret;
 pub mod selector;

@@ -25,7 +25,7 @@ const WINDOW: &str = "15s";
 /// How long a worker's usage stays raised after it loads a new config.
 pub const SPIKE_MS: i64 = 12_000;
 /// CPU (millicores) and memory (bytes) of one stream of cost 1.
-const STREAM_CPU_M: u64 = 40;
+const STREAM_CPU_M: u64 = 20;
 const STREAM_MEM: u64 = 12 << 20;
 /// A worker's own share, streams aside.
 const WORKER_CPU_M: u64 = 15;
@@ -45,28 +45,14 @@ pub struct WorkerLoad {
     pub loaded_at_ms: i64,
 }
 
-/// CPU in millicores and memory in bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Usage {
-    pub cpu_m: u64,
-    pub memory: u64,
-}
+pub use crate::domain::quantity::Usage;
 
-impl Usage {
-    fn add(self, o: Usage) -> Usage {
-        Usage {
-            cpu_m: self.cpu_m + o.cpu_m,
-            memory: self.memory + o.memory,
-        }
-    }
-
-    /// As metrics-server writes it: nanocores and KiB.
-    fn json(self) -> Value {
-        json!({
-            "cpu": format!("{}n", self.cpu_m * 1_000_000),
-            "memory": format!("{}Ki", self.memory / 1024),
-        })
-    }
+/// As metrics-server writes usage: nanocores and KiB.
+fn usage_json(u: Usage) -> Value {
+    json!({
+        "cpu": format!("{}n", u.cpu_m.saturating_mul(1_000_000)),
+        "memory": format!("{}Ki", u.memory / 1024),
+    })
 }
 
 /// A worker's usage at `now_ms`.
@@ -182,7 +168,7 @@ fn pod_metrics(cluster: &Cluster, namespace: Option<&str>, lo: Option<&ListOptio
                             memory: 4 << 20,
                         }
                     };
-                    json!({"name": c, "usage": u.json()})
+                    json!({"name": c, "usage": usage_json(u)})
                 })
                 .collect();
             json!({
@@ -232,7 +218,7 @@ fn node_metrics(cluster: &Cluster) -> Vec<Value> {
             .as_str()
             .and_then(|n| per_node.get_mut(n))
         {
-            *total = total.add(usage);
+            *total = *total + usage;
         }
     }
     let labels: HashMap<String, Value> = cluster
@@ -261,7 +247,7 @@ fn node_metrics(cluster: &Cluster) -> Vec<Value> {
                 },
                 "timestamp": stamp,
                 "window": WINDOW,
-                "usage": usage.json(),
+                "usage": usage_json(usage),
             })
         })
         .collect()
@@ -297,11 +283,10 @@ mod tests {
         );
         assert_eq!(loading.cpu_m, calm.cpu_m + SPIKE_CPU_M);
         assert_eq!(
-            Usage {
+            usage_json(Usage {
                 cpu_m: 5,
                 memory: 2048
-            }
-            .json(),
+            }),
             json!({"cpu": "5000000n", "memory": "2Ki"})
         );
     }

@@ -392,6 +392,9 @@ fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
     if matches!(model.stack.last(), Some(Screen::Resource(_))) {
         return super::screen::resource::apply(model, action);
     }
+    if matches!(model.stack.last(), Some(Screen::Overview(_))) {
+        return super::screen::overview::apply(model, action);
+    }
     match model.mode() {
         Mode::Logs => super::screen::logs::apply(model, action),
         Mode::Grid => apply_grid(model, action),

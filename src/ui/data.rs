@@ -15,6 +15,8 @@ pub struct Stores {
     pub cms: Store<Row>,
     pub tasks: Store<Row>,
     pub events: Store<Row>,
+    /// What the pods use (metrics.k8s.io), read apart from the watches.
+    pub metrics: crate::cluster::metrics::MetricsStore,
 }
 
 impl Stores {

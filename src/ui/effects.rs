@@ -431,6 +431,8 @@ pub fn spawn_stores(
         tx.clone(),
         "events",
     );
+    let (metrics, f) =
+        crate::cluster::metrics::spawn(client.clone(), only.map(str::to_owned), tx.clone());
     (
         Stores {
             pods,
@@ -438,8 +440,9 @@ pub fn spawn_stores(
             cms,
             tasks,
             events,
+            metrics,
         },
-        vec![a, b, c, d, e],
+        vec![a, b, c, d, e, f],
     )
 }
 

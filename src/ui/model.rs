@@ -231,6 +231,7 @@ pub enum Screen {
     Editor(Box<EditorState>),
     Logs(Box<super::screen::logs::LogScreen>),
     Resource(Box<super::screen::resource::ResourceScreen>),
+    Overview(Box<super::screen::overview::OverviewState>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -360,6 +361,8 @@ pub struct Model {
     /// header), and what that was counted from.
     pub warnings: usize,
     warnings_key: Option<(u64, Option<String>, i64)>,
+    /// The last 15 minutes, sampled whichever screen is shown (`:overview`).
+    pub trends: super::screen::overview::Trends,
     /// Lines a log screen keeps (settings `logs.max_lines`).
     pub log_max_lines: usize,
     /// What the server serves, once asked (the palette's first use, or a
@@ -426,6 +429,7 @@ impl Model {
             warnings_only: false,
             warnings: 0,
             warnings_key: None,
+            trends: Default::default(),
             log_max_lines: super::screen::logs::DEFAULT_MAX_LINES,
             catalog: None,
             discovering: false,
@@ -458,7 +462,7 @@ impl Model {
             Screen::Task(_) => Mode::Task,
             Screen::Editor(_) => Mode::Editor,
             Screen::Logs(_) => Mode::Logs,
-            Screen::Resource(_) => Mode::Normal,
+            Screen::Resource(_) | Screen::Overview(_) => Mode::Normal,
         }
     }
 
@@ -508,6 +512,7 @@ impl Model {
         self.stores.seen_all();
         super::screen::grid::refresh(self);
         super::screen::resource::refresh(self);
+        super::screen::overview::refresh(self);
         let page = self.page;
         if let Some(Screen::Logs(l)) = self.stack.last_mut() {
             l.height = page;

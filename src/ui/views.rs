@@ -48,10 +48,13 @@ pub fn render(model: &Model, f: &mut Frame) {
         Constraint::Length(1),
     ])
     .areas(area);
-    f.render_widget(
-        Paragraph::new(header_line(model, header.width)).style(model.theme.style("header")),
-        header,
-    );
+    match stale_banner(model) {
+        Some(banner) => f.render_widget(banner, header),
+        None => f.render_widget(
+            Paragraph::new(header_line(model, header.width)).style(model.theme.style("header")),
+            header,
+        ),
+    }
     match model.screen() {
         Screen::Table(kind) => render_table(model, *kind, f, body),
         Screen::Yaml(y) => render_yaml(model, y, f, body),
@@ -60,6 +63,7 @@ pub fn render(model: &Model, f: &mut Frame) {
         Screen::Editor(e) => render_editor(model, e, f, body),
         Screen::Logs(l) => super::screen::logs::render(model, l, f, body),
         Screen::Resource(r) => super::screen::resource::render(model, r, f, body),
+        Screen::Overview(o) => super::screen::overview::render(model, o, f, body),
     }
     render_footer(model, f, footer);
     if model.help {
@@ -121,6 +125,37 @@ fn ascii_only(buf: &mut ratatui::buffer::Buffer) {
         };
         cell.set_char(plain);
     }
+}
+
+/// On the overview (a wall screen, read from across a room), a watch that is
+/// down replaces the header with a full-width inverse banner: inverse and
+/// bold whatever the theme, so it shows in NO_COLOR and ASCII modes too.
+fn stale_banner(model: &Model) -> Option<Paragraph<'static>> {
+    if !matches!(model.screen(), Screen::Overview(_)) {
+        return None;
+    }
+    let since = [
+        ViewKind::Pods,
+        ViewKind::StatefulSets,
+        ViewKind::ConfigMaps,
+        ViewKind::Tasks,
+        ViewKind::Events,
+    ]
+    .iter()
+    .filter_map(|k| model.stores.get(*k))
+    .filter_map(|s| s.read().stale_since(model.now_ms))
+    .min()?;
+    let text = format!(
+        " DATA STALE since {}s — reconnecting ",
+        ((model.now_ms - since).max(0)) / 1000
+    );
+    let style = Style::default()
+        .add_modifier(ratatui::style::Modifier::REVERSED | ratatui::style::Modifier::BOLD);
+    Some(
+        Paragraph::new(text)
+            .style(style)
+            .alignment(ratatui::layout::Alignment::Center),
+    )
 }
 
 /// Connection state across the stores: live, or stale since when.
@@ -298,6 +333,15 @@ pub fn footer_hints(model: &Model) -> Vec<(String, &'static str)> {
     };
     let mut wanted: Vec<(Action, &'static str)> = wanted.to_vec();
     match model.screen() {
+        // The overview only looks.
+        Screen::Overview(_) => {
+            wanted = vec![
+                (Action::Open, "grid"),
+                (Action::Palette, "cmd"),
+                (Action::Help, "help"),
+                (Action::Quit, "quit"),
+            ];
+        }
         // Enter on a Deployment, Service ... lists its pods.
         Screen::Resource(r) if super::screen::resource::has_pods(&r.kind) => {
             wanted[0] = (Action::Open, "pods");

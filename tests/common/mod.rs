@@ -128,6 +128,27 @@ impl Served {
 }
 
 impl Served {
+    /// The API server goes away (the world keeps running): every request
+    /// and watch fails until [`Served::start_server`].
+    pub fn stop_server(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+        self.cluster.disconnect_watchers();
+    }
+
+    /// The API server back on the same address.
+    pub fn start_server(&mut self) {
+        let (_, back) = self
+            .rt
+            .block_on(swarmdeck::embedded::serve_tcp(
+                &self.cluster,
+                self.addr.port(),
+            ))
+            .unwrap();
+        self.server = Some(back);
+    }
+
     /// Until pod `ns/name` runs (the simulated kubelet starts it after a
     /// while, longer on a busy machine).
     pub fn wait_running(&self, ns: &str, name: &str) {

@@ -67,6 +67,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     ("theme", "NAME: switch theme"),
     ("grid", "[SWARM]: the assignment grid"),
+    (
+        "overview",
+        "every swarm, Task and pod in trouble at a glance (a wall screen)",
+    ),
     ("w", "FILE: save the log view's lines"),
     (
         "new",
@@ -283,6 +287,7 @@ pub(crate) fn run_command(model: &mut Model, input: &str) -> Vec<Effect> {
             }
             Vec::new()
         }
+        ("overview", _) => crate::ui::screen::overview::open(model),
         ("grid", name) => {
             let swarms = crate::ui::grid::swarms(&model.stores);
             let pick = if name.is_empty() {

@@ -27,7 +27,7 @@ pub struct GridState {
     pub preview: Option<PreviewOf>,
     pub data: Option<Arc<GridData>>,
     /// Store generations last looked at, and what the data was derived from.
-    pub(crate) generations: Option<(u64, u64, u64)>,
+    pub(crate) generations: Option<(u64, u64, u64, u64)>,
     pub(crate) key: Option<(Vec<usize>, Option<PreviewOf>)>,
 }
 
@@ -126,6 +126,7 @@ pub(crate) fn refresh(model: &mut Model) {
         model.stores.sts.read().generation,
         model.stores.cms.read().generation,
         model.stores.pods.read().generation,
+        model.stores.metrics.read().generation,
     );
     let stores = model.stores.clone();
     if let Some(Screen::Grid(g)) = model.stack.last_mut() {

@@ -9,8 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
+use crate::cluster::metrics::Usage;
 use crate::domain::assignment::{MAX_WORKERS, Policy, worker_name};
 use crate::domain::handoff::{HandoffMode, HandoffState, Phase};
+use crate::domain::quantity;
 use crate::domain::swarm::{SwarmRef, WorkerPod};
 use crate::engine::swarm::{SwarmInputs, desired_state, handoff_phases, statefulset_of};
 use crate::ui::data::{Extra, Severity, Stores};
@@ -49,6 +51,8 @@ pub struct WorkerLine {
     pub gains: BTreeSet<String>,
     pub loses: BTreeMap<String, String>,
     pub will_refresh: bool,
+    /// What its pod uses (metrics.k8s.io), when the cluster says.
+    pub usage: Option<Usage>,
 }
 
 /// A previewed plan.
@@ -110,6 +114,18 @@ impl GridData {
             .iter()
             .filter(|w| !w.retiring && w.converged)
             .count()
+    }
+
+    /// The load behind the streams: (least, most, total) CPU in millicores
+    /// over the workers that run, when the cluster serves metrics.
+    pub fn load(&self) -> Option<(u64, u64, u64)> {
+        let cpu: Vec<u64> = self
+            .workers
+            .iter()
+            .filter(|w| !w.retiring)
+            .filter_map(|w| w.usage.map(|u| u.cpu_m))
+            .collect();
+        Some((*cpu.iter().min()?, *cpu.iter().max()?, cpu.iter().sum()))
     }
 
     /// The first worker (index) holding a stream that matches.
@@ -177,6 +193,7 @@ pub fn fingerprint(stores: &Stores, swarm: &SwarmRef) -> Vec<usize> {
         _ => 0,
     });
     drop(cms);
+    out.push(stores.metrics.read().generation as usize);
     let pods = stores.pods.read();
     for o in 0..replicas.max(written) {
         out.push(ptr(pods
@@ -267,6 +284,7 @@ pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) 
     // Workers asked for and not started yet are not leaving.
     let wanted = scale_requested.unwrap_or(replicas).max(replicas);
     let pods = stores.pods.read();
+    let metrics = stores.metrics.read();
     let mut names: Vec<String> = (0..replicas).map(|o| worker_name(&sts, o)).collect();
     let mut extra: Vec<String> = config
         .workloads
@@ -288,6 +306,7 @@ pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) 
                             config_version,
                             ready,
                             uid,
+                            ..
                         } => Some(WorkerPod {
                             uid: Some(uid.as_str()),
                             ready: *ready,
@@ -318,11 +337,13 @@ pub fn grid_data(stores: &Stores, swarm: &SwarmRef, preview: Option<PreviewOf>) 
                 converged: w.converged,
                 refreshing,
                 retiring: i as u32 >= wanted,
+                usage: metrics.pods.get(&(ns.clone(), name.clone())).copied(),
                 ..Default::default()
             }
         })
         .collect();
     drop(pods);
+    drop(metrics);
     // One pass over the assignment: how often each stream is assigned.
     let mut count: std::collections::HashMap<&str, u32> =
         std::collections::HashMap::with_capacity(jobs.len());
@@ -572,6 +593,24 @@ pub fn summary(g: &GridData, s: &GridStyles) -> Line<'static> {
             s.warn,
         )),
     }
+    if let Some((lo, hi, total)) = g.load() {
+        // Balanced by count is not balanced by load: the most loaded worker
+        // at twice the least (and past a floor) is worth a look.
+        let style = if hi > 2 * lo && hi > lo + 100 {
+            s.warn
+        } else {
+            s.base
+        };
+        spans.push(Span::styled(
+            format!(
+                "· load {}–{} (total {}) ",
+                quantity::show_millicores(lo),
+                quantity::show_millicores(hi),
+                quantity::show_millicores(total)
+            ),
+            style,
+        ));
+    }
     if g.rebalance_requested {
         spans.push(Span::styled("· rebalance requested ", s.pending));
     }
@@ -726,6 +765,16 @@ pub fn worker_lines(
         ),
         Span::styled(format!(" {:<14}", truncate(&w.state, 14)), state_style),
         Span::styled(format!(" {count}"), head_style),
+        Span::styled(
+            w.usage.map_or_else(String::new, |u| {
+                format!(
+                    "  cpu {:>5} mem {:>6}",
+                    quantity::show_millicores(u.cpu_m),
+                    quantity::show_bytes(u.memory)
+                )
+            }),
+            head_style,
+        ),
         Span::styled(
             format!("  v{} (reports {reported})  ", w.version),
             head_style,
