@@ -54,7 +54,16 @@ fn value(text: &str) -> Option<f64> {
 
 /// CPU in millicores (rounded up, as kubectl top shows it).
 pub fn millicores(text: &str) -> Option<u64> {
-    value(text).map(|v| (v * 1000.0).ceil().min(u64::MAX as f64) as u64)
+    value(text).map(|v| {
+        // 150000000n is 150m exactly, not 150.00000000000003.
+        let m = v * 1000.0;
+        let whole = if (m - m.round()).abs() < 1e-6 {
+            m.round()
+        } else {
+            m.ceil()
+        };
+        whole.min(u64::MAX as f64) as u64
+    })
 }
 
 /// Memory in bytes.

@@ -741,7 +741,7 @@ mod tests {
     #[test]
     fn a_sparkline_scales_to_its_highest_and_keeps_the_latest() {
         let q: VecDeque<u64> = [0, 1, 2, 4, 8].into_iter().collect();
-        assert_eq!(sparkline(&q, 10, false), "▁▁▂▄█");
+        assert_eq!(sparkline(&q, 10, false), "▁▂▃▅█");
         assert_eq!(sparkline(&q, 3, true), "-=#");
         let mut t = VecDeque::new();
         for i in 0..200 {
