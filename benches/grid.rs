@@ -59,6 +59,8 @@ fn stores(swarm: &SwarmRef) -> Stores {
                     ready: true,
                     uid: format!("uid-{o}"),
                     last_exit: None,
+                    requests: Default::default(),
+                    limits: Default::default(),
                 },
             )
         })

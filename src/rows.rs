@@ -9,6 +9,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod};
 
 use crate::domain::assignment::WorkerConfig;
+use crate::domain::quantity::Usage;
 use crate::domain::task::Task;
 use crate::domain::workload::{ExecState, pod_state};
 
@@ -98,6 +99,8 @@ impl ViewKind {
                 ("STATUS", 0),
                 ("STATE", 2),
                 ("RESTARTS", 4),
+                ("CPU", 6),
+                ("MEM", 7),
                 ("JOBS", 5),
                 ("CONFIG", 5),
                 ("AGE", 1),
@@ -217,6 +220,9 @@ pub enum Extra {
         uid: String,
         /// Why a container last ended (`OOMKilled`, `Error`, exit 137), if one did.
         last_exit: Option<String>,
+        /// Its containers' requests and limits, summed (0: none set).
+        requests: Usage,
+        limits: Usage,
     },
     /// A Task's error, and since when (ms) its latest condition stands.
     Task {
@@ -332,6 +338,8 @@ pub fn pod_row(p: &Pod) -> Row {
         extra: Extra::Pod {
             config_version,
             last_exit: last_exit(p),
+            requests: resources(p, |r| r.requests.as_ref()),
+            limits: resources(p, |r| r.limits.as_ref()),
             uid: p.metadata.uid.clone().unwrap_or_default(),
             ready: p.metadata.deletion_timestamp.is_none()
                 && p.status
@@ -340,6 +348,36 @@ pub fn pod_row(p: &Pod) -> Row {
                     .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True")),
         },
     }
+}
+
+/// The sum over `p`'s containers of one side of their resources (requests
+/// or limits); what does not parse counts as unset.
+fn resources(
+    p: &Pod,
+    side: impl Fn(
+        &k8s_openapi::api::core::v1::ResourceRequirements,
+    ) -> Option<
+        &std::collections::BTreeMap<
+            String,
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+        >,
+    >,
+) -> Usage {
+    p.spec
+        .iter()
+        .flat_map(|s| &s.containers)
+        .filter_map(|c| side(c.resources.as_ref()?))
+        .map(|m| Usage {
+            cpu_m: m
+                .get("cpu")
+                .and_then(|q| crate::domain::quantity::millicores(&q.0))
+                .unwrap_or(0),
+            memory: m
+                .get("memory")
+                .and_then(|q| crate::domain::quantity::bytes(&q.0))
+                .unwrap_or(0),
+        })
+        .fold(Usage::default(), |a, b| a + b)
 }
 
 /// Why a container of `p` last ended: the reason its last state records
@@ -616,6 +654,7 @@ pub fn display_row(
     kind: ViewKind,
     r: &Row,
     workers: &HashMap<(String, String), WorkerEntry>,
+    usage: &HashMap<(String, String), Usage>,
     now_ms: i64,
 ) -> DisplayRow {
     let mut cells: Vec<Cell> = Vec::with_capacity(kind.columns().len());
@@ -626,6 +665,13 @@ pub fn display_row(
         ViewKind::Pods => {
             cells.push(Cell::Text(r.name.clone()));
             cells.extend(r.cells[..4].iter().cloned());
+            let used = if usage.is_empty() {
+                None
+            } else {
+                usage.get(&(r.namespace.clone(), r.name.clone()))
+            };
+            cells.push(usage_cell(used.map(|u| u.cpu_m)));
+            cells.push(usage_cell(used.map(|u| u.memory)));
             // Most pods are not swarm workers: no key to build for them.
             let entry = if workers.is_empty() {
                 None
@@ -709,13 +755,47 @@ pub fn display_row(
             cells.extend(r.cells.iter().cloned());
         }
     }
-    let shown: Vec<String> = cells.iter().map(|c| c.show(now_ms)).collect();
+    let mut shown: Vec<String> = cells.iter().map(|c| c.show(now_ms)).collect();
+    if kind == ViewKind::Pods
+        && let Extra::Pod {
+            requests, limits, ..
+        } = &r.extra
+    {
+        // CPU and MEM sort by the number and read as kubectl top writes
+        // them, with their share of the request (or limit).
+        use crate::domain::quantity::{show_bytes, show_millicores};
+        if let Some(Cell::Num(n)) = cells.get(6) {
+            shown[6] = usage_text(*n as u64, requests.cpu_m, limits.cpu_m, show_millicores);
+        }
+        if let Some(Cell::Num(n)) = cells.get(7) {
+            shown[7] = usage_text(*n as u64, requests.memory, limits.memory, show_bytes);
+        }
+    }
     DisplayRow {
         namespace: r.namespace.clone(),
         name: r.name.clone(),
         cells: shown,
         severity: r.severity,
         sort_cells: cells,
+    }
+}
+
+/// A usage cell: the number to sort by, or `-` when not measured.
+fn usage_cell(used: Option<u64>) -> Cell {
+    match used {
+        Some(n) => Cell::Num(n.min(i64::MAX as u64) as i64),
+        None => Cell::Text("-".into()),
+    }
+}
+
+/// `315m 31%`: the usage and its share of the request (else of the limit;
+/// `/L` marks a limit's share).
+fn usage_text(used: u64, request: u64, limit: u64, show: fn(u64) -> String) -> String {
+    let pct = |of: u64| used.saturating_mul(100) / of.max(1);
+    match (request, limit) {
+        (r, _) if r > 0 => format!("{} {}%", show(used), pct(r)),
+        (_, l) if l > 0 => format!("{} {}%/L", show(used), pct(l)),
+        _ => show(used),
     }
 }
 

@@ -1,7 +1,8 @@
 //! A pod as the console's pod table reads it: decoded straight from the
 //! server's JSON into what a row is built from — name, namespace, uid,
-//! version, creation and deletion times, annotations, the containers' names,
-//! the node, and the status — and nothing else. The rest of a pod (its
+//! version, creation and deletion times, annotations, the containers' names
+//! and resources (requests and limits), the node, and the status — and
+//! nothing else. The rest of a pod (its
 //! containers' env, resources, probes and mounts, volumes, tolerations,
 //! affinity, managedFields) is skipped without being built, which is most of
 //! the cost of the first list of a big namespace.
@@ -32,6 +33,7 @@ struct Meta {
 struct Named {
     #[serde(default)]
     name: String,
+    resources: Option<k8s_openapi::api::core::v1::ResourceRequirements>,
 }
 
 #[derive(Deserialize, Default)]
@@ -71,6 +73,7 @@ impl<'de> Deserialize<'de> for PodLite {
                     .into_iter()
                     .map(|c| Container {
                         name: c.name,
+                        resources: c.resources,
                         ..Container::default()
                     })
                     .collect(),

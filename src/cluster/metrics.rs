@@ -51,7 +51,7 @@ impl Availability {
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
     pub availability: Availability,
-    pub pods: HashMap<(String, String), Usage>,
+    pub pods: Arc<HashMap<(String, String), Usage>>,
     /// Bumped at every read that changed something.
     pub generation: u64,
 }
@@ -68,10 +68,11 @@ impl MetricsStore {
     /// Set what a read found (tests and the reading task).
     pub fn set(&self, availability: Availability, pods: Option<HashMap<(String, String), Usage>>) {
         let mut m = self.0.write().unwrap_or_else(|e| e.into_inner());
-        let changed = m.availability != availability || pods.as_ref().is_some_and(|p| *p != m.pods);
+        let changed =
+            m.availability != availability || pods.as_ref().is_some_and(|p| *p != *m.pods);
         m.availability = availability;
         if let Some(p) = pods {
-            m.pods = p;
+            m.pods = Arc::new(p);
         }
         if changed {
             m.generation += 1;

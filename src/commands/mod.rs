@@ -1535,19 +1535,23 @@ async fn get(session: Session, args: &crate::cli::GetArgs) -> Outcome {
                 .collect();
             let now = crate::time::now_ms();
             let workers = std::collections::HashMap::new();
+            // Usage is the console's (and `kubectl top`'s): not read here.
+            let workers_usage = std::collections::HashMap::new();
             let cols = kind.columns();
             let skip_ns = !session.all_namespaces;
             let keep: Vec<usize> = (0..cols.len())
                 .filter(|i| {
-                    !(matches!(cols[*i].0, "JOBS" | "CONFIG" | "SWARM" | "JOBS/WORKER")
-                        || skip_ns && cols[*i].0 == "NAMESPACE")
+                    !(matches!(
+                        cols[*i].0,
+                        "JOBS" | "CONFIG" | "SWARM" | "JOBS/WORKER" | "CPU" | "MEM"
+                    ) || skip_ns && cols[*i].0 == "NAMESPACE")
                 })
                 .collect();
             let mut out = String::new();
             let lines: Vec<Vec<String>> =
                 std::iter::once(keep.iter().map(|i| cols[*i].0.to_owned()).collect())
                     .chain(rows.iter().map(|r| {
-                        let d = data::display_row(kind, r, &workers, now);
+                        let d = data::display_row(kind, r, &workers, &workers_usage, now);
                         keep.iter()
                             .map(|i| d.cells.get(*i).cloned().unwrap_or_default())
                             .collect()

@@ -64,9 +64,10 @@ pub fn worker_usage(load: WorkerLoad, now_ms: i64) -> Usage {
     }
 }
 
-/// Any other running container: small and steady, different for each pod.
-fn steady_usage(uid: &str) -> Usage {
-    let h = crate::domain::hash::stable_hash(uid);
+/// Any other running container: small and steady, different for each pod
+/// template (`namespace/name`).
+fn steady_usage(template: &str) -> Usage {
+    let h = crate::domain::hash::stable_hash(template);
     Usage {
         cpu_m: 2 + h % 18,
         memory: (16 << 20) + (h >> 8) % (48 << 20),
@@ -132,9 +133,18 @@ fn running_pods(cluster: &Cluster, now: i64) -> Vec<(Value, Usage)> {
         })
         .map(|p| {
             let uid = p["metadata"]["uid"].as_str().unwrap_or_default();
+            // The same for the pods of one template (and for a test that
+            // runs the same world twice): not by uid, which is random.
+            let template = p["metadata"]["generateName"]
+                .as_str()
+                .or(p["metadata"]["name"].as_str())
+                .unwrap_or_default();
             let usage = match loads.get(uid) {
                 Some(load) => worker_usage(*load, now),
-                None => steady_usage(uid),
+                None => steady_usage(&format!(
+                    "{}/{template}",
+                    p["metadata"]["namespace"].as_str().unwrap_or_default()
+                )),
             };
             ((*p).clone(), usage)
         })

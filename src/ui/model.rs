@@ -291,7 +291,9 @@ pub enum PromptFor {
 type RowsKey = (
     ViewKind,
     u64,
-    u64,
+    // What the swarm and usage columns read: the ConfigMaps' generation,
+    // the metrics' (pods only).
+    (u64, u64),
     Option<String>,
     Option<String>,
     (usize, bool),
@@ -343,7 +345,7 @@ pub struct Model {
     pub rows: Vec<Arc<DisplayRow>>,
     /// Display rows by the row they came from: unchanged rows are reused.
     cache: HashMap<(String, String), (Arc<Row>, Arc<DisplayRow>)>,
-    cache_key: Option<(ViewKind, u64, i64)>,
+    cache_key: Option<(ViewKind, (u64, u64))>,
     rows_key: Option<RowsKey>,
     /// When the rows were last derived afresh (a pass over every row).
     derived_at: Option<std::time::Instant>,
@@ -523,7 +525,14 @@ impl Model {
             .stores
             .get(kind)
             .map_or(self.audit.len() as u64, |s| s.read().generation);
-        let cm_generation = self.stores.cms.read().generation;
+        let cm_generation = (
+            self.stores.cms.read().generation,
+            if kind == ViewKind::Pods {
+                self.stores.metrics.read().generation
+            } else {
+                0
+            },
+        );
         let filter_text = self.filter.as_ref().map(|(t, _)| t.clone());
         let key = (
             kind,
@@ -543,6 +552,7 @@ impl Model {
         } else {
             HashMap::new()
         };
+        let usage = self.stores.metrics.read().pods.clone();
         let filter = self.filter.as_ref().and_then(|(_, re)| re.clone());
         let warnings_only = key.6;
         let keep = |d: &DisplayRow| {
@@ -576,7 +586,7 @@ impl Model {
         }
         // Cached display rows stay valid while the view and the swarm
         // configs stay the same; a row is re-derived only when its Arc moved.
-        let cache_key = (kind, cm_generation, 0);
+        let cache_key = (kind, cm_generation);
         if self.cache_key != Some(cache_key) {
             self.cache.clear();
             self.cache_key = Some(cache_key);
@@ -609,7 +619,7 @@ impl Model {
                 let rows = picked.into_iter().map(|p| match p {
                     Ok(d) => d,
                     Err((k, row)) => {
-                        let d = Arc::new(display_row(kind, &row, &workers, now));
+                        let d = Arc::new(display_row(kind, &row, &workers, &usage, now));
                         cache.insert(k, (row, d.clone()));
                         d
                     }
@@ -619,7 +629,7 @@ impl Model {
             None => order_rows(
                 self.audit
                     .iter()
-                    .map(|r| Arc::new(display_row(kind, r, &workers, now))),
+                    .map(|r| Arc::new(display_row(kind, r, &workers, &usage, now))),
                 &keep,
                 sort,
                 presorted,
@@ -664,6 +674,7 @@ impl Model {
         let Some(store) = self.stores.get(kind) else {
             return false;
         };
+        let usage = self.stores.metrics.read().pods.clone();
         let st = store.read();
         let Some(changed) = st.changed_since(old.1) else {
             return false;
@@ -686,7 +697,7 @@ impl Model {
             if key.3.as_deref().is_some_and(|want| *want != k.0) {
                 continue;
             }
-            let d = Arc::new(display_row(kind, row, workers, self.now_ms));
+            let d = Arc::new(display_row(kind, row, workers, &usage, self.now_ms));
             self.cache.insert(k, (row.clone(), d.clone()));
             if keep(&d) {
                 let at = self

@@ -349,7 +349,11 @@ pub async fn still_demo(run_ms: i64) -> (Cluster, kube::Client, swarmdeck::ui::d
     std::mem::forget(rx);
     let stores = swarmdeck::ui::runtime::spawn_stores(&client, &tx, None).0;
     for _ in 0..200 {
-        if stores.synced() {
+        // The pods' usage too: the pods view shows it.
+        if stores.synced()
+            && stores.metrics.read().availability
+                != swarmdeck::cluster::metrics::Availability::Unknown
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
