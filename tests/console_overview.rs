@@ -112,6 +112,8 @@ async fn stores_of(cluster: &Cluster, token: Option<&str>) -> Stores {
     std::mem::forget(rx);
     let only = token.map(|_| "swarm");
     let stores = swarmdeck::ui::runtime::spawn_stores(&client, &tx, only).0;
+    // The overview reads usage when it is drawn; these tests read it first.
+    stores.metrics.want();
     for _ in 0..500 {
         if stores.synced()
             && stores.metrics.read().availability

@@ -100,7 +100,8 @@ fn after_a_scale_every_view_agrees_the_silent_swarm_converged() {
         let config_col = kind.columns().iter().position(|c| c.0 == "CONFIG").unwrap();
         for row in stores.pods.read().rows.values() {
             if row.namespace == "swarm" {
-                let d = swarmdeck::ui::data::display_row(kind, row, &entries, &Default::default(), now);
+                let d =
+                    swarmdeck::ui::data::display_row(kind, row, &entries, &Default::default(), now);
                 assert_eq!(d.cells[config_col], "v1 ✓", "{}", d.name);
             }
         }

@@ -647,6 +647,10 @@ async fn the_embedded_cluster_answers_as_kube_apiserver_does() {
         tokio::task::spawn_blocking(|| common::Served::start_full("default", Vec::new(), 1_000))
             .await
             .unwrap();
+    // The real control plane here runs no metrics-server: the embedded one
+    // is compared without its metrics API (what the console does with the
+    // API absent must be the same on both).
+    served.cluster.remove_group("metrics.k8s.io");
     let emb_admin = client(&served.kubeconfig, "swarmdeck-embedded").await;
     let emb_viewer = client(&served.kubeconfig, "viewer").await;
     prepare(&real_admin, &ns).await;
@@ -662,6 +666,8 @@ async fn the_embedded_cluster_answers_as_kube_apiserver_does() {
     embedded.extend(log_scenarios(&emb_admin, &ns).await);
     real.extend(table_scenarios(&real_admin, &ns).await);
     embedded.extend(table_scenarios(&emb_admin, &ns).await);
+    real.extend(metrics_absent(&real_admin, &ns).await);
+    embedded.extend(metrics_absent(&emb_admin, &ns).await);
     real.extend(guard_scenarios(&real_kc, "realk8s-admin", &real_admin, &ns).await);
     embedded
         .extend(guard_scenarios(&served.kubeconfig, "swarmdeck-embedded", &emb_admin, &ns).await);
@@ -1679,6 +1685,33 @@ async fn table_scenarios(admin: &kube::Client, ns: &str) -> BTreeMap<String, Val
 }
 
 /// GET `path` as JSON (the Status of an error otherwise).
+/// A cluster without metrics-server: what the console's reading makes of it
+/// (the quiet `metrics: not served`), and the server's answer to a list of
+/// PodMetrics and to its group.
+async fn metrics_absent(admin: &kube::Client, ns: &str) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    let seen = swarmdeck::cluster::metrics::read(admin, Some(ns)).await;
+    out.insert(
+        "metrics absent: the console's reading".into(),
+        json!(format!("{:?}", seen.map(|m| m.len()))),
+    );
+    for path in [
+        format!("/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods"),
+        "/apis/metrics.k8s.io".to_owned(),
+    ] {
+        let answer = raw(admin, &path).await;
+        out.insert(
+            format!("metrics absent: GET {}", path.replace(ns, "NS")),
+            match answer {
+                Ok(v) => json!({"ok": v["kind"]}),
+                Err(e) => json!({"code": e["status"]["code"], "reason": e["status"]["reason"],
+                    "not a Status": e.get("transport").is_some()}),
+            },
+        );
+    }
+    out
+}
+
 async fn raw(client: &kube::Client, path: &str) -> Result<Value, Value> {
     let request = http::Request::get(path).body(Vec::new()).unwrap();
     client

@@ -124,8 +124,20 @@ pub fn serve(
     pods: usize,
     churn: usize,
 ) -> std::process::Child {
+    serve_scenario(bin, kc, "none", pods, churn)
+}
+
+/// The same with a scenario (`demo`: the demo world beside the load, its
+/// engine running as `embedded serve` runs it).
+pub fn serve_scenario(
+    bin: &std::path::Path,
+    kc: &std::path::Path,
+    scenario: &str,
+    pods: usize,
+    churn: usize,
+) -> std::process::Child {
     let mut server = Command::new(bin)
-        .args(["embedded", "serve", "--scenario", "none", "--port", "0"])
+        .args(["embedded", "serve", "--scenario", scenario, "--port", "0"])
         .args(["--pods", &pods.to_string(), "--churn", &churn.to_string()])
         .arg("--kubeconfig")
         .arg(kc)

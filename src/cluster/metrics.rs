@@ -1,8 +1,10 @@
 //! What pods use, from `metrics.k8s.io` (metrics-server, or the embedded
-//! cluster's): read every [`EVERY`] while it is served, and when it is not
-//! served or not allowed, asked again only every [`QUIET`] — one quiet
-//! state for the views to show (`metrics: not served`, `metrics:
-//! forbidden`), no error in the message line, no retry storm.
+//! cluster's): read every [`EVERY`] while a screen shows it and it is
+//! served, and when it is not served or not allowed, asked again only every
+//! [`QUIET`] — one quiet state for the views to show (`metrics: not
+//! served`, `metrics: forbidden`), no error in the message line, no retry
+//! storm. The API has no watch: an idle console that shows no usage asks
+//! nothing ([`MetricsStore::want`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -58,9 +60,32 @@ pub struct Metrics {
 
 /// Shared between the reading task and the views.
 #[derive(Debug, Clone, Default)]
-pub struct MetricsStore(Arc<RwLock<Metrics>>);
+pub struct MetricsStore(Arc<RwLock<Metrics>>, Arc<Wanted>);
+
+/// When a screen last drew usage, and the reading task's wake-up.
+#[derive(Debug, Default)]
+struct Wanted {
+    at: std::sync::atomic::AtomicI64,
+    wake: tokio::sync::Notify,
+}
 
 impl MetricsStore {
+    /// A screen draws usage now: read it (at once, if nothing asked for it
+    /// lately). Called by the views, so what nobody looks at is not read.
+    pub fn want(&self) {
+        let now = crate::time::now_ms();
+        let before = self.1.at.swap(now, std::sync::atomic::Ordering::Relaxed);
+        if now - before > 2 * EVERY.as_millis() as i64 {
+            self.1.wake.notify_one();
+        }
+    }
+
+    /// Has a screen drawn usage in the last two reading periods?
+    fn wanted(&self) -> bool {
+        crate::time::now_ms() - self.1.at.load(std::sync::atomic::Ordering::Relaxed)
+            <= 2 * EVERY.as_millis() as i64
+    }
+
     pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Metrics> {
         self.0.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -152,6 +177,9 @@ pub fn spawn(
         let store = store.clone();
         tokio::spawn(async move {
             loop {
+                if !store.wanted() {
+                    store.1.wake.notified().await;
+                }
                 let before = store.read().generation;
                 let wait = match read(&client, namespace.as_deref()).await {
                     Ok(pods) => {

@@ -1805,6 +1805,12 @@ impl Cluster {
             .unwrap_or_default()
     }
 
+    /// Serve no more the resource types of `group` (the metrics API of a
+    /// cluster without metrics-server, for a comparison with one).
+    pub fn remove_group(&self, group: &str) {
+        lock(&self.shared.state).types.retain(|t| t.group != group);
+    }
+
     /// Record what the swarm workers' containers are doing (by pod UID),
     /// for metrics.k8s.io: the world's whole picture, replacing the last.
     pub fn set_worker_loads(&self, loads: HashMap<String, super::metrics::WorkerLoad>) {

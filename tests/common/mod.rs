@@ -348,8 +348,9 @@ pub async fn still_demo(run_ms: i64) -> (Cluster, kube::Client, swarmdeck::ui::d
     let (tx, rx) = tokio::sync::mpsc::channel(1024);
     std::mem::forget(rx);
     let stores = swarmdeck::ui::runtime::spawn_stores(&client, &tx, None).0;
+    // The pods' usage too: the pods view shows it (read once asked for).
+    stores.metrics.want();
     for _ in 0..200 {
-        // The pods' usage too: the pods view shows it.
         if stores.synced()
             && stores.metrics.read().availability
                 != swarmdeck::cluster::metrics::Availability::Unknown

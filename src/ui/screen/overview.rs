@@ -715,6 +715,8 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 pub(crate) fn render(model: &Model, o: &OverviewState, f: &mut Frame, area: Rect) {
+    // The swarms' load is drawn: read it.
+    model.stores.metrics.want();
     let b = block(
         model,
         Line::from(Span::styled(

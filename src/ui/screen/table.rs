@@ -247,6 +247,15 @@ pub(crate) fn render_table(model: &Model, kind: ViewKind, f: &mut Frame, area: R
         state: &state,
         hide_ns: model.namespace.is_some() && kind != ViewKind::Audit,
     };
+    // The pods' usage is read while its column is drawn.
+    if kind == ViewKind::Pods
+        && visible_columns(model, &rows, area.width)
+            .0
+            .iter()
+            .any(|i| rows.cols[*i].0 == "CPU")
+    {
+        model.stores.metrics.want();
+    }
     draw_rows(model, &rows, f, area.width, inner);
 }
 

@@ -283,6 +283,8 @@ pub(crate) fn grid_styles(model: &Model) -> crate::ui::grid::GridStyles {
 }
 
 pub(crate) fn render_grid(model: &Model, g: &GridState, f: &mut Frame, area: Rect) {
+    // Each worker's usage is drawn: read it.
+    model.stores.metrics.want();
     let t = &model.theme;
     let title = Line::from(vec![
         Span::styled(
