@@ -67,10 +67,10 @@ fn main() {
                         })
                         .unwrap_or_default();
                     for _ in 0..10 {
-                        if let Some(name) = names.get(i % names.len().max(1)) {
-                            if api.delete(name, &DeleteParams::default()).await.is_ok() {
-                                deleted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            }
+                        if let Some(name) = names.get(i % names.len().max(1))
+                            && api.delete(name, &DeleteParams::default()).await.is_ok()
+                        {
+                            deleted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
                         i += 7;
                         tokio::time::sleep(Duration::from_millis(500)).await;
