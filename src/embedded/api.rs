@@ -201,7 +201,23 @@ fn json_response(code: u16, v: &Value) -> Response {
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
+/// The reason of an error kube-apiserver answers with its plain-text page,
+/// not a Status: a path outside every group it serves.
+const PAGE_NOT_FOUND: &str = "PageNotFound";
+
+fn page_not_found() -> ApiError {
+    ApiError::new(404, PAGE_NOT_FOUND, "404 page not found")
+}
+
 fn error_response(e: &ApiError) -> Response {
+    if e.reason == PAGE_NOT_FOUND {
+        return Response::builder()
+            .status(404)
+            .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .header("X-Content-Type-Options", "nosniff")
+            .body(Body::from("404 page not found\n"))
+            .unwrap_or_default();
+    }
     json_response(e.code, &e.status())
 }
 
@@ -265,6 +281,13 @@ fn route(cluster: &Cluster, path: &str) -> Result<Route, ApiError> {
         .split('/')
         .filter(|s| !s.is_empty())
         .collect();
+    // A group nobody serves is outside the API: kube-apiserver's plain page.
+    let served = |g: &str| cluster.types().iter().any(|t| t.group == g);
+    if let ["apis", g, ..] = segs.as_slice()
+        && !served(g)
+    {
+        return Err(page_not_found());
+    }
     let (group, version, rest): (String, String, &[&str]) = match segs.as_slice() {
         ["version"] => return Ok(Route::Version),
         ["healthz" | "readyz" | "livez", ..] => return Ok(Route::Health),
@@ -278,13 +301,7 @@ fn route(cluster: &Cluster, path: &str) -> Result<Route, ApiError> {
         ["openapi", "v3", rest @ ..] => return Ok(Route::OpenApiV3(rest.join("/"))),
         ["api", v, rest @ ..] => (String::new(), (*v).to_owned(), rest),
         ["apis", g, v, rest @ ..] => ((*g).to_owned(), (*v).to_owned(), rest),
-        _ => {
-            return Err(ApiError::new(
-                404,
-                "NotFound",
-                format!("the server could not find the requested resource ({path})"),
-            ));
-        }
+        _ => return Err(page_not_found()),
     };
     let (namespace, rest) = match rest {
         ["namespaces", ns, next, more @ ..]

@@ -123,6 +123,10 @@ pub struct EngineStatus {
 pub struct NamespaceStatus {
     pub role: EngineRole,
     pub leader: Option<String>,
+    /// Since when (this engine's clock, ms) the leader has been the one it
+    /// sees now: how long the namespace has been led by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader_since_ms: Option<i64>,
     pub swarms: BTreeMap<String, SwarmStatus>,
     pub tasks: BTreeMap<String, TaskStatus>,
     /// The last controller error in this namespace.
@@ -387,6 +391,9 @@ impl Engine {
                                 let n = s.namespaces.entry(ns.clone()).or_default();
                                 let changed =
                                     n.role != role || n.leader != leader || n.lease_error.is_some();
+                                if n.leader != leader || n.leader_since_ms.is_none() {
+                                    n.leader_since_ms = leader.as_ref().map(|_| cfg.clock.now_ms());
+                                }
                                 n.role = role;
                                 n.leader = leader;
                                 n.lease_error = None;

@@ -662,7 +662,11 @@ pub fn lines(model: &Model, o: &OverviewState, width: usize) -> Vec<Line<'static
     match &model.engine {
         Some(e) if !e.namespaces.is_empty() => {
             for (ns, n) in &e.namespaces {
-                let who = n.leader.clone().unwrap_or_else(|| "nobody".into());
+                let who = match (&n.leader, n.leader_since_ms) {
+                    (Some(l), Some(t)) => format!("{l} for {}", ago(now, Some(t))),
+                    (Some(l), None) => l.clone(),
+                    (None, _) => "nobody".into(),
+                };
                 let style = if n.lease_error.is_some() || n.error.is_some() {
                     s.warn
                 } else {
