@@ -39,6 +39,16 @@ impl<S> Layer<S> for ReadOnlyLayer {
     }
 }
 
+/// A GET that is no read: exec, attach and port-forward open a session in a
+/// container (kube-apiserver authorizes them as `create`), so read-only
+/// refuses them as it refuses any write.
+pub fn opens_session(path: &str) -> bool {
+    let mut segs = path.trim_end_matches('/').rsplit('/');
+    let last = segs.next().unwrap_or("");
+    matches!(last, "exec" | "attach" | "portforward")
+        && segs.nth(1).is_some_and(|kind| kind == "pods")
+}
+
 #[derive(Debug, Clone)]
 pub struct ReadOnly<S> {
     inner: S,
@@ -60,7 +70,10 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        if self.gate.read_only && !matches!(*req.method(), Method::GET | Method::HEAD) {
+        if self.gate.read_only
+            && (!matches!(*req.method(), Method::GET | Method::HEAD)
+                || opens_session(req.uri().path()))
+        {
             let refused = ReadOnlyRefused {
                 method: req.method().to_string(),
                 path: req.uri().path().to_owned(),
@@ -265,4 +278,23 @@ pub fn is_refusal(e: &kube::Error) -> bool {
         src = err.source();
     }
     e.to_string().contains("read-only mode: refused")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::opens_session;
+
+    #[test]
+    fn exec_attach_and_port_forward_are_sessions_not_reads() {
+        for sub in ["exec", "attach", "portforward"] {
+            assert!(opens_session(&format!(
+                "/api/v1/namespaces/swarm/pods/w-0/{sub}"
+            )));
+        }
+        assert!(!opens_session("/api/v1/namespaces/swarm/pods/w-0/log"));
+        assert!(!opens_session("/api/v1/namespaces/swarm/pods/exec"));
+        assert!(!opens_session(
+            "/apis/example.com/v1/namespaces/x/widgets/a/exec"
+        ));
+    }
 }
