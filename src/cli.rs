@@ -169,6 +169,31 @@ pub enum Command {
     Operator(OperatorArgs),
     /// Print a pod's logs, a swarm's merged, or those of whichever worker owns a stream.
     Logs(LogsArgs),
+    /// Run a command in a container, as kubectl exec (no kubectl needed), or
+    /// in whichever worker owns a stream now.
+    Exec(ExecArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// POD (or pod/NAME), task/NAME (the Task's pod); none with --stream.
+    pub target: Option<String>,
+    /// Run it in the worker that owns this stream now (of the one swarm in
+    /// the namespace that has it).
+    #[arg(long, value_name = "STREAM")]
+    pub stream: Option<String>,
+    /// The container (needed when the pod has several).
+    #[arg(short = 'c', long, value_name = "NAME")]
+    pub container: Option<String>,
+    /// Pass standard input to the command.
+    #[arg(short = 'i', long)]
+    pub stdin: bool,
+    /// Standard input is a terminal (raw keys, its size followed).
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

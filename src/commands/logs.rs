@@ -1,5 +1,6 @@
 //! `swarmdeck logs`: kubectl's flags, and two targets kubectl does not have —
-//! a whole swarm merged by time, and a stream followed to its owner.
+//! a whole swarm merged by time, and a stream followed to its owner; and
+//! `swarmdeck exec`, which finds a stream's owner the same way.
 
 use std::io::Write;
 
@@ -48,6 +49,127 @@ pub fn parse_since(text: &str) -> Result<i64, String> {
     Ok(total)
 }
 
+/// The swarm of the namespace that has `stream` assigned, and the worker
+/// that owns it now.
+async fn owner(
+    session: &Session,
+    stream: &str,
+) -> Result<(crate::domain::swarm::SwarmRef, String), CommandError> {
+    let swarms = crate::engine::swarm::discover(&session.client, Some(&session.namespace))
+        .await
+        .map_err(super::engine_err)?;
+    let mut having = Vec::new();
+    for s in swarms {
+        let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+            kube::Api::namespaced(session.client.clone(), &s.namespace);
+        if let Ok(Some(cm)) = cms.get_opt(&s.output_config_map).await
+            && let Some((worker, _)) = logs::owner_of(&cm, stream)
+        {
+            having.push((s, worker));
+        }
+    }
+    match having.len() {
+        1 => Ok(having.remove(0)),
+        0 => fail(format!(
+            "no swarm in namespace {} has stream {stream} assigned; `swarmdeck grid -n {}` lists them, or name the swarm: swarmdeck logs swarm/NAME --stream {stream}",
+            session.namespace, session.namespace
+        )),
+        _ => fail(format!(
+            "stream {stream} is in several swarms ({}); name one: swarmdeck logs swarm/NAME --stream {stream}",
+            having
+                .iter()
+                .map(|(s, _)| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// `swarmdeck exec`: a command in a pod's container, or in the worker that
+/// owns a stream now; its output as it comes, its exit code as this
+/// command's; audited (`ops::exec`).
+pub(super) async fn exec(session: Session, args: crate::cli::ExecArgs) -> Outcome {
+    let pod = match (args.target.as_deref(), &args.stream) {
+        (None, Some(stream)) => {
+            let (_, worker) = owner(&session, stream).await?;
+            eprintln!("stream {stream} is on {worker}");
+            worker
+        }
+        (Some(_), Some(_)) => {
+            return fail("--stream finds the pod itself: give a pod or --stream, not both");
+        }
+        (None, None) => return fail("which pod? give POD, task/NAME, or --stream STREAM"),
+        (Some(t), None) => match t.split_once('/') {
+            Some(("pod" | "pods" | "po", n)) => n.to_owned(),
+            Some(("task" | "tasks", n)) => crate::domain::task::task_pod_name(n),
+            Some((other, _)) => {
+                return fail(format!(
+                    "exec runs in a pod: give POD, pod/NAME or task/NAME, not `{other}`"
+                ));
+            }
+            None => t.to_owned(),
+        },
+    };
+    let e = crate::ops::exec::Exec {
+        namespace: session.namespace.clone(),
+        pod,
+        container: args.container,
+        command: args.command,
+        stdin: args.stdin || args.tty,
+        tty: args.tty,
+    };
+    // A terminal's keys go through as typed (raw mode), its size followed.
+    let raw = e.tty && std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let sizes = if raw {
+        crossterm::terminal::enable_raw_mode()
+            .map_err(|x| CommandError(format!("cannot put the terminal in raw mode: {x}")))?;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        if let Ok(size) = crossterm::terminal::size() {
+            let _ = tx.try_send(size);
+        }
+        if let Ok(mut winch) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+        {
+            tokio::spawn(async move {
+                while winch.recv().await.is_some() {
+                    if let Ok(size) = crossterm::terminal::size()
+                        && tx.send(size).await.is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+        Some(rx)
+    } else {
+        None
+    };
+    let result = crate::ops::exec::run(
+        &session.client,
+        &session.audit,
+        &e,
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+        tokio::io::stderr(),
+        sizes,
+    )
+    .await;
+    if raw {
+        let _ = crossterm::terminal::disable_raw_mode();
+    }
+    match result {
+        Ok(code) => {
+            super::REMOTE_EXIT.store(code, std::sync::atomic::Ordering::Relaxed);
+            Ok(String::new())
+        }
+        Err(why) if why.contains("Upgrade request required") => fail(format!(
+            "exec in pod {}/{}: the connection could not be upgraded to a WebSocket (the in-process embedded cluster of --embedded cannot be): serve it with `swarmdeck embedded serve` and use the kubeconfig it writes",
+            e.namespace, e.pod
+        )),
+        Err(why) => fail(format!("exec in pod {}/{}: {why}", e.namespace, e.pod)),
+    }
+}
+
 async fn target(session: &Session, args: &LogsArgs) -> Result<Target, CommandError> {
     let raw = args.target.as_deref();
     let (kind, name) = match raw.and_then(|t| t.split_once('/')) {
@@ -65,34 +187,8 @@ async fn target(session: &Session, args: &LogsArgs) -> Result<Target, CommandErr
         ("pod" | "pods" | "po", None) if !name.is_empty() => Ok(Target::Pod(name.to_owned())),
         ("task" | "tasks", None) => Ok(Target::Pod(crate::domain::task::task_pod_name(name))),
         ("pod" | "pods" | "po", Some(stream)) if name.is_empty() => {
-            let swarms = crate::engine::swarm::discover(&session.client, Some(&session.namespace))
-                .await
-                .map_err(super::engine_err)?;
-            let mut having = Vec::new();
-            for s in swarms {
-                let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
-                    kube::Api::namespaced(session.client.clone(), &s.namespace);
-                if let Ok(Some(cm)) = cms.get_opt(&s.output_config_map).await
-                    && logs::owner_of(&cm, stream).is_some()
-                {
-                    having.push(s);
-                }
-            }
-            match having.len() {
-                1 => Ok(Target::Stream(having.remove(0), stream.clone())),
-                0 => fail(format!(
-                    "no swarm in namespace {} has stream {stream} assigned; `swarmdeck grid -n {}` lists them, or name the swarm: swarmdeck logs swarm/NAME --stream {stream}",
-                    session.namespace, session.namespace
-                )),
-                _ => fail(format!(
-                    "stream {stream} is in several swarms ({}); name one: swarmdeck logs swarm/NAME --stream {stream}",
-                    having
-                        .iter()
-                        .map(|s| s.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-            }
+            let (swarm, _) = owner(session, stream).await?;
+            Ok(Target::Stream(swarm, stream.clone()))
         }
         (_, Some(_)) => fail(format!(
             "--stream follows a swarm's stream: give swarm/NAME (or no target), not {}",

@@ -28,6 +28,9 @@ use engine::{Actor, take_or_delegate};
 
 type Outcome = Result<String, CommandError>;
 
+/// The exit code of a command `exec` ran in a container (0 otherwise).
+static REMOTE_EXIT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
 fn fail<T>(msg: impl Into<String>) -> Result<T, CommandError> {
     Err(CommandError(msg.into()))
 }
@@ -49,7 +52,8 @@ pub fn run(cli: Cli, console: Console) -> i32 {
     match result {
         Ok(out) => {
             print!("{}", for_terminal(&out, &std::io::stdout()));
-            0
+            // A command run in a container ends with its own code.
+            REMOTE_EXIT.load(std::sync::atomic::Ordering::Relaxed)
         }
         Err(e) => {
             eprintln!("error: {}", for_terminal(&e.0, &std::io::stderr()));
@@ -100,6 +104,10 @@ fn dispatch(command: Command, conn: &ConnectionArgs) -> Outcome {
         }
         Command::Operator(args) => engine::operator(&args, conn),
         Command::Logs(args) => with_cluster(conn, Verb::Reads, |s| logs::logs(s, args)),
+        // A session in a container is a write: read-only refuses it first.
+        Command::Exec(args) => {
+            with_cluster(conn, Verb::writes("exec", false), |s| logs::exec(s, args))
+        }
         Command::Task(TaskCommand::SetState(args)) => {
             let verb = Verb::writes("task set-state", false);
             with_cluster(conn, verb, |s| set_state(s, &args))

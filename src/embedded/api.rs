@@ -120,7 +120,11 @@ fn impersonating(who: Identity, headers: &HeaderMap) -> Result<Identity, ApiErro
 /// The RBAC attributes of a request on a resource path.
 fn attributes(method: &Method, t: &Target, query: &HashMap<String, String>) -> Attributes {
     let watching = query.get("watch").is_some_and(|w| w == "true" || w == "1");
+    // A session in a container is `create`, whatever the method of its
+    // upgrade (kube-apiserver authorizes a WebSocket's GET so).
+    let session = matches!(t.sub.as_deref(), Some("exec" | "attach" | "portforward"));
     let verb = match (method.as_str(), t.name.is_some()) {
+        _ if session => "create",
         ("GET" | "HEAD", true) => "get",
         ("GET" | "HEAD", false) if watching => "watch",
         ("GET" | "HEAD", false) => "list",
@@ -199,6 +203,48 @@ fn json_response(code: u16, v: &Value) -> Response {
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(body))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// The query's pairs in order, repeated keys kept (`command` of an exec).
+fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
+    uri.query()
+        .map(|q| {
+            q.split('&')
+                .filter_map(|kv| {
+                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                    Some((decode(k)?, decode(v)?))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `pods/NAME/exec`: checked as kube-apiserver and the kubelet check it,
+/// then served on the upgraded connection ([`super::exec`]).
+fn exec(
+    cluster: &Cluster,
+    t: &Target,
+    uri: &Uri,
+    upgrade: Option<axum::extract::ws::WebSocketUpgrade>,
+) -> Response {
+    let (Some(ns), Some(name)) = (t.namespace.as_deref(), t.name.as_deref()) else {
+        return error_response(&ApiError::bad_request(
+            "exec needs a pod's namespace and name",
+        ));
+    };
+    let req = match super::exec::prepare(cluster, ns, name, &query_pairs(uri)) {
+        Ok(r) => r,
+        Err(e) => return error_response(&e),
+    };
+    let Some(upgrade) = upgrade else {
+        return error_response(&ApiError::bad_request("Upgrade request required"));
+    };
+    let cluster = cluster.clone();
+    upgrade
+        .protocols(["v5.channel.k8s.io", "v4.channel.k8s.io"])
+        .on_upgrade(move |socket| async move {
+            super::exec::session(socket, cluster, req).await;
+        })
 }
 
 /// The reason of an error kube-apiserver answers with its plain-text page,
@@ -351,13 +397,30 @@ fn route(cluster: &Cluster, path: &str) -> Result<Route, ApiError> {
     })))
 }
 
-async fn handle(
-    State(front): State<Front>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn handle(State(front): State<Front>, request: axum::extract::Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    // An exec or port-forward upgrades its connection to a WebSocket.
+    let upgrade = if parts
+        .headers
+        .get(header::UPGRADE)
+        .is_some_and(|u| u.as_bytes().eq_ignore_ascii_case(b"websocket"))
+    {
+        use axum::extract::FromRequestParts;
+        axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &())
+            .await
+            .ok()
+    } else {
+        None
+    };
+    let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
+    let body = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => {
+            return error_response(&ApiError::bad_request(format!(
+                "the request body could not be read: {e}"
+            )));
+        }
+    };
     let cluster = front.cluster.clone();
     let user = authenticate(&front, &headers);
     let name = user
@@ -365,7 +428,7 @@ async fn handle(
         .map_or("system:anonymous", |u| u.name.as_str())
         .to_owned();
     let response = match user {
-        Ok(who) => respond(&cluster, who, &method, &uri, &headers, body).await,
+        Ok(who) => respond(&cluster, who, &method, &uri, &headers, body, upgrade).await,
         Err(e) => error_response(&e),
     };
     cluster.record_request(
@@ -385,6 +448,7 @@ async fn respond(
     uri: &Uri,
     headers: &HeaderMap,
     body: Bytes,
+    upgrade: Option<axum::extract::ws::WebSocketUpgrade>,
 ) -> Response {
     let cluster = cluster.clone();
     let method = method.clone();
@@ -463,6 +527,9 @@ async fn respond(
             let attrs = attributes(&method, &t, &query);
             if !rbac::allowed(&cluster, &who, &attrs) {
                 return error_response(&rbac::forbidden(&who, &attrs));
+            }
+            if t.sub.as_deref() == Some("exec") {
+                return exec(&cluster, &t, uri, upgrade);
             }
             if super::metrics::is_metrics(&t.rt) {
                 let watch = query.get("watch").is_some_and(|w| w == "true" || w == "1");

@@ -37,12 +37,16 @@ const SPIKE_MEM: u64 = 32 << 20;
 const NODE_CPU_M: u64 = 120;
 const NODE_MEM: u64 = 900 << 20;
 
-/// What a swarm worker's container is doing: the cost of the streams it has
-/// loaded (1 a stream, more for a hot one) and when it last loaded a config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What a swarm worker's container is doing: the entry it has loaded (its
+/// version and streams: what `cat /app/config/config.yml` shows in it), the
+/// cost of those streams (1 a stream, more for a hot one) and when it last
+/// loaded a config.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct WorkerLoad {
     pub cost: u64,
     pub loaded_at_ms: i64,
+    pub version: u64,
+    pub jobs: Vec<String>,
 }
 
 pub use crate::domain::quantity::Usage;
@@ -56,7 +60,7 @@ fn usage_json(u: Usage) -> Value {
 }
 
 /// A worker's usage at `now_ms`.
-pub fn worker_usage(load: WorkerLoad, now_ms: i64) -> Usage {
+pub fn worker_usage(load: &WorkerLoad, now_ms: i64) -> Usage {
     let spiking = now_ms - load.loaded_at_ms < SPIKE_MS;
     Usage {
         cpu_m: WORKER_CPU_M + load.cost * STREAM_CPU_M + if spiking { SPIKE_CPU_M } else { 0 },
@@ -140,7 +144,7 @@ fn running_pods(cluster: &Cluster, now: i64) -> Vec<(Value, Usage)> {
                 .or(p["metadata"]["name"].as_str())
                 .unwrap_or_default();
             let usage = match loads.get(uid) {
-                Some(load) => worker_usage(*load, now),
+                Some(load) => worker_usage(load, now),
                 None => steady_usage(&format!(
                     "{}/{template}",
                     p["metadata"]["namespace"].as_str().unwrap_or_default()
@@ -267,30 +271,20 @@ fn node_metrics(cluster: &Cluster) -> Vec<Value> {
 mod tests {
     use super::*;
 
+    fn load(cost: u64, loaded_at_ms: i64) -> WorkerLoad {
+        WorkerLoad {
+            cost,
+            loaded_at_ms,
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn a_worker_grows_with_its_streams_and_spikes_while_it_loads() {
-        let calm = worker_usage(
-            WorkerLoad {
-                cost: 10,
-                loaded_at_ms: 0,
-            },
-            60_000,
-        );
-        let hot = worker_usage(
-            WorkerLoad {
-                cost: 17,
-                loaded_at_ms: 0,
-            },
-            60_000,
-        );
+        let calm = worker_usage(&load(10, 0), 60_000);
+        let hot = worker_usage(&load(17, 0), 60_000);
         assert!(hot.cpu_m > calm.cpu_m && hot.memory > calm.memory);
-        let loading = worker_usage(
-            WorkerLoad {
-                cost: 10,
-                loaded_at_ms: 55_000,
-            },
-            60_000,
-        );
+        let loading = worker_usage(&load(10, 55_000), 60_000);
         assert_eq!(loading.cpu_m, calm.cpu_m + SPIKE_CPU_M);
         assert_eq!(
             usage_json(Usage {

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod cluster;
 pub mod defaults;
+pub mod exec;
 pub mod logs;
 pub mod metrics;
 pub mod openapi;

@@ -92,6 +92,9 @@ impl ResourceType {
             let (kind, verbs, group, version) = match *sub {
                 "scale" => ("Scale", vec!["get", "patch", "update"], "autoscaling", "v1"),
                 "log" => ("Pod", vec!["get"], "", ""),
+                // As kube-apiserver lists them: the options kinds of a session.
+                "exec" => ("PodExecOptions", vec!["create", "get"], "", ""),
+                "portforward" => ("PodPortForwardOptions", vec!["create", "get"], "", ""),
                 _ => (self.kind.as_str(), vec!["get", "patch", "update"], "", ""),
             };
             let mut e = json!({
@@ -156,7 +159,7 @@ fn builtin_categories(group: &str, kind: &str) -> &'static [&'static str] {
 const BUILTINS: &[(&str, &str, &str, bool, &[&str], &[&str])] = &[
     ("v1", "Namespace", "namespaces", false, &["ns"], &["status"]),
     ("v1", "Node", "nodes", false, &["no"], &["status"]),
-    ("v1", "Pod", "pods", true, &["po"], &["status", "log"]),
+    ("v1", "Pod", "pods", true, &["po"], &["status", "log", "exec", "portforward"]),
     ("v1", "ConfigMap", "configmaps", true, &["cm"], &[]),
     ("v1", "Secret", "secrets", true, &[], &[]),
     ("v1", "Event", "events", true, &["ev"], &[]),

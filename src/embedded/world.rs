@@ -1403,9 +1403,12 @@ impl World {
             .iter()
             .fold(HashMap::new(), |mut loads, (ns, stream, _, uid)| {
                 let load = loads.entry(uid.clone()).or_insert_with(|| {
+                    let loaded = self.loaded.get(uid);
                     crate::embedded::metrics::WorkerLoad {
                         cost: 0,
-                        loaded_at_ms: self.loaded.get(uid).map_or(0, |l| l.loaded_at),
+                        loaded_at_ms: loaded.map_or(0, |l| l.loaded_at),
+                        version: loaded.map_or(0, |l| l.version),
+                        jobs: loaded.map(|l| l.jobs.clone()).unwrap_or_default(),
                     }
                 });
                 load.cost += self.stream_cost(ns, stream);

@@ -13,6 +13,7 @@
 //! Layering: `commands/` and `ui/` call down into `ops/`; `ops/` calls
 //! `engine/`, `cluster/` and `domain/`, never back up.
 
+pub mod exec;
 pub mod scale;
 pub mod task;
 pub mod unit;

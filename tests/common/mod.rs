@@ -182,10 +182,11 @@ pub fn swarmdeck<S: AsRef<std::ffi::OsStr>>(
     state: &std::path::Path,
 ) -> std::process::Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_swarmdeck"));
-    cmd.args(args);
+    // First: after the verb's `--` every word is the command's (exec).
     if let Some(k) = kubeconfig {
         cmd.arg("--kubeconfig").arg(k);
     }
+    cmd.args(args);
     cmd.env_remove("KUBECONFIG")
         .env("HOME", state)
         .env("XDG_STATE_HOME", state)
@@ -271,6 +272,11 @@ data:
             ["apply"] => (Class::Writes, own(&["-f", unit]), "swarm"),
             ["delete"] => (Class::Writes, own(&["-f", unit]), "swarm"),
             ["operator"] => (Class::Engine, own(&["--exit-after", "2"]), "swarm"),
+            ["exec"] => (
+                Class::Writes,
+                own(&["swarm-worker-0", "--", "ls", "/app"]),
+                "swarm",
+            ),
             _ => return None,
         })
     }
