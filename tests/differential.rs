@@ -15,7 +15,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -668,6 +668,8 @@ async fn the_embedded_cluster_answers_as_kube_apiserver_does() {
     embedded.extend(table_scenarios(&emb_admin, &ns).await);
     real.extend(metrics_absent(&real_admin, &ns).await);
     embedded.extend(metrics_absent(&emb_admin, &ns).await);
+    real.extend(exec_scenarios(&real_admin, &real_viewer, &ns).await);
+    embedded.extend(exec_scenarios(&emb_admin, &emb_viewer, &ns).await);
     real.extend(guard_scenarios(&real_kc, "realk8s-admin", &real_admin, &ns).await);
     embedded
         .extend(guard_scenarios(&served.kubeconfig, "swarmdeck-embedded", &emb_admin, &ns).await);
@@ -1685,6 +1687,50 @@ async fn table_scenarios(admin: &kube::Client, ns: &str) -> BTreeMap<String, Val
 }
 
 /// GET `path` as JSON (the Status of an error otherwise).
+/// Exec where no container runs (the real control plane here has no
+/// kubelet): a pod no node took, a pod that does not exist, and a user who
+/// may not exec. The error each server gives, as swarmdeck reads it.
+async fn exec_scenarios(
+    admin: &kube::Client,
+    viewer: &kube::Client,
+    ns: &str,
+) -> BTreeMap<String, Value> {
+    use kube::api::AttachParams;
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), ns);
+    // More memory than any node has: unbound on both (the real one has no
+    // scheduler at all, the embedded one finds no room).
+    let unbound: Pod = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "exec-unbound"},
+        "spec": {"containers": [{"name": "c", "image": "busybox",
+            "resources": {"requests": {"memory": "64Ti"}}}]}
+    }))
+    .unwrap();
+    let _ = pods.create(&PostParams::default(), &unbound).await;
+    let mut out = BTreeMap::new();
+    let try_exec = |client: &kube::Client, pod: &'static str| {
+        let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+        async move {
+            let ap = AttachParams::default().stdout(true).stderr(true);
+            outcome(api.exec(pod, ["ls"], &ap).await.map(|_| "opened"))
+        }
+    };
+    out.insert(
+        "exec: a pod no node took".into(),
+        try_exec(admin, "exec-unbound").await,
+    );
+    out.insert(
+        "exec: a pod that does not exist".into(),
+        try_exec(admin, "exec-missing").await,
+    );
+    out.insert(
+        "exec: a user who may not".into(),
+        try_exec(viewer, "exec-unbound").await,
+    );
+    let _ = pods.delete("exec-unbound", &Default::default()).await;
+    out
+}
+
 /// A cluster without metrics-server: what the console's reading makes of it
 /// (the quiet `metrics: not served`), and the server's answer to a list of
 /// PodMetrics and to its group.

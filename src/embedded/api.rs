@@ -120,11 +120,7 @@ fn impersonating(who: Identity, headers: &HeaderMap) -> Result<Identity, ApiErro
 /// The RBAC attributes of a request on a resource path.
 fn attributes(method: &Method, t: &Target, query: &HashMap<String, String>) -> Attributes {
     let watching = query.get("watch").is_some_and(|w| w == "true" || w == "1");
-    // A session in a container is `create`, whatever the method of its
-    // upgrade (kube-apiserver authorizes a WebSocket's GET so).
-    let session = matches!(t.sub.as_deref(), Some("exec" | "attach" | "portforward"));
     let verb = match (method.as_str(), t.name.is_some()) {
-        _ if session => "create",
         ("GET" | "HEAD", true) => "get",
         ("GET" | "HEAD", false) if watching => "watch",
         ("GET" | "HEAD", false) => "list",
@@ -527,6 +523,17 @@ async fn respond(
             let attrs = attributes(&method, &t, &query);
             if !rbac::allowed(&cluster, &who, &attrs) {
                 return error_response(&rbac::forbidden(&who, &attrs));
+            }
+            // A session in a container opened by a WebSocket's GET needs
+            // `create` as well, as kube-apiserver checks it after `get`.
+            if matches!(t.sub.as_deref(), Some("exec" | "attach" | "portforward")) {
+                let create = Attributes {
+                    verb: "create".into(),
+                    ..attrs.clone()
+                };
+                if !rbac::allowed(&cluster, &who, &create) {
+                    return error_response(&rbac::forbidden(&who, &create));
+                }
             }
             if t.sub.as_deref() == Some("exec") {
                 return exec(&cluster, &t, uri, upgrade);
