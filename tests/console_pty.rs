@@ -759,3 +759,54 @@ fn a_read_only_overview_says_unmissably_when_its_data_is_stale() {
     let after = t.wait_for("the shell", |s| s.contains("EXITED"));
     assert_terminal_restored(&t, &after);
 }
+
+/// `s` on a pod: a shell in it, full screen, the console back after it
+/// with the exit code; in read-only mode refused before anything is sent.
+#[test]
+fn a_shell_in_a_pod_from_the_pods_view() {
+    let served = Served::start("swarm");
+    served.wait_running("swarm", "swarm-worker-0");
+    let t = Tui::start(&format!(
+        "--kubeconfig {} -n swarm",
+        served.kubeconfig.display()
+    ));
+    t.wait_for("the pods", |s| {
+        s.contains("swarm-worker-0") && s.contains(" live ")
+    });
+    t.send(b"s");
+    t.wait_for("the shell's prompt", |s| s.contains("/ # "));
+    t.send(b"hostname\r");
+    t.wait_for("its answer", |s| {
+        s.contains("\nswarm-worker-0") || s.lines().any(|l| l.trim() == "swarm-worker-0")
+    });
+    t.send(b"exit 3\r");
+    let back = t.wait_for("the console back", |s| {
+        s.contains("the shell in swarm/swarm-worker-0 ended: exit code 3")
+    });
+    assert!(back.contains("Pods(swarm)"), "{back}");
+    t.send(b"q");
+    let after = t.wait_for("the shell", |s| s.contains("EXITED"));
+    assert_terminal_restored(&t, &after);
+
+    // Read-only: the key says why and nothing is asked.
+    let from = served.cluster.requests().len();
+    let t = Tui::start(&format!(
+        "--read-only --kubeconfig {} -n swarm",
+        served.kubeconfig.display()
+    ));
+    t.wait_for("the pods", |s| {
+        s.contains("swarm-worker-0") && s.contains(" live ")
+    });
+    t.send(b"s");
+    t.wait_for("the refusal", |s| {
+        s.contains("read-only: `scale` is not available")
+    });
+    let execs: Vec<_> = served.cluster.requests()[from..]
+        .iter()
+        .filter(|r| r.path.ends_with("/exec"))
+        .map(|r| r.path.clone())
+        .collect();
+    assert!(execs.is_empty(), "{execs:?}");
+    t.send(b"q");
+    t.wait_for("exit", |s| s.contains("EXITED"));
+}

@@ -34,6 +34,8 @@ pub(super) enum Next {
     Quit,
     /// Lend the terminal to this credential plugin, then [`Executor::sign_in`].
     Login(String),
+    /// Lend the terminal to a shell in a container, then [`Executor::shell`].
+    Shell(crate::ops::exec::Exec),
 }
 
 /// What the effects act with and on.
@@ -235,6 +237,7 @@ impl Executor {
                 }
                 Some(plugin) => return Next::Login(plugin),
             },
+            Effect::Shell(e) => return Next::Shell(e),
         }
         Next::Go
     }
@@ -322,6 +325,43 @@ impl Executor {
     /// Sign in again through the context's credential plugin `plugin`,
     /// which has the terminal (the loop has stepped aside); then reconnect
     /// in the background, quietly again.
+    /// A shell in a pod's container on this terminal: keys go to it as
+    /// typed, its output comes back, its size follows the terminal's; the
+    /// console says how it ended. The terminal is the caller's to give.
+    pub async fn shell(&mut self, mut e: crate::ops::exec::Exec, model: &mut Model) {
+        // The container: the one asked for, else the pod's default one.
+        if e.container.is_none() {
+            let pods: Api<Pod> = Api::namespaced(self.conn.client.clone(), &e.namespace);
+            if let Ok(pod) = pods.get(&e.pod).await {
+                e.container = cluster::logs::pick_container(&pod, None)
+                    .ok()
+                    .map(|(c, _)| c);
+            }
+        }
+        println!(
+            "{}\r",
+            crate::sanitize::line(&format!(
+                "swarmdeck: a shell in {}/{} (container {}); exit it to come back to the console",
+                e.namespace,
+                e.pod,
+                e.container.as_deref().unwrap_or("default")
+            ))
+        );
+        let result = super::shell::run(&self.conn.client, &auditor_of(&self.conn), &e).await;
+        let where_ = format!("{}/{}", e.namespace, e.pod);
+        model.message = Some(match result {
+            Ok(code) => (
+                format!("the shell in {where_} ended: exit code {code}"),
+                if code == 0 {
+                    MessageKind::Info
+                } else {
+                    MessageKind::Error
+                },
+            ),
+            Err(why) => (format!("no shell in {where_}: {why}"), MessageKind::Error),
+        });
+    }
+
     pub async fn sign_in(&mut self, plugin: &str, model: &mut Model) {
         eprintln!(
             "{}",

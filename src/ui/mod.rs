@@ -11,6 +11,7 @@ pub mod model;
 pub mod overlay;
 pub mod runtime;
 pub mod screen;
+pub mod shell;
 pub mod theme;
 pub mod views;
 

@@ -120,6 +120,9 @@ pub enum Effect {
     /// Lend the terminal to the context's credential plugin (a sign-in
     /// that needs the operator), then reconnect.
     Login,
+    /// Lend the terminal to a shell in a pod's container
+    /// ([`crate::ops::exec`]), then come back.
+    Shell(crate::ops::exec::Exec),
     /// Watch this namespace instead (the stores watch one namespace only).
     Rescope(String),
     /// Remember the `:set` variables for this context in settings.toml.

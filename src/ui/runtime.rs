@@ -343,6 +343,15 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<Ended> {
                     terminal = ratatui::init();
                     let _ = terminal.clear();
                 }
+                Next::Shell(e) => {
+                    // The same: the shell has the keyboard and the screen.
+                    drop(std::mem::replace(&mut input, EventStream::new()));
+                    ratatui::restore();
+                    exec.shell(e, &mut model).await;
+                    drop(std::mem::replace(&mut input, EventStream::new()));
+                    terminal = ratatui::init();
+                    let _ = terminal.clear();
+                }
             }
         }
         if quit || model.quit {

@@ -349,6 +349,10 @@ pub(crate) fn required(kind: ViewKind, row: &DisplayRow, action: Action) -> Opti
             Some("scale"),
             ns,
         )),
+        // A shell: kube-apiserver checks get, then create, on pods/exec.
+        (ViewKind::Pods, Action::Scale) => {
+            Some(Attributes::new("create", "", "pods", Some("exec"), ns))
+        }
         (ViewKind::StatefulSets, Action::Rebalance) => {
             Some(Attributes::new("patch", "", "configmaps", None, ns))
         }
@@ -504,6 +508,19 @@ pub(crate) fn apply(model: &mut Model, action: Action) -> Vec<Effect> {
             {
                 let api = kind.api_kind().expect("audit is not edited");
                 return edit(model, api, row.namespace, row.name);
+            }
+        }
+        // `s` on a pod: a shell in it (the terminal is lent to it).
+        Action::Scale if model.view() == ViewKind::Pods => {
+            if let Some(row) = model.selected_row() {
+                return vec![Effect::Shell(crate::ops::exec::Exec {
+                    namespace: row.namespace.clone(),
+                    pod: row.name.clone(),
+                    container: None,
+                    command: vec!["sh".into()],
+                    stdin: true,
+                    tty: true,
+                })];
             }
         }
         Action::Scale | Action::Rebalance => {
