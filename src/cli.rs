@@ -172,6 +172,25 @@ pub enum Command {
     /// Run a command in a container, as kubectl exec (no kubectl needed), or
     /// in whichever worker owns a stream now.
     Exec(ExecArgs),
+    /// Forward a local port to a pod's, or to whichever worker owns a stream
+    /// (following it when it moves), until Ctrl-C.
+    PortForward(PortForwardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PortForwardArgs {
+    /// [POD] [LOCAL]:REMOTE — the pod (or pod/NAME, task/NAME; none with
+    /// --stream), then LOCAL:REMOTE, REMOTE (the same port here) or :REMOTE
+    /// (a free local port).
+    #[arg(num_args = 1..=2, required = true, value_name = "[POD] [LOCAL]:REMOTE")]
+    pub words: Vec<String>,
+    /// Forward to the worker that owns this stream, found again for each
+    /// connection: a handoff moves the forward with the stream.
+    #[arg(long, value_name = "STREAM")]
+    pub stream: Option<String>,
+    /// Stop after this many seconds (a script's forward); default: at Ctrl-C.
+    #[arg(long, value_name = "SECONDS")]
+    pub exit_after: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -239,3 +239,92 @@ fn exec_follows_a_stream_to_its_owner_after_a_scale() {
         text(&out.stderr).contains("no swarm in namespace swarm has stream stream:nope assigned")
     );
 }
+
+/// Start `swarmdeck port-forward ARGS`; the local port it listens on.
+fn forward(served: &Served, state: &std::path::Path, args: &[&str]) -> (std::process::Child, u16) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_swarmdeck"))
+        .arg("--kubeconfig")
+        .arg(&served.kubeconfig)
+        .args(["port-forward", "-n", "swarm"])
+        .args(args)
+        .env("HOME", state)
+        .env("XDG_STATE_HOME", state)
+        .env_remove("KUBECONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let port = first
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("port-forward says where it listens: {first}"));
+    (child, port)
+}
+
+/// An HTTP GET through a forward: the body.
+fn get(port: u16, path: &str) -> String {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: worker\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
+}
+
+/// A worker's status port through `swarmdeck port-forward`: by pod, and by
+/// stream (the forward goes to whichever worker owns it); audited.
+#[test]
+fn port_forward_reaches_a_workers_status_port() {
+    let served = Served::start("swarm");
+    let state = tempfile::tempdir().unwrap();
+    let out = common::swarmdeck(
+        &["rebalance", "swarm-worker", "-n", "swarm"],
+        Some(&served.kubeconfig),
+        state.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let config = wait_loaded(&served, state.path(), "swarm-worker-1");
+    let loaded: Vec<&str> = config
+        .lines()
+        .filter_map(|l| l.strip_prefix("- "))
+        .collect();
+
+    let (mut child, port) = forward(&served, state.path(), &["swarm-worker-1", ":8080"]);
+    assert_eq!(get(port, "/healthz"), "ok\n");
+    let streams = get(port, "/streams");
+    assert_eq!(streams.lines().collect::<Vec<_>>(), loaded);
+    assert!(get(port, "/metrics").contains(&format!("swarm_worker_streams {}", loaded.len())));
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    let (mut child, port) = forward(&served, state.path(), &["--stream", loaded[0], ":8080"]);
+    assert!(get(port, "/streams").lines().any(|l| l == loaded[0]));
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    let audit = std::fs::read_to_string(state.path().join("swarmdeck/audit.jsonl")).unwrap();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("\"action\":\"PortForward\"")
+                && l.contains("Pod swarm/swarm-worker-1")
+                && l.contains("\"result\":\"opened\"")),
+        "{audit}"
+    );
+}

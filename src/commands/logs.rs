@@ -99,16 +99,7 @@ pub(super) async fn exec(session: Session, args: crate::cli::ExecArgs) -> Outcom
             return fail("--stream finds the pod itself: give a pod or --stream, not both");
         }
         (None, None) => return fail("which pod? give POD, task/NAME, or --stream STREAM"),
-        (Some(t), None) => match t.split_once('/') {
-            Some(("pod" | "pods" | "po", n)) => n.to_owned(),
-            Some(("task" | "tasks", n)) => crate::domain::task::task_pod_name(n),
-            Some((other, _)) => {
-                return fail(format!(
-                    "exec runs in a pod: give POD, pod/NAME or task/NAME, not `{other}`"
-                ));
-            }
-            None => t.to_owned(),
-        },
+        (Some(t), None) => pod_of(t, "exec")?,
     };
     let e = crate::ops::exec::Exec {
         namespace: session.namespace.clone(),
@@ -168,6 +159,154 @@ pub(super) async fn exec(session: Session, args: crate::cli::ExecArgs) -> Outcom
         )),
         Err(why) => fail(format!("exec in pod {}/{}: {why}", e.namespace, e.pod)),
     }
+}
+
+/// A pod named as exec and port-forward take it: POD, pod/NAME, task/NAME.
+fn pod_of(target: &str, verb: &str) -> Result<String, CommandError> {
+    match target.split_once('/') {
+        Some(("pod" | "pods" | "po", n)) => Ok(n.to_owned()),
+        Some(("task" | "tasks", n)) => Ok(crate::domain::task::task_pod_name(n)),
+        Some((other, _)) => fail(format!(
+            "{verb} works on a pod: give POD, pod/NAME or task/NAME, not `{other}`"
+        )),
+        None => Ok(target.to_owned()),
+    }
+}
+
+/// Whichever worker owns a stream at each connection.
+struct StreamOwner<'a> {
+    session: &'a Session,
+    stream: String,
+}
+
+impl crate::ops::portforward::Target for StreamOwner<'_> {
+    async fn pod(&self) -> Result<String, String> {
+        owner(self.session, &self.stream)
+            .await
+            .map(|(_, worker)| worker)
+            .map_err(|e| e.0)
+    }
+}
+
+/// `swarmdeck port-forward`: 127.0.0.1:LOCAL to REMOTE of a pod, or of the
+/// worker that owns a stream (found again for each connection), until
+/// Ctrl-C or SIGTERM; audited when it opens and when it closes.
+pub(super) async fn port_forward(session: Session, args: crate::cli::PortForwardArgs) -> Outcome {
+    let (target, ports) = match args.words.as_slice() {
+        [ports] => (None, ports.clone()),
+        [target, ports] => (Some(target.clone()), ports.clone()),
+        _ => return fail("give [POD] [LOCAL]:REMOTE"),
+    };
+    let bad = || {
+        CommandError(format!(
+            "`{}` is not a port mapping: give LOCAL:REMOTE (8080:8080), REMOTE, or :REMOTE for a free local port",
+            ports
+        ))
+    };
+    let (local, remote) = match ports.split_once(':') {
+        Some((l, r)) => (l, r),
+        None => (ports.as_str(), ports.as_str()),
+    };
+    let remote: u16 = remote.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?;
+    let local: u16 = if local.is_empty() {
+        0
+    } else {
+        local.parse().map_err(|_| bad())?
+    };
+    let pod = match (target.as_deref(), &args.stream) {
+        (None, Some(stream)) => owner(&session, stream).await?.1,
+        (Some(t), None) => pod_of(t, "port-forward")?,
+        (Some(_), Some(_)) => {
+            return fail("--stream finds the pod itself: give a pod or --stream, not both");
+        }
+        (None, None) => return fail("which pod? give POD, task/NAME, or --stream STREAM"),
+    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", local))
+        .await
+        .map_err(|e| {
+            CommandError(format!(
+                "cannot listen on 127.0.0.1:{local}: {e}; give another local port"
+            ))
+        })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| CommandError(e.to_string()))?
+        .port();
+    let exit_after = args.exit_after;
+    let stop = async move {
+        let timer = async {
+            match exit_after {
+                Some(s) => tokio::time::sleep(std::time::Duration::from_secs(s)).await,
+                None => std::future::pending().await,
+            }
+        };
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+        match term {
+            Ok(mut t) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = t.recv() => {}
+                    () = timer => {}
+                }
+            }
+            Err(_) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    () = timer => {}
+                }
+            }
+        }
+    };
+    let say = |line: String| eprintln!("{}", crate::sanitize::line(&line));
+    println!(
+        "Forwarding from 127.0.0.1:{bound} -> {remote} ({}/{pod})",
+        session.namespace
+    );
+    {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+    }
+    let result = match &args.stream {
+        Some(stream) => {
+            let target = StreamOwner {
+                session: &session,
+                stream: stream.clone(),
+            };
+            let (client, audit) = (&session.client, &session.audit);
+            crate::ops::portforward::forward(
+                client,
+                audit,
+                &session.namespace,
+                &target,
+                listener,
+                remote,
+                say,
+                stop,
+            )
+            .await
+        }
+        None => {
+            let target = crate::ops::portforward::Named(pod);
+            let (client, audit) = (&session.client, &session.audit);
+            crate::ops::portforward::forward(
+                client,
+                audit,
+                &session.namespace,
+                &target,
+                listener,
+                remote,
+                say,
+                stop,
+            )
+            .await
+        }
+    };
+    result.map(|()| String::new()).map_err(|why| {
+        CommandError(format!(
+            "port-forward in namespace {}: {why}",
+            session.namespace
+        ))
+    })
 }
 
 async fn target(session: &Session, args: &LogsArgs) -> Result<Target, CommandError> {

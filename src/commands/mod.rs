@@ -108,6 +108,11 @@ fn dispatch(command: Command, conn: &ConnectionArgs) -> Outcome {
         Command::Exec(args) => {
             with_cluster(conn, Verb::writes("exec", false), |s| logs::exec(s, args))
         }
+        Command::PortForward(args) => {
+            with_cluster(conn, Verb::writes("port-forward", false), |s| {
+                logs::port_forward(s, args)
+            })
+        }
         Command::Task(TaskCommand::SetState(args)) => {
             let verb = Verb::writes("task set-state", false);
             with_cluster(conn, verb, |s| set_state(s, &args))

@@ -243,6 +243,32 @@ fn exec(
         })
 }
 
+/// `pods/NAME/portforward`: the pod checked, then the session on the
+/// upgraded connection ([`super::exec::forward_session`]).
+fn portforward(
+    cluster: &Cluster,
+    t: &Target,
+    uri: &Uri,
+    upgrade: Option<axum::extract::ws::WebSocketUpgrade>,
+) -> Response {
+    let (Some(ns), Some(name)) = (t.namespace.as_deref(), t.name.as_deref()) else {
+        return error_response(&ApiError::bad_request(
+            "a port-forward needs a pod's namespace and name",
+        ));
+    };
+    let (req, ports) = match super::exec::prepare_forward(cluster, ns, name, &query_pairs(uri)) {
+        Ok(r) => r,
+        Err(e) => return error_response(&e),
+    };
+    let Some(upgrade) = upgrade else {
+        return error_response(&ApiError::bad_request("Upgrade request required"));
+    };
+    let cluster = cluster.clone();
+    upgrade
+        .protocols(["v4.channel.k8s.io", "portforward.k8s.io"])
+        .on_upgrade(move |socket| super::exec::forward_session(socket, cluster, req, ports))
+}
+
 /// The reason of an error kube-apiserver answers with its plain-text page,
 /// not a Status: a path outside every group it serves.
 const PAGE_NOT_FOUND: &str = "PageNotFound";
@@ -537,6 +563,9 @@ async fn respond(
             }
             if t.sub.as_deref() == Some("exec") {
                 return exec(&cluster, &t, uri, upgrade);
+            }
+            if t.sub.as_deref() == Some("portforward") {
+                return portforward(&cluster, &t, uri, upgrade);
             }
             if super::metrics::is_metrics(&t.rt) {
                 let watch = query.get("watch").is_some_and(|w| w == "true" || w == "1");

@@ -146,10 +146,9 @@ impl Container<'_> {
 
     /// The config this worker has loaded, as its mounted file says it.
     fn config(&self) -> Option<String> {
-        let uid = self.req.pod["metadata"]["uid"].as_str()?;
-        let loaded = self.cluster.worker_loads().get(uid)?.clone();
-        let mut out = format!("version: {}\njobs:\n", loaded.version);
-        for j in &loaded.jobs {
+        let (version, jobs) = self.config_entry()?;
+        let mut out = format!("version: {version}\njobs:\n");
+        for j in &jobs {
             out.push_str(&format!("- {j}\n"));
         }
         Some(out)
@@ -427,6 +426,174 @@ async fn shell(socket: &mut WebSocket, container: &Container<'_>, tty: bool) -> 
         }
     }
     last
+}
+
+/// The port of a swarm worker's status server: `/healthz`, `/streams`
+/// (the streams it has loaded, one a line) and `/metrics` (Prometheus text).
+pub const STATUS_PORT: u16 = 8080;
+
+/// Check a port-forward: the pod running, the ports numbers.
+pub fn prepare_forward(
+    cluster: &Cluster,
+    namespace: &str,
+    name: &str,
+    query: &[(String, String)],
+) -> Result<(ExecRequest, Vec<u16>), ApiError> {
+    let mut q: Vec<(String, String)> = query.to_vec();
+    q.push(("command".into(), "portforward".into()));
+    let pod_name = name;
+    let req = prepare(cluster, namespace, pod_name, &q).or_else(|e| {
+        // A pod of several containers forwards to its network, not a
+        // container: take the first.
+        if e.message.starts_with("a container name must be specified") {
+            let pods = cluster.resolve("", "v1", "pods").expect("pods are served");
+            let pod = cluster.get(&pods, Some(namespace), pod_name)?;
+            let first = pod["spec"]["containers"][0]["name"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            q.push(("container".into(), first));
+            prepare(cluster, namespace, pod_name, &q)
+        } else {
+            Err(e)
+        }
+    })?;
+    let mut ports = Vec::new();
+    for (_, v) in query.iter().filter(|(k, _)| k == "ports") {
+        for p in v.split(',').filter(|p| !p.is_empty()) {
+            let port: u16 =
+                p.trim().parse().ok().filter(|p| *p > 0).ok_or_else(|| {
+                    ApiError::new(400, "BadRequest", format!("invalid port: {p}"))
+                })?;
+            ports.push(port);
+        }
+    }
+    if ports.is_empty() {
+        return Err(ApiError::new(
+            400,
+            "BadRequest",
+            "at least 1 port must be specified".to_owned(),
+        ));
+    }
+    Ok((req, ports))
+}
+
+/// What the container's port answers to one HTTP request (`None`: nothing
+/// listens there, the connection is refused).
+fn http_answer(container: &Container<'_>, port: u16, request: &str) -> Option<String> {
+    if port != STATUS_PORT {
+        return None;
+    }
+    let path = request
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("/");
+    let (code, body) = match (path, container.config_entry()) {
+        ("/healthz", _) => ("200 OK", "ok\n".to_owned()),
+        ("/streams", Some((_, jobs))) => {
+            ("200 OK", jobs.iter().map(|j| format!("{j}\n")).collect())
+        }
+        ("/streams", None) => ("200 OK", String::new()),
+        ("/metrics", entry) => {
+            let (version, jobs) = entry.unwrap_or_default();
+            (
+                "200 OK",
+                format!(
+                    "# TYPE swarm_worker_streams gauge\nswarm_worker_streams {}\n# TYPE swarm_worker_config_version gauge\nswarm_worker_config_version {version}\n",
+                    jobs.len()
+                ),
+            )
+        }
+        _ => ("404 Not Found", "404 page not found\n".to_owned()),
+    };
+    Some(format!(
+        "HTTP/1.1 {code}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ))
+}
+
+impl Container<'_> {
+    /// The worker's loaded entry: its version and streams.
+    fn config_entry(&self) -> Option<(u64, Vec<String>)> {
+        let uid = self.req.pod["metadata"]["uid"].as_str()?;
+        let loaded = self.cluster.worker_loads().get(uid)?.clone();
+        Some((loaded.version, loaded.jobs))
+    }
+}
+
+/// Serve one port-forward session: for each port a data channel (2i) and an
+/// error channel (2i+1), each opened with the port's number; a request on a
+/// data channel gets the container's answer, then the session ends.
+pub async fn forward_session(
+    mut socket: WebSocket,
+    cluster: Cluster,
+    req: ExecRequest,
+    ports: Vec<u16>,
+) {
+    let container = Container {
+        cluster: &cluster,
+        req: &req,
+    };
+    for (i, port) in ports.iter().enumerate() {
+        for ch in [2 * i as u8, 2 * i as u8 + 1] {
+            if !send(&mut socket, ch, &port.to_le_bytes()).await {
+                return;
+            }
+        }
+    }
+    let mut pending: Vec<Vec<u8>> = vec![Vec::new(); ports.len()];
+    let mut answered = vec![false; ports.len()];
+    while let Some(Ok(msg)) = socket.recv().await {
+        let data = match msg {
+            Message::Binary(b) => b,
+            Message::Close(_) => break,
+            _ => continue,
+        };
+        let Some((&ch, bytes)) = data.split_first() else {
+            continue;
+        };
+        let i = usize::from(ch / 2);
+        if ch % 2 == 1 || i >= ports.len() || answered[i] {
+            continue;
+        }
+        if pending[i].len() + bytes.len() > MAX_LINE {
+            pending[i].clear();
+        }
+        pending[i].extend_from_slice(bytes);
+        let text = String::from_utf8_lossy(&pending[i]).into_owned();
+        if !text.contains("\r\n\r\n") && !text.contains("\n\n") {
+            continue;
+        }
+        answered[i] = true;
+        match http_answer(&container, ports[i], &text) {
+            Some(answer) => {
+                if !send(&mut socket, 2 * i as u8, answer.as_bytes()).await {
+                    return;
+                }
+            }
+            None => {
+                let why = format!(
+                    "error forwarding port {} to pod {}: dial tcp4 127.0.0.1:{}: connect: connection refused",
+                    ports[i],
+                    container.name(),
+                    ports[i]
+                );
+                if !send(&mut socket, 2 * i as u8 + 1, why.as_bytes()).await {
+                    return;
+                }
+            }
+        }
+        if answered.iter().all(|a| *a) {
+            break;
+        }
+    }
+    let _ = socket
+        .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+            code: axum::extract::ws::close_code::NORMAL,
+            reason: "".into(),
+        })))
+        .await;
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! `engine/`, `cluster/` and `domain/`, never back up.
 
 pub mod exec;
+pub mod portforward;
 pub mod scale;
 pub mod task;
 pub mod unit;

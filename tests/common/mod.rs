@@ -277,6 +277,11 @@ data:
                 own(&["swarm-worker-0", "--", "ls", "/app"]),
                 "swarm",
             ),
+            ["port-forward"] => (
+                Class::Writes,
+                own(&["swarm-worker-0", ":8080", "--exit-after", "1"]),
+                "swarm",
+            ),
             _ => return None,
         })
     }
