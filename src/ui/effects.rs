@@ -4,7 +4,7 @@
 //! [`super::act`] and [`crate::ops`], watches started anew for another
 //! namespace or context — and the connection, the stores, the engine and
 //! the reading tasks they need are held here. `runtime.rs` is the loop; the
-//! one effect it carries out itself is lending the terminal (`:login`).
+//! effects it carries out itself lend the terminal (`:login`, a shell in a pod).
 
 use std::path::PathBuf;
 use std::time::Duration;
