@@ -173,13 +173,28 @@ fn pod_of(target: &str, verb: &str) -> Result<String, CommandError> {
     }
 }
 
+/// Where a forward's connections go: a pod, or a stream's owner.
+enum Forwarded<'a> {
+    Pod(String),
+    Stream(StreamOwner<'a>),
+}
+
+impl crate::ops::portforward::Target for Forwarded<'_> {
+    async fn pod(&self) -> Result<String, String> {
+        match self {
+            Forwarded::Pod(p) => Ok(p.clone()),
+            Forwarded::Stream(s) => s.pod().await,
+        }
+    }
+}
+
 /// Whichever worker owns a stream at each connection.
 struct StreamOwner<'a> {
     session: &'a Session,
     stream: String,
 }
 
-impl crate::ops::portforward::Target for StreamOwner<'_> {
+impl StreamOwner<'_> {
     async fn pod(&self) -> Result<String, String> {
         owner(self.session, &self.stream)
             .await
@@ -266,41 +281,25 @@ pub(super) async fn port_forward(session: Session, args: crate::cli::PortForward
         use std::io::Write;
         let _ = std::io::stdout().flush();
     }
-    let result = match &args.stream {
-        Some(stream) => {
-            let target = StreamOwner {
-                session: &session,
-                stream: stream.clone(),
-            };
-            let (client, audit) = (&session.client, &session.audit);
-            crate::ops::portforward::forward(
-                client,
-                audit,
-                &session.namespace,
-                &target,
-                listener,
-                remote,
-                say,
-                stop,
-            )
-            .await
-        }
-        None => {
-            let target = crate::ops::portforward::Named(pod);
-            let (client, audit) = (&session.client, &session.audit);
-            crate::ops::portforward::forward(
-                client,
-                audit,
-                &session.namespace,
-                &target,
-                listener,
-                remote,
-                say,
-                stop,
-            )
-            .await
-        }
+    let target = match &args.stream {
+        Some(stream) => Forwarded::Stream(StreamOwner {
+            session: &session,
+            stream: stream.clone(),
+        }),
+        None => Forwarded::Pod(pod),
     };
+    let (client, audit) = (&session.client, &session.audit);
+    let result = crate::ops::portforward::forward(
+        client,
+        audit,
+        &session.namespace,
+        &target,
+        listener,
+        remote,
+        say,
+        stop,
+    )
+    .await;
     result.map(|()| String::new()).map_err(|why| {
         CommandError(format!(
             "port-forward in namespace {}: {why}",

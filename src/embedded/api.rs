@@ -290,16 +290,7 @@ fn error_response(e: &ApiError) -> Response {
 }
 
 fn query_map(uri: &Uri) -> HashMap<String, String> {
-    uri.query()
-        .map(|q| {
-            q.split('&')
-                .filter_map(|kv| {
-                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                    Some((decode(k)?, decode(v)?))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    query_pairs(uri).into_iter().collect()
 }
 
 fn decode(s: &str) -> Option<String> {

@@ -15,15 +15,6 @@ pub trait Target: Send + Sync {
     fn pod(&self) -> impl std::future::Future<Output = Result<String, String>> + Send;
 }
 
-/// A pod by name.
-pub struct Named(pub String);
-
-impl Target for Named {
-    async fn pod(&self) -> Result<String, String> {
-        Ok(self.0.clone())
-    }
-}
-
 /// Forward connections on `listener` to port `remote` of the pod `target`
 /// names at each connection, in `namespace`, until `stop` resolves. `say`
 /// gets one line for each move to another pod ("now to swarm-worker-2") and

@@ -209,8 +209,12 @@ pub(crate) fn render_table(model: &Model, kind: ViewKind, f: &mut Frame, area: R
             .get(kind)
             .and_then(|s| s.read().error.as_ref().map(|(_, why)| why.clone()));
         if let Some(why) = refused {
+            // kube-apiserver answers a group nobody serves with its plain
+            // `404 page not found` (and a served group's missing kind with
+            // a Status): either way the CRD is not there.
             let text = if kind == ViewKind::Tasks
-                && why.contains("could not find the requested resource")
+                && (why.contains("could not find the requested resource")
+                    || why.contains("404 page not found"))
             {
                 "CRD tasks.aliecs.alice.cern is not installed in this cluster: `swarmdeck crds | kubectl apply -f -` installs it, and this view picks it up (it asks again now and then, less often the longer it is missing)".to_owned()
             } else {
