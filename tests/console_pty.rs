@@ -770,8 +770,13 @@ fn a_shell_in_a_pod_from_the_pods_view() {
         "--kubeconfig {} -n swarm",
         served.kubeconfig.display()
     ));
-    t.wait_for("the pods", |s| {
-        s.contains("swarm-worker-0") && s.contains(" live ")
+    // The console's engine gives the demo its first assignment, and the
+    // workers restart to load it: the shell is opened in a worker that has.
+    t.wait_for("the pods, assigned, the engine standing by", |s| {
+        s.contains("swarm-worker-0")
+            && s.contains(" live ")
+            && s.matches("v1 ✓").count() == 2
+            && s.contains("engine:standby")
     });
     t.send(b"s");
     t.wait_for("the shell's prompt", |s| s.contains("/ # "));
