@@ -2,7 +2,7 @@
 //! a whole swarm merged by time, and a stream followed to its owner; and
 //! `swarmdeck exec`, which finds a stream's owner the same way.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use tokio::sync::mpsc;
 
@@ -85,6 +85,58 @@ async fn owner(
     }
 }
 
+/// Where a command's output goes: `to` itself, or through
+/// [`crate::sanitize::lines`] when `sanitise` (UTF-8 cut between two chunks
+/// is joined first). The task ends once everything written is out.
+fn shown<W>(mut to: W, sanitise: bool) -> (tokio::io::DuplexStream, tokio::task::JoinHandle<()>)
+where
+    W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (writer, mut reader) = tokio::io::duplex(64 * 1024);
+    let task = tokio::spawn(async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut held: Vec<u8> = Vec::new();
+        loop {
+            let n = match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if !sanitise {
+                if to.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+                let _ = to.flush().await;
+                continue;
+            }
+            held.extend_from_slice(&buf[..n]);
+            // Keep an incomplete character for the next chunk.
+            let keep = match std::str::from_utf8(&held) {
+                Ok(_) => 0,
+                Err(e) if e.error_len().is_none() => held.len() - e.valid_up_to(),
+                Err(_) => 0,
+            };
+            let tail = held.split_off(held.len() - keep);
+            let text = String::from_utf8_lossy(&held).into_owned();
+            held = tail;
+            if to
+                .write_all(crate::sanitize::lines(&text).as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let _ = to.flush().await;
+        }
+        if !held.is_empty() {
+            let text = String::from_utf8_lossy(&held).into_owned();
+            let _ = to.write_all(crate::sanitize::lines(&text).as_bytes()).await;
+        }
+        let _ = to.flush().await;
+    });
+    (writer, task)
+}
+
 /// `swarmdeck exec`: a command in a pod's container, or in the worker that
 /// owns a stream now; its output as it comes, its exit code as this
 /// command's; audited (`ops::exec`).
@@ -135,16 +187,29 @@ pub(super) async fn exec(session: Session, args: crate::cli::ExecArgs) -> Outcom
     } else {
         None
     };
+    // Without -t the output is text, and a terminal gets it through the
+    // one sanitising pass (a container's bytes do not drive it); with -t
+    // the operator asked for the container's terminal itself.
+    let (out, out_done) = shown(
+        tokio::io::stdout(),
+        !e.tty && std::io::stdout().is_terminal(),
+    );
+    let (err, err_done) = shown(
+        tokio::io::stderr(),
+        !e.tty && std::io::stderr().is_terminal(),
+    );
     let result = crate::ops::exec::run(
         &session.client,
         &session.audit,
         &e,
         tokio::io::stdin(),
-        tokio::io::stdout(),
-        tokio::io::stderr(),
+        out,
+        err,
         sizes,
     )
     .await;
+    let _ = out_done.await;
+    let _ = err_done.await;
     if raw {
         let _ = crossterm::terminal::disable_raw_mode();
     }

@@ -215,9 +215,10 @@ fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// `pods/NAME/exec`: checked as kube-apiserver and the kubelet check it,
-/// then served on the upgraded connection ([`super::exec`]).
-fn exec(
+/// `pods/NAME/exec` and `pods/NAME/portforward`: checked as kube-apiserver
+/// and the kubelet check them, then served on the upgraded connection
+/// ([`super::exec`]).
+fn session(
     cluster: &Cluster,
     t: &Target,
     uri: &Uri,
@@ -225,10 +226,17 @@ fn exec(
 ) -> Response {
     let (Some(ns), Some(name)) = (t.namespace.as_deref(), t.name.as_deref()) else {
         return error_response(&ApiError::bad_request(
-            "exec needs a pod's namespace and name",
+            "a session in a container needs a pod's namespace and name",
         ));
     };
-    let req = match super::exec::prepare(cluster, ns, name, &query_pairs(uri)) {
+    let query = query_pairs(uri);
+    let forward = t.sub.as_deref() == Some("portforward");
+    let prepared = if forward {
+        super::exec::prepare_forward(cluster, ns, name, &query)
+    } else {
+        super::exec::prepare(cluster, ns, name, &query).map(|r| (r, Vec::new()))
+    };
+    let (req, ports) = match prepared {
         Ok(r) => r,
         Err(e) => return error_response(&e),
     };
@@ -236,37 +244,20 @@ fn exec(
         return error_response(&ApiError::bad_request("Upgrade request required"));
     };
     let cluster = cluster.clone();
+    let protocols = if forward {
+        ["v4.channel.k8s.io", "portforward.k8s.io"]
+    } else {
+        ["v5.channel.k8s.io", "v4.channel.k8s.io"]
+    };
     upgrade
-        .protocols(["v5.channel.k8s.io", "v4.channel.k8s.io"])
+        .protocols(protocols)
         .on_upgrade(move |socket| async move {
-            super::exec::session(socket, cluster, req).await;
+            if forward {
+                super::exec::forward_session(socket, cluster, req, ports).await;
+            } else {
+                super::exec::session(socket, cluster, req).await;
+            }
         })
-}
-
-/// `pods/NAME/portforward`: the pod checked, then the session on the
-/// upgraded connection ([`super::exec::forward_session`]).
-fn portforward(
-    cluster: &Cluster,
-    t: &Target,
-    uri: &Uri,
-    upgrade: Option<axum::extract::ws::WebSocketUpgrade>,
-) -> Response {
-    let (Some(ns), Some(name)) = (t.namespace.as_deref(), t.name.as_deref()) else {
-        return error_response(&ApiError::bad_request(
-            "a port-forward needs a pod's namespace and name",
-        ));
-    };
-    let (req, ports) = match super::exec::prepare_forward(cluster, ns, name, &query_pairs(uri)) {
-        Ok(r) => r,
-        Err(e) => return error_response(&e),
-    };
-    let Some(upgrade) = upgrade else {
-        return error_response(&ApiError::bad_request("Upgrade request required"));
-    };
-    let cluster = cluster.clone();
-    upgrade
-        .protocols(["v4.channel.k8s.io", "portforward.k8s.io"])
-        .on_upgrade(move |socket| super::exec::forward_session(socket, cluster, req, ports))
 }
 
 /// The reason of an error kube-apiserver answers with its plain-text page,
@@ -552,11 +543,8 @@ async fn respond(
                     return error_response(&rbac::forbidden(&who, &create));
                 }
             }
-            if t.sub.as_deref() == Some("exec") {
-                return exec(&cluster, &t, uri, upgrade);
-            }
-            if t.sub.as_deref() == Some("portforward") {
-                return portforward(&cluster, &t, uri, upgrade);
+            if matches!(t.sub.as_deref(), Some("exec" | "portforward")) {
+                return session(&cluster, &t, uri, upgrade);
             }
             if super::metrics::is_metrics(&t.rt) {
                 let watch = query.get("watch").is_some_and(|w| w == "true" || w == "1");
